@@ -1,0 +1,255 @@
+/**
+ * CacheCluster (cachalot.io/v1alpha1): the one API the operator serves.
+ *
+ * These types and crds/cachecluster.yaml describe the same object. They are kept in step by
+ * test/unit/operator/crd.test.ts, which walks a fully-populated CacheClusterSpec (whose literal the compiler
+ * checks against these interfaces, key for key) and the CRD's OpenAPI schema and fails on any path or default
+ * that one has and the other lacks. Validation lives in the CRD schema (STYLE rule 7); the defaults below are the
+ * same values the schema declares, applied again in `withDefaults` so that objects written before a default
+ * existed still reconcile.
+ */
+
+export const GROUP = 'cachalot.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'CacheCluster';
+export const PLURAL = 'cacheclusters';
+export const SHORT_NAME = 'cc';
+
+/** Field manager for every server-side apply the operator sends. */
+export const FIELD_MANAGER = 'cachalot-operator';
+
+/** memcached's port; the ring's server strings omit it (ketama compatibility, see ring.ts). */
+export const MEMCACHED_PORT = 11211;
+/** memcached_exporter's port, which cachalot-server serves /metrics, /healthz and /readyz on. */
+export const METRICS_PORT = 9150;
+
+export const DEFAULTS = {
+  replicas: 3,
+  image: 'ghcr.io/cachalot/cachalot-server:0.1.0',
+  threads: 2,
+  memory: '1Gi',
+  maxItemSize: '1m',
+  flashSize: '10Gi',
+  /** The conventional name of a kubernetes.io/no-provisioner (local PV) class. */
+  flashStorageClassName: 'local-storage',
+  pdbMaxUnavailable: 1,
+  monitoringEnabled: true,
+  monitoringInterval: '30s',
+  ringDrainSeconds: 60,
+  nodeLossRecoveryEnabled: false,
+  /** DESIGN.md: "opt-in policy in the spec, default 5 minutes". */
+  nodeLossGracePeriodSeconds: 300,
+  serviceType: 'ClusterIP' as const,
+} as const;
+
+export interface Quantityish {
+  [resource: string]: string;
+}
+
+export interface ResourceRequirements {
+  requests?: Quantityish;
+  limits?: Quantityish;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  /** Passed through untouched (secretKeyRef, fieldRef...). */
+  valueFrom?: Record<string, unknown>;
+}
+
+export interface FlashSpec {
+  /** PVC size, and the flash tier's size given to the server (-o ext_path=DIR:SIZE). */
+  size?: string;
+  storageClassName?: string;
+}
+
+export interface PodDisruptionBudgetSpec {
+  enabled?: boolean;
+  /** Integer or percentage. Mutually exclusive with minAvailable (CEL rule in the CRD). */
+  maxUnavailable?: number | string;
+  minAvailable?: number | string;
+}
+
+export interface MonitoringSpec {
+  /** Create a ServiceMonitor (only when the monitoring.coreos.com CRD exists). */
+  enabled?: boolean;
+  interval?: string;
+  /** Extra labels so a Prometheus serviceMonitorSelector picks it up. */
+  labels?: Record<string, string>;
+}
+
+export interface RingSpec {
+  /** How long leaving members stay in the ring as `draining` before the StatefulSet shrinks. */
+  drainSeconds?: number;
+  vnodes?: number;
+}
+
+export interface NodeLossRecoverySpec {
+  enabled?: boolean;
+  gracePeriodSeconds?: number;
+}
+
+export interface ServiceSpec {
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  annotations?: Record<string, string>;
+}
+
+export interface CacheClusterSpec {
+  replicas?: number;
+  image?: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  threads?: number;
+  /** RAM tier (-m), a Kubernetes quantity. */
+  memory?: string;
+  /** -I, memcached's syntax (1m, 512k, 128m). */
+  maxItemSize?: string;
+  flash?: FlashSpec;
+  /** Derived from memory and threads when absent (builders/resources.ts). */
+  resources?: ResourceRequirements;
+  affinity?: Record<string, unknown>;
+  tolerations?: Record<string, unknown>[];
+  nodeSelector?: Record<string, string>;
+  /** Default: spread across nodes (kubernetes.io/hostname, ScheduleAnyway). */
+  topologySpreadConstraints?: Record<string, unknown>[];
+  podDisruptionBudget?: PodDisruptionBudgetSpec;
+  monitoring?: MonitoringSpec;
+  ring?: RingSpec;
+  nodeLossRecovery?: NodeLossRecoverySpec;
+  extraArgs?: string[];
+  env?: EnvVar[];
+  service?: ServiceSpec;
+}
+
+/** metav1.Condition */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface RingStatus {
+  version: number;
+  members: number;
+  draining?: number;
+}
+
+export interface CacheClusterStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  /** Label selector string for the scale subresource (HorizontalPodAutoscaler). */
+  selector?: string;
+  ring?: RingStatus;
+  conditions?: Condition[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface CacheCluster {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: CacheClusterSpec;
+  status?: CacheClusterStatus;
+}
+
+export const CONDITION_READY = 'Ready';
+export const CONDITION_PROGRESSING = 'Progressing';
+export const CONDITION_DEGRADED = 'Degraded';
+
+/** A spec with every defaultable field filled: what builders take, so they never re-derive defaults. */
+export interface ResolvedSpec {
+  replicas: number;
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  threads: number;
+  memory: string;
+  maxItemSize: string;
+  flash: { size: string; storageClassName: string };
+  resources?: ResourceRequirements;
+  affinity?: Record<string, unknown>;
+  tolerations?: Record<string, unknown>[];
+  nodeSelector?: Record<string, string>;
+  topologySpreadConstraints?: Record<string, unknown>[];
+  podDisruptionBudget: { enabled: boolean; maxUnavailable?: number | string; minAvailable?: number | string };
+  monitoring: { enabled: boolean; interval: string; labels?: Record<string, string> };
+  ring: { drainSeconds: number; vnodes: number };
+  nodeLossRecovery: { enabled: boolean; gracePeriodSeconds: number };
+  extraArgs: string[];
+  env: EnvVar[];
+  service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; annotations?: Record<string, string> };
+}
+
+/** libmemcached / twemproxy ketama: 40 points per server, 4 per md5 digest = 160 ring points. */
+export const DEFAULT_VNODES = 40;
+
+export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
+  const s = spec ?? {};
+  const pdb = s.podDisruptionBudget ?? {};
+  const pdbBudget =
+    pdb.minAvailable !== undefined
+      ? { minAvailable: pdb.minAvailable }
+      : { maxUnavailable: pdb.maxUnavailable ?? DEFAULTS.pdbMaxUnavailable };
+  return {
+    replicas: s.replicas ?? DEFAULTS.replicas,
+    image: s.image ?? DEFAULTS.image,
+    ...(s.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
+    threads: s.threads ?? DEFAULTS.threads,
+    memory: s.memory ?? DEFAULTS.memory,
+    maxItemSize: s.maxItemSize ?? DEFAULTS.maxItemSize,
+    flash: {
+      size: s.flash?.size ?? DEFAULTS.flashSize,
+      storageClassName: s.flash?.storageClassName ?? DEFAULTS.flashStorageClassName,
+    },
+    ...(s.resources ? { resources: s.resources } : {}),
+    ...(s.affinity ? { affinity: s.affinity } : {}),
+    ...(s.tolerations ? { tolerations: s.tolerations } : {}),
+    ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
+    ...(s.topologySpreadConstraints ? { topologySpreadConstraints: s.topologySpreadConstraints } : {}),
+    podDisruptionBudget: { enabled: pdb.enabled ?? true, ...pdbBudget },
+    monitoring: {
+      enabled: s.monitoring?.enabled ?? DEFAULTS.monitoringEnabled,
+      interval: s.monitoring?.interval ?? DEFAULTS.monitoringInterval,
+      ...(s.monitoring?.labels ? { labels: s.monitoring.labels } : {}),
+    },
+    ring: {
+      drainSeconds: s.ring?.drainSeconds ?? DEFAULTS.ringDrainSeconds,
+      vnodes: s.ring?.vnodes ?? DEFAULT_VNODES,
+    },
+    nodeLossRecovery: {
+      enabled: s.nodeLossRecovery?.enabled ?? DEFAULTS.nodeLossRecoveryEnabled,
+      gracePeriodSeconds: s.nodeLossRecovery?.gracePeriodSeconds ?? DEFAULTS.nodeLossGracePeriodSeconds,
+    },
+    extraArgs: s.extraArgs ?? [],
+    env: s.env ?? [],
+    service: {
+      type: s.service?.type ?? DEFAULTS.serviceType,
+      ...(s.service?.annotations ? { annotations: s.service.annotations } : {}),
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { MEMCACHED_PORT, METRICS_PORT, withDefaults, type CacheCluster, type ResourceRequirements, type ResolvedSpec } from '../api/types.js';
+import { headlessServiceName } from '../ring.js';
+import { childMeta, commonLabels, selectorLabels } from './labels.js';
+import { mebibytes, quantityBytes } from './quantity.js';
+
+export const FLASH_VOLUME = 'flash';
+export const DATA_DIR = '/data';
+export const FLASH_DIR = `${DATA_DIR}/flash`;
+export const CONTAINER_NAME = 'cachalot';
+
+/** Heap, thread stacks, connection buffers and the index sit beside the RAM tier; 64 MiB + 1/8 of the tier
+ * covers them with room (the server allocates its store up front, so usage does not creep past this). */
+const MEMORY_OVERHEAD_FIXED_MIB = 64;
+const MEMORY_OVERHEAD_FRACTION = 0.125;
+/** The flash log files are given 90% of the claim: filesystem metadata and the file being reclaimed need the rest. */
+const FLASH_USABLE_FRACTION = 0.9;
+/** SIGTERM writes RAM items to flash. 100 MiB/s is a conservative floor for a local SSD under a cold page
+ * cache; 30 s covers draining connections and the preStop pause. */
+const FLUSH_MIB_PER_SECOND = 100;
+const TERMINATION_BASE_SECONDS = 30;
+/** Lets kube-proxy and sidecars see the endpoint go before the server stops accepting. */
+const PRESTOP_SLEEP_SECONDS = 5;
+
+export function derivedResources(spec: ResolvedSpec): ResourceRequirements {
+  const memMiB = mebibytes(quantityBytes(spec.memory));
+  const total = Math.ceil(memMiB * (1 + MEMORY_OVERHEAD_FRACTION) + MEMORY_OVERHEAD_FIXED_MIB);
+  // No CPU limit: CFS throttling shows up as tail latency in a cache; request one core per worker thread.
+  return { requests: { cpu: String(spec.threads), memory: `${total}Mi` }, limits: { memory: `${total}Mi` } };
+}
+
+export function terminationGraceSeconds(spec: ResolvedSpec): number {
+  const memMiB = mebibytes(quantityBytes(spec.memory));
+  return TERMINATION_BASE_SECONDS + PRESTOP_SLEEP_SECONDS + Math.ceil(memMiB / FLUSH_MIB_PER_SECOND);
+}
+
+/** cachalot-server takes memcached's flags (DESIGN.md, server/src/config.ts). */
+export function serverArgs(spec: ResolvedSpec): string[] {
+  const memMiB = mebibytes(quantityBytes(spec.memory));
+  const flashMiB = Math.floor(mebibytes(quantityBytes(spec.flash.size)) * FLASH_USABLE_FRACTION);
+  return [
+    '-p', String(MEMCACHED_PORT),
+    '-m', String(memMiB),
+    '-t', String(spec.threads),
+    '-I', spec.maxItemSize,
+    '-o', `ext_path=${FLASH_DIR}:${flashMiB}m`,
+    ...spec.extraArgs,
+  ];
+}
+
+export function defaultTopologySpread(cc: CacheCluster): Record<string, unknown>[] {
+  // ScheduleAnyway: a cluster with fewer nodes than servers still runs; spreading is best effort.
+  return [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(cc) } }];
+}
+
+export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
+  const spec = withDefaults(cc.spec);
+  const name = cc.metadata.name;
+  const podSpec: Record<string, unknown> = {
+    terminationGracePeriodSeconds: terminationGraceSeconds(spec),
+    containers: [
+      {
+        name: CONTAINER_NAME,
+        image: spec.image,
+        ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+        args: serverArgs(spec),
+        ports: [
+          { name: 'memcached', containerPort: MEMCACHED_PORT, protocol: 'TCP' },
+          { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+        ],
+        env: [
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          { name: 'CACHALOT_CLUSTER', value: name },
+          ...spec.env,
+        ],
+        resources: spec.resources ?? derivedResources(spec),
+        readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 2 },
+        // Recovery from flash can take a while on a big tier; the startup probe holds off liveness until /healthz answers.
+        startupProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 120 },
+        livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
+        lifecycle: { preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } },
+        volumeMounts: [{ name: FLASH_VOLUME, mountPath: DATA_DIR }],
+      },
+    ],
+    topologySpreadConstraints: spec.topologySpreadConstraints ?? defaultTopologySpread(cc),
+    ...(spec.affinity ? { affinity: spec.affinity } : {}),
+    ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+    ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: childMeta(cc, name),
+    spec: {
+      replicas: replicas ?? spec.replicas,
+      serviceName: headlessServiceName(name),
+      // Members are independent shards: start and stop them together rather than one at a time.
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(cc) },
+      updateStrategy: { type: 'RollingUpdate' },
+      // A claim left behind by a scale-down would hold values that went stale while the member was out of
+      // the ring; a later scale-up must start that member empty, so claims go with their pods.
+      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: 'Delete' },
+      template: { metadata: { labels: commonLabels(cc) }, spec: podSpec },
+      volumeClaimTemplates: [
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: { name: FLASH_VOLUME, labels: commonLabels(cc) },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: spec.flash.storageClassName,
+            resources: { requests: { storage: spec.flash.size } },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function pvcName(cluster: string, ordinal: number): string {
+  return `${FLASH_VOLUME}-${cluster}-${ordinal}`;
+}
