@@ -1,0 +1,132 @@
+// Runs a script against one server and records each step's reply. Every step is followed by `mn\r\n`, and the
+// reply is read until its `MN\r\n` (the way memcached clients delimit pipelined replies), end of stream, or a
+// quiet period (the server is waiting for more bytes: the step left a command incomplete).
+import { RawClient, type ReadEnd } from '../../support/rawclient.js';
+import type { Script, Step } from './script.js';
+import { lastCasIn } from './replies.js';
+
+const SENTINEL = 'mn\r\n';
+
+export type SendMode = 'whole' | 'pieces';
+
+export interface StepResult {
+  readonly sent: string;
+  readonly reply: string;
+  readonly end: ReadEnd | 'connect-failed' | 'slept';
+}
+
+export interface RunOptions {
+  readonly mode: SendMode;
+  /** Seed for the 1-to-3-byte piece sizes, identical for both servers so that they see the same splits. */
+  readonly pieceSeed: number;
+  /** How long a silent server is waited for before the step is declared incomplete. */
+  readonly quietMs: number;
+}
+
+/** Steps bigger than this are split only in their first and last PIECE_EDGE bytes (1 MiB in 3-byte sends is too slow). */
+const PIECE_EDGE = 4096;
+
+/** A small deterministic PRNG (mulberry32): the same seed gives the same sequence on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One connection to one server, reopened after the server closes it. */
+export class Session {
+  private client: RawClient | null = null;
+  lastCas = '0';
+
+  constructor(readonly port: number) {}
+
+  async connection(): Promise<RawClient | null> {
+    if (this.client && !this.client.closed) return this.client;
+    this.client?.close();
+    this.client = null;
+    try {
+      this.client = await RawClient.connect(this.port, 2_000);
+    } catch {
+      return null;
+    }
+    return this.client;
+  }
+
+  drop(): void {
+    this.client?.close();
+    this.client = null;
+  }
+
+  close(): void {
+    this.drop();
+  }
+}
+
+function expand(text: string, session: Session): string {
+  return text.replace(/\{\{(cas|now([+-]\d+)?)\}\}/g, (_m, what: string, offset: string | undefined) => {
+    if (what === 'cas') return session.lastCas;
+    return String(Math.floor(Date.now() / 1000) + Number(offset ?? 0));
+  });
+}
+
+/** How many `MN\r\n` lines end this step's reply: the sentinel's plus one per `mn` command in the step. */
+function expectedNoops(sent: string): number {
+  const matches = sent.match(/(?:^|\n)mn(?:\r\n| )/g);
+  return 1 + (matches ? matches.length : 0);
+}
+
+function countNoops(data: Buffer): number {
+  let count = 0;
+  let from = 0;
+  for (;;) {
+    const at = data.indexOf('MN\r\n', from, 'latin1');
+    if (at < 0) return count;
+    if (at === 0 || (data[at - 1] === 10 && data[at - 2] === 13)) count++;
+    from = at + 4;
+  }
+}
+
+async function sendStep(client: RawClient, bytes: string, mode: SendMode, nextPiece: () => number): Promise<void> {
+  if (mode === 'whole') return client.send(bytes);
+  if (bytes.length <= 2 * PIECE_EDGE) return client.sendInPieces(bytes, nextPiece);
+  await client.sendInPieces(bytes.slice(0, PIECE_EDGE), nextPiece);
+  await client.send(bytes.slice(PIECE_EDGE, bytes.length - PIECE_EDGE));
+  await client.sendInPieces(bytes.slice(bytes.length - PIECE_EDGE), nextPiece);
+}
+
+export async function runSteps(session: Session, steps: readonly Step[], options: RunOptions): Promise<StepResult[]> {
+  const random = prng(options.pieceSeed);
+  const nextPiece = (): number => 1 + Math.floor(random() * 3);
+  const results: StepResult[] = [];
+  for (const step of steps) {
+    if ('sleepMs' in step) {
+      await new Promise((r) => setTimeout(r, step.sleepMs));
+      results.push({ sent: '', reply: '', end: 'slept' });
+      continue;
+    }
+    const client = await session.connection();
+    const sent = expand(step.send, session);
+    if (!client) {
+      results.push({ sent, reply: '', end: 'connect-failed' });
+      continue;
+    }
+    const wanted = expectedNoops(sent);
+    await sendStep(client, sent + SENTINEL, options.mode, nextPiece);
+    const { data, end } = await client.read(
+      (d) => d.length >= 4 && d[d.length - 1] === 10 && countNoops(d) >= wanted && d.subarray(d.length - 4).toString('latin1') === 'MN\r\n',
+      options.quietMs,
+      30_000,
+    );
+    const reply = data.toString('latin1');
+    results.push({ sent, reply, end });
+    session.lastCas = lastCasIn(reply) ?? session.lastCas;
+    // An incomplete command swallowed the sentinel: the connection's state is unknown, start a new one.
+    if (end !== 'terminator') session.drop();
+  }
+  return results;
+}
