@@ -26,8 +26,9 @@
  *   size on the segment = roundUp8(ITEM_HEADER + klen + vlen)
  *
  * Index slot (2 x u32):  [ tag = hash | 1 (0 = empty) ][ location ]
- * A key probes WINDOW_BUCKETS consecutive buckets (wrapping inside its shard's region) and always scans all
- * of their slots, so removal simply zeroes a slot: no tombstones.
+ * A key has two buckets in its shard's region (two-choice hashing: the first from the hash bits above the
+ * shard bits, the second by Fibonacci hashing of the whole hash). Lookup always scans all 16 slots of both,
+ * so removal simply zeroes a slot: no tombstones. Insert goes to the emptier bucket.
  *
  * Segment metadata (Int32 x SEG_STRIDE):
  *   0 OWNER shard (-1 = free)   1 NEXT (chain or free list, -1 = end)   2 WRITE offset   3 LIVE_BYTES
@@ -56,7 +57,6 @@ export const INTL_HOT = 2;
 export const MAX_KEY_LENGTH = 255;
 
 export const SLOTS_PER_BUCKET = 8;
-export const WINDOW_BUCKETS = 2;
 /** One index slot per this many bytes of memoryLimit (~6% of memory for the index). */
 export const BYTES_PER_SLOT = 128;
 export const MIN_BUCKETS_PER_SHARD = 64;

@@ -10,7 +10,7 @@ import {
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
-  WINDOW_BUCKETS, geometry, ttlClass,
+  geometry, ttlClass,
 } from './layout.js';
 
 /**
@@ -50,6 +50,7 @@ export class SegmentStore implements Store {
   private readonly shardBits: number;
   private readonly bucketMask: number;
   private readonly slotsPerShard: number;
+  private readonly altShift: number;
   private readonly shards: number;
   /** Thread-local: pinned segments per shard (see PINS). */
   private readonly pins: Int32Array;
@@ -82,6 +83,7 @@ export class SegmentStore implements Store {
     this.shardBits = g.shardBits;
     this.bucketMask = g.bucketsPerShard - 1;
     this.slotsPerShard = g.slotsPerShard;
+    this.altShift = 32 - Math.round(Math.log2(g.bucketsPerShard));
     this.pins = new Int32Array(options.shards * PINS).fill(NO_SEGMENT);
     this.pinNext = new Int32Array(options.shards);
   }
@@ -113,7 +115,7 @@ export class SegmentStore implements Store {
     const region = shard * this.slotsPerShard;
     const index = this.index;
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
-    for (let w = 0; w < WINDOW_BUCKETS; w++) {
+    for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (index[i] !== tag) continue;
@@ -126,7 +128,7 @@ export class SegmentStore implements Store {
         this.pin(shard, loc);
         return loc + 1;
       }
-      bucket = (bucket + 1) & this.bucketMask;
+      if (w === 0) bucket = this.altBucket(hash, bucket);
     }
     return NO_ITEM;
   }
@@ -240,35 +242,35 @@ export class SegmentStore implements Store {
     const klen = this.u8[off + H_KLEN];
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
     let empty = -1;
-    let oldest = -1;
-    let oldestSeq = 0;
-    for (let w = 0; w < WINDOW_BUCKETS; w++) {
+    let emptyCount = 0;
+    for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
+      let firstEmpty = -1;
+      let empties = 0;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         const t = index[i];
         if (t === 0) {
-          if (empty < 0) empty = i;
-          continue;
-        }
-        const other = index[i + 1];
-        if (t === tag && this.keyEquals(other * 8, this.u8, off + ITEM_HEADER, off + ITEM_HEADER + klen)) {
-          this.dropSlot(shard, i, other, 0);
-          this.fillSlot(shard, i, tag, loc);
-          return;
-        }
-        const sq = this.seg[Math.floor((other * 8) / this.segmentSize) * SEG_STRIDE + SEG_SEQ];
-        if (oldest < 0 || seqBefore(sq, oldestSeq)) {
-          oldest = i;
-          oldestSeq = sq;
+          if (firstEmpty < 0) firstEmpty = i;
+          empties++;
+        } else if (t === tag) {
+          const other = index[i + 1];
+          if (this.keyEquals(other * 8, this.u8, off + ITEM_HEADER, off + ITEM_HEADER + klen)) {
+            this.dropSlot(shard, i, other, 0);
+            this.fillSlot(shard, i, tag, loc);
+            return;
+          }
         }
       }
-      bucket = (bucket + 1) & this.bucketMask;
+      // Two-choice placement: the emptier of the key's two buckets, which keeps both far from full.
+      if (empties > emptyCount) {
+        empty = firstEmpty;
+        emptyCount = empties;
+      }
+      if (w === 0) bucket = this.altBucket(hash, bucket);
     }
     if (empty < 0) {
-      // The probe window is full: the index, not the segment pool, is what is short. Evict the entry that
-      // lives in the oldest segment, the one segment eviction would have dropped first anyway.
-      empty = oldest;
-      this.dropSlot(shard, oldest, index[oldest + 1], EVICTED);
+      empty = this.indexVictim(hash);
+      this.dropSlot(shard, empty, index[empty + 1], EVICTED);
     }
     this.fillSlot(shard, empty, tag, loc);
   }
@@ -308,6 +310,46 @@ export class SegmentStore implements Store {
 
   // ---- index helpers -----------------------------------------------------------------------------------
 
+  /**
+   * The key's second bucket: Fibonacci hashing of the whole hash, so that it does not depend only on the
+   * bits that chose the first bucket.
+   */
+  private altBucket(hash: number, first: number): number {
+    const b = (Math.imul(hash, 0x9e3779b1) >>> this.altShift) & this.bucketMask;
+    return b === first ? (first ^ 1) & this.bucketMask : b;
+  }
+
+  /**
+   * Both buckets of a key are full: the index, not the segment pool, is what is short. The victim is the
+   * entry in the oldest segment, preferring one not read since it was written.
+   */
+  private indexVictim(hash: number): number {
+    const region = (hash & this.shardMask) * this.slotsPerShard;
+    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    let victim = -1;
+    let victimRank = 0;
+    for (let w = 0; w < 2; w++) {
+      const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
+      for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
+        const rank = this.victimRank(this.index[i + 1]);
+        if (victim < 0 || rank < victimRank) {
+          victim = i;
+          victimRank = rank;
+        }
+      }
+      bucket = this.altBucket(hash, bucket);
+    }
+    return victim;
+  }
+
+  /** Lower = evicted first when a key's buckets are full: cold before hot, then oldest segment first. */
+  private victimRank(loc: number): number {
+    const off = loc * 8;
+    const sq = this.seg[Math.floor(off / this.segmentSize) * SEG_STRIDE + SEG_SEQ];
+    const age = (sq - this.global[G_SEQ]) | 0;
+    return (this.u8[off + H_INTL] & INTL_HOT) !== 0 ? age + 0x40000000 : age;
+  }
+
   private keyEquals(off: number, buf: Uint8Array, start: number, end: number): boolean {
     const u8 = this.u8;
     const klen = end - start;
@@ -330,12 +372,12 @@ export class SegmentStore implements Store {
     const region = (hash & this.shardMask) * this.slotsPerShard;
     const index = this.index;
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
-    for (let w = 0; w < WINDOW_BUCKETS; w++) {
+    for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (index[i] === tag && index[i + 1] === loc) return i;
       }
-      bucket = (bucket + 1) & this.bucketMask;
+      bucket = this.altBucket(hash, bucket);
     }
     return -1;
   }
