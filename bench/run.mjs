@@ -1,0 +1,668 @@
+#!/usr/bin/env node
+// Macro benchmark: Debian's memcached -t 1 against cachalot-server -t 1, one after the other in the same
+// run and under the same load, reported side by side with their ratio (STYLE.md rule 10, issue 2).
+//
+// Plain ESM JavaScript so that it runs without a build. Each scenario starts a fresh server, drives it with
+// a load generator in its own process (memcaslap, a C tool, where it fits; bench/loadgen.mjs for
+// pipelining, mixed and large values, Zipf traces and fills), and reads the server's CPU time from
+// /proc/PID/stat over the measured window: on a 2-core machine the generator may saturate before the
+// server does, so CPU seconds per million operations is the fairer comparison, and the generator's own CPU
+// is reported beside it. Results are appended to bench/RESULTS.md. `--help` lists the options.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import http from 'node:http';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
+const CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
+const MEMCACHED = '/usr/bin/memcached';
+const MEMASLAP = 'memcaslap'; // Debian's name for libmemcached's memaslap
+const MIB = 1024 * 1024;
+const DEFAULT_METRICS_PORT = 9150;
+// memcached -I defaults to 1 MiB per item including its header, so "1 MiB" fill values stop 1 KiB short.
+const FILL_VALUE_MAX = MIB - 1024;
+const SERVER_START_TIMEOUT_MS = 20000;
+const SERVER_STOP_TIMEOUT_MS = 5000;
+
+const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [options])
+  --quick               short run: 2 s warm-up + 5 s per side, 1 M trace requests, 1 M items (about 2-3 min)
+  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all)
+  --warmup S            seconds of load before each measured window (3; quick 2)
+  --duration S          measured seconds per side for a-d (15; quick 5)
+  --against KIND        what runs as the second server: cachalot (default) or memcached (validates the
+                        harness: every ratio should come out near 1.0)
+  --gen-a KIND          load generator for scenario a: memaslap (default) or node
+  --mem MIB             -m for a-d and f (1024)
+  --requests N          scenario e: requests in the Zipf trace (10000000; quick 1000000)
+  --trace-keys N        scenario e: keys in the trace (1000000)
+  --trace-mem MIB       scenario e: -m for both servers (64), small enough that the keys do not all fit
+  --trace-value B       scenario e: value size (1000)
+  --items N             scenario g: 100-byte items stored (10000000; quick 1000000)
+  --items-mem MIB       scenario g: -m, large enough to hold them all (4096)
+  --fill-factor X       scenario f: value bytes written as a multiple of -m (2)
+  --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
+                        ${DEFAULT_METRICS_PORT} if the server rejects the flag)
+  --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
+  --help`;
+
+// ---------------------------------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const o = {
+    quick: false, scenarios: 'abcdefg'.split(''), warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
+    mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
+    fillFactor: 2, metricsPort: 0, results: RESULTS,
+  };
+  const num = (name, v, min, max) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min || n > max) {
+      throw new UsageError(`${name} must be a number from ${min} to ${max}, got ${v}`);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    switch (a) {
+      case '--quick': o.quick = true; break;
+      case '--scenarios': {
+        const list = String(v).split(',').map((s) => s.trim()).filter(Boolean);
+        for (const s of list) if (!SCENARIOS[s]) throw new UsageError(`--scenarios: unknown scenario ${s} (a-g)`);
+        o.scenarios = list; i++; break;
+      }
+      case '--warmup': o.warmup = num(a, v, 0, 600); i++; break;
+      case '--duration': o.duration = num(a, v, 1, 3600); i++; break;
+      case '--against':
+        if (v !== 'cachalot' && v !== 'memcached') throw new UsageError('--against must be cachalot or memcached');
+        o.against = v; i++; break;
+      case '--gen-a':
+        if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
+        o.genA = v; i++; break;
+      case '--mem': o.mem = num(a, v, 64, 65536); i++; break;
+      case '--requests': o.requests = num(a, v, 1000, 1e9); i++; break;
+      case '--trace-keys': o.traceKeys = num(a, v, 1000, 1e8); i++; break;
+      case '--trace-mem': o.traceMem = num(a, v, 8, 65536); i++; break;
+      case '--trace-value': o.traceValue = num(a, v, 1, 512 * 1024); i++; break;
+      case '--items': o.items = num(a, v, 1000, 1e9); i++; break;
+      case '--items-mem': o.itemsMem = num(a, v, 64, 65536); i++; break;
+      case '--fill-factor': o.fillFactor = num(a, v, 1, 10); i++; break;
+      case '--metrics-port': o.metricsPort = num(a, v, 1, 65535); i++; break;
+      case '--results': o.results = v; i++; break;
+      case '--no-results': o.results = null; break;
+      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
+      default: throw new UsageError(`unknown option ${a}`);
+    }
+  }
+  o.warmup ??= o.quick ? 2 : 3;
+  o.duration ??= o.quick ? 5 : 15;
+  o.requests ??= o.quick ? 1000000 : 10000000;
+  o.items ??= o.quick ? 1000000 : 10000000;
+  return o;
+}
+
+class UsageError extends Error {}
+
+// ---------------------------------------------------------------------------------------------------
+// Child processes: every server and generator is tracked so that an exception or ^C still kills it.
+
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping servers\n`);
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('exit', killAll);
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command to completion with a time bound; resolves { code, stdout, stderr }. */
+function run(cmd, args, { timeoutMs }) {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; process.stderr.write(d); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} did not finish within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// /proc readings
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+function procTicks(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14 and 15)
+}
+
+function procMemory(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const kb = (name) => {
+    const m = s.match(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Servers
+
+/**
+ * Starts memcached or cachalot on a free loopback port and waits until it answers `version`.
+ * `side` is 'A' (always memcached) or 'B' (cachalot, or memcached with --against memcached).
+ */
+async function startServer(kind, memMiB, opts) {
+  const port = await freePort();
+  const common = ['-p', String(port), '-l', '127.0.0.1', '-t', '1', '-m', String(memMiB)];
+  if (kind === 'memcached') {
+    const args = [...common, '-U', '0'];
+    if (process.getuid?.() === 0) args.push('-u', 'root'); // memcached refuses to run as root without -u
+    return launch(kind, MEMCACHED, args, port, null);
+  }
+  if (!existsSync(CACHALOT_MAIN)) {
+    throw new Error(`${CACHALOT_MAIN} does not exist: run \`npm run build\`, or validate the harness with --against memcached`);
+  }
+  const metricsPort = opts.metricsPort || (await freePort());
+  try {
+    return await launch(kind, process.execPath, [CACHALOT_MAIN, ...common, '--metrics-port', String(metricsPort)], port, metricsPort);
+  } catch (err) {
+    if (!err.exitedEarly) throw err;
+    process.stderr.write(`bench: cachalot exited with --metrics-port (${err.message.split('\n')[0]}); retrying without it\n`);
+    return launch(kind, process.execPath, [CACHALOT_MAIN, ...common], port, DEFAULT_METRICS_PORT);
+  }
+}
+
+async function launch(kind, cmd, args, port, metricsPort) {
+  const proc = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 8192) stderr += d; });
+  let exited = null;
+  proc.once('exit', (code, sig) => { exited = { code, sig }; });
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited) {
+      const err = new Error(`${kind} exited (code ${exited.code}, signal ${exited.sig}) before answering: ${stderr.trim().slice(-500)}`);
+      err.exitedEarly = true;
+      throw err;
+    }
+    if (await answersVersion(port)) {
+      return { kind, proc, pid: proc.pid, port, metricsPort, command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' ') };
+    }
+    await sleep(100);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`${kind} did not answer on 127.0.0.1:${port} within ${SERVER_START_TIMEOUT_MS / 1000} s`);
+}
+
+function answersVersion(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok) => { s.destroy(); resolve(ok); };
+    s.setTimeout(1000, () => done(false));
+    s.once('error', () => done(false));
+    s.once('connect', () => s.write('version\r\n'));
+    s.on('data', (d) => { buf += d; if (buf.includes('\r\n')) done(buf.startsWith('VERSION ')); });
+  });
+}
+
+async function stopServer(server) {
+  const { proc } = server;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), SERVER_STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(t);
+}
+
+/** memcached's `stats` as name -> string. */
+function serverStats(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    s.setTimeout(5000, () => { s.destroy(); reject(new Error('stats timed out')); });
+    s.once('error', reject);
+    s.once('connect', () => s.write('stats\r\n'));
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.endsWith('END\r\n') || buf.startsWith('ERROR') || buf.includes('_ERROR')) {
+        s.destroy();
+        const out = {};
+        for (const line of buf.split('\r\n')) {
+          const m = line.match(/^STAT (\S+) (.*)$/);
+          if (m) out[m[1]] = m[2];
+        }
+        resolve(out);
+      }
+    });
+  });
+}
+
+function httpGet(port, path) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', reject);
+  });
+}
+
+/** V8 heapUsed of the server from prom-client's default metric; the smallest of a few scrapes, since
+ * garbage not yet collected inflates single readings. null if the endpoint is not there. */
+async function heapUsed(server) {
+  let best = null;
+  for (let i = 0; i < 5; i++) {
+    try {
+      const { status, body } = await httpGet(server.metricsPort, '/metrics');
+      const m = status === 200 && body.match(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m);
+      if (m) best = best === null ? Number(m[1]) : Math.min(best, Number(m[1]));
+    } catch { /* not served */ }
+    await sleep(200);
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Load generators
+
+async function runLoadgen(server, args, timeoutMs) {
+  const argv = [LOADGEN, '--port', String(server.port), '--cpu-pid', String(server.pid), ...args];
+  const { code, stdout } = await run(process.execPath, argv, { timeoutMs });
+  if (code !== 0) throw new Error(`loadgen exited with code ${code}`);
+  const r = JSON.parse(stdout.trim().split('\n').pop());
+  r.generator = `node bench/loadgen.mjs ${args.join(' ')}`;
+  r.serverCpuSeconds = r.serverTicks / CLK_TCK;
+  return r;
+}
+
+/**
+ * memcaslap: a warm-up run, then the measured run, whose server CPU is read from /proc just before and
+ * after it. memaslap reports latency only as a log2 histogram, so its percentiles are interpolated within
+ * power-of-two buckets (marked "~" in the report). Its own CPU comes from the shell's `times`.
+ */
+async function runMemaslap(server, o, tmp) {
+  const cfg = join(tmp, 'memaslap.cfg');
+  // cmd 0 = set, 1 = get: 1:10 set:get. memaslap's minimum key length is 16, as loadgen's keys.
+  writeFileSync(cfg, 'key\n16 16 1\nvalue\n100 100 1\ncmd\n0 0.0909\n1 0.9091\n');
+  const base = ['-s', `127.0.0.1:${server.port}`, '-F', cfg, '-c', '50', '-T', '1'];
+  const wrap = (args) => ['-c', `${MEMASLAP} "$@"; rc=$?; times; exit $rc`, 'memaslap', ...args];
+  if (o.warmup > 0) {
+    const w = await run('bash', wrap([...base, '-t', `${o.warmup}s`]), { timeoutMs: (o.warmup + 60) * 1000 });
+    if (w.code !== 0) throw new Error(`memcaslap warm-up exited with ${w.code}`);
+  }
+  const args = [...base, '-t', `${o.duration}s`, '-S', `${o.duration}s`];
+  const tick0 = procTicks(server.pid);
+  const t0 = performance.now();
+  const { code, stdout } = await run('bash', wrap(args), { timeoutMs: (o.duration + 60) * 1000 });
+  const wall = (performance.now() - t0) / 1000;
+  const ticks = procTicks(server.pid) - tick0;
+  if (code !== 0) throw new Error(`memcaslap exited with ${code}`);
+  return { ...parseMemaslap(stdout), serverCpuSeconds: ticks / CLK_TCK, wallSeconds: wall, generator: `${MEMASLAP} ${args.join(' ')}` };
+}
+
+function parseMemaslap(out) {
+  const run = out.match(/Run time: ([0-9.]+)s Ops: (\d+) TPS: (\d+)/);
+  if (!run) throw new Error(`cannot parse memcaslap output:\n${out.slice(-2000)}`);
+  const seconds = Number(run[1]);
+  const ops = Number(run[2]);
+  // "Total Statistics (N events)" ... "Log2 Dist:" rows "  e: c(e) c(e+1) c(e+2) c(e+3)", where c(e) counts
+  // latencies in [2^(e-1), 2^e) µs.
+  const block = out.slice(out.lastIndexOf('Total Statistics ('));
+  const counts = [];
+  const dist = block.slice(block.indexOf('Log2 Dist:'));
+  for (const line of dist.split('\n').slice(1)) {
+    const m = line.match(/^\s+(\d+):\s+([\d\s]+)$/);
+    if (!m) break;
+    const cols = m[2].trim().split(/\s+/).map(Number);
+    cols.forEach((c, k) => { counts[Number(m[1]) + k] = c; });
+  }
+  const total = counts.reduce((a, b) => a + (b || 0), 0);
+  const pct = (q) => {
+    let cum = 0;
+    for (let e = 0; e < counts.length; e++) {
+      const c = counts[e] || 0;
+      if (c && cum + c >= q * total) {
+        const lo = e === 0 ? 0.5 : 2 ** (e - 1);
+        return Math.round(lo * 2 ** ((q * total - cum) / c)); // geometric interpolation inside the bucket
+      }
+      cum += c;
+    }
+    return null;
+  };
+  const miss = out.match(/get_misses: (\d+)/);
+  const cmdGet = out.match(/cmd_get: (\d+)/);
+  const times = out.trim().split('\n').slice(-1)[0].match(/(\d+)m([0-9.]+)s (\d+)m([0-9.]+)s/);
+  const genCpuSeconds = times ? Number(times[1]) * 60 + Number(times[2]) + Number(times[3]) * 60 + Number(times[4]) : null;
+  return {
+    seconds, ops, opsPerSec: Number(run[3]),
+    latencyUs: { p50: pct(0.5), p99: pct(0.99), p999: pct(0.999), approx: true },
+    gets: cmdGet ? Number(cmdGet[1]) : null, misses: miss ? Number(miss[1]) : null, errors: 0,
+    genCpuSeconds,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scenarios. Each returns { title, rows: [[label, a, b, ratio?]], notes, checks }.
+
+const LOAD_100B = ['--conns', '50', '--set-ratio', '0.0909', '--value-size', '100', '--keys', '100000'];
+
+const SCENARIOS = {
+  a: { title: 'a. 50 connections, no pipelining, 1:10 set:get, 100-byte values', kind: 'load' },
+  b: { title: 'b. as a, pipeline depth 16', kind: 'load' },
+  c: { title: 'c. values 100 B .. 100 KiB (log-uniform per key), 10,000 keys, no pipelining', kind: 'load' },
+  d: { title: 'd. 1 MB values (1,000,000 bytes), 200 keys, no pipelining', kind: 'load' },
+  e: { title: 'e. hit ratio, Zipf(0.99) trace, get and set on miss', kind: 'trace' },
+  f: { title: 'f. memory bound: fill with sizes 10 B .. 1 MiB past -m', kind: 'fill' },
+  g: { title: 'g. V8 heap growth storing 100-byte items', kind: 'items' },
+};
+
+function loadArgs(id, o) {
+  const timing = ['--warmup', String(o.warmup), '--duration', String(o.duration)];
+  switch (id) {
+    case 'a': return [...LOAD_100B, ...timing];
+    case 'b': return [...LOAD_100B, '--depth', '16', ...timing];
+    case 'c': return ['--conns', '50', '--set-ratio', '0.0909', '--value-min', '100', '--value-max', '102400', '--keys', '10000', ...timing];
+    case 'd': return ['--conns', '50', '--set-ratio', '0.0909', '--value-size', '1000000', '--keys', '200', ...timing];
+    default: throw new Error(id);
+  }
+}
+
+async function runSide(id, kind, o, tmp) {
+  const spec = SCENARIOS[id];
+  const mem = spec.kind === 'trace' ? o.traceMem : spec.kind === 'items' ? o.itemsMem : o.mem;
+  const server = await startServer(kind, mem, o);
+  try {
+    const loadBefore = loadavg()[0];
+    let r;
+    if (spec.kind === 'load') {
+      const timeoutMs = (o.warmup + o.duration + 180) * 1000;
+      r = id === 'a' && o.genA === 'memaslap' ? await runMemaslap(server, o, tmp) : await runLoadgen(server, loadArgs(id, o), timeoutMs);
+    } else if (spec.kind === 'trace') {
+      const args = ['--mode', 'trace', '--conns', '10', '--depth', '16', '--keys', String(o.traceKeys), '--requests', String(o.requests),
+        '--zipf-s', '0.99', '--value-size', String(o.traceValue), '--seed', '1'];
+      r = await runLoadgen(server, args, Math.max(300, o.requests / 5000) * 1000);
+    } else if (spec.kind === 'fill') {
+      const bytes = Math.round(o.fillFactor * o.mem * MIB);
+      const args = ['--mode', 'fill', '--conns', '8', '--depth', '4', '--value-min', '10', '--value-max', String(FILL_VALUE_MAX),
+        '--bytes', String(bytes), '--seed', '1'];
+      r = await runLoadgen(server, args, 600000);
+      await sleep(1000); // let background threads (memcached's LRU maintainer, a GC) settle before reading RSS
+      r.memory = procMemory(server.pid);
+    } else {
+      const heap0 = kind === 'cachalot' ? await heapUsed(server) : null;
+      const args = ['--mode', 'fill', '--conns', '50', '--depth', '16', '--value-size', '100', '--count', String(o.items)];
+      r = await runLoadgen(server, args, Math.max(300, o.items / 5000) * 1000);
+      await sleep(1000);
+      r.heapBefore = heap0;
+      r.heapAfter = kind === 'cachalot' ? await heapUsed(server) : null;
+      r.memory = procMemory(server.pid);
+    }
+    r.stats = await serverStats(server.port).catch(() => ({}));
+    r.mem = mem;
+    r.server = server.command;
+    r.loadBefore = loadBefore;
+    return r;
+  } finally {
+    await stopServer(server);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report
+
+const fmtInt = (x) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : Math.round(x).toLocaleString('en-US'));
+const fmt = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+const ratio = (b, a) => (a && b !== null && b !== undefined && Number.isFinite(a) && Number.isFinite(b) ? `${(b / a).toFixed(2)}x` : '');
+const mib = (x) => (x === null || x === undefined ? 'n/a' : `${(x / MIB).toFixed(1)} MiB`);
+
+function cpuPerMop(r) { return r.ops ? (r.serverCpuSeconds / r.ops) * 1e6 : null; }
+function pct(cpu, secs) { return secs ? `${Math.round((cpu / secs) * 100)}%` : 'n/a'; }
+
+function reportLoad(id, A, B, names) {
+  const lat = (r, k) => {
+    const v = r.latencyUs?.[k];
+    return v === null || v === undefined ? 'n/a' : `${r.latencyUs.approx ? '~' : ''}${fmt(v, v < 100 ? 1 : 0)}`;
+  };
+  const rows = [
+    ['throughput (ops/s)', fmtInt(A.opsPerSec), fmtInt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
+    ['p50 latency (µs)', lat(A, 'p50'), lat(B, 'p50'), ratio(B.latencyUs?.p50, A.latencyUs?.p50)],
+    ['p99 latency (µs)', lat(A, 'p99'), lat(B, 'p99'), ratio(B.latencyUs?.p99, A.latencyUs?.p99)],
+    ['p99.9 latency (µs)', lat(A, 'p999'), lat(B, 'p999'), ratio(B.latencyUs?.p999, A.latencyUs?.p999)],
+    ['server CPU s per M ops', fmt(cpuPerMop(A)), fmt(cpuPerMop(B)), ratio(cpuPerMop(B), cpuPerMop(A))],
+    ['server CPU (of one core)', pct(A.serverCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.serverCpuSeconds, B.wallSeconds ?? B.seconds), ''],
+    ['generator CPU (of one core)', pct(A.genCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.genCpuSeconds, B.wallSeconds ?? B.seconds), ''],
+    ['get misses / errors', `${fmtInt(A.misses)} / ${fmtInt(A.errors)}`, `${fmtInt(B.misses)} / ${fmtInt(B.errors)}`, ''],
+  ];
+  const checks = [];
+  const tput = B.opsPerSec / A.opsPerSec;
+  const cpu = cpuPerMop(B) / cpuPerMop(A);
+  if (id === 'a') {
+    checks.push(check(`throughput >= 0.8x ${names.A}`, tput >= 0.8));
+    checks.push(check(`CPU per op <= 1.5x ${names.A}`, cpu <= 1.5));
+  } else if (id === 'b') {
+    checks.push(check(`throughput >= 1.2x ${names.A}`, tput >= 1.2));
+  } else {
+    checks.push(check(`throughput >= 0.8x ${names.A}`, tput >= 0.8));
+  }
+  const notes = [`generator: \`${A.generator}\``];
+  if (A.latencyUs?.approx) notes.push('memcaslap reports latency as a log2 histogram: "~" percentiles are interpolated inside power-of-two buckets (the CPU and throughput figures are exact).');
+  if (id === 'a' && A.generator.startsWith(MEMASLAP)) notes.push('memcaslap\'s CPU includes its start-up (building its key window) and the server CPU window spans the whole memcaslap run.');
+  return { rows, checks, notes };
+}
+
+function reportTrace(A, B, names, o) {
+  const ratioOf = (r) => (r.stats.cmd_get ? Number(r.stats.get_hits) / Number(r.stats.cmd_get) : null);
+  const rows = [
+    ['hit ratio (client)', fmt(A.hitRatio, 4), fmt(B.hitRatio, 4), ratio(B.hitRatio, A.hitRatio)],
+    ['hit ratio (server stats get_hits/cmd_get)', fmt(ratioOf(A), 4), fmt(ratioOf(B), 4), ''],
+    ['gets / sets', `${fmtInt(A.gets)} / ${fmtInt(A.sets)}`, `${fmtInt(B.gets)} / ${fmtInt(B.sets)}`, ''],
+    ['items at end / evictions', `${fmtInt(Number(A.stats.curr_items))} / ${fmtInt(Number(A.stats.evictions))}`,
+      `${fmtInt(Number(B.stats.curr_items))} / ${fmtInt(Number(B.stats.evictions))}`, ''],
+    ['throughput (ops/s)', fmtInt(A.opsPerSec), fmtInt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
+    ['server CPU s per M ops', fmt(cpuPerMop(A)), fmt(cpuPerMop(B)), ratio(cpuPerMop(B), cpuPerMop(A))],
+    ['failed sets / errors', `${fmtInt(A.setFailed)} / ${fmtInt(A.errors)}`, `${fmtInt(B.setFailed)} / ${fmtInt(B.errors)}`, ''],
+  ];
+  return {
+    rows,
+    checks: [check(`hit ratio >= ${names.A}'s`, B.hitRatio >= A.hitRatio)],
+    notes: [`${fmtInt(o.requests)} gets over ${fmtInt(o.traceKeys)} keys, ${o.traceValue}-byte values, -m ${o.traceMem} on both; the trace is one seeded sequence shared by 10 connections, 16 requests per batch.`,
+      `generator: \`${A.generator}\``],
+  };
+}
+
+function reportFill(A, B, names, o) {
+  const bound = 1.1 * o.mem * MIB + 64 * MIB;
+  const rows = [
+    ['value bytes written', mib(A.valueBytes), mib(B.valueBytes), ''],
+    ['sets / failed', `${fmtInt(A.sets)} / ${fmtInt(A.setFailed)}`, `${fmtInt(B.sets)} / ${fmtInt(B.setFailed)}`, ''],
+    ['items at end / evictions', `${fmtInt(Number(A.stats.curr_items))} / ${fmtInt(Number(A.stats.evictions))}`,
+      `${fmtInt(Number(B.stats.curr_items))} / ${fmtInt(Number(B.stats.evictions))}`, ''],
+    ['stats bytes / limit_maxbytes', `${mib(Number(A.stats.bytes))} / ${mib(Number(A.stats.limit_maxbytes))}`,
+      `${mib(Number(B.stats.bytes))} / ${mib(Number(B.stats.limit_maxbytes))}`, ''],
+    ['RSS after fill (VmRSS)', mib(A.memory.rss), mib(B.memory.rss), ratio(B.memory.rss, A.memory.rss)],
+    ['peak RSS (VmHWM)', mib(A.memory.hwm), mib(B.memory.hwm), ratio(B.memory.hwm, A.memory.hwm)],
+    [`bound 1.1 x ${o.mem} MiB + 64 MiB`, mib(bound), mib(bound), ''],
+  ];
+  return {
+    rows,
+    checks: [
+      check(`${names.B} peak RSS < 1.1 x limit + 64 MiB`, B.memory.hwm < bound),
+      check(`${names.B} stats bytes <= limit_maxbytes`, Number(B.stats.bytes) <= Number(B.stats.limit_maxbytes)),
+    ],
+    notes: [`-m ${o.mem}; ${o.fillFactor} x -m of values, sizes log-uniform from 10 B to 1 MiB - 1 KiB (memcached's default -I 1m counts the item header); every key distinct.`,
+      `generator: \`${A.generator}\``],
+  };
+}
+
+function reportItems(A, B, names, o) {
+  const growth = (r) => (r.heapBefore !== null && r.heapAfter !== null ? r.heapAfter - r.heapBefore : null);
+  const rows = [
+    ['sets / failed', `${fmtInt(A.sets)} / ${fmtInt(A.setFailed)}`, `${fmtInt(B.sets)} / ${fmtInt(B.setFailed)}`, ''],
+    ['items at end / evictions', `${fmtInt(Number(A.stats.curr_items))} / ${fmtInt(Number(A.stats.evictions))}`,
+      `${fmtInt(Number(B.stats.curr_items))} / ${fmtInt(Number(B.stats.evictions))}`, ''],
+    ['V8 heapUsed before', mib(A.heapBefore), mib(B.heapBefore), ''],
+    ['V8 heapUsed after', mib(A.heapAfter), mib(B.heapAfter), ''],
+    ['V8 heapUsed growth', mib(growth(A)), mib(growth(B)), ''],
+    ['RSS after (VmRSS)', mib(A.memory.rss), mib(B.memory.rss), ratio(B.memory.rss, A.memory.rss)],
+    ['throughput (sets/s)', fmtInt(A.opsPerSec), fmtInt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
+  ];
+  const g = growth(B);
+  return {
+    rows,
+    checks: [check(`${names.B} heapUsed growth < 64 MiB`, g === null ? null : g < 64 * MIB)],
+    notes: [`${fmtInt(o.items)} distinct 100-byte items, -m ${o.itemsMem} on both; heapUsed is prom-client's nodejs_heap_size_used_bytes from the server's /metrics (lowest of 5 scrapes), n/a for memcached.`,
+      `generator: \`${A.generator}\``],
+  };
+}
+
+function check(label, ok) { return { label, ok }; }
+
+function markdownTable(names, rows) {
+  const lines = [`| | ${names.A} | ${names.B} | ${names.B} / ${names.A} |`, '|---|---:|---:|---:|'];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function machineInfo() {
+  const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim(); } catch { return 'n/a'; } };
+  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']);
+  return {
+    nproc: sh('nproc', []),
+    cpu: cpus()[0]?.model ?? 'n/a',
+    mem: `${Math.round(totalmem() / MIB / 1024)} GiB`,
+    kernel: sh('uname', ['-r']),
+    node: process.version,
+    memcached: sh(MEMCACHED, ['-V']),
+    commit: `${commit}${dirty ? ' (working tree has changes)' : ''}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main() {
+  let o;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) { process.stderr.write(`bench: ${err.message}\n${USAGE}\n`); process.exit(2); }
+    throw err;
+  }
+  const sides = { A: 'memcached', B: o.against };
+  const names = { A: 'memcached', B: o.against === 'memcached' ? 'memcached (as B)' : 'cachalot' };
+  const machine = machineInfo();
+  const started = new Date();
+  const load0 = loadavg();
+  const tmp = mkdtempSync(join(tmpdir(), 'cachalot-bench-'));
+  const sections = [];
+  const failures = [];
+  try {
+    for (const id of o.scenarios) {
+      const spec = SCENARIOS[id];
+      process.stderr.write(`bench: ${spec.title}\n`);
+      let A;
+      let B;
+      try {
+        process.stderr.write(`bench:   ${names.A} ...\n`);
+        A = await runSide(id, sides.A, o, tmp);
+        process.stderr.write(`bench:   ${names.B} ...\n`);
+        B = await runSide(id, sides.B, o, tmp);
+      } catch (err) {
+        process.stderr.write(`bench: scenario ${id} failed: ${err.stack}\n`);
+        failures.push(id);
+        sections.push(`### ${spec.title}\n\nFAILED: ${String(err.message).split('\n')[0]}\n`);
+        continue;
+      }
+      const rep = spec.kind === 'load' ? reportLoad(id, A, B, names)
+        : spec.kind === 'trace' ? reportTrace(A, B, names, o)
+        : spec.kind === 'fill' ? reportFill(A, B, names, o)
+        : reportItems(A, B, names, o);
+      const checks = o.against === 'memcached' ? [] : rep.checks; // targets compare cachalot, not a self-run
+      const text = [
+        `### ${spec.title}`,
+        '',
+        markdownTable(names, rep.rows),
+        '',
+        ...checks.map((c) => `- target: ${c.label}: ${c.ok === null ? 'n/a' : c.ok ? 'met' : 'NOT met'}`),
+        ...rep.notes.map((n) => `- ${n}`),
+        `- load average (1 min) before each side: ${fmt(A.loadBefore)} / ${fmt(B.loadBefore)}`,
+        '',
+      ].join('\n');
+      process.stdout.write(`\n${text}\n`);
+      sections.push(text);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const cmdline = `node bench/run.mjs${process.argv.slice(2).map((a) => ` ${a}`).join('')}`;
+  const header = [
+    `## ${started.toISOString().replace(/\.\d+Z$/, 'Z')} — \`${cmdline}\``,
+    '',
+    `- machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.mem} RAM, Linux ${machine.kernel}; node ${machine.node}; ${machine.memcached}; commit ${machine.commit}`,
+    `- servers: memcached \`-t 1 -U 0\`, ${o.against === 'memcached' ? 'memcached again as the second server (harness validation: ratios should be ~1.0)' : 'cachalot `node dist/server/src/main.js -t 1`'}, one after the other, each on a fresh process; -m as noted per scenario`,
+    `- load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}; at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on this machine makes the numbers noisy)`,
+    `- warm-up ${o.warmup} s, measured ${o.duration} s per side for a-d; CPU from /proc/PID/stat utime+stime at CLK_TCK ${CLK_TCK}`,
+    '',
+  ].join('\n');
+  const report = `${header}\n${sections.join('\n')}\n`;
+  if (o.results) {
+    if (!existsSync(o.results)) writeFileSync(o.results, '# Benchmark results\n\nAppended by `bench/run.mjs`; see docs/benchmarks.md for what each scenario measures.\n\n');
+    appendFileSync(o.results, report);
+    process.stderr.write(`bench: appended to ${o.results}\n`);
+  }
+  if (failures.length) {
+    process.stderr.write(`bench: scenarios failed: ${failures.join(', ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err.stack}\n`);
+  killAll();
+  process.exit(1);
+});
