@@ -103,5 +103,12 @@ export interface Store {
    */
   setOldestLive(oldestLive: number): void;
 
+  /**
+   * flush_all without a delay: every item linked before this call becomes invisible, items linked after
+   * it (even in the same second) stay. memcached does this with settings.oldest_cas; a store may instead
+   * drop every shard's items and return their segments to the free list. Takes each shard's lock itself.
+   */
+  flushAll(now: number): void;
+
   stats(): StoreStats;
 }
