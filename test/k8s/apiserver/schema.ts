@@ -1,0 +1,96 @@
+/**
+ * Structural-schema handling for custom resources in the API server double: defaulting, pruning of unknown
+ * fields and the validation keywords the Cachalot CRD uses (type, enum, minimum/maximum, min/maxLength,
+ * pattern, required, int-or-string). CEL rules (x-kubernetes-validations) are not evaluated.
+ */
+import { isObject, type Json, type JsonObject } from './patch.js';
+import type { JSONSchema } from './resources.js';
+
+export function applyDefaults(value: Json | undefined, schema: JSONSchema): void {
+  if (isObject(value)) {
+    for (const [k, prop] of Object.entries(schema.properties ?? {})) {
+      if (value[k] === undefined && prop.default !== undefined) value[k] = JSON.parse(JSON.stringify(prop.default)) as Json;
+      if (value[k] !== undefined) applyDefaults(value[k], prop);
+    }
+    if (isObject(schema.additionalProperties)) for (const v of Object.values(value)) applyDefaults(v, schema.additionalProperties);
+  } else if (Array.isArray(value) && schema.items) {
+    for (const v of value) applyDefaults(v, schema.items);
+  }
+}
+
+export function prune(value: Json | undefined, schema: JSONSchema, root = false): void {
+  if (schema['x-kubernetes-preserve-unknown-fields']) return;
+  if (isObject(value)) {
+    if (schema.properties) {
+      for (const k of Object.keys(value)) {
+        if (root && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
+        const prop = schema.properties[k];
+        if (!prop) delete value[k];
+        else prune(value[k], prop);
+      }
+    } else if (isObject(schema.additionalProperties)) {
+      for (const v of Object.values(value)) prune(v, schema.additionalProperties);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    for (const v of value) prune(v, schema.items);
+  }
+}
+
+function typeOk(v: Json, type: string): boolean {
+  switch (type) {
+    case 'object':
+      return isObject(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number';
+    case 'boolean':
+      return typeof v === 'boolean';
+    default:
+      return true;
+  }
+}
+
+/** Messages follow the real API server's wording, e.g. `spec.replicas: Invalid value: -1: spec.replicas in
+ * body should be greater than or equal to 0`. */
+export function validate(value: Json | undefined, schema: JSONSchema, path: string, errors: string[]): void {
+  if (value === undefined || value === null) return;
+  if (schema['x-kubernetes-int-or-string']) {
+    if (typeof value !== 'string' && !(typeof value === 'number' && Number.isInteger(value))) errors.push(`${path}: Invalid value: ${JSON.stringify(value)}: ${path} in body must be of type int-or-string`);
+    return;
+  }
+  if (schema.type && !typeOk(value, schema.type)) {
+    errors.push(`${path}: Invalid value: "${Array.isArray(value) ? 'array' : typeof value}": ${path} in body must be of type ${schema.type}: "${Array.isArray(value) ? 'array' : typeof value}"`);
+    return;
+  }
+  if (schema.enum && !schema.enum.some((e) => e === value)) errors.push(`${path}: Unsupported value: ${JSON.stringify(value)}: supported values: ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+  if (typeof value === 'number') {
+    if (schema.minimum !== undefined && value < schema.minimum) errors.push(`${path}: Invalid value: ${value}: ${path} in body should be greater than or equal to ${schema.minimum}`);
+    if (schema.maximum !== undefined && value > schema.maximum) errors.push(`${path}: Invalid value: ${value}: ${path} in body should be less than or equal to ${schema.maximum}`);
+  }
+  if (typeof value === 'string') {
+    if (schema.minLength !== undefined && value.length < schema.minLength) errors.push(`${path}: Invalid value: "${value}": ${path} in body should be at least ${schema.minLength} chars long`);
+    if (schema.maxLength !== undefined && value.length > schema.maxLength) errors.push(`${path}: Too long: may not be longer than ${schema.maxLength}`);
+    if (schema.pattern && !new RegExp(schema.pattern).test(value)) errors.push(`${path}: Invalid value: "${value}": ${path} in body should match '${schema.pattern}'`);
+  }
+  if (isObject(value)) {
+    for (const r of schema.required ?? []) if (value[r] === undefined) errors.push(`${path}.${r}: Required value`);
+    for (const [k, v] of Object.entries(value)) {
+      const prop = schema.properties?.[k] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+      if (prop && !(path === '' && k === 'metadata')) validate(v, prop, path ? `${path}.${k}` : k, errors);
+    }
+  }
+  if (Array.isArray(value) && schema.items) value.forEach((v, i) => validate(v, schema.items!, `${path}[${i}]`, errors));
+}
+
+export function processCustomResource(obj: JsonObject, schema: JSONSchema): string[] {
+  applyDefaults(obj, schema);
+  prune(obj, schema, true);
+  const errors: string[] = [];
+  validate(obj, schema, '', errors);
+  return errors;
+}

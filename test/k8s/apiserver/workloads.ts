@@ -1,0 +1,185 @@
+/**
+ * Controller-manager + scheduler + kubelet TEST DOUBLE, in-process on the store: what the operator relies on
+ * the cluster to do with a StatefulSet. It creates pods `<sts>-<i>` and claims `<template>-<sts>-<i>`, binds
+ * each new claim to a node (the `volume.kubernetes.io/selected-node` annotation a WaitForFirstConsumer local
+ * volume gets), marks pods Running/Ready (unless a test holds one back), removes pods and claims above the
+ * replica count (whenScaled: Delete), keeps StatefulSet status counts, and on Node deletion evicts the node's
+ * pods, whose replacements then stay Pending/Unschedulable because their local claim points at the lost node.
+ */
+import { isObject, type Json, type JsonObject } from './patch.js';
+import type { ResourceDef } from './resources.js';
+import { meta, type Store, type StoreEvent } from './store.js';
+
+const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+
+function stamp(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class WorkloadSimulator {
+  private readonly notReady = new Set<string>();
+  private scheduled = false;
+  private nextNode = 0;
+  private readonly listener = (ev: StoreEvent) => this.onEvent(ev);
+  private readonly defs: Record<'sts' | 'pod' | 'pvc' | 'node', ResourceDef>;
+
+  constructor(private readonly store: Store, nodes: string[] = ['node-a', 'node-b', 'node-c']) {
+    this.defs = {
+      sts: store.lookup('apps/v1', 'statefulsets')!,
+      pod: store.lookup('v1', 'pods')!,
+      pvc: store.lookup('v1', 'persistentvolumeclaims')!,
+      node: store.lookup('v1', 'nodes')!,
+    };
+    for (const n of nodes) this.addNode(n);
+  }
+
+  start(): this {
+    this.store.listeners.add(this.listener);
+    this.kick();
+    return this;
+  }
+
+  stop(): void {
+    this.store.listeners.delete(this.listener);
+  }
+
+  addNode(name: string): void {
+    if (this.store.tryGet(this.defs.node, undefined, name)) return;
+    this.store.create(this.defs.node, undefined, {
+      metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+      status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: stamp(), lastTransitionTime: stamp() }] },
+    });
+  }
+
+  /** Deleting the Node object is what "node lost" means to the operator (DESIGN.md, Local PVs). */
+  deleteNode(name: string): void {
+    this.store.delete(this.defs.node, undefined, name);
+  }
+
+  setReady(pod: string, ready: boolean): void {
+    if (ready) this.notReady.delete(pod);
+    else this.notReady.add(pod);
+    this.kick();
+  }
+
+  private onEvent(ev: StoreEvent): void {
+    if (ev.def === this.defs.sts || ev.def === this.defs.pod || ev.def === this.defs.pvc || ev.def === this.defs.node) this.kick();
+  }
+
+  /** Coalesces bursts of events into one pass, like a controller's work queue. */
+  private kick(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      try {
+        this.evictFromLostNodes();
+        for (const sts of this.store.list(this.defs.sts).items) this.reconcile(sts);
+      } catch {
+        // A concurrent write by the test or the operator: the event it produces brings us back here.
+      }
+    });
+  }
+
+  private nodeExists(name: unknown): boolean {
+    return typeof name === 'string' && this.store.tryGet(this.defs.node, undefined, name) !== undefined;
+  }
+
+  private evictFromLostNodes(): void {
+    for (const pod of this.store.list(this.defs.pod).items) {
+      const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
+      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string);
+    }
+  }
+
+  private pickNode(): string | undefined {
+    const nodes = this.store.list(this.defs.node).items.map((n) => String(meta(n).name));
+    if (nodes.length === 0) return undefined;
+    return nodes[this.nextNode++ % nodes.length];
+  }
+
+  private reconcile(sts: JsonObject): void {
+    const m = meta(sts);
+    const ns = m.namespace as string;
+    const name = m.name as string;
+    const spec = sts.spec as JsonObject;
+    const replicas = Number(spec.replicas ?? 1);
+    const template = (spec.template ?? {}) as JsonObject;
+    const templates = (Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : []) as JsonObject[];
+    const retention = isObject(spec.persistentVolumeClaimRetentionPolicy) ? spec.persistentVolumeClaimRetentionPolicy : {};
+    for (let i = 0; i < replicas; i++) this.ensurePod(sts, ns, `${name}-${i}`, template, templates);
+    for (const pod of this.store.list(this.defs.pod, ns).items) {
+      const pn = String(meta(pod).name);
+      const ord = pn.startsWith(`${name}-`) ? Number(pn.slice(name.length + 1)) : NaN;
+      if (!Number.isInteger(ord) || ord < replicas) continue;
+      this.store.delete(this.defs.pod, ns, pn);
+      if (retention.whenScaled === 'Delete') {
+        for (const t of templates) {
+          const claim = `${meta(t).name}-${pn}`;
+          if (this.store.tryGet(this.defs.pvc, ns, claim)) this.store.delete(this.defs.pvc, ns, claim);
+        }
+      }
+    }
+    const pods = this.store.list(this.defs.pod, ns).items.filter((p) => String(meta(p).name).startsWith(`${name}-`) && isObject(meta(p).labels));
+    const ready = pods.filter((p) => isObject(p.status) && Array.isArray(p.status.conditions) && p.status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True')).length;
+    const status = { observedGeneration: m.generation!, replicas: pods.length, readyReplicas: ready, availableReplicas: ready, currentReplicas: pods.length, updatedReplicas: pods.length };
+    if (JSON.stringify(sts.status ?? {}) !== JSON.stringify(status)) this.store.update(this.defs.sts, ns, name, { ...sts, status, metadata: { ...m } }, { subresource: 'status' });
+  }
+
+  private ensurePod(sts: JsonObject, ns: string, pod: string, template: JsonObject, templates: JsonObject[]): void {
+    let node: string | undefined;
+    let lostNode = false;
+    for (const t of templates) {
+      const claim = `${meta(t).name}-${pod}`;
+      let pvc = this.store.tryGet(this.defs.pvc, ns, claim);
+      if (!pvc) pvc = this.store.create(this.defs.pvc, ns, { metadata: { name: claim, labels: (meta(t).labels ?? {}) as Json }, spec: t.spec ?? {}, status: { phase: 'Pending' } });
+      const selected = (meta(pvc).annotations as Record<string, string> | undefined)?.[SELECTED_NODE];
+      if (selected) {
+        node = selected;
+        if (!this.nodeExists(selected)) lostNode = true;
+      }
+    }
+    const existing = this.store.tryGet(this.defs.pod, ns, pod);
+    const want = !this.notReady.has(pod) && !lostNode;
+    if (!existing) {
+      if (!node && !lostNode) {
+        node = this.pickNode();
+        for (const t of templates) {
+          const claim = `${meta(t).name}-${pod}`;
+          const pvc = this.store.get(this.defs.pvc, ns, claim);
+          if (node) this.store.update(this.defs.pvc, ns, claim, { ...pvc, metadata: { ...meta(pvc), annotations: { ...((meta(pvc).annotations ?? {}) as JsonObject), [SELECTED_NODE]: node } } });
+          const fresh = this.store.get(this.defs.pvc, ns, claim);
+          this.store.update(this.defs.pvc, ns, claim, { ...fresh, status: { phase: 'Bound' } }, { subresource: 'status' });
+        }
+      }
+      const tm = (template.metadata ?? {}) as JsonObject;
+      const status = lostNode
+        ? { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: "0/3 nodes are available: 3 node(s) didn't match PersistentVolume's node affinity.", lastTransitionTime: stamp() }] }
+        : this.runningStatus(want);
+      this.store.create(this.defs.pod, ns, {
+        metadata: {
+          name: pod,
+          labels: { ...((tm.labels ?? {}) as JsonObject), 'statefulset.kubernetes.io/pod-name': pod },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: meta(sts).name!, uid: meta(sts).uid!, controller: true, blockOwnerDeletion: true }],
+        },
+        spec: { ...((template.spec ?? {}) as JsonObject), ...(lostNode || !node ? {} : { nodeName: node }) },
+        status,
+      });
+      return;
+    }
+    if (lostNode || !isObject(existing.status) || existing.status.phase !== 'Running') return;
+    const isReady = Array.isArray(existing.status.conditions) && existing.status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
+    if (isReady !== want) this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(want) }, { subresource: 'status' });
+  }
+
+  private runningStatus(ready: boolean): JsonObject {
+    const t = stamp();
+    return {
+      phase: 'Running',
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: t },
+        { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: t },
+      ],
+    };
+  }
+}
