@@ -38,7 +38,7 @@
  * Shard words (Int32 x SHARD_I32_STRIDE = 128 bytes, so two shards' lock words never share a cache line):
  *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]
  * Shard counters (Float64 x SHARD_F64_STRIDE): CAS, CURR_ITEMS, TOTAL_ITEMS, BYTES, EVICTIONS,
- *   EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED, RECLAIMED
+ *   EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED, RECLAIMED, FLUSH_CAS
  */
 
 export const ITEM_HEADER = 32;
@@ -98,6 +98,8 @@ export const C_EVICTED_UNFETCHED = 5;
 export const C_EVICTED_ACTIVE = 6;
 export const C_EXPIRED_UNFETCHED = 7;
 export const C_RECLAIMED = 8;
+/** flushAll(): items whose CAS is <= this are dead (per shard, because CAS counters are per shard). */
+export const C_FLUSH_CAS = 9;
 
 export const GLOBAL_WORDS = 64;
 export const G_FREE_LOCK = 0;

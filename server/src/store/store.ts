@@ -5,7 +5,7 @@ import { HASH_SEED, murmur3 } from './hash.js';
 import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
-  C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ, G_STEAL_CURSOR,
+  C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ, G_STEAL_CURSOR,
   H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
@@ -121,7 +121,7 @@ export class SegmentStore implements Store {
         if (index[i] !== tag) continue;
         const loc = index[i + 1];
         if (!this.keyEquals(loc * 8, buf, start, end)) continue;
-        if (this.isDead(loc, now)) {
+        if (this.isDead(shard, loc, now)) {
           this.dropSlot(shard, i, loc, RECLAIM);
           return NO_ITEM;
         }
@@ -286,6 +286,21 @@ export class SegmentStore implements Store {
     Atomics.store(this.global, G_OLDEST_LIVE, oldestLive);
   }
 
+  /**
+   * Records, per shard, the last CAS handed out: items at or below it are dead (memcached's oldest_cas).
+   * O(shards), not O(items); the space comes back as segments are reused. Takes each shard's lock in turn,
+   * never two at once, so the caller must hold none.
+   */
+  flushAll(now: number): void {
+    for (let shard = 0; shard < this.shards; shard++) {
+      const w = shard * SHARD_I32_STRIDE + SH_LOCK;
+      lockWord(this.sh, w);
+      const c = shard * SHARD_F64_STRIDE;
+      this.ctr[c + C_FLUSH_CAS] = this.ctr[c + C_CAS] * this.shards + shard;
+      unlockWord(this.sh, w);
+    }
+  }
+
   stats(): StoreStats {
     const s: StoreStats = {
       currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.options.memoryLimit, evictions: 0,
@@ -359,9 +374,10 @@ export class SegmentStore implements Store {
     return true;
   }
 
-  private isDead(loc: number, now: number): boolean {
+  private isDead(shard: number, loc: number, now: number): boolean {
     const exptime = this.u32[loc * 2 + H_EXPTIME];
     if (exptime !== 0 && exptime <= now) return true;
+    if (this.f64[loc + H_CAS] <= this.ctr[shard * SHARD_F64_STRIDE + C_FLUSH_CAS]) return true;
     const oldestLive = this.global[G_OLDEST_LIVE];
     return oldestLive !== 0 && oldestLive <= now && this.u32[loc * 2 + H_TIME] <= oldestLive;
   }
@@ -591,7 +607,7 @@ export class SegmentStore implements Store {
         const loc = src / 8;
         const hash = this.u32[src / 4 + H_HASH];
         const slot = this.slotOf(hash, loc);
-        if (this.isDead(loc, now)) {
+        if (this.isDead(shard, loc, now)) {
           if (slot >= 0) this.dropSlot(shard, slot, loc, RECLAIM);
         } else if ((intl & INTL_HOT) !== 0 && dst + size - base <= keep) {
           if (dst !== src) u8.copyWithin(dst, src, src + size);

@@ -122,6 +122,20 @@ describe('store basics', () => {
     expect(get(store, bytes('new'), 8)).toEqual(bytes('3'));
   });
 
+  test('flushAll hides everything linked before it, in every shard, but not what is linked after it', () => {
+    const store = newStore({ shards: 8 });
+    for (let i = 0; i < 100; i++) set(store, bytes(`before-${i}`), bytes('x'), 5);
+    store.flushAll(5);
+    set(store, bytes('after'), bytes('y'), 5);
+    set(store, bytes('before-7'), bytes('z'), 5);
+    let visible = 0;
+    for (let i = 0; i < 100; i++) if (get(store, bytes(`before-${i}`), 5) !== null) visible++;
+    expect(visible).toBe(1);
+    expect(get(store, bytes('before-7'), 5)).toEqual(bytes('z'));
+    expect(get(store, bytes('after'), 5)).toEqual(bytes('y'));
+    expect(store.stats().currItems).toBe(2);
+  });
+
   test('CAS is unique and increasing per link', () => {
     const store = newStore({ shards: 8 });
     const seen = new Set<number>();
