@@ -19,7 +19,7 @@ import http from 'node:http';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
-const CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const DEFAULT_CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 const MEMCACHED = '/usr/bin/memcached';
 const MEMASLAP = 'memcaslap'; // Debian's name for libmemcached's memaslap
@@ -48,6 +48,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --fill-factor X       scenario f: value bytes written as a multiple of -m (2)
   --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
                         ${DEFAULT_METRICS_PORT} if the server rejects the flag)
+  --cachalot FILE       the server's entry point (dist/server/src/main.js)
   --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
   --help`;
 
@@ -58,7 +59,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: 'abcdefg'.split(''), warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, results: RESULTS,
+    fillFactor: 2, metricsPort: 0, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -95,6 +96,7 @@ function parseArgs(argv) {
       case '--fill-factor': o.fillFactor = num(a, v, 1, 10); i++; break;
       case '--metrics-port': o.metricsPort = num(a, v, 1, 65535); i++; break;
       case '--results': o.results = v; i++; break;
+      case '--cachalot': o.cachalot = v; i++; break;
       case '--no-results': o.results = null; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new UsageError(`unknown option ${a}`);
@@ -200,16 +202,25 @@ async function startServer(kind, memMiB, opts) {
     if (process.getuid?.() === 0) args.push('-u', 'root'); // memcached refuses to run as root without -u
     return launch(kind, MEMCACHED, args, port, null);
   }
-  if (!existsSync(CACHALOT_MAIN)) {
-    throw new Error(`${CACHALOT_MAIN} does not exist: run \`npm run build\`, or validate the harness with --against memcached`);
+  if (!existsSync(opts.cachalot)) {
+    throw new Error(`${opts.cachalot} does not exist: run \`npm run build\`, or validate the harness with --against memcached`);
   }
   const metricsPort = opts.metricsPort || (await freePort());
-  try {
-    return await launch(kind, process.execPath, [CACHALOT_MAIN, ...common, '--metrics-port', String(metricsPort)], port, metricsPort);
-  } catch (err) {
-    if (!err.exitedEarly) throw err;
-    process.stderr.write(`bench: cachalot exited with --metrics-port (${err.message.split('\n')[0]}); retrying without it\n`);
-    return launch(kind, process.execPath, [CACHALOT_MAIN, ...common], port, DEFAULT_METRICS_PORT);
+  // The metrics port flag is not settled yet: try `--metrics-port N`, then memcached-style
+  // `-o metrics_port=N`, then no flag (the server's default port).
+  const attempts = [
+    [['--metrics-port', String(metricsPort)], metricsPort],
+    [['-o', `metrics_port=${metricsPort}`], metricsPort],
+    [[], DEFAULT_METRICS_PORT],
+  ];
+  for (let i = 0; ; i++) {
+    const [flags, mport] = attempts[i];
+    try {
+      return await launch(kind, process.execPath, [opts.cachalot, ...common, ...flags], port, mport);
+    } catch (err) {
+      if (!err.exitedEarly || i === attempts.length - 1) throw err;
+      process.stderr.write(`bench: cachalot exited with \`${flags.join(' ')}\` (${err.message.split('\n')[0].slice(0, 200)}); trying the next way\n`);
+    }
   }
 }
 
@@ -291,19 +302,38 @@ function httpGet(port, path) {
   });
 }
 
-/** V8 heapUsed of the server from prom-client's default metric; the smallest of a few scrapes, since
- * garbage not yet collected inflates single readings. null if the endpoint is not there. */
+/** When the process started, in unix seconds, from /proc (boot time + starttime ticks). */
+function procStartTime(pid) {
+  const btime = Number(readFileSync('/proc/stat', 'latin1').match(/^btime (\d+)/m)[1]);
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return btime + Number(f[19]) / CLK_TCK; // field 22
+}
+
+/**
+ * V8 heapUsed of the server from prom-client's default metric `nodejs_heap_size_used_bytes`: the smallest
+ * of a few scrapes, since garbage not yet collected inflates single readings. The scrape must come from
+ * our server, not another one on the same port: its `process_start_time_seconds` has to match /proc.
+ * Returns { value, note }; value is null when the endpoint is missing or belongs to someone else.
+ */
 async function heapUsed(server) {
   let best = null;
+  let note = `no nodejs_heap_size_used_bytes on 127.0.0.1:${server.metricsPort}/metrics`;
+  const started = procStartTime(server.pid);
   for (let i = 0; i < 5; i++) {
     try {
       const { status, body } = await httpGet(server.metricsPort, '/metrics');
-      const m = status === 200 && body.match(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m);
-      if (m) best = best === null ? Number(m[1]) : Math.min(best, Number(m[1]));
+      const heap = status === 200 && body.match(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m);
+      const start = body.match(/^process_start_time_seconds(?:\{[^}]*\})? ([0-9.e+]+)/m);
+      if (start && Math.abs(Number(start[1]) - started) > 2) {
+        note = `port ${server.metricsPort} is served by another process`;
+        return { value: null, note };
+      }
+      if (heap) best = best === null ? Number(heap[1]) : Math.min(best, Number(heap[1]));
     } catch { /* not served */ }
     await sleep(200);
   }
-  return best;
+  return { value: best, note: best === null ? note : '' };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -433,13 +463,18 @@ async function runSide(id, kind, o, tmp) {
       await sleep(1000); // let background threads (memcached's LRU maintainer, a GC) settle before reading RSS
       r.memory = procMemory(server.pid);
     } else {
-      const heap0 = kind === 'cachalot' ? await heapUsed(server) : null;
+      const isNode = kind === 'cachalot';
+      const heap0 = isNode ? await heapUsed(server) : { value: null, note: '' };
+      const rss0 = procMemory(server.pid).rss;
       const args = ['--mode', 'fill', '--conns', '50', '--depth', '16', '--value-size', '100', '--count', String(o.items)];
       r = await runLoadgen(server, args, Math.max(300, o.items / 5000) * 1000);
       await sleep(1000);
-      r.heapBefore = heap0;
-      r.heapAfter = kind === 'cachalot' ? await heapUsed(server) : null;
+      const heap1 = isNode ? await heapUsed(server) : { value: null, note: '' };
+      r.heapBefore = heap0.value;
+      r.heapAfter = heap1.value;
+      r.heapNote = heap1.note || heap0.note;
       r.memory = procMemory(server.pid);
+      r.memory.rssBefore = rss0;
     }
     r.stats = await serverStats(server.port).catch(() => ({}));
     r.mem = mem;
@@ -547,7 +582,7 @@ function reportItems(A, B, names, o) {
     ['V8 heapUsed before', mib(A.heapBefore), mib(B.heapBefore), ''],
     ['V8 heapUsed after', mib(A.heapAfter), mib(B.heapAfter), ''],
     ['V8 heapUsed growth', mib(growth(A)), mib(growth(B)), ''],
-    ['RSS after (VmRSS)', mib(A.memory.rss), mib(B.memory.rss), ratio(B.memory.rss, A.memory.rss)],
+    ['RSS before / after (VmRSS)', `${mib(A.memory.rssBefore)} / ${mib(A.memory.rss)}`, `${mib(B.memory.rssBefore)} / ${mib(B.memory.rss)}`, ratio(B.memory.rss, A.memory.rss)],
     ['throughput (sets/s)', fmtInt(A.opsPerSec), fmtInt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
   ];
   const g = growth(B);
@@ -555,6 +590,8 @@ function reportItems(A, B, names, o) {
     rows,
     checks: [check(`${names.B} heapUsed growth < 64 MiB`, g === null ? null : g < 64 * MIB)],
     notes: [`${fmtInt(o.items)} distinct 100-byte items, -m ${o.itemsMem} on both; heapUsed is prom-client's nodejs_heap_size_used_bytes from the server's /metrics (lowest of 5 scrapes), n/a for memcached.`,
+      ...(B.heapNote ? [`${names.B}: ${B.heapNote}`] : []),
+      'prom-client\'s default metrics describe the main thread\'s V8 heap only; heaps of worker threads are not in it.',
       `generator: \`${A.generator}\``],
   };
 }
