@@ -33,6 +33,7 @@ function suite(title: string, startCandidate: (flags: readonly string[]) => Prom
     }
 
     afterAll(async () => {
+      // Only reached when every test of the block has run.
       await Promise.all([...pairs.values()].map((p) => stopPair(p)));
       pairs.clear();
     });
@@ -55,6 +56,23 @@ function suite(title: string, startCandidate: (flags: readonly string[]) => Prom
         }
       }
     });
+
+    // DIFF_SEEDS=7,93 runs only those seeds (to reproduce a reported failure).
+    const onlySeeds = process.env.DIFF_SEEDS?.split(',').map(Number);
+    if (onlySeeds) {
+      test(`random seeds ${onlySeeds.join(',')}`, async () => {
+        const pair = await pairFor({ name: 'random', steps: [] });
+        const failures: string[] = [];
+        for (const seed of onlySeeds) {
+          for (const mode of MODES) {
+            const diff = await runOnPair(pair, generateScript(seed), mode, seed, RANDOM_QUIET_MS);
+            if (diff !== null) failures.push(`seed ${seed} [${mode}]\n${diff}`);
+          }
+        }
+        expect(failures.join('\n\n')).toBe('');
+      });
+      return;
+    }
 
     describe(`${randomCount} random scripts, each whole and in 1-to-3-byte pieces`, () => {
       for (let first = 1; first <= randomCount; first += RANDOM_BATCH) {

@@ -10,6 +10,8 @@ export type Unit = { kind: 'line'; text: string } | { kind: 'data'; text: string
 /** Seconds two TTL or last-access readings may differ by: each clock is a second-granular tick. */
 export const TIME_TOLERANCE_S = 2;
 
+const MESSAGE_LINE_MAX = 300;
+
 /**
  * Counters of bare `stats` whose values are compared exactly: each script starts with `stats reset`, and these
  * move only when a command does. Everything else is masked: it depends on time, pid, memory layout, threads,
@@ -93,7 +95,8 @@ export class Masker {
     };
     for (const unit of parseReply(reply)) {
       if (unit.kind !== 'line') {
-        out.push(unit.kind === 'data' ? `[data ${escapeBytes(unit.text, 200)}]` : `[partial ${escapeBytes(unit.text, 200)}]`);
+        // Escaped in full: the masked text is what is compared; only failure messages shorten it.
+        out.push(`[${unit.kind} ${escapeBytes(unit.text, Number.POSITIVE_INFINITY)}]`);
         statsSeen = null;
         continue;
       }
@@ -178,6 +181,11 @@ export function maskTranscript(steps: readonly StepResult[]): MaskedStep[] {
   const masker = new Masker();
   return steps.map((step) => {
     const { text, times } = masker.mask(step.reply);
+    // A server that is going away (shutdown) may still accept and then close, or already refuse: to a client
+    // both mean the same, and which one happens is a race inside memcached.
+    if (step.reply === '' && (step.end === 'eof' || step.end === 'connect-failed')) {
+      return { sent: step.sent, text: '<connection closed or refused before any reply>', times };
+    }
     return { sent: step.sent, text: text + END_NOTES[step.end], times };
   });
 }
@@ -209,10 +217,11 @@ export function compareTranscripts(
   return null;
 }
 
+/** Indents a failure message's lines and shortens each to MESSAGE_LINE_MAX characters. */
 function indent(text: string, n: number): string {
   const pad = ' '.repeat(n);
   return text
     .split('\n')
-    .map((l) => pad + l)
+    .map((l) => pad + (l.length > MESSAGE_LINE_MAX ? `${l.slice(0, MESSAGE_LINE_MAX)}…(${l.length} chars)` : l))
     .join('\n');
 }

@@ -76,7 +76,7 @@ function expand(text: string, session: Session): string {
 
 /** How many `MN\r\n` lines end this step's reply: the sentinel's plus one per `mn` command in the step. */
 function expectedNoops(sent: string): number {
-  const matches = sent.match(/(?:^|\n)mn(?:\r\n| )/g);
+  const matches = sent.match(/(?<=^|\n)mn(?=\r?\n| )/g);
   return 1 + (matches ? matches.length : 0);
 }
 
