@@ -1,0 +1,337 @@
+/**
+ * cachalot-server configuration: memcached's command-line flags (same letters, same long names, same
+ * units), plus a config file and CACHALOT_* environment variables. Precedence: defaults < config file <
+ * environment < command line. Every value is validated at start; a bad one stops the server with a
+ * message that names the flag and the allowed range (STYLE.md rule 7).
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+
+export const DEFAULT_PORT = 11211;
+export const DEFAULT_LISTEN = '127.0.0.1';
+export const DEFAULT_MEMORY_MB = 64;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_ITEM_SIZE = 1024 * 1024;
+export const DEFAULT_METRICS_PORT = 9150; // memcached_exporter's port
+export const DEFAULT_BACKLOG = 1024;
+/** Reply bytes a slow reader may have queued before we stop reading its requests. */
+export const DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024;
+export const DEFAULT_SHUTDOWN_TIMEOUT_S = 30;
+
+export const MIN_MEMORY_MB = 8; // memcached refuses cache_memlimit below 8 MB too
+export const MAX_MEMORY_MB = 1024 * 1024;
+export const MIN_ITEM_SIZE = 1024;
+export const MAX_ITEM_SIZE = 1024 * 1024 * 1024;
+export const MAX_THREADS = 256;
+
+export interface ExtPath {
+  path: string;
+  size: number; // bytes
+}
+
+export interface ServerConfig {
+  port: number;
+  listen: string;
+  udpPort: number;
+  memoryLimitMb: number;
+  maxConnections: number;
+  threads: number;
+  maxItemSize: number;
+  verbosity: number;
+  enableShutdown: boolean;
+  backlog: number;
+  idleTimeout: number;
+  metricsPort: number;
+  metricsListen: string;
+  shards: number;
+  outputLimit: number;
+  shutdownTimeout: number;
+  extPaths: ExtPath[];
+  extItemSize: number;
+  extWbufSize: number;
+  extFlushOnShutdown: boolean;
+  logLevel: string;
+  /** -o suboptions memcached has and we accept without effect (logged at start). */
+  ignoredOptions: string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function defaultConfig(): ServerConfig {
+  return {
+    port: DEFAULT_PORT,
+    listen: DEFAULT_LISTEN,
+    udpPort: 0,
+    memoryLimitMb: DEFAULT_MEMORY_MB,
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
+    threads: Math.max(1, Math.min(MAX_THREADS, availableParallelism())),
+    maxItemSize: DEFAULT_MAX_ITEM_SIZE,
+    verbosity: 0,
+    enableShutdown: false,
+    backlog: DEFAULT_BACKLOG,
+    idleTimeout: 0,
+    metricsPort: DEFAULT_METRICS_PORT,
+    metricsListen: '0.0.0.0',
+    shards: 0,
+    outputLimit: DEFAULT_OUTPUT_LIMIT,
+    shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT_S,
+    extPaths: [],
+    extItemSize: 512,
+    extWbufSize: 4 * 1024 * 1024,
+    extFlushOnShutdown: true,
+    logLevel: 'info',
+    ignoredOptions: [],
+  };
+}
+
+/** memcached's -o suboptions that tune slabs, LRUs and crawlers this store does not have. */
+const IGNORED_SUBOPTIONS = new Set([
+  'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'no_hashexpand', 'slab_reassign',
+  'no_slab_reassign', 'slab_automove', 'slab_automove_ratio', 'slab_automove_window', 'slab_chunk_max',
+  'lru_crawler', 'no_lru_crawler', 'lru_crawler_sleep', 'lru_crawler_tocrawl', 'lru_maintainer',
+  'no_lru_maintainer', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl',
+  'modern', 'no_modern', 'watcher_logbuf_size', 'worker_logbuf_size', 'track_sizes', 'no_inline_ascii_resp',
+  'inline_ascii_resp', 'ext_page_size', 'ext_threads', 'ext_io_depth', 'ext_low_ttl', 'ext_recache_rate',
+  'ext_compact_under', 'ext_drop_under', 'ext_max_frag', 'ext_max_sleep', 'ext_drop_unread', 'ext_item_age',
+  'slab_automove_freeratio', 'read_buf_mem_limit', 'drop_privileges', 'no_drop_privileges', 'lru_segmented',
+  'no_lru_segmented', 'hash_algorithm', 'resp_obj_mem_limit',
+]);
+
+function fail(msg: string): never {
+  throw new ConfigError(msg);
+}
+
+function intIn(flag: string, raw: string, min: number, max: number, unit = ''): number {
+  if (!/^-?\d+$/.test(raw.trim())) fail(`${flag} must be an integer${unit} between ${min} and ${max} (got '${raw}')`);
+  const v = Number(raw.trim());
+  if (v < min || v > max) fail(`${flag} must be an integer${unit} between ${min} and ${max} (got '${raw}')`);
+  return v;
+}
+
+/** memcached's size syntax for -I and ext_path: a number with an optional k/m/g suffix (powers of 1024). */
+export function parseSize(flag: string, raw: string, min: number, max: number): number {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(raw.trim());
+  if (!m) fail(`${flag} must be a size like 1048576, 512k, 1m or 2g (got '${raw}')`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()] ?? 1;
+  const v = Number(m[1]) * mult;
+  if (v < min || v > max) fail(`${flag} must be between ${min} and ${max} bytes (got '${raw}')`);
+  return v;
+}
+
+function applySuboptions(cfg: ServerConfig, raw: string): void {
+  for (const part of raw.split(',')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    switch (key) {
+      case 'idle_timeout':
+        cfg.idleTimeout = intIn('-o idle_timeout', value, 0, 86400 * 365, ' of seconds');
+        break;
+      case 'ext_path': {
+        const colon = value.lastIndexOf(':');
+        if (colon <= 0) fail(`-o ext_path must be DIR:SIZE, for example ext_path=/data:64g (got '${value}')`);
+        const size = parseSize('-o ext_path size', value.slice(colon + 1), 1024 * 1024, 2 ** 50);
+        cfg.extPaths.push({ path: value.slice(0, colon), size });
+        break;
+      }
+      case 'ext_item_size':
+        cfg.extItemSize = intIn('-o ext_item_size', value, 0, MAX_ITEM_SIZE, ' of bytes');
+        break;
+      case 'ext_wbuf_size':
+        cfg.extWbufSize = parseSize('-o ext_wbuf_size', value, 64 * 1024, 1024 * 1024 * 1024);
+        break;
+      case 'ext_flush_on_shutdown':
+        cfg.extFlushOnShutdown = value !== '0' && value !== 'false' && value !== 'no';
+        break;
+      case 'no_ext_flush_on_shutdown':
+        cfg.extFlushOnShutdown = false;
+        break;
+      case 'metrics_port':
+        cfg.metricsPort = intIn('-o metrics_port', value, 0, 65535);
+        break;
+      case 'shards':
+        cfg.shards = intIn('-o shards', value, 1, 65536);
+        if ((cfg.shards & (cfg.shards - 1)) !== 0) fail(`-o shards must be a power of two (got '${value}')`);
+        break;
+      default:
+        if (IGNORED_SUBOPTIONS.has(key)) cfg.ignoredOptions.push(part);
+        else fail(`Illegal suboption "${part}" in -o (see README for the supported ones)`);
+    }
+  }
+}
+
+const USAGE = `cachalot-server — memcached-compatible cache server
+
+  -p, --port=<num>            TCP port to listen on (default: ${DEFAULT_PORT})
+  -l, --listen=<addr>         interface to listen on (default: ${DEFAULT_LISTEN})
+  -U, --udp-port=<num>        UDP port; only 0 (off) is supported
+  -m, --memory-limit=<mb>     item memory in megabytes (default: ${DEFAULT_MEMORY_MB})
+  -c, --conn-limit=<num>      max simultaneous connections (default: ${DEFAULT_MAX_CONNECTIONS})
+  -t, --threads=<num>         worker threads (default: the CPUs available)
+  -I, --max-item-size=<size>  largest item, e.g. 1m, 128m (default: 1m)
+  -b, --listen-backlog=<num>  listen backlog (default: ${DEFAULT_BACKLOG})
+  -A, --enable-shutdown       allow the "shutdown" command
+  -v, -vv                     verbose logging
+  -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size,
+                              ext_flush_on_shutdown, metrics_port, shards
+      --metrics-port=<num>    HTTP port for /metrics /healthz /readyz (default: ${DEFAULT_METRICS_PORT}, 0 = off)
+      --metrics-listen=<addr> interface for the HTTP port (default: 0.0.0.0)
+      --config=<file>         YAML or JSON file with the long option names as keys
+      --log-level=<level>     pino level (default: info)
+  -h, --help                  this text
+  -V, --version               print the version
+`;
+
+export type ParseResult = { kind: 'run'; config: ServerConfig } | { kind: 'exit'; text: string };
+
+const SHORT_WITH_VALUE = new Set(['p', 'l', 'U', 'm', 'c', 't', 'I', 'b', 'o', 'u', 'P', 'R', 'B', 'f', 'n', 'D', 'a']);
+const LONG_NAMES: Record<string, string> = {
+  port: 'p', listen: 'l', 'udp-port': 'U', 'memory-limit': 'm', 'conn-limit': 'c', threads: 't',
+  'max-item-size': 'I', 'listen-backlog': 'b', 'enable-shutdown': 'A', extended: 'o', user: 'u',
+  'pidfile': 'P', 'max-reqs-per-event': 'R', protocol: 'B', help: 'h', version: 'V', verbose: 'v',
+};
+
+/** Applies one option (short letter or our own long name) to cfg. */
+function applyOption(cfg: ServerConfig, name: string, value: string, display: string): void {
+  switch (name) {
+    case 'p': cfg.port = intIn(display, value, 0, 65535); break;
+    case 'l': if (value.trim() === '') fail(`${display} needs an address`); cfg.listen = value; break;
+    case 'U':
+      cfg.udpPort = intIn(display, value, 0, 65535);
+      if (cfg.udpPort !== 0) fail(`${display}: UDP is not supported; use -U 0`);
+      break;
+    case 'm': cfg.memoryLimitMb = intIn(display, value, MIN_MEMORY_MB, MAX_MEMORY_MB, ' of megabytes'); break;
+    case 'c': cfg.maxConnections = intIn(display, value, 1, 1_000_000); break;
+    case 't': cfg.threads = intIn(display, value, 1, MAX_THREADS); break;
+    case 'I': cfg.maxItemSize = parseSize(display, value, MIN_ITEM_SIZE, MAX_ITEM_SIZE); break;
+    case 'b': cfg.backlog = intIn(display, value, 1, 65535); break;
+    case 'A': cfg.enableShutdown = true; break;
+    case 'v': cfg.verbosity = Math.min(2, cfg.verbosity + 1); break;
+    case 'o': applySuboptions(cfg, value); break;
+    case 'u': case 'P': case 'R': case 'f': case 'n': case 'D': case 'a':
+      // Accepted for drop-in compatibility with memcached command lines; no effect here.
+      cfg.ignoredOptions.push(`-${name} ${value}`);
+      break;
+    case 'B':
+      if (value !== 'ascii' && value !== 'auto') fail(`${display}: only the ascii protocol is supported (got '${value}')`);
+      break;
+    case 'metrics-port': cfg.metricsPort = intIn(display, value, 0, 65535); break;
+    case 'metrics-listen': cfg.metricsListen = value; break;
+    case 'log-level':
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) {
+        fail(`${display} must be one of fatal, error, warn, info, debug, trace, silent (got '${value}')`);
+      }
+      cfg.logLevel = value;
+      break;
+    case 'shutdown-timeout': cfg.shutdownTimeout = intIn(display, value, 0, 3600, ' of seconds'); break;
+    case 'd': fail(`${display}: daemon mode is not supported; run under a supervisor (systemd, Kubernetes)`);
+    // falls through (fail never returns)
+    case 'S': case 'Y': case 'Z':
+      fail(`${display}: SASL, auth files and TLS are not supported by cachalot-server`);
+    // falls through
+    case 'C': fail(`${display}: CAS cannot be disabled in cachalot-server`);
+    // falls through
+    default: fail(`unknown option ${display} (see --help)`);
+  }
+}
+
+const ENV_OPTIONS: Array<[string, string]> = [
+  ['CACHALOT_PORT', 'p'], ['CACHALOT_LISTEN', 'l'], ['CACHALOT_MEMORY_MB', 'm'], ['CACHALOT_CONN_LIMIT', 'c'],
+  ['CACHALOT_THREADS', 't'], ['CACHALOT_MAX_ITEM_SIZE', 'I'], ['CACHALOT_EXTENDED', 'o'],
+  ['CACHALOT_METRICS_PORT', 'metrics-port'], ['CACHALOT_LOG_LEVEL', 'log-level'],
+];
+
+function applyFile(cfg: ServerConfig, file: string): void {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    fail(`--config ${file}: ${(err as Error).message}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(`--config ${file}: expected a mapping of option names to values`);
+  for (const [key, raw] of Object.entries(doc as Record<string, unknown>)) {
+    const name = LONG_NAMES[key] ?? key;
+    const values = Array.isArray(raw) ? raw : [raw];
+    for (const v of values) {
+      if (typeof v === 'boolean') {
+        if (v) applyOption(cfg, name, '', `${key} in ${file}`);
+      } else applyOption(cfg, name, String(v), `${key} in ${file}`);
+    }
+  }
+}
+
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+  const cfg = defaultConfig();
+  // Collect command-line options first so that --config and env can be applied underneath them.
+  const cli: Array<[string, string, string]> = [];
+  let configFile = env.CACHALOT_CONFIG;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const longName = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      if (longName === 'help') return { kind: 'exit', text: USAGE };
+      if (longName === 'version') return { kind: 'exit', text: 'cachalot-server 0.1.0 (memcached 1.6.18 protocol)\n' };
+      const name = LONG_NAMES[longName] ?? longName;
+      const takesValue = SHORT_WITH_VALUE.has(name) || ['metrics-port', 'metrics-listen', 'log-level', 'config', 'shutdown-timeout'].includes(name);
+      let value = '';
+      if (takesValue) {
+        if (eq >= 0) value = arg.slice(eq + 1);
+        else if (i + 1 < argv.length) value = argv[++i];
+        else fail(`--${longName} needs a value`);
+      }
+      if (name === 'config') configFile = value;
+      else cli.push([name, value, `--${longName}`]);
+      continue;
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      // Clustered short flags: -vv, -Av, -p11211.
+      for (let j = 1; j < arg.length; j++) {
+        const ch = arg[j];
+        if (ch === 'h') return { kind: 'exit', text: USAGE };
+        if (ch === 'V') return { kind: 'exit', text: 'cachalot-server 0.1.0 (memcached 1.6.18 protocol)\n' };
+        if (SHORT_WITH_VALUE.has(ch)) {
+          let value = arg.slice(j + 1);
+          if (value === '') {
+            if (i + 1 >= argv.length) fail(`-${ch} needs a value`);
+            value = argv[++i];
+          }
+          cli.push([ch, value, `-${ch}`]);
+          break;
+        }
+        cli.push([ch, '', `-${ch}`]);
+      }
+      continue;
+    }
+    fail(`unexpected argument '${arg}' (options start with -; see --help)`);
+  }
+  if (configFile) applyFile(cfg, configFile);
+  for (const [envName, opt] of ENV_OPTIONS) {
+    const v = env[envName];
+    if (v !== undefined && v !== '') applyOption(cfg, opt, v, envName);
+  }
+  for (const [name, value, display] of cli) applyOption(cfg, name, value, display);
+
+  const memoryBytes = cfg.memoryLimitMb * 1024 * 1024;
+  if (cfg.maxItemSize > memoryBytes / 2) {
+    fail(`-I ${cfg.maxItemSize} is larger than half of -m ${cfg.memoryLimitMb} megabytes; raise -m or lower -I`);
+  }
+  if (cfg.verbosity > 0 && cfg.logLevel === 'info') cfg.logLevel = cfg.verbosity > 1 ? 'trace' : 'debug';
+  return { kind: 'run', config: cfg };
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Several shards per thread so two threads rarely contend for one lock (DESIGN.md, Store). */
+export function defaultShards(config: ServerConfig): number {
+  if (config.shards > 0) return config.shards;
+  return Math.min(256, nextPow2(Math.max(4, config.threads * 4)));
+}

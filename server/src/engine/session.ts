@@ -1,0 +1,54 @@
+import { OutBuf } from '../net/outbuf.js';
+import { KEY_MAX_LENGTH } from '../protocol/limits.js';
+
+/** What the connection must do next with its input (memcached's conn states that matter to parsing). */
+export const WANT_COMMAND = 0;
+export const WANT_NREAD = 1; // read `nreadBytes` of value (data + "\r\n"), then completeNread()
+export const WANT_SWALLOW = 2; // discard `swallowBytes`, then go back to commands
+export const WANT_CLOSE = 3; // close now, without flushing further replies (memcached conn_closing)
+
+/** The store modes of memcached's NREAD_* commands. */
+export const NREAD_SET = 1;
+export const NREAD_ADD = 2;
+export const NREAD_REPLACE = 3;
+export const NREAD_APPEND = 4;
+export const NREAD_PREPEND = 5;
+export const NREAD_CAS = 6;
+
+/**
+ * Per-connection protocol state. One object per connection, reused for every request: the fields that
+ * carry a storage command from its line to its data block are plain fields, not a per-request object.
+ */
+export class Session {
+  readonly out = new OutBuf();
+  want = WANT_COMMAND;
+  /** Reply suppression for the current command (classic "noreply", meta "q"). */
+  noreply = false;
+  /** quit: close once the replies already produced are written. */
+  closeAfterWrite = false;
+  lastCommandTime = 0;
+
+  // A storage command waiting for its data block.
+  nreadCmd = 0;
+  nreadBytes = 0; // value length + 2
+  readonly key = Buffer.alloc(KEY_MAX_LENGTH + 8);
+  keyLen = 0;
+  flags = 0;
+  exptime = 0;
+  cas: number | bigint = 0;
+  /** ms: reply as a meta command, with the return flags stashed in `metaStash` in request order. */
+  meta = false;
+  metaStash = '';
+  keyBinary = false;
+  setStale = false;
+
+  swallowBytes = 0;
+
+  resetStorage(): void {
+    this.meta = false;
+    this.metaStash = '';
+    this.keyBinary = false;
+    this.setStale = false;
+    this.cas = 0;
+  }
+}

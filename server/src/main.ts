@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * cachalot-server entry: config -> store -> workers (listener) -> metrics HTTP -> signals.
+ *
+ * The main thread serves no cache traffic. It owns the shared memory (store and counters), starts the
+ * worker threads, answers /metrics /healthz /readyz, and runs the shutdown sequence: stop accepting,
+ * let every connection finish what it sent, then exit 0.
+ */
+import { Worker } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import pino from 'pino';
+import { ConfigError, defaultShards, parseArgs, type ServerConfig } from './config.js';
+import { createStoreMemory, openStore } from './store/index.js';
+import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE_READY } from './metrics/counters.js';
+import { Clock } from './engine/clock.js';
+import { startMetricsServer } from './metrics/http.js';
+import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
+
+/** Quiet time after which a draining connection with nothing pending is closed. */
+const DRAIN_QUIET_MS = 50;
+/** memcached's process exit code for a bad command line is EX_USAGE. */
+const EX_USAGE = 64;
+
+function run(config: ServerConfig): void {
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+  if (config.ignoredOptions.length > 0) log.info({ options: config.ignoredOptions }, 'memcached options accepted without effect');
+  if (config.extPaths.length > 0) log.warn({ extPaths: config.extPaths }, 'flash tier (-o ext_path) is not available in this build; serving from RAM only');
+
+  const clock = Clock.startingNow();
+  const storeMemory = createStoreMemory({
+    memoryLimit: config.memoryLimitMb * 1024 * 1024,
+    maxItemSize: config.maxItemSize + 512,
+    shards: defaultShards(config),
+  });
+  const store = openStore(storeMemory);
+  const counterMemory = createCounterMemory(config.threads);
+  const reader = new CounterReader(counterMemory);
+  const mainCounters = new Counters(counterMemory, config.threads);
+  const gauges = mainCounters.gauges;
+  const workers: Worker[] = [];
+  let listening = 0;
+  let shuttingDown = false;
+  let drained = 0;
+
+  const heapTimer = setInterval(() => {
+    mainCounters.row[C.heap_used_bytes] = getHeapStatistics().used_heap_size;
+  }, 1000);
+  heapTimer.unref();
+
+  const metrics = startMetricsServer({
+    store,
+    counters: reader,
+    config,
+    ready: () => !shuttingDown && Atomics.load(gauges, GAUGE_READY) === 1,
+  }, (err) => {
+    log.fatal({ err }, `cannot serve metrics on ${config.metricsListen}:${config.metricsPort} (--metrics-port)`);
+    process.exit(1);
+  });
+
+  const broadcast = (msg: MainMessage): void => {
+    for (const w of workers) w.postMessage(msg);
+  };
+
+  const finish = (code: number): void => {
+    clearInterval(heapTimer);
+    metrics?.close();
+    Promise.allSettled(workers.map((w) => w.terminate())).then(() => {
+      log.info({ code }, 'cachalot-server stopped');
+      process.exit(code);
+    });
+  };
+
+  const shutdown = (reason: string): void => {
+    if (shuttingDown) {
+      log.warn({ reason }, 'second shutdown request: exiting now');
+      process.exit(1);
+    }
+    shuttingDown = true;
+    Atomics.store(gauges, GAUGE_READY, 0);
+    Atomics.store(gauges, GAUGE_ACCEPTING, 0);
+    log.info({ reason }, 'shutting down: no new connections, finishing requests already received');
+    broadcast({ type: 'shutdown', quietMs: DRAIN_QUIET_MS });
+    const deadline = setTimeout(() => {
+      log.warn({ seconds: config.shutdownTimeout }, 'connections still open at the shutdown deadline; closing them');
+      finish(0);
+    }, config.shutdownTimeout * 1000);
+    deadline.unref();
+    if (workers.length === 0) finish(0);
+  };
+
+  const onWorkerMessage = (index: number) => (msg: WorkerMessage): void => {
+    switch (msg.type) {
+      case 'listening':
+        listening++;
+        if (index === 0) {
+          log.info({ address: msg.address, port: msg.port, threads: config.threads, memoryMb: config.memoryLimitMb }, 'listening');
+          for (let i = 1; i < config.threads; i++) spawn(i, msg.fd);
+        }
+        if (listening === config.threads) {
+          Atomics.store(gauges, GAUGE_ACCEPTING, 1);
+          Atomics.store(gauges, GAUGE_READY, 1);
+          log.info('ready');
+        }
+        break;
+      case 'listen-error':
+        log.fatal({ code: msg.code }, `cannot listen on ${config.listen}:${config.port} (-l/-p): ${msg.message}`);
+        process.stderr.write(`cachalot-server: cannot listen on ${config.listen}:${config.port} (-l/-p): ${msg.message}\n`);
+        process.exit(1);
+        break;
+      case 'shutdown-command':
+        shutdown('shutdown command');
+        break;
+      case 'verbosity':
+        broadcast({ type: 'verbosity', level: msg.level });
+        break;
+      case 'drained':
+        drained++;
+        if (shuttingDown && drained >= workers.length) finish(0);
+        break;
+    }
+  };
+
+  const spawn = (index: number, fd?: number): void => {
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, fd };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    worker.on('message', onWorkerMessage(index));
+    worker.on('error', (err) => {
+      log.fatal({ err, worker: index }, 'worker thread failed');
+      process.exit(1);
+    });
+    worker.on('exit', (code) => {
+      if (!shuttingDown) {
+        log.fatal({ worker: index, code }, 'worker thread exited unexpectedly');
+        process.exit(1);
+      }
+    });
+    workers.push(worker);
+  };
+
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  spawn(0);
+}
+
+function entry(): void {
+  let parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`cachalot-server: ${err.message}\n`);
+      process.exit(EX_USAGE);
+    }
+    throw err;
+  }
+  if (parsed.kind === 'exit') {
+    process.stdout.write(parsed.text);
+    return;
+  }
+  run(parsed.config);
+}
+
+entry();

@@ -1,0 +1,243 @@
+/**
+ * One client connection: framing (request lines, data blocks, swallowed blocks), pipelining, and
+ * output backpressure. Protocol semantics live in the engine; this module only moves bytes.
+ *
+ * Reads are processed straight out of the chunk Node hands us when nothing is buffered (the common case:
+ * whole requests per read); only a partial request at the end of a chunk is copied into `rbuf`. Replies
+ * to every request of a read are written with one socket write.
+ */
+import type { Socket } from 'node:net';
+import { LINE_LIMIT } from '../protocol/limits.js';
+import type { TextEngine } from '../engine/text.js';
+import { Session, WANT_CLOSE, WANT_COMMAND, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
+import { C, type Counters } from '../metrics/counters.js';
+
+export interface ConnectionLimits {
+  /** Stop reading from a client while this many reply bytes wait in its socket. */
+  outputLimit: number;
+  /** A get/gets line may grow past LINE_LIMIT (memcached allows long multi-gets) up to this. */
+  maxGetLine: number;
+  /** Seconds; 0 disables (memcached's -o idle_timeout). */
+  idleTimeout: number;
+}
+
+export interface ConnectionOwner {
+  engine: TextEngine;
+  counters: Counters;
+  limits: ConnectionLimits;
+  closed(conn: Connection): void;
+}
+
+/** Flush the reply buffer mid-batch once it holds this much, so one read can't build a huge reply. */
+const OUT_FLUSH_AT = 256 * 1024;
+
+export class Connection {
+  readonly session = new Session();
+  private rbuf: Buffer = Buffer.alloc(0);
+  private rstart = 0;
+  private rend = 0;
+  private paused = false;
+  private closing = false;
+  readonly remote: string;
+  readonly local: string;
+
+  constructor(readonly socket: Socket, private readonly owner: ConnectionOwner) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.local = `${socket.localAddress}:${socket.localPort}`;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    if (owner.limits.idleTimeout > 0) {
+      socket.setTimeout(owner.limits.idleTimeout * 1000, this.onIdle);
+    }
+  }
+
+  get state(): string {
+    const want = this.session.want;
+    if (this.paused) return 'conn_mwrite';
+    if (want === WANT_NREAD) return 'conn_nread';
+    if (want === WANT_SWALLOW) return 'conn_swallow';
+    return this.rend > this.rstart ? 'conn_parse_cmd' : 'conn_waiting';
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.owner.counters.row[C.bytes_read] += chunk.length;
+    if (this.closing) return;
+    if (this.draining) this.lastData = Date.now();
+    if (this.rend === this.rstart) {
+      const used = this.process(chunk, 0, chunk.length);
+      if (used < chunk.length) this.stash(chunk, used, chunk.length);
+    } else {
+      this.stash(chunk, 0, chunk.length);
+      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+    }
+    this.flush();
+  };
+
+  /** Appends bytes to the read buffer, compacting or growing it as needed. */
+  private stash(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.rend + n > this.rbuf.length) {
+      const live = this.rend - this.rstart;
+      if (live + n <= this.rbuf.length && this.rstart > 0) {
+        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
+      } else {
+        let size = Math.max(4096, this.rbuf.length * 2);
+        while (size < live + n) size *= 2;
+        const next = Buffer.allocUnsafe(size);
+        this.rbuf.copy(next, 0, this.rstart, this.rend);
+        this.rbuf = next;
+      }
+      this.rstart = 0;
+      this.rend = live;
+    }
+    src.copy(this.rbuf, this.rend, start, end);
+    this.rend += n;
+  }
+
+  /** Executes every complete request in buf[pos, end); returns the offset of the first unused byte. */
+  private process(buf: Buffer, pos: number, end: number): number {
+    const s = this.session;
+    const engine = this.owner.engine;
+    const limits = this.owner.limits;
+    while (pos < end && !this.paused && !this.closing) {
+      const want = s.want;
+      if (want === WANT_NREAD) {
+        if (end - pos < s.nreadBytes) break;
+        s.want = WANT_COMMAND;
+        engine.completeNread(s, buf, pos);
+        pos += s.nreadBytes;
+      } else if (want === WANT_SWALLOW) {
+        const n = Math.min(end - pos, s.swallowBytes);
+        pos += n;
+        s.swallowBytes -= n;
+        if (s.swallowBytes === 0) s.want = WANT_COMMAND;
+      } else {
+        let nl = buf.indexOf(10, pos);
+        if (nl >= end) nl = -1;
+        if (nl < 0) {
+          const pending = end - pos;
+          if (pending > LINE_LIMIT && (pending > limits.maxGetLine || !this.isGetLine(buf, pos, end))) {
+            // No newline in the first 2 KiB and not a long multi-get: memcached drops such clients.
+            this.close();
+          }
+          break;
+        }
+        const lineEnd = nl - pos > 1 && buf[nl - 1] === 13 ? nl - 1 : nl;
+        engine.processLine(s, buf, pos, lineEnd);
+        pos = nl + 1;
+        if (s.want === WANT_CLOSE) {
+          this.flush();
+          this.close();
+          break;
+        }
+        if (s.closeAfterWrite) {
+          this.flush();
+          this.closing = true;
+          this.socket.end();
+          break;
+        }
+      }
+      if (s.out.pos >= OUT_FLUSH_AT) this.flush();
+    }
+    return pos;
+  }
+
+  /** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */
+  private isGetLine(buf: Buffer, pos: number, end: number): boolean {
+    let p = pos;
+    while (p < end && buf[p] === 32) p++;
+    if (p - pos > 100) return false;
+    const g = buf[p] === 103 && buf[p + 1] === 101 && buf[p + 2] === 116;
+    if (!g) return false;
+    return buf[p + 3] === 32 || (buf[p + 3] === 115 && buf[p + 4] === 32);
+  }
+
+  /** Sends the replies gathered so far with one write; pauses reading while the client lags behind. */
+  flush(): void {
+    const out = this.session.out;
+    if (out.pos === 0 || this.socket.destroyed) return;
+    this.owner.counters.row[C.bytes_written] += out.pos;
+    const socket = this.socket;
+    socket.write(out.buf.subarray(0, out.pos));
+    if (socket.writableLength === 0) {
+      // Written synchronously to the kernel: the buffer is free again.
+      out.pos = 0;
+    } else {
+      // The socket still holds a reference to the bytes: continue in a fresh buffer.
+      out.take(undefined);
+      if (socket.writableLength >= this.owner.limits.outputLimit && !this.paused) {
+        this.paused = true;
+        this.owner.counters.row[C.conn_yields]++;
+        socket.pause();
+      }
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    if (!this.paused || this.closing) return;
+    this.paused = false;
+    if (this.rend > this.rstart) {
+      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      this.flush();
+    }
+    if (!this.paused && !this.closing) this.socket.resume();
+  };
+
+  private readonly onIdle = (): void => {
+    this.owner.counters.row[C.idle_kicks]++;
+    this.close();
+  };
+
+  private readonly onError = (): void => {
+    // ECONNRESET and friends: the close handler does the accounting.
+  };
+
+  private readonly onClose = (): void => {
+    this.closing = true;
+    this.dispose();
+    this.owner.closed(this);
+  };
+
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private draining = false;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Graceful shutdown: requests the client already sent (including bytes still in the kernel's receive
+   * buffer) are read and answered; once the connection has been quiet for `quietMs` with no partial
+   * request and no unsent reply, it is closed. The caller bounds the whole drain with a deadline.
+   */
+  beginDrain(quietMs: number): void {
+    if (this.closing || this.draining) return;
+    this.draining = true;
+    this.socket.setTimeout(0);
+    const check = (): void => {
+      if (this.closing) return;
+      const idle = this.rend === this.rstart && this.session.want === WANT_COMMAND &&
+        this.socket.writableLength === 0 && this.lastData + quietMs <= Date.now();
+      if (idle) {
+        this.closing = true;
+        this.socket.end();
+        return;
+      }
+      this.drainTimer = setTimeout(check, quietMs);
+    };
+    this.drainTimer = setTimeout(check, quietMs);
+  }
+
+  /** Last time bytes arrived (only tracked while draining). */
+  private lastData = 0;
+
+  dispose(): void {
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+  }
+}
