@@ -56,6 +56,8 @@ export interface StoreStats {
   segmentsTotal: number;
   segmentsFree: number;
   segmentSize: number;
+  /** Index slots (reported as hash_bytes / hash_power_level). */
+  indexSlots?: number;
 }
 
 export interface Store {
