@@ -105,6 +105,57 @@ describe('store eviction', () => {
     for (let i = 0; i < 12_000; i += 50) expect(get(store, bytes(`long-${i}`), 61, false)).not.toBeNull();
   });
 
+  test('a touch that removes an expiry keeps the item alive when its TTL segment expires', () => {
+    const value = new Uint8Array(1000);
+    const key = bytes('touched');
+    for (const touch of [false, true]) {
+      const store = newStore({ memoryLimit: 16 * MiB, maxItemSize: 64 * 1024, shards: 1 });
+      set(store, key, bytes('keep me'), 10, 20);
+      for (let i = 0; i < 500; i++) set(store, bytes(`short-${i}`), value, 10, 20);
+      const h = store.hashKey(key, 0, key.length);
+      store.lock(h);
+      if (touch) store.setExptime(store.find(h, key, 0, key.length, 11), 0);
+      store.unlock(h);
+      // Past 20, ~10 MiB of new items: segments are allocated, so expired ones are dropped; nothing is evicted.
+      for (let i = 0; i < 10_000; i++) set(store, bytes(`later-${i}`), value, 30, 0);
+      const s = store.stats();
+      expect(s.evictions).toBe(0);
+      if (touch) {
+        expect(get(store, key, 31)).toEqual(bytes('keep me'));
+      } else {
+        // Without the touch the whole segment was dropped as expired, its items counted as reclaimed.
+        expect(s.reclaimed).toBe(501);
+        expect(s.currItems).toBe(10_000);
+      }
+    }
+  });
+
+  test('a shard that finds memory owned by another shard steals its oldest segments', () => {
+    const store = newStore({ memoryLimit: 16 * MiB, maxItemSize: 64 * 1024, shards: 4 });
+    const keysOf = (shard: number, n: number, prefix: string): Uint8Array[] => {
+      const out: Uint8Array[] = [];
+      for (let i = 0; out.length < n; i++) {
+        const k = bytes(`${prefix}-${i}`);
+        if ((store.hashKey(k, 0, k.length) & 3) === shard) out.push(k);
+      }
+      return out;
+    };
+    const value = new Uint8Array(2000);
+    const first = keysOf(1, 12_000, 'a');
+    for (const k of first) set(store, k, value);
+    expect(store.stats().segmentsFree).toBe(0);
+    const second = keysOf(2, 6000, 'b');
+    for (const k of second) set(store, k, value);
+    // Shard 2 took segments from shard 1 (evicting its oldest), so at least its fair share of 4 of the 16
+    // segments (~2000 items of 2 KiB) hold shard-2 keys: the last 1500 written are all readable.
+    for (let i = second.length - 1500; i < second.length; i++) expect(get(store, second[i], 1, false)).not.toBeNull();
+    expect(get(store, first[0], 1, false)).toBeNull();
+    expect(get(store, first[first.length - 1], 1, false)).not.toBeNull();
+    const s = store.stats();
+    expect(s.bytes).toBeLessThanOrEqual(s.limitMaxbytes);
+    expect(s.segmentsFree).toBe(0);
+  });
+
   test('an item found before an alloc survives that alloc (append-style compose)', () => {
     const store = newStore({ memoryLimit: 4 * MiB, maxItemSize: 64 * 1024, shards: 1 });
     const key = bytes('base');
