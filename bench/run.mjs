@@ -38,6 +38,8 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --against KIND        what runs as the second server: cachalot (default) or memcached (validates the
                         harness: every ratio should come out near 1.0)
   --gen-a KIND          load generator for scenario a: memaslap (default) or node
+  --rounds N            scenarios a-d: run the two servers alternately N times and report each server's
+                        median round by throughput (1), which damps noise from other work on the machine
   --mem MIB             -m for a-d and f (1024)
   --requests N          scenario e: requests in the Zipf trace (10000000; quick 1000000)
   --trace-keys N        scenario e: keys in the trace (1000000)
@@ -59,7 +61,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: 'abcdefg'.split(''), warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -86,6 +88,7 @@ function parseArgs(argv) {
       case '--gen-a':
         if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
         o.genA = v; i++; break;
+      case '--rounds': o.rounds = num(a, v, 1, 20); i++; break;
       case '--mem': o.mem = num(a, v, 64, 65536); i++; break;
       case '--requests': o.requests = num(a, v, 1000, 1e9); i++; break;
       case '--trace-keys': o.traceKeys = num(a, v, 1000, 1e8); i++; break;
@@ -524,6 +527,7 @@ function reportLoad(id, A, B, names) {
     checks.push(check(`throughput >= 0.8x ${names.A}`, tput >= 0.8));
   }
   const notes = [`generator: \`${A.generator}\``];
+  if (A.roundsNote) notes.push(`median round by throughput; ${names.A}: ${A.roundsNote}; ${names.B}: ${B.roundsNote}`);
   if (A.latencyUs?.approx) notes.push('memcaslap reports latency as a log2 histogram: "~" percentiles are interpolated inside power-of-two buckets (the CPU and throughput figures are exact).');
   if (id === 'a' && A.generator.startsWith(MEMASLAP)) notes.push('memcaslap\'s CPU includes its start-up (building its key window) and the server CPU window spans the whole memcaslap run.');
   return { rows, checks, notes };
@@ -596,6 +600,16 @@ function reportItems(A, B, names, o) {
   };
 }
 
+/** The run with the median throughput (the lower middle one for an even count), with the range noted. */
+function medianRun(runs) {
+  if (runs.length === 1) return runs[0];
+  const sorted = [...runs].sort((x, y) => x.opsPerSec - y.opsPerSec);
+  const m = sorted[(sorted.length - 1) >> 1];
+  m.roundsNote = `${runs.length} rounds, throughput ${fmtInt(sorted[0].opsPerSec)} .. ${fmtInt(sorted[sorted.length - 1].opsPerSec)}`;
+  m.loadBefore = runs.map((r) => r.loadBefore).reduce((a, b) => a + b, 0) / runs.length;
+  return m;
+}
+
 function check(label, ok) { return { label, ok }; }
 
 function markdownTable(names, rows) {
@@ -644,10 +658,18 @@ async function main() {
       let A;
       let B;
       try {
-        process.stderr.write(`bench:   ${names.A} ...\n`);
-        A = await runSide(id, sides.A, o, tmp);
-        process.stderr.write(`bench:   ${names.B} ...\n`);
-        B = await runSide(id, sides.B, o, tmp);
+        const rounds = spec.kind === 'load' ? o.rounds : 1;
+        const runsA = [];
+        const runsB = [];
+        for (let r = 0; r < rounds; r++) {
+          const tag = rounds > 1 ? ` (round ${r + 1}/${rounds})` : '';
+          process.stderr.write(`bench:   ${names.A}${tag} ...\n`);
+          runsA.push(await runSide(id, sides.A, o, tmp));
+          process.stderr.write(`bench:   ${names.B}${tag} ...\n`);
+          runsB.push(await runSide(id, sides.B, o, tmp));
+        }
+        A = medianRun(runsA);
+        B = medianRun(runsB);
       } catch (err) {
         process.stderr.write(`bench: scenario ${id} failed: ${err.stack}\n`);
         failures.push(id);
