@@ -426,8 +426,10 @@ class Conn {
     return true;
   }
 
-  onRead(nread, buf) {
+  onRead(nread, whole) {
     const now = performance.now();
+    // One view per read (not per reply), so that indexOf never scans stale bytes past nread.
+    const buf = nread === whole.length ? whole : whole.subarray(0, nread);
     let i = 0;
     while (i < nread) {
       if (this.skip > 0) {
@@ -437,7 +439,7 @@ class Conn {
         continue;
       }
       const j = buf.indexOf(CH_LF, i);
-      if (j < 0 || j >= nread) {
+      if (j < 0) {
         this.appendLine(buf, i, nread);
         break;
       }
