@@ -212,7 +212,7 @@ async function startServer(kind, memMiB, opts) {
   // The metrics port flag is not settled yet: try `--metrics-port N`, then memcached-style
   // `-o metrics_port=N`, then no flag (the server's default port).
   const attempts = [
-    [['--metrics-port', String(metricsPort)], metricsPort],
+    [['--metrics-port', String(metricsPort), '--metrics-listen', '127.0.0.1'], metricsPort],
     [['-o', `metrics_port=${metricsPort}`], metricsPort],
     [[], DEFAULT_METRICS_PORT],
   ];
