@@ -709,7 +709,8 @@ async function main() {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  const cmdline = `node bench/run.mjs${process.argv.slice(2).map((a) => ` ${a}`).join('')}`;
+  const args = process.argv.slice(2).map((a) => ` ${a}`).join('');
+  const cmdline = process.env.npm_lifecycle_event === 'bench' ? `npm run bench --${args}` : `node bench/run.mjs${args}`;
   const header = [
     `## ${started.toISOString().replace(/\.\d+Z$/, 'Z')} — \`${cmdline}\``,
     '',
