@@ -306,7 +306,7 @@ export class SegmentStore implements Store {
       currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.options.memoryLimit, evictions: 0,
       evictedUnfetched: 0, evictedActive: 0, expiredUnfetched: 0, reclaimed: 0,
       segmentsTotal: this.segments, segmentsFree: Atomics.load(this.global, G_FREE_COUNT),
-      segmentSize: this.segmentSize,
+      segmentSize: this.segmentSize, indexSlots: this.slotsPerShard * this.shards,
     };
     const ctr = this.ctr;
     for (let shard = 0; shard < this.shards; shard++) {

@@ -185,6 +185,8 @@ describe('store basics', () => {
     expect(after.currItems).toBe(before.currItems);
     expect(after.bytes).toBe(before.bytes);
     expect(after.evictions).toBe(0);
+    // 16 MiB / 128 B per slot.
+    expect(after.indexSlots).toBe(131072);
   });
 
   test('options are validated with messages that name the option', () => {
