@@ -110,7 +110,7 @@ function setPath(o: JsonObject, path: string, value: Json): void {
 
 /** Everything that is neither metadata nor status: a change here bumps metadata.generation. */
 function specPart(o: JsonObject): string {
-  const { metadata: _m, status: _s, ...rest } = o;
+  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
   return JSON.stringify(rest);
 }
 
@@ -253,6 +253,8 @@ export class Store {
     this.objects.set(key, stored);
     this.afterWrite(def, stored.obj, undefined);
     this.emit('ADDED', def, stored.obj);
+    // The real garbage collector also notices dependents created after their owner was deleted.
+    if (Array.isArray(meta(stored.obj).ownerReferences) && this.gcEnabled) setImmediate(() => this.collectGarbage());
     return this.decorate(def, stored.obj);
   }
 

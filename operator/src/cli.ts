@@ -1,0 +1,66 @@
+/** Command-line flags of cachalot-operator, validated with messages that name the flag (STYLE rule 7). */
+import { DEFAULT_LEASE_NAME } from './operator.js';
+
+export const USAGE = `usage: cachalot-operator [--kubeconfig FILE] [--namespace NS] [--metrics-bind-address HOST:PORT]
+                         [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]`;
+
+export interface CliOptions {
+  kubeconfig?: string;
+  namespace?: string;
+  metricsHost: string;
+  metricsPort: number;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaseName: string;
+}
+
+export function parseArgs(argv: string[]): CliOptions {
+  const out: CliOptions = { metricsHost: '0.0.0.0', metricsPort: 8080, leaderElect: true, leaseName: DEFAULT_LEASE_NAME };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new Error(`${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--kubeconfig':
+        out.kubeconfig = value();
+        break;
+      case '--namespace':
+        out.namespace = value();
+        break;
+      case '--metrics-bind-address': {
+        const v = value();
+        const idx = v.lastIndexOf(':');
+        const port = Number(v.slice(idx + 1));
+        if (idx < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--metrics-bind-address must be HOST:PORT with PORT in 0..65535, got "${v}"`);
+        out.metricsHost = v.slice(0, idx) || '0.0.0.0';
+        out.metricsPort = port;
+        break;
+      }
+      case '--leader-elect': {
+        const v = inline ?? 'true';
+        if (v !== 'true' && v !== 'false') throw new Error(`--leader-elect must be true or false, got "${v}"`);
+        out.leaderElect = v === 'true';
+        break;
+      }
+      case '--leader-election-namespace':
+        out.leaderElectionNamespace = value();
+        break;
+      case '--lease-name':
+        out.leaseName = value();
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}\n${USAGE}`);
+    }
+  }
+  return out;
+}
+
