@@ -1,17 +1,20 @@
 import { NO_ITEM } from '../../../server/src/store/index.js';
 import { MiB, bytes, get, newStore, rng, set } from './helpers.js';
 
-/** A value that carries its own identity: byte i = (seed + i * 31) & 255. */
+/**
+ * A value that carries its own identity: byte i = (seed + i * 31) & 255. Precomputed once and sliced,
+ * because generating and checking megabytes per item byte by byte would dominate the test's time.
+ */
+const PERIODIC = new Uint8Array(MiB + 256);
+for (let j = 0; j < PERIODIC.length; j++) PERIODIC[j] = (j * 31) & 255;
+// 223 is the inverse of 31 mod 256, so (j * 31) & 255 === (seed + i * 31) & 255 for j = i + seed * 223.
 function pattern(seed: number, length: number): Uint8Array {
-  const v = new Uint8Array(length);
-  for (let i = 0; i < length; i++) v[i] = (seed + i * 31) & 255;
-  return v;
+  const o = (seed * 223) & 255;
+  return PERIODIC.subarray(o, o + length);
 }
 
 function matches(v: Uint8Array, seed: number, length: number): boolean {
-  if (v.length !== length) return false;
-  for (let i = 0; i < length; i++) if (v[i] !== ((seed + i * 31) & 255)) return false;
-  return true;
+  return v.length === length && Buffer.compare(v, pattern(seed, length)) === 0;
 }
 
 describe('store eviction', () => {
@@ -21,7 +24,7 @@ describe('store eviction', () => {
     const sizes: number[] = [];
     let missesOfLast = 0;
     let missesOfRecent = 0;
-    const N = 3000;
+    const N = 2000;
     for (let i = 0; i < N; i++) {
       const key = bytes(`item-${i}`);
       // Log-uniform sizes: most items small, some near the 1 MiB limit, as real caches see them.
@@ -61,9 +64,9 @@ describe('store eviction', () => {
   });
 
   test('a scan of cold keys does not evict a repeatedly read hot set', () => {
-    const store = newStore({ memoryLimit: 16 * MiB, maxItemSize: 64 * 1024, shards: 4 });
-    const HOT = 2000;
-    const COLD = 300_000;
+    const store = newStore({ memoryLimit: 8 * MiB, maxItemSize: 64 * 1024, shards: 2 });
+    const HOT = 1000;
+    const COLD = 150_000;
     for (let h = 0; h < HOT; h++) set(store, bytes(`hot-${h}`), pattern(h, 100));
     let hotMisses = 0;
     let next = 0;
@@ -81,7 +84,7 @@ describe('store eviction', () => {
       }
     }
     const s = store.stats();
-    // 300k cold items are ~45 MiB: the pool turned over about three times.
+    // 150k cold items are ~21 MiB: the 8 MiB pool turned over more than twice.
     expect(s.evictions).toBeGreaterThan(COLD / 2);
     expect(s.evictedActive).toBeGreaterThan(0);
     let hotPresent = 0;
