@@ -147,7 +147,8 @@ export class LeaderElector {
         holderIdentity: identity,
         leaseDurationSeconds: this.leaseDurationSeconds,
         renewTime: new V1MicroTime(now),
-        acquireTime: mine && spec.acquireTime ? new V1MicroTime(spec.acquireTime.getTime()) : new V1MicroTime(now),
+        // client-node 1.4 leaves MicroTime fields of a read Lease as strings despite the Date type.
+        acquireTime: mine && spec.acquireTime ? new V1MicroTime(new Date(spec.acquireTime as unknown as string | Date).getTime()) : new V1MicroTime(now),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
       },
     };
