@@ -275,6 +275,11 @@ export class SegmentStore implements Store {
     this.fillSlot(shard, empty, tag, loc);
   }
 
+  renewCas(hash: number, ref: ItemRef): void {
+    const shard = hash & this.shardMask;
+    this.f64[ref - 1 + H_CAS] = (++this.ctr[shard * SHARD_F64_STRIDE + C_CAS]) * this.shards + shard;
+  }
+
   unlink(hash: number, ref: ItemRef): void {
     const loc = ref - 1;
     if ((this.u8[loc * 8 + H_INTL] & INTL_LINKED) === 0) return;
@@ -558,11 +563,14 @@ export class SegmentStore implements Store {
   }
 
   /**
-   * Takes the oldest segment of a shard that owns more than this one, emptied, or NO_SEGMENT. Only
-   * tryLock: a thread holding its own shard lock must never block on a second one.
+   * Takes the oldest segment of a shard that owns at least two more than this one (so that two shards do
+   * not pass one segment back and forth), emptied, or NO_SEGMENT. A shard that owns none may take another's
+   * last one: with fewer segments than shards, thrashing beats refusing to store. Only tryLock: a thread
+   * holding its own shard lock must never block on a second one.
    */
   private steal(shard: number, now: number): number {
-    const mine = this.sh[shard * SHARD_I32_STRIDE + SH_OWNED];
+    const owned = this.sh[shard * SHARD_I32_STRIDE + SH_OWNED];
+    const mine = owned === 0 ? -1 : owned;
     const start = Atomics.add(this.global, G_STEAL_CURSOR, 1);
     for (let k = 0; k < this.shards; k++) {
       const other = (start + k) & this.shardMask;

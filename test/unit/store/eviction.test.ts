@@ -159,6 +159,20 @@ describe('store eviction', () => {
     expect(s.segmentsFree).toBe(0);
   });
 
+  test('with fewer segments than shards every shard can still store (it takes another shard\'s segment)', () => {
+    const store = newStore({ memoryLimit: 3 * MiB, maxItemSize: 64 * 1024, shards: 8 });
+    expect(store.stats().segmentsTotal).toBe(3);
+    const value = new Uint8Array(3000);
+    for (let i = 0; i < 5000; i++) {
+      const key = bytes(`few-${i}`);
+      expect(set(store, key, value)).not.toBe(NO_ITEM);
+      expect(get(store, key, 1, false)).not.toBeNull();
+    }
+    const s = store.stats();
+    expect(s.bytes).toBeLessThanOrEqual(s.limitMaxbytes);
+    expect(s.evictions).toBeGreaterThan(0);
+  });
+
   test('an item found before an alloc survives that alloc (append-style compose)', () => {
     const store = newStore({ memoryLimit: 4 * MiB, maxItemSize: 64 * 1024, shards: 1 });
     const key = bytes('base');
