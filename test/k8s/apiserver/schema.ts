@@ -87,6 +87,23 @@ export function validate(value: Json | undefined, schema: JSONSchema, path: stri
   if (Array.isArray(value) && schema.items) value.forEach((v, i) => validate(v, schema.items!, `${path}[${i}]`, errors));
 }
 
+/** Paths of fields the schema does not know, for fieldValidation=Strict (which rejects instead of pruning). */
+export function unknownFields(value: Json | undefined, schema: JSONSchema, path: string, out: string[], root = false): void {
+  if (schema['x-kubernetes-preserve-unknown-fields']) return;
+  if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (root && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
+      const p = path ? `${path}.${k}` : k;
+      const prop = schema.properties?.[k] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+      if (!prop) {
+        if (schema.properties || schema.additionalProperties === false) out.push(p);
+      } else unknownFields(v, prop, p, out);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    value.forEach((v, i) => unknownFields(v, schema.items!, `${path}[${i}]`, out));
+  }
+}
+
 export function processCustomResource(obj: JsonObject, schema: JSONSchema): string[] {
   applyDefaults(obj, schema);
   prune(obj, schema, true);

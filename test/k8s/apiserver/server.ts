@@ -232,6 +232,8 @@ export class ApiServerDouble {
     const q = url.searchParams;
     const ns = info.namespace;
     const wantsTable = (req.headers.accept ?? '').includes('as=Table');
+    const fv = q.get('fieldValidation');
+    const validation = fv ? { fieldValidation: fv } : {};
     switch (info.verb) {
       case 'get': {
         if (info.subresource === 'scale') return this.send(res, 200, this.store.getScale(d, ns, info.name!));
@@ -247,20 +249,20 @@ export class ApiServerDouble {
         return this.watch(d, ns, q, res);
       case 'create': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
-        return this.send(res, 201, this.store.create(d, ns, body, info.fieldManager ? { fieldManager: info.fieldManager } : {}));
+        return this.send(res, 201, this.store.create(d, ns, body, { ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }));
       }
       case 'update': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
         if (info.subresource === 'scale') return this.send(res, 200, this.store.updateScale(d, ns, info.name!, body));
         if (info.subresource && info.subresource !== 'status') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
         if (info.subresource === 'status' && !d.status) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-        return this.send(res, 200, this.store.update(d, ns, info.name!, body, { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}) }));
+        return this.send(res, 200, this.store.update(d, ns, info.name!, body, { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }));
       }
       case 'patch': {
         const raw = await this.body(req);
         const ct = info.contentType ?? 'application/merge-patch+json';
         if (info.subresource === 'scale') return this.send(res, 200, this.store.patchScale(d, ns, info.name!, ct, raw));
-        const opts = { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), force: q.get('force') === 'true' };
+        const opts = { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), force: q.get('force') === 'true', ...validation };
         const existed = this.store.tryGet(d, ns, info.name!) !== undefined;
         const out = this.store.patch(d, ns, info.name!, ct, raw, opts);
         return this.send(res, existed ? 200 : 201, out);
@@ -293,6 +295,7 @@ export class ApiServerDouble {
       res.end('ok');
       return;
     }
+    if (p === '/openapi/v3' || p.startsWith('/openapi/v3/')) return this.openapi(p, res);
     if (p === '/api') return this.send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: new URL(this.url).host }] });
     if (p === '/apis') {
       const groups = new Map<string, string[]>();
@@ -335,6 +338,40 @@ export class ApiServerDouble {
       return this.send(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources });
     }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  // ---- OpenAPI v3 --------------------------------------------------------------------------------------------
+
+  /**
+   * Just enough OpenAPI v3 for kubectl: one document per group-version whose PATCH operations carry
+   * x-kubernetes-group-version-kind and the `fieldValidation` query parameter, which is how kubectl decides
+   * to validate on the server (fieldValidation=Strict) instead of downloading schemas to validate itself.
+   * Schemas are not served; kubectl's client-side apply of custom resources does not need them.
+   */
+  private openapi(p: string, res: ServerResponse): void {
+    const gvs = new Map<string, ResourceDef[]>();
+    for (const d of this.store.resources()) {
+      const key = d.group ? `apis/${d.group}/${d.version}` : `api/${d.version}`;
+      gvs.set(key, [...(gvs.get(key) ?? []), d]);
+    }
+    if (p === '/openapi/v3') {
+      return this.send(res, 200, { paths: Object.fromEntries([...gvs.keys()].map((k) => [k, { serverRelativeURL: `/openapi/v3/${k}?hash=${this.store.resourceVersion}` }])) });
+    }
+    const defs = gvs.get(p.slice('/openapi/v3/'.length));
+    if (!defs) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    const paths: Record<string, Json> = {};
+    for (const d of defs) {
+      const prefix = d.group ? `/apis/${d.group}/${d.version}` : `/api/${d.version}`;
+      const path = d.namespaced ? `${prefix}/namespaces/{namespace}/${d.plural}/{name}` : `${prefix}/${d.plural}/{name}`;
+      paths[path] = {
+        patch: {
+          'x-kubernetes-group-version-kind': { group: d.group, version: d.version, kind: d.kind },
+          parameters: ['fieldValidation', 'fieldManager', 'dryRun', 'force'].map((name) => ({ name, in: 'query', schema: { type: name === 'force' ? 'boolean' : 'string' } })),
+          responses: { '200': { description: 'OK' } },
+        },
+      };
+    }
+    return this.send(res, 200, { openapi: '3.0.0', info: { title: 'Kubernetes API server double', version: 'v1.32.0' }, paths, components: { schemas: {} } });
   }
 
   // ---- Table output ------------------------------------------------------------------------------------------

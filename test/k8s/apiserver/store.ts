@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { evalJsonPath } from './jsonpath.js';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, serverSideApply, strategicMerge, type Json, type JsonObject, type JsonPatchOp } from './patch.js';
 import { BUILTINS, groupVersion, type JSONSchema, type PrinterColumn, type ResourceDef } from './resources.js';
-import { processCustomResource } from './schema.js';
+import { processCustomResource, unknownFields } from './schema.js';
 import { parse as parseYaml } from 'yaml';
 
 export class ApiError extends Error {
@@ -118,6 +118,8 @@ export interface WriteOptions {
   fieldManager?: string;
   subresource?: string;
   force?: boolean;
+  /** `Strict` rejects unknown fields of custom resources (400) instead of pruning them. */
+  fieldValidation?: string;
 }
 
 export class Store {
@@ -245,7 +247,7 @@ export class Store {
     // Custom resources ignore status on create (it is owned by the status subresource); built-in kinds keep
     // it so that test helpers can create a Pod or Node in a given state in one call.
     if (def.schema && def.status) delete obj.status;
-    this.admit(def, obj);
+    this.admit(def, obj, opts);
     if (opts.fieldManager) this.recordManager(def, obj, opts.fieldManager, 'Update');
     this.rv++;
     m.resourceVersion = String(this.rv);
@@ -281,7 +283,7 @@ export class Store {
     }
     if (!e) {
       if (isApply && isObject(body)) {
-        const created = this.create(def, ns, body, {});
+        const created = this.create(def, ns, body, opts.fieldValidation ? { fieldValidation: opts.fieldValidation } : {});
         this.appliedByManager.set(`${meta(created).uid}|${opts.fieldManager}`, clone(body));
         return this.patchManaged(def, created, opts.fieldManager!, 'Apply');
       }
@@ -348,7 +350,7 @@ export class Store {
       }
       if (specPart(prev) !== specPart(result)) nm.generation = (Number(pm.generation) || 0) + 1;
     }
-    this.admit(def, result);
+    this.admit(def, result, opts);
     if (opts.fieldManager && !(opts as { applied?: boolean }).applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
     const strippedPrev = JSON.stringify({ ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } });
@@ -380,8 +382,15 @@ export class Store {
     return rest;
   }
 
-  private admit(def: ResourceDef, obj: JsonObject): void {
+  private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}): void {
     if (!def.schema) return;
+    if (opts.fieldValidation === 'Strict') {
+      const unknown: string[] = [];
+      unknownFields(obj, def.schema, '', unknown, true);
+      if (unknown.length > 0) {
+        throw new ApiError(400, 'BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
+      }
+    }
     const errors = processCustomResource(obj, def.schema);
     if (errors.length > 0) {
       const name = String(meta(obj).name);

@@ -1,0 +1,101 @@
+/**
+ * The real kubectl (/usr/bin/kubectl) against the API server double, with the operator running: the commands
+ * a user types in the README. kubectl runs as a child process; the double and the operator share this
+ * process, so kubectl is always run asynchronously (a synchronous exec would block the server it talks to).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually, ringOf, startEnv, stored, type Env } from './helpers.js';
+
+const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+let env: Env;
+let dir: string;
+let kubeconfig: string;
+
+function kubectl(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(
+      KUBECTL,
+      ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, timeout: 30_000 },
+      (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? Number((err as { code?: number }).code ?? 1) : 0 }),
+    );
+  });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await kubectl(...args);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cachalot-kubectl-'));
+  env = await startEnv();
+  kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, env.api.kubeconfigYaml());
+});
+
+afterAll(async () => {
+  await env?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('kubectl against the API server double', () => {
+  it('kubectl apply -f crds/cachecluster.yaml registers the CRD', async () => {
+    expect(await ok('apply', '-f', 'crds/cachecluster.yaml')).toContain('customresourcedefinition.apiextensions.k8s.io/cacheclusters.cachalot.io');
+    expect(env.api.store.lookup('cachalot.io/v1alpha1', 'cacheclusters')).toBeDefined();
+    await env.startOperator();
+  });
+
+  it('kubectl apply -f examples/cachecluster.yaml creates the cluster, and re-applying is a no-op', async () => {
+    expect((await ok('apply', '-f', 'examples/cachecluster.yaml')).trim()).toBe('cachecluster.cachalot.io/web created');
+    await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'web ready');
+    expect((await ok('apply', '-f', 'examples/cachecluster.yaml')).trim()).toBe('cachecluster.cachalot.io/web unchanged');
+  });
+
+  it('kubectl get cacheclusters prints the printer columns; the short name works', async () => {
+    const out = await ok('get', 'cacheclusters');
+    const [header, row] = out.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'REPLICAS', 'READY', 'RING', 'AGE']);
+    expect(row!.split(/\s+/).slice(0, 4)).toEqual(['web', '3', '3', '1']);
+    expect(row!.split(/\s+/)[4]).toMatch(/^\d+s$/);
+    const wide = await ok('get', 'cc', '-o', 'wide');
+    expect(wide.split('\n')[0]!.split(/\s+/)).toEqual(['NAME', 'REPLICAS', 'READY', 'RING', 'STATUS', 'AGE']);
+    expect(wide.split('\n')[1]!.split(/\s+/)[4]).toBe('True');
+  });
+
+  it('kubectl scale cachecluster/web --replicas=5 goes through the scale subresource to a 5-member ring', async () => {
+    expect((await ok('scale', 'cachecluster/web', '--replicas=5')).trim()).toBe('cachecluster.cachalot.io/web scaled');
+    await eventually(() => ringOf(env, 'web')?.members.length === 5 && stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 5, '5 members');
+    expect(env.api.requests.some((r) => r.plural === 'cacheclusters' && r.subresource === 'scale' && (r.verb === 'patch' || r.verb === 'update'))).toBe(true);
+    const row = (await ok('get', 'cacheclusters', 'web', '--no-headers')).trim().split(/\s+/);
+    expect(row.slice(0, 4)).toEqual(['web', '5', '5', '2']);
+  });
+
+  it('kubectl shows the children and the ring, and rejects an invalid spec with the schema message', async () => {
+    expect(await ok('get', 'statefulset', 'web', '-o', 'jsonpath={.spec.replicas}')).toBe('5');
+    const ring = JSON.parse(await ok('get', 'configmap', 'web-ring', '-o', 'jsonpath={.data.ring\\.json}'));
+    expect(ring).toMatchObject({ cluster: 'web', namespace: 'default', version: 2, hash: 'ketama-md5' });
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: cachalot.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: bad\nspec:\n  replicas: -2\n');
+    const r = await kubectl('apply', '-f', bad);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('spec.replicas in body should be greater than or equal to 0');
+    // kubectl asks for server-side strict field validation: a misspelt field is an error, not silently pruned.
+    writeFileSync(bad, 'apiVersion: cachalot.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: typo\nspec:\n  replica: 2\n');
+    const typo = await kubectl('apply', '-f', bad);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toContain('strict decoding error: unknown field "spec.replica"');
+  });
+
+  it('kubectl delete removes the cluster and, through garbage collection, its children', async () => {
+    expect((await ok('delete', 'cachecluster', 'web')).trim()).toBe('cachecluster.cachalot.io "web" deleted');
+    await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web') === undefined && stored(env, 'v1', 'configmaps', 'default', 'web-ring') === undefined, 'children gone');
+  });
+});
