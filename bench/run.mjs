@@ -51,6 +51,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
                         ${DEFAULT_METRICS_PORT} if the server rejects the flag)
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
+  --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
   --help`;
 
@@ -61,7 +62,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: 'abcdefg'.split(''), warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, rounds: 1, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -88,6 +89,7 @@ function parseArgs(argv) {
       case '--gen-a':
         if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
         o.genA = v; i++; break;
+      case '--micro': o.micro = true; break;
       case '--rounds': o.rounds = num(a, v, 1, 20); i++; break;
       case '--mem': o.mem = num(a, v, 64, 65536); i++; break;
       case '--requests': o.requests = num(a, v, 1000, 1e9); i++; break;
@@ -704,6 +706,14 @@ async function main() {
       ].join('\n');
       process.stdout.write(`\n${text}\n`);
       sections.push(text);
+    }
+    if (o.micro && o.against === 'cachalot') {
+      process.stderr.write('bench: micro-benchmark of the engine\n');
+      const micro = join(ROOT, 'bench', 'micro', 'engine.mjs');
+      const m = await run(process.execPath, [micro, '--seconds', o.quick ? '1' : '3'], { timeoutMs: 300000 });
+      const text = m.code === 0 ? m.stdout.trim() : `FAILED (exit ${m.code}): ${m.stderr.trim().split('\n').slice(-1)[0]}`;
+      sections.push(`### micro: the request path without sockets (\`node bench/micro/engine.mjs\`)\n\n${text}\n`);
+      process.stdout.write(`\n${text}\n`);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
