@@ -23,8 +23,12 @@ const PINS = 4;
 const RESERVE_ATTEMPTS = 4;
 /** Expired segments dropped per segment allocation: bounds the latency one alloc can pay for cleanup. */
 const EXPIRED_DROPS_PER_ALLOC = 8;
-/** Values shorter than this are copied byte by byte: cheaper than creating a subarray view for set(). */
-const SMALL_COPY = 64;
+/**
+ * Values shorter than this are copied byte by byte, longer ones through a subarray view and set().
+ * Measured (Node 20, SAB source): a view + set() costs ~50 ns flat; a byte loop 20 ns at 8 B, 35 ns at 16 B,
+ * 66 ns at 32 B, 200 ns at 100 B.
+ */
+const SMALL_COPY = 24;
 
 const MOVED = 1;
 const EVICTED = 2;
