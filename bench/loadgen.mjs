@@ -399,7 +399,7 @@ class Conn {
         buf[pos] = CH_CR; buf[pos + 1] = CH_LF;
         pos += 2;
         if (size <= INLINE_VALUE_MAX) {
-          buf.set(valueBuf.subarray(0, size), pos);
+          valueBuf.copy(buf, pos, 0, size); // no view object per request, unlike set(subarray())
           pos += size;
         } else {
           // Large value: hand over what is built so far, then the value by reference; cork makes the
@@ -512,8 +512,10 @@ class Conn {
 
 function maxValueSize(o) { return o.valueMin ? o.valueMax : o.valueSize; }
 
+const KEY_PREFIX_BYTES = Buffer.from(KEY_PREFIX, 'latin1');
+
 function writeKey(buf, pos, id) {
-  for (let k = 0; k < KEY_PREFIX.length; k++) buf[pos + k] = KEY_PREFIX.charCodeAt(k);
+  for (let k = 0; k < KEY_PREFIX_BYTES.length; k++) buf[pos + k] = KEY_PREFIX_BYTES[k];
   let p = pos + KEY_LEN - 1;
   let x = id;
   for (let d = 0; d < KEY_DIGITS; d++) {
