@@ -7,7 +7,7 @@
  * clients and tools depend on the exact bytes (differential tests in test/integration/differential).
  */
 import type { Store } from '../store/types.js';
-import { ITEM_FETCHED, ITEM_STALE, ITEM_TOKEN_SENT, NO_ITEM } from '../store/types.js';
+import { ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, NO_ITEM } from '../store/types.js';
 import { Tokens } from '../protocol/tokenize.js';
 import { parseI32, parseU32, parseU64, parseU64Big } from '../protocol/numbers.js';
 import { base64Decode, base64Encode } from '../protocol/base64.js';
@@ -247,7 +247,6 @@ export class TextEngine {
     const store = this.store;
     const counters = this.counters.row;
     const out = s.out;
-    const mark = out.pos;
     let exptime = 0;
     let k = 1;
     if (shouldTouch) {
@@ -266,8 +265,9 @@ export class TextEngine {
         const ks = t.starts[k];
         const ke = t.ends[k];
         if (ke - ks > KEY_MAX_LENGTH) {
-          // memcached drops the replies already stacked for this command.
-          out.pos = mark;
+          // memcached's conn_release_items() drops every reply still queued on the connection, not just
+          // this command's: the ones produced earlier in the same read go too.
+          out.pos = 0;
           this.outString(s, 'CLIENT_ERROR bad command line format');
           return;
         }
@@ -433,8 +433,8 @@ export class TextEngine {
 
         switch (comm) {
           case NREAD_ADD:
-            // add only adds a nonexistent item, but the existing one counts as used.
-            store.touchAccess(old, now);
+            // add only adds a nonexistent item; memcached bumps the old one in its LRU, which neither
+            // marks it fetched nor (within ITEM_UPDATE_INTERVAL) changes its access time.
             return STORE_NOT_STORED;
           case NREAD_CAS: {
             if (casRes === CAS_MATCH) {
@@ -498,6 +498,7 @@ export class TextEngine {
       return STORE_NO_MEMORY;
     }
     if (vlen > 0) store.valueView(ref).set(vbuf.subarray(vstart, vstart + vlen));
+    if (s.keyBinary) bits |= ITEM_KEY_BINARY;
     if (bits !== 0) store.setBits(ref, bits);
     store.link(h, ref, this.now);
     s.cas = store.itemCas(ref);
@@ -641,19 +642,23 @@ export class TextEngine {
     this.counters.row[incr ? C.incr_hits : C.decr_hits]++;
     const digits = next.toString();
     r.value = digits;
-    const flags = store.itemFlags(ref);
-    const exptime = store.itemExptime(ref);
-    const bits = store.itemBits(ref);
-    const newLen = digits.length <= len ? len : digits.length;
-    const fresh = store.alloc(h, kbuf, ks, ke, flags, exptime, newLen, this.now);
+    if (digits.length <= len) {
+      // memcached rewrites the digits in place, padded with spaces to the old length, with a new CAS.
+      const view = store.valueView(ref);
+      view.fill(32);
+      for (let i = 0; i < digits.length; i++) view[i] = digits.charCodeAt(i);
+      store.renewCas(h, ref);
+      r.ref = ref;
+      r.status = DELTA_OK;
+      return r;
+    }
+    const fresh = store.alloc(h, kbuf, ks, ke, store.itemFlags(ref), store.itemExptime(ref), digits.length, this.now);
     if (fresh === NO_ITEM) {
       r.status = DELTA_EOM;
       return r;
     }
     const view = store.valueView(fresh);
-    view.fill(32);
     for (let i = 0; i < digits.length; i++) view[i] = digits.charCodeAt(i);
-    store.setBits(fresh, bits & ~ITEM_STALE & ~ITEM_TOKEN_SENT);
     store.link(h, fresh, this.now);
     r.ref = fresh;
     r.status = DELTA_OK;
@@ -1060,7 +1065,7 @@ export class TextEngine {
               out.bytes(t.buf, t.starts[i], t.ends[i]);
               break;
             case 107: // k
-              this.metaKey(s, kb, ks, ke, of.keyBinary);
+              this.metaKey(s, kb, ks, ke, (store.itemBits(ref) & ITEM_KEY_BINARY) !== 0);
               break;
           }
           if (opaqueTooLong) break;
@@ -1318,9 +1323,9 @@ export class TextEngine {
           code = 'EX';
         } else if (of.setStale) {
           // Mark stale instead of removing: a new CAS, the stale bit, and the win token up for grabs.
-          const bits = (store.itemBits(ref) | ITEM_STALE) & ~ITEM_TOKEN_SENT;
-          const exptime = of.newTtl ? of.exptime : store.itemExptime(ref);
-          this.relinkWithNewCas(h, ref, bits, exptime);
+          if (of.newTtl) store.setExptime(ref, of.exptime);
+          store.setBits(ref, (store.itemBits(ref) | ITEM_STALE) & ~ITEM_TOKEN_SENT);
+          store.renewCas(h, ref);
           skip = s.noreply;
           code = 'HD';
         } else {
@@ -1340,24 +1345,6 @@ export class TextEngine {
     out.crlf();
     if (skip) out.pos = mark;
     s.noreply = false;
-  }
-
-  /** Gives an item a fresh CAS by writing a copy of it (the store assigns CAS at link). */
-  private relinkWithNewCas(h: number, ref: number, bits: number, exptime: number): void {
-    const store = this.store;
-    const vlen = store.itemValueLength(ref);
-    const flags = store.itemFlags(ref);
-    const value = Buffer.allocUnsafe(vlen);
-    store.copyValue(ref, value, 0);
-    const kb = this.keyBuf;
-    const fresh = store.alloc(h, kb, this.keyStart, this.keyEnd, flags, exptime, vlen, this.now);
-    if (fresh === NO_ITEM) {
-      store.unlink(h, ref);
-      return;
-    }
-    store.valueView(fresh).set(value);
-    store.setBits(fresh, bits);
-    store.link(h, fresh, this.now);
   }
 
   private metaArithmetic(s: Session, ntokens: number): void {
@@ -1516,7 +1503,6 @@ export class TextEngine {
     let kb: Uint8Array = t.buf;
     let ks = t.starts[1];
     let ke = t.ends[1];
-    let binary = false;
     if (ntokens >= 4 && t.length(2) === 1 && t.buf[t.starts[2]] === 98) {
       const n = base64Decode(t.buf, ks, ke, this.keyScratch);
       if (n <= 0) {
@@ -1526,7 +1512,6 @@ export class TextEngine {
       kb = this.keyScratch;
       ks = 0;
       ke = n;
-      binary = true;
     }
     const store = this.store;
     const h = store.hashKey(kb, ks, ke);
@@ -1538,7 +1523,8 @@ export class TextEngine {
         const exp = store.itemExptime(ref);
         const vlen = store.itemValueLength(ref);
         const flags = store.itemFlags(ref);
-        const key = binary ? base64Encode(kb, ks, ke) : Buffer.from(kb.subarray(ks, ke)).toString('latin1');
+        const keyBinary = (store.itemBits(ref) & ITEM_KEY_BINARY) !== 0;
+        const key = keyBinary ? base64Encode(kb, ks, ke) : Buffer.from(kb.subarray(ks, ke)).toString('latin1');
         line = `ME ${key} exp=${exp === 0 ? -1 : this.now - exp} la=${this.now - store.itemTime(ref)} ` +
           `cas=${store.itemCas(ref)} fetch=${(store.itemBits(ref) & ITEM_FETCHED) !== 0 ? 'yes' : 'no'} ` +
           `cls=1 size=${MEMCACHED_ITEM_HEADER + (ke - ks) + 1 + vlen + 2 + (flags !== 0 ? 4 : 0)}`;

@@ -25,6 +25,9 @@ export const COUNTER_NAMES = [
   'listen_disabled_num', 'malloc_fails',
   // A gauge, not a counter: the thread's V8 heap in use, refreshed every second.
   'heap_used_bytes',
+  // Store totals at the last `stats reset` (the store's own counters only grow; stats show the difference).
+  'base_total_items', 'base_evictions', 'base_reclaimed', 'base_expired_unfetched', 'base_evicted_unfetched',
+  'base_evicted_active',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -121,5 +124,10 @@ export class CounterReader {
   /** stats reset: zeroes every counter row (not the gauges), as memcached's stats_reset does. */
   reset(): void {
     this.all.fill(0);
+  }
+
+  /** Records a baseline in the last row (the main thread's), where no thread counts requests. */
+  setBase(index: number, value: number): void {
+    this.all[(this.memory.rows - 1) * ROW_WIDTH + index] = value;
   }
 }

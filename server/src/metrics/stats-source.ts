@@ -3,10 +3,10 @@
  * memcached internals this server does not have (slab rebalancing, LRU crawler, libevent) keep their
  * names with neutral values, so that tools which expect them keep parsing.
  */
-import type { Store } from '../store/types.js';
+import type { Store, StoreStats } from '../store/types.js';
 import type { ServerConfig } from '../config.js';
 import type { StatLines, StatsSource } from '../engine/stats.js';
-import { CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS } from './counters.js';
+import { C, CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS } from './counters.js';
 import { ITEM_UPDATE_INTERVAL, type Clock } from '../engine/clock.js';
 
 export const VERSION = '1.6.18';
@@ -39,9 +39,22 @@ function seconds(micros: number): string {
 export class ServerStats implements StatsSource {
   constructor(private readonly ctx: StatsContext) {}
 
+  /** Store totals relative to the last `stats reset`. */
+  private storeStats(): StoreStats {
+    const c = this.ctx.counters;
+    const st = { ...this.ctx.store.stats() };
+    st.totalItems -= c.get('base_total_items');
+    st.evictions -= c.get('base_evictions');
+    st.reclaimed -= c.get('base_reclaimed');
+    st.expiredUnfetched -= c.get('base_expired_unfetched');
+    st.evictedUnfetched -= c.get('base_evicted_unfetched');
+    st.evictedActive -= c.get('base_evicted_active');
+    return st;
+  }
+
   general(): StatLines {
-    const { store, counters: c, config, clock } = this.ctx;
-    const st = store.stats();
+    const { counters: c, config, clock } = this.ctx;
+    const st = this.storeStats();
     const usage = process.resourceUsage();
     const now = clock.now();
     const slots = Math.max(1, st.indexSlots ?? 0);
@@ -232,7 +245,7 @@ export class ServerStats implements StatsSource {
    * (memcached_exporter's items/slabs collectors) see the totals.
    */
   items(): StatLines {
-    const st = this.ctx.store.stats();
+    const st = this.storeStats();
     if (st.currItems === 0) return [];
     const p = 'items:1:';
     return [
@@ -249,7 +262,7 @@ export class ServerStats implements StatsSource {
   }
 
   slabs(): StatLines {
-    const st = this.ctx.store.stats();
+    const st = this.storeStats();
     const c = this.ctx.counters;
     const used = st.segmentsTotal - st.segmentsFree;
     const lines: StatLines = [];
@@ -269,7 +282,13 @@ export class ServerStats implements StatsSource {
   }
 
   conns(): StatLines {
-    const lines: StatLines = [];
+    const { config } = this.ctx;
+    // The listening socket first, as memcached lists it.
+    const lines: StatLines = [
+      ['0:addr', `tcp:${config.listen}:${config.port}`],
+      ['0:state', 'conn_listening'],
+      ['0:secs_since_last_cmd', 0],
+    ];
     for (const c of this.ctx.conns()) {
       lines.push([`${c.fd}:addr`, `tcp:${c.remote}`]);
       lines.push([`${c.fd}:listen_addr`, `tcp:${c.local}`]);
@@ -284,6 +303,14 @@ export class ServerStats implements StatsSource {
   }
 
   reset(): void {
-    this.ctx.counters.reset();
+    const c = this.ctx.counters;
+    const st = this.ctx.store.stats();
+    c.reset();
+    c.setBase(C.base_total_items, st.totalItems);
+    c.setBase(C.base_evictions, st.evictions);
+    c.setBase(C.base_reclaimed, st.reclaimed);
+    c.setBase(C.base_expired_unfetched, st.expiredUnfetched);
+    c.setBase(C.base_evicted_unfetched, st.evictedUnfetched);
+    c.setBase(C.base_evicted_active, st.evictedActive);
   }
 }

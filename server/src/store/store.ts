@@ -221,7 +221,8 @@ export class SegmentStore implements Store {
     u8[off + H_BITS] = 0;
     u8[off + H_INTL] = 0;
     const k = off + ITEM_HEADER;
-    for (let i = 0; i < klen; i++) u8[k + i] = buf[start + i];
+    if (klen < SMALL_COPY) for (let i = 0; i < klen; i++) u8[k + i] = buf[start + i];
+    else u8.set(buf.subarray(start, end), k);
     const s = Math.floor(off / this.segmentSize) * SEG_STRIDE;
     if (exptime === 0) this.seg[s + SEG_MAX_EXPTIME] = SEG_NEVER;
     else if (exptime > this.seg[s + SEG_MAX_EXPTIME]) this.seg[s + SEG_MAX_EXPTIME] = Math.min(exptime, SEG_NEVER);

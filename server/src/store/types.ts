@@ -24,6 +24,7 @@ export const NO_ITEM: ItemRef = 0;
 export const ITEM_FETCHED = 1; // read at least once since it was stored (memcached ITEM_FETCHED; mg `h`)
 export const ITEM_STALE = 2; // marked stale by md/ms with I (meta `X` flag)
 export const ITEM_TOKEN_SENT = 4; // a win token (meta `W`) was handed out for it; later readers see `Z`
+export const ITEM_KEY_BINARY = 8; // stored by a meta command with `b`: the key is echoed back in base64
 
 export interface StoreOptions {
   /** `-m`: bytes of item memory (the segment pool). A hard bound: item bytes never exceed it. */
@@ -96,6 +97,11 @@ export interface Store {
     valueLength: number, now: number): ItemRef;
   /** Makes ref the item for its key, replacing (unlinking) any previous one; assigns a fresh CAS. */
   link(hash: number, ref: ItemRef, now: number): void;
+  /**
+   * Gives a linked item a fresh CAS in place, for updates memcached makes without relinking (incr/decr
+   * whose digits fit, md with I). The value bytes may be rewritten through valueView() before it.
+   */
+  renewCas(hash: number, ref: ItemRef): void;
   /** Removes the item from the index; its space is reclaimed with its segment. */
   unlink(hash: number, ref: ItemRef): void;
 
