@@ -62,7 +62,8 @@ export interface Env {
   sim: WorkloadSimulator;
   objects: KubernetesObjectApi;
   operators: Operator[];
-  startOperator(opts?: OperatorOptions): Promise<Operator>;
+  /** `as` runs the operator with its own bearer token, so its requests can be told from the test's. */
+  startOperator(opts?: OperatorOptions, as?: string): Promise<Operator>;
   stop(): Promise<void>;
 }
 
@@ -78,8 +79,13 @@ export async function startEnv(opts: ApiServerOptions = { bookmarkIntervalMs: 20
     sim,
     objects: KubernetesObjectApi.makeApiClient(kc),
     operators,
-    async startOperator(o: OperatorOptions = {}) {
-      const op = new Operator(kc, {
+    async startOperator(o: OperatorOptions = {}, as?: string) {
+      let opKc = kc;
+      if (as) {
+        opKc = new KubeConfig();
+        opKc.loadFromString(api.kubeconfigYaml('default', as));
+      }
+      const op = new Operator(opKc, {
         leaderElection: false,
         log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
         ...o,

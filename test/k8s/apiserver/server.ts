@@ -24,6 +24,8 @@ export interface RequestInfo {
   subresource?: string;
   contentType?: string;
   fieldManager?: string;
+  /** The bearer token, standing in for the authenticated user (nothing is authenticated or authorized). */
+  user?: string;
   path: string;
 }
 
@@ -90,7 +92,7 @@ export class ApiServerDouble {
   }
 
   /** A kubeconfig (YAML) pointing at this server over plain HTTP. */
-  kubeconfigYaml(namespace = 'default'): string {
+  kubeconfigYaml(namespace = 'default', token?: string): string {
     return [
       'apiVersion: v1',
       'kind: Config',
@@ -102,7 +104,7 @@ export class ApiServerDouble {
       '    insecure-skip-tls-verify: true',
       'users:',
       '- name: tester',
-      '  user: {}',
+      token ? `  user:\n    token: ${token}` : '  user: {}',
       'contexts:',
       '- name: double',
       '  context:',
@@ -181,7 +183,9 @@ export class ApiServerDouble {
     const method = req.method ?? 'GET';
     const contentType = req.headers['content-type'];
     const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
-    const base = { method, path: url.pathname, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}) };
+    const auth = req.headers.authorization;
+    const user = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    const base = { method, path: url.pathname, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}), ...(user ? { user } : {}) };
     let gv: string;
     let group: string;
     let version: string;
