@@ -162,6 +162,25 @@ describe('store basics', () => {
     expect(seen.size).toBe(2000);
   });
 
+  test('renewCas gives a linked item a fresh, larger CAS in place without touching its value', () => {
+    const store = newStore({ shards: 4 });
+    const key = bytes('counter');
+    set(store, key, bytes('41'));
+    set(store, bytes('other'), bytes('x'));
+    const h = store.hashKey(key, 0, key.length);
+    store.lock(h);
+    const ref = store.find(h, key, 0, key.length, 1);
+    const before = store.itemCas(ref);
+    store.valueView(ref).set(bytes('42'));
+    store.renewCas(h, ref);
+    const after = store.itemCas(ref);
+    expect(store.find(h, key, 0, key.length, 1)).toBe(ref);
+    store.unlock(h);
+    expect(after).toBeGreaterThan(before);
+    expect(get(store, key)).toEqual(bytes('42'));
+    expect(store.stats().currItems).toBe(2);
+  });
+
   test('items larger than a segment are refused; maxValueLength follows maxItemSize', () => {
     const store = newStore();
     const s = store.stats();
