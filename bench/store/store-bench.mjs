@@ -109,11 +109,11 @@ for (let round = 0; round < ROUNDS; round++) {
   {
     // A fresh store each round; the warm-up on a throwaway store lets the JIT settle before timing.
     if (round === 0) {
-      const warm = openStore(createStoreMemory({ memoryLimit: 64 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: SHARDS }));
+      const warm = openStore(createStoreMemory({ memoryLimit: 64 << 20, maxItemSize: 1 << 20, shards: SHARDS }));
       storeSets(warm, WARMUP);
       storeGets(warm, WARMUP);
     }
-    const store = openStore(createStoreMemory({ memoryLimit: MEMORY, maxItemSize: 1024 * 1024, shards: SHARDS }));
+    const store = openStore(createStoreMemory({ memoryLimit: MEMORY, maxItemSize: 1 << 20, shards: SHARDS }));
     const s = time(() => storeSets(store, KEYS));
     const g = time(() => storeGets(store, KEYS));
     if (g.result !== KEYS) throw new Error(`store lost keys: ${g.result} of ${KEYS} hits`);
@@ -142,7 +142,8 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 console.log(`store bench: ${KEYS} keys x ${KEY_LEN} B, ${VALUE_LEN} B values, ${SHARDS} shards, ` +
   `${ROUNDS} rounds, median ops per CPU-second`);
-console.log(`  store (SharedArrayBuffer): set ${fmt(median(results.store.set))}  get ${fmt(median(results.store.get))}`);
-console.log(`  Map<string, Buffer>:       set ${fmt(median(results.map.set))}  get ${fmt(median(results.map.get))}` +
-  `  heap used ${results.mapHeapMiB.toFixed(0)} MiB`);
-console.log(`  wall-clock set/get per round: store ${results.wall.store.join(', ')}; map ${results.wall.map.join(', ')}`);
+const rates = (r) => `set ${fmt(median(r.set))}  get ${fmt(median(r.get))}`;
+console.log(`  store (SharedArrayBuffer): ${rates(results.store)}`);
+console.log(`  Map<string, Buffer>:       ${rates(results.map)}  heap used ${results.mapHeapMiB.toFixed(0)} MiB`);
+console.log(`  wall-clock set/get per round: store ${results.wall.store.join(', ')}; ` +
+  `map ${results.wall.map.join(', ')}`);

@@ -5,8 +5,8 @@ import { HASH_SEED, murmur3 } from './hash.js';
 import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
-  C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ, G_STEAL_CURSOR,
-  H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
+  C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
+  G_STEAL_CURSOR, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
@@ -30,9 +30,10 @@ const EXPIRED_DROPS_PER_ALLOC = 8;
  */
 const SMALL_COPY = 24;
 
-const MOVED = 1;
-const EVICTED = 2;
-const RECLAIM = 3;
+/** Why an index entry is dropped, for the counters: deleted/replaced, evicted for space, dead (reclaimed). */
+const REMOVED = 0;
+const EVICTED = 1;
+const RECLAIM = 2;
 
 function seqBefore(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
@@ -260,7 +261,7 @@ export class SegmentStore implements Store {
         } else if (t === tag) {
           const other = index[i + 1];
           if (this.keyEquals(other * 8, this.u8, off + ITEM_HEADER, off + ITEM_HEADER + klen)) {
-            this.dropSlot(shard, i, other, 0);
+            this.dropSlot(shard, i, other, REMOVED);
             this.fillSlot(shard, i, tag, loc);
             return;
           }
@@ -289,7 +290,7 @@ export class SegmentStore implements Store {
     const loc = ref - 1;
     if ((this.u8[loc * 8 + H_INTL] & INTL_LINKED) === 0) return;
     const i = this.slotOf(hash, loc);
-    if (i >= 0) this.dropSlot(hash & this.shardMask, i, loc, 0);
+    if (i >= 0) this.dropSlot(hash & this.shardMask, i, loc, REMOVED);
   }
 
   setOldestLive(oldestLive: number): void {
@@ -427,7 +428,7 @@ export class SegmentStore implements Store {
     this.ctr[c + C_BYTES] += size;
   }
 
-  /** Empties slot i, which points at loc, and counts why (0: deleted or replaced). */
+  /** Empties slot i, which points at loc, and counts why. */
   private dropSlot(shard: number, i: number, loc: number, why: number): void {
     this.index[i] = 0;
     this.index[i + 1] = 0;

@@ -131,7 +131,8 @@ describe('store hit ratio', () => {
     const lru = lruHitRatio(trace, Math.floor(memoryLimit / itemBytes), KEYS);
     const s = store.stats();
     process.stdout.write(`zipf(0.99) keys=${KEYS} requests=${REQUESTS} memory=16MiB: store ${ours.toFixed(4)} ` +
-      `plain FIFO ${fifo.toFixed(4)} LRU ${lru.toFixed(4)} items=${s.currItems} evictions=${s.evictions} kept=${s.evictedActive}\n`);
+      `plain FIFO ${fifo.toFixed(4)} LRU ${lru.toFixed(4)} items=${s.currItems} evictions=${s.evictions} ` +
+      `kept=${s.evictedActive}\n`);
     expect(s.evictions).toBeGreaterThan(0);
     expect(ours).toBeGreaterThan(fifo);
   });
