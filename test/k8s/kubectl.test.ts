@@ -59,6 +59,13 @@ describe('kubectl against the API server double', () => {
     expect((await ok('apply', '-f', 'examples/cachecluster.yaml')).trim()).toBe('cachecluster.cachalot.io/web unchanged');
   });
 
+  it('kubectl wait sees Ready, kubectl describe shows the operator\'s events, re-applying the CRD is unchanged', async () => {
+    expect((await ok('wait', '--for=condition=Ready', 'cachecluster/web', '--timeout=20s')).trim()).toBe('cachecluster.cachalot.io/web condition met');
+    const described = await ok('describe', 'cachecluster', 'web');
+    expect(described).toMatch(/Normal\s+RingPublished\s+.*cachalot-operator\s+ring version 1: 3 active, 0 draining/);
+    expect((await ok('apply', '-f', 'crds/cachecluster.yaml')).trim()).toBe('customresourcedefinition.apiextensions.k8s.io/cacheclusters.cachalot.io unchanged');
+  });
+
   it('kubectl get cacheclusters prints the printer columns; the short name works', async () => {
     const out = await ok('get', 'cacheclusters');
     const [header, row] = out.trim().split('\n');
