@@ -52,6 +52,44 @@ describe('cachalot-operator reconcile', () => {
     expect(events.map((e) => e.reason)).toContain('RingPublished');
     expect(events.every((e) => e.involvedObject.uid === uid && e.source.component === 'cachalot-operator')).toBe(true);
     expect(await metricValue(env.operators[0]!, 'cachalot_operator_reconcile_total', { result: 'success' })).toBeGreaterThan(0);
+    // Children are listed and watched by label only: the operator never lists every Pod in the cluster.
+    const podReads = env.api.requests.filter((r) => r.plural === 'pods' && (r.verb === 'list' || r.verb === 'watch'));
+    expect(podReads.length).toBeGreaterThanOrEqual(2);
+    for (const r of podReads) expect(new URLSearchParams(r.query).get('labelSelector')).toBe('app.kubernetes.io/managed-by=cachalot-operator');
+  });
+
+  it('with --namespace, reconciles only CacheClusters in that namespace', async () => {
+    env = await startEnv();
+    await env.startOperator({ namespace: 'team-a' }, 'operator');
+    await env.objects.create(cacheCluster('mine', { replicas: 1 }, 'team-a'));
+    await env.objects.create(cacheCluster('theirs', { replicas: 1 }, 'team-b'));
+    await eventually(() => stored(env, 'v1', 'configmaps', 'team-a', 'mine-ring'), 'team-a reconciled');
+    const ring = ringOf(env, 'mine', 'team-a');
+    expect(ring.members[0].host).toBe('mine-0.mine-headless.team-a.svc.cluster.local');
+    const ops = env.api.requests.filter((r) => r.user === 'operator');
+    expect(ops.length).toBeGreaterThan(0);
+    expect(ops.filter((r) => r.namespace !== 'team-a' && r.plural !== 'customresourcedefinitions' && r.verb !== 'discovery')).toEqual([]);
+    expect(stored(env, 'v1', 'configmaps', 'team-b', 'theirs-ring')).toBeUndefined();
+  });
+
+  it('accepts both shipped examples under strict field validation and reconciles the full one', async () => {
+    env = await startEnv();
+    await env.startOperator();
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    for (const file of ['examples/cachecluster.yaml', 'examples/cachecluster-production.yaml']) {
+      const obj = parse(readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'));
+      const ns = obj.metadata.namespace ?? 'default';
+      const r = await fetch(`${env.api.url}/apis/cachalot.io/v1alpha1/namespaces/${ns}/cacheclusters?fieldValidation=Strict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+      expect([file, r.status]).toEqual([file, 201]);
+    }
+    const sts = await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'cache', 'sessions'), 'sessions StatefulSet');
+    const pod = sts.spec.template.spec;
+    expect(pod.tolerations[0].key).toBe('dedicated');
+    expect(pod.containers[0].resources.requests.memory).toBe('9Gi');
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['-m', '8192', '-t', '4', '-I', '4m', '-c', '8192']));
+    await eventually(() => stored(env, 'policy/v1', 'poddisruptionbudgets', 'cache', 'sessions')?.spec.minAvailable === 5, 'PDB minAvailable');
+    expect(stored(env, 'v1', 'services', 'cache', 'sessions').spec.type).toBe('LoadBalancer');
   });
 
   it('applies a spec change, bumps observedGeneration and keeps the ring version when membership is unchanged', async () => {

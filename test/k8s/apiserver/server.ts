@@ -27,6 +27,7 @@ export interface RequestInfo {
   /** The bearer token, standing in for the authenticated user (nothing is authenticated or authorized). */
   user?: string;
   path: string;
+  query: string;
 }
 
 export interface Fault {
@@ -185,7 +186,7 @@ export class ApiServerDouble {
     const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
     const auth = req.headers.authorization;
     const user = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
-    const base = { method, path: url.pathname, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}), ...(user ? { user } : {}) };
+    const base = { method, path: url.pathname, query: url.search, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}), ...(user ? { user } : {}) };
     let gv: string;
     let group: string;
     let version: string;
