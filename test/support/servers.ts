@@ -49,6 +49,7 @@ function rootFlags(): string[] {
 export interface ServerCommand {
   readonly name: string;
   readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function memcachedCommand(port: number, extra: readonly string[] = []): ServerCommand {
@@ -69,6 +70,8 @@ export function cachalotCommand(port: number, extra: readonly string[] = []): Se
   return {
     name: override ? `cachalot(${override})` : 'cachalot',
     argv: [...prefix, '-p', String(port), '-l', '127.0.0.1', '-t', '2', '-m', '64', '-U', '0', ...extra],
+    // Tests bind only 127.0.0.1 and run several servers at once: no HTTP metrics listener (0.0.0.0:9150 by default).
+    env: { CACHALOT_METRICS_PORT: '0' },
   };
 }
 
@@ -99,7 +102,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function startServer(command: ServerCommand, port: number): Promise<RunningServer> {
   const [bin, ...args] = command.argv;
   if (bin === undefined) throw new Error('empty command');
-  const child = spawn(bin, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...command.env } });
   live.add(child);
   let output = '';
   const collect = (chunk: Buffer): void => {
@@ -148,6 +151,23 @@ export const startMemcached = (extra: readonly string[] = []): Promise<RunningSe
 
 export const startCachalot = (extra: readonly string[] = []): Promise<RunningServer> =>
   startOnFreePort((port) => cachalotCommand(port, extra));
+
+/** Resolves true once the server process has exited, false if it is still running after `timeoutMs`. */
+export function waitForExit(server: RunningServer, timeoutMs: number): Promise<boolean> {
+  const child = server.process;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
 
 /** SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_MS. Safe to call twice or with undefined. */
 export async function stopServer(server: RunningServer | undefined): Promise<void> {

@@ -14,6 +14,9 @@ export const RANDOM_BATCH = 100;
 const MAX_U64 = '18446744073709551615';
 const KEYS = ['a', 'b', 'c', 'num', 'k'.repeat(250)];
 const BAD_KEYS = ['k'.repeat(251), 'a\x01b'];
+/** Well inside memcached's 16 KiB read buffer, so that a step sent whole arrives in one read. */
+const MAX_STEP_BYTES = 8000;
+const TOO_LONG_KEY_RETRIEVAL = /^(get|gets|gat|gats) .*k{251}/;
 const EXPTIMES = ['0', '0', '0', '-1', '100', '1000', '2592000', '2592001', '{{now+1000}}', '{{now-1000}}', 'x'];
 const FLAGS = ['0', '0', '1', '42', '4294967295', '4294967296', '-1', 'x'];
 const DELTAS = ['1', '1', '5', '0', '100', MAX_U64, '18446744073709551616', 'x', '-1', '12345678901234567890123'];
@@ -43,7 +46,10 @@ function makeGen(seed: number): Gen {
 function value(g: Gen): string {
   if (g.chance(0.25)) return String(g.int(1000));
   if (g.chance(0.05)) return MAX_U64;
-  const length = g.chance(0.05) ? 500 + g.int(3000) : g.int(12);
+  return chars(g, g.chance(0.03) ? 500 + g.int(1400) : g.int(12));
+}
+
+function chars(g: Gen, length: number): string {
   let v = '';
   for (let i = 0; i < length; i++) v += VALUE_CHARS[g.int(VALUE_CHARS.length)];
   return v;
@@ -129,7 +135,9 @@ function metaKey(g: Gen, base64: boolean): string {
 
 function meta(g: Gen): string {
   const opaque = (): string => `O${g.int(1000)}`;
-  const cas = (): string => `C${g.chance(0.7) ? '{{cas}}' : g.pick(['1', '0', 'x'])}`;
+  // Literal CAS values only at the ends of the range: with I (invalidate) the server compares CAS values by
+  // age, and two servers number their CAS values differently.
+  const cas = (): string => `C${g.chance(0.7) ? '{{cas}}' : g.pick(['0', MAX_U64, 'x'])}`;
   const ttl = (flag: string) => (): string => `${flag}${g.pick(TTL_TOKENS)}`;
   const plain = (flag: string) => (): string => flag;
   switch (g.int(6)) {
@@ -168,8 +176,21 @@ function meta(g: Gen): string {
   }
 }
 
+/**
+ * A value longer than a command line may be, under a command line that is valid: were the line rejected, the
+ * server would read the value as a command line, and whether a line over 2048 bytes is answered or closes the
+ * connection depends on how the bytes were split across reads, in memcached as anywhere.
+ */
+function bigStorage(g: Gen): string {
+  const v = chars(g, 2100 + g.int(2000));
+  const k = g.pick(KEYS);
+  if (g.chance(0.5)) return `${g.pick(['set', 'add', 'replace', 'append', 'prepend'])} ${k} ${g.pick(['0', '7'])} ${g.pick(['0', '1000'])} ${v.length}${noreply(g)}\r\n${v}\r\n`;
+  return `ms ${k} ${v.length}${g.pick(['', ' T0', ' F3 c', ' MA', ' MP q', ' ME k'])}\r\n${v}\r\n`;
+}
+
 function command(g: Gen): string {
   const r = g.rnd();
+  if (r < 0.02) return bigStorage(g);
   if (r < 0.3) return storage(g);
   if (r < 0.45) return retrieval(g);
   if (r < 0.6) return classicOther(g);
@@ -184,8 +205,25 @@ export function generateScript(seed: number): Script {
   for (let i = 0; i < stepCount; i++) {
     const commands = 1 + (g.chance(0.4) ? g.int(5) : 0);
     let step = '';
-    for (let j = 0; j < commands; j++) step += command(g);
-    steps.push(step);
+    for (let j = 0; j < commands && step.length < MAX_STEP_BYTES; j++) {
+      const next = command(g);
+      // memcached drops the replies still queued when `quit` arrives in the same read as their commands: which
+      // ones that is depends on read timing, so `quit` is a step of its own.
+      if (next === 'quit\r\n') {
+        if (step !== '') steps.push(step);
+        steps.push(next);
+        step = '';
+        continue;
+      }
+      // memcached 1.6.18 drops every reply queued before a get/gets/gat/gats whose key is too long, as far back as
+      // the start of the read it came in: a read-timing artefact, so such a command starts a step of its own.
+      if (step !== '' && TOO_LONG_KEY_RETRIEVAL.test(next)) {
+        steps.push(step);
+        step = '';
+      }
+      step += next;
+    }
+    if (step !== '') steps.push(step);
   }
   return script(`random seed ${seed}`, ...steps);
 }

@@ -236,7 +236,13 @@ export const RULES: Script[] = [
   script(
     'keys: 250 bytes, 251 bytes, control characters',
     `set ${key250} 0 0 1\r\nx\r\nget ${key250}\r\ndelete ${key250}\r\n`,
-    `set ${key251} 0 0 1\r\nx\r\nget ${key251}\r\nget a ${key251}\r\ndelete ${key251}\r\nincr ${key251} 1\r\ntouch ${key251} 1\r\n`,
+    `set ${key251} 0 0 1\r\nx\r\ndelete ${key251}\r\nincr ${key251} 1\r\ntouch ${key251} 1\r\n`,
+    // A retrieval with a too-long key goes first in its step: memcached 1.6.18 also drops the replies queued
+    // before it in the same read, a read-timing artefact that is not compared (README.md).
+    `get ${key251}\r\nversion\r\n`,
+    `get a ${key251}\r\n`,
+    `gets ${key251} a\r\n`,
+    `gat 0 ${key251}\r\n`,
     'set a\x01b 0 0 1\r\nx\r\nget a\x01b\r\nset a\x7fb 0 0 1\r\ny\r\nget a\x7fb\r\nset a\tb 0 0 1\r\nz\r\nget a\tb\r\n',
     'mg a\x01b v\r\nms a\x02b 1\r\nq\r\nmg a\x02b v\r\nset \xe9\xe8 0 0 1\r\nw\r\nget \xe9\xe8\r\n',
   ),
@@ -277,10 +283,13 @@ export const RULES: Script[] = [
   ),
 ];
 
-/** Scripts that stop the server: each run gets a pair of its own, started with -A. */
+/**
+ * Scripts that stop the server: each run gets a pair of its own, started with -A, and the test then checks that
+ * both processes exited, or both did not (a step after shutdown would race with the exit).
+ */
 export const SHUTDOWN: Script[] = [
-  withFlags(script('shutdown with -A', 'set a 0 0 1\r\nx\r\n', 'shutdown\r\n', sleep(500), 'get a\r\n'), ['-A'], true),
-  withFlags(script('shutdown graceful with -A', 'shutdown graceful\r\n', sleep(500), 'get a\r\n'), ['-A'], true),
+  withFlags(script('shutdown with -A', 'set a 0 0 1\r\nx\r\n', 'shutdown\r\n'), ['-A'], true),
+  withFlags(script('shutdown graceful with -A', 'shutdown graceful\r\n'), ['-A'], true),
   withFlags(script('shutdown with a bad argument and -A', 'shutdown now\r\nshutdown 1 2\r\nget a\r\n'), ['-A'], true),
 ];
 

@@ -36,7 +36,7 @@ export function parseReply(reply: string): Unit[] {
     const line = reply.slice(pos, eol);
     units.push({ kind: 'line', text: line });
     pos = eol + 2;
-    const header = /^VALUE \S+ \d+ (\d+)(?: \d+)?$/.exec(line) ?? /^VA (\d+)(?: |$)/.exec(line);
+    const header = /^VALUE [^ ]+ \d+ (\d+)(?: \d+)?$/.exec(line) ?? /^VA (\d+)(?: |$)/.exec(line);
     if (header) {
       const size = Number(header[1]);
       if (pos + size + 2 <= reply.length && reply.startsWith('\r\n', pos + size)) {
@@ -58,7 +58,7 @@ export function lastCasIn(reply: string): string | null {
   let last: string | null = null;
   for (const unit of parseReply(reply)) {
     if (unit.kind !== 'line') continue;
-    const value = /^VALUE \S+ \d+ \d+ (\d+)$/.exec(unit.text);
+    const value = /^VALUE [^ ]+ \d+ \d+ (\d+)$/.exec(unit.text);
     if (value) last = value[1] ?? last;
     else if (META_STATUS.test(unit.text)) {
       for (const token of unit.text.split(' ').slice(1)) if (/^c[1-9]\d*$/.test(token)) last = token.slice(1);
@@ -100,7 +100,8 @@ export class Masker {
         statsSeen = null;
         continue;
       }
-      const line = unit.text;
+      // Lines are escaped like data: keys may hold control bytes, and failure messages must show them.
+      const line = escapeBytes(unit.text, Number.POSITIVE_INFINITY);
       if (line.startsWith('STAT ')) {
         const masked = maskStat(line);
         statsSeen ??= new Set();
@@ -115,7 +116,7 @@ export class Masker {
         out.push('VERSION <version>');
         continue;
       }
-      const value = /^(VALUE \S+ \d+ \d+) (\d+)$/.exec(line);
+      const value = /^(VALUE [^ ]+ \d+ \d+) (\d+)$/.exec(line);
       if (value?.[1] && value[2]) {
         out.push(`${value[1]} ${this.casToken(value[2])}`);
         continue;
