@@ -21,6 +21,8 @@ import {
 const PINS = 4;
 /** A reserve() that cannot get a segment gives up after this many evictions (each frees >= half one). */
 const RESERVE_ATTEMPTS = 4;
+/** Passes over the other shards' locks (tryLock only) when a shard has nothing it may evict itself. */
+const STEAL_PASSES = 3;
 /** Expired segments dropped per segment allocation: bounds the latency one alloc can pay for cleanup. */
 const EXPIRED_DROPS_PER_ALLOC = 8;
 /**
@@ -499,7 +501,7 @@ export class SegmentStore implements Store {
     this.dropExpired(shard, now);
     let s = this.popFree();
     if (s === NO_SEGMENT && this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] < Math.floor(this.segments / this.shards)) {
-      s = this.steal(shard, now);
+      s = this.steal(shard, now, false);
     }
     if (s !== NO_SEGMENT) {
       this.adopt(shard, s, cls, now);
@@ -507,7 +509,9 @@ export class SegmentStore implements Store {
     }
     const victim = this.oldestSegment(shard, true);
     if (victim === NO_SEGMENT) {
-      s = this.steal(shard, now);
+      // Another thread may hold the lock of every shard worth stealing from: a few passes, then give up.
+      for (let pass = 0; pass < STEAL_PASSES && s === NO_SEGMENT; pass++) s = this.steal(shard, now, true);
+      if (s === NO_SEGMENT) s = this.popFree();
       if (s === NO_SEGMENT) return false;
       this.adopt(shard, s, cls, now);
       return true;
@@ -569,23 +573,23 @@ export class SegmentStore implements Store {
   }
 
   /**
-   * Takes the oldest segment of a shard that owns at least two more than this one (so that two shards do
-   * not pass one segment back and forth), emptied, or NO_SEGMENT. A shard that owns none may take another's
-   * last one: with fewer segments than shards, thrashing beats refusing to store. Only tryLock: a thread
-   * holding its own shard lock must never block on a second one.
+   * Takes the oldest segment of another shard, emptied, or NO_SEGMENT. Normally only from a shard that owns
+   * at least two more than this one, so that two shards do not pass one segment back and forth; `anyOwner`
+   * (this shard has nothing it may evict: no segments, or only pinned ones) takes from any shard that owns
+   * one: with fewer segments than shards, thrashing beats refusing to store. Only tryLock: a thread holding
+   * its own shard lock must never block on a second one.
    */
-  private steal(shard: number, now: number): number {
-    const owned = this.sh[shard * SHARD_I32_STRIDE + SH_OWNED];
-    const mine = owned === 0 ? -1 : owned;
+  private steal(shard: number, now: number, anyOwner: boolean): number {
+    const floor = anyOwner ? 0 : this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] + 1;
     const start = Atomics.add(this.global, G_STEAL_CURSOR, 1);
     for (let k = 0; k < this.shards; k++) {
       const other = (start + k) & this.shardMask;
       if (other === shard) continue;
       const base = other * SHARD_I32_STRIDE;
-      if (this.sh[base + SH_OWNED] <= mine + 1) continue;
+      if (this.sh[base + SH_OWNED] <= floor) continue;
       if (!tryLockWord(this.sh, base + SH_LOCK)) continue;
       let s = NO_SEGMENT;
-      if (this.sh[base + SH_OWNED] > mine + 1) {
+      if (this.sh[base + SH_OWNED] > floor) {
         s = this.oldestSegment(other, false);
         if (s !== NO_SEGMENT) {
           this.detach(other, s);
