@@ -1,5 +1,5 @@
 /** Command-line flags of cachalot-operator, validated with messages that name the flag (STYLE rule 7). */
-import { DEFAULT_LEASE_NAME } from './operator.js';
+import { DEFAULT_LEASE_NAME } from './leader.js';
 
 export const USAGE = `usage: cachalot-operator [--kubeconfig FILE] [--namespace NS] [--metrics-bind-address HOST:PORT]
                          [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]`;
@@ -12,6 +12,7 @@ export interface CliOptions {
   leaderElect: boolean;
   leaderElectionNamespace?: string;
   leaseName: string;
+  help?: boolean;
 }
 
 export function parseArgs(argv: string[]): CliOptions {
@@ -54,8 +55,7 @@ export function parseArgs(argv: string[]): CliOptions {
         break;
       case '-h':
       case '--help':
-        process.stdout.write(USAGE + '\n');
-        process.exit(0);
+        out.help = true;
         break;
       default:
         throw new Error(`unknown flag ${flag}\n${USAGE}`);

@@ -13,6 +13,9 @@ import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
 import { isConflict, isNotFound } from './kube.js';
 
+/** The Lease both the chart's Role and the operator's flags default to. */
+export const DEFAULT_LEASE_NAME = 'cachalot-operator-leader';
+
 export interface LeaderElectionConfig {
   namespace: string;
   name: string;

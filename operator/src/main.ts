@@ -9,7 +9,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
 import { createLogger } from './log.js';
-import { parseArgs, type CliOptions } from './cli.js';
+import { parseArgs, USAGE, type CliOptions } from './cli.js';
 import { Operator } from './operator.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -22,6 +22,10 @@ async function main(): Promise<void> {
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);
+  }
+  if (cli.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
   }
   const kc = new KubeConfig();
   if (cli.kubeconfig) kc.loadFromFile(cli.kubeconfig);

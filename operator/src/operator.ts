@@ -8,7 +8,9 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import { EventRecorder } from './controller/events.js';
-import { LeaderElector, type LeaderElectionConfig } from './leader.js';
+import { DEFAULT_LEASE_NAME, LeaderElector, type LeaderElectionConfig } from './leader.js';
+
+export { DEFAULT_LEASE_NAME };
 import { createLogger, type Logger } from './log.js';
 import { OperatorMetrics } from './metrics.js';
 
@@ -25,8 +27,6 @@ export interface OperatorOptions {
   controller?: Omit<Partial<ControllerOptions>, 'log' | 'metrics' | 'recorder'>;
   defaultMetrics?: boolean;
 }
-
-export const DEFAULT_LEASE_NAME = 'cachalot-operator-leader';
 
 export class Operator {
   readonly metrics: OperatorMetrics;

@@ -74,6 +74,12 @@ describe('charts/cachalot-operator', () => {
     expect(r.code).toBe(0);
   });
 
+  it('rejects values that break the schema, naming the value', async () => {
+    const r = await run(helm, ['template', 'cachalot', CHART, '--set', 'replicaCount=0']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('replicaCount');
+  });
+
   it('renders objects that all validate against the Kubernetes schemas', async () => {
     const docs = await template();
     const kinds = docs.map((d) => d.kind).sort();

@@ -101,6 +101,22 @@ describe('kubectl against the API server double', () => {
     expect(typo.stderr).toContain('strict decoding error: unknown field "spec.replica"');
   });
 
+  it('kubectl scale down drains first; kubectl patch ending the drain window shrinks the StatefulSet', async () => {
+    // An hour-long drain window, so what is asserted below cannot depend on how fast this machine is.
+    await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":3600}}}');
+    expect((await ok('scale', 'cc/web', '--replicas=3')).trim()).toBe('cachecluster.cachalot.io/web scaled');
+    await eventually(() => ringOf(env, 'web')?.members.filter((m: { state: string }) => m.state === 'draining').length === 2, 'draining members');
+    expect(await ok('get', 'statefulset', 'web', '-o', 'jsonpath={.spec.replicas}')).toBe('5');
+    expect(await ok('get', 'cc', 'web', '-o', 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}')).toBe('Draining');
+    await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":0}}}');
+    await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web')?.spec.replicas === 3, 'shrunk');
+    // What a HorizontalPodAutoscaler reads: the scale subresource, whose selector matches the pods.
+    const scale = JSON.parse(await ok('get', '--raw', '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web/scale'));
+    expect(scale).toMatchObject({ kind: 'Scale', spec: { replicas: 3 } });
+    const pods = (await ok('get', 'pods', '-l', scale.status.selector, '-o', 'name')).trim().split('\n');
+    expect(pods).toHaveLength(3);
+  });
+
   it('kubectl delete removes the cluster and, through garbage collection, its children', async () => {
     expect((await ok('delete', 'cachecluster', 'web')).trim()).toBe('cachecluster.cachalot.io "web" deleted');
     await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web') === undefined && stored(env, 'v1', 'configmaps', 'default', 'web-ring') === undefined, 'children gone');
