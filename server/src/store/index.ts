@@ -6,7 +6,7 @@ import type { Store, StoreMemory } from './types.js';
 import { SegmentStore } from './store.js';
 
 export * from './types.js';
-export { createStoreMemory, validateStoreOptions } from './memory.js';
+export { MIN_SEGMENTS_PER_SHARD, createStoreMemory, effectiveShards, validateStoreOptions } from './memory.js';
 export { StoreError, StoreOptionsError } from './errors.js';
 export { murmur3 } from './hash.js';
 

@@ -5,7 +5,7 @@ import {
   SH_ACTIVE, SH_HEAD, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, geometry,
 } from './layout.js';
 
-const MAX_SHARDS = 4096;
+const MAX_SHARDS = 65536;
 const MIN_ITEM_SIZE = 1024;
 const MAX_ITEM_SIZE = 1024 * 1024 * 1024;
 
@@ -29,11 +29,29 @@ export function validateStoreOptions(options: StoreOptions): StoreOptions {
 }
 
 /**
+ * A shard needs segments of its own to keep anything: a write to a shard without one takes another
+ * shard's segment and empties it. Measured with 4 threads churning: 12 MiB (12 segments) in 16 shards held
+ * 190 KB of items and hit 1% of gets; the same pool in 2 shards held 10.3 MiB and hit 20%.
+ */
+export const MIN_SEGMENTS_PER_SHARD = 4;
+
+/** The shard count actually used: options.shards, lowered to a power of two with enough segments each. */
+export function effectiveShards(memoryLimit: number, maxItemSize: number, shards: number): number {
+  const segments = geometry(memoryLimit, maxItemSize, 1).segments;
+  let n = shards;
+  while (n > 1 && segments / n < MIN_SEGMENTS_PER_SHARD) n /= 2;
+  return n;
+}
+
+/**
  * Allocates the whole store once (main thread). Every buffer is a SharedArrayBuffer, so the result can be
- * posted to workers, which call openStore() on it.
+ * posted to workers, which call openStore() on it. Its options.shards may be lower than asked for (see
+ * effectiveShards); the engine is unaffected, since it only passes hashes to lock().
  */
 export function createStoreMemory(options: StoreOptions): StoreMemory {
-  const opts = validateStoreOptions(options);
+  const valid = validateStoreOptions(options);
+  // options.shards of the returned memory is the count in use, which every thread must agree on.
+  const opts = { ...valid, shards: effectiveShards(valid.memoryLimit, valid.maxItemSize, valid.shards) };
   const g = geometry(opts.memoryLimit, opts.maxItemSize, opts.shards);
   const buffers = {
     data: new SharedArrayBuffer(g.segments * g.segmentSize),

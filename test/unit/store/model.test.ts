@@ -117,7 +117,7 @@ describe('store against a model', () => {
     expect(hits).toBeGreaterThan(misses / 10);
   });
 
-  test('fewer segments than shards: constant stealing, never a wrong value', () => {
+  test('a 3-segment pool (one shard after clamping): never a wrong value', () => {
     const store = newStore({ memoryLimit: 3 * MiB, maxItemSize: 64 * 1024, shards: 8 });
     run(store, 60_000, 13, 5000);
     expect(store.stats().evictions).toBeGreaterThan(1000);
