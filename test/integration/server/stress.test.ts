@@ -1,0 +1,222 @@
+// Invariants that break under races, checked with 4 worker threads and 120 connections doing mixed
+// operations at once: incr totals exact (and every intermediate value handed out exactly once), exactly
+// one cas winner per round, no torn or mixed-up values (each value carries its key and a checksum,
+// verified on every read, sizes up to 64 KiB), and the memory accounting back to its starting numbers
+// after everything written is deleted. Every loop is bounded in count and by a deadline.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { stopServer } from '../../support/servers.js';
+import { startCachalotServer, type Cachalot } from '../../support/cachalot.js';
+import { connectMany, storageCommand, type McClient, type Reply } from '../../support/mcclient.js';
+
+const CLIENTS = 120;
+const ROUNDS = 30;
+const COUNTERS = 4;
+const SHARED_KEYS = 16;
+const OWN_KEYS = 4;
+const CAS_ROUNDS = 12;
+const SIZES = [0, 1, 50, 300, 1_000, 4_000, 12_000, 30_000, 65_536 - 64];
+const PHASE_DEADLINE_MS = 30_000;
+
+/** xorshift32: deterministic per (client, round), cheap to regenerate. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** A checksum computed natively: hashing ~100 MB in JS would dominate the test's CPU time. */
+function checksum(buf: Buffer, start: number): string {
+  return createHash('sha1').update(buf.subarray(start)).digest('hex').slice(0, 16);
+}
+
+/**
+ * `<key>|<writer>|<payload length>|<sha1 of payload, 16 hex>|` then the payload. The payload is binary and
+ * may contain CR LF, so framing bugs show up as checksum failures rather than parse errors.
+ */
+function makeValue(key: string, writer: string, size: number, seed: number): Buffer {
+  const next = rng(seed);
+  const payload = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) payload[i] = next() & 0xff;
+  const header = Buffer.from(`${key}|${writer}|${size}|${checksum(payload, 0)}|`, 'latin1');
+  return Buffer.concat([header, payload]);
+}
+
+/** null if the value is intact and belongs to `key`, else what is wrong with it. */
+function checkValue(key: string, value: Buffer): string | null {
+  let pos = 0;
+  const fields: string[] = [];
+  for (let f = 0; f < 4; f++) {
+    const bar = value.indexOf(0x7c, pos);
+    if (bar < 0) return `no header (${value.length} bytes)`;
+    fields.push(value.toString('latin1', pos, bar));
+    pos = bar + 1;
+  }
+  const [owner, writer, size, sum] = fields;
+  if (owner !== key) return `value of ${owner} (written by ${writer}) returned for ${key}`;
+  if (Number(size) !== value.length - pos) return `${key} by ${writer}: payload ${value.length - pos} bytes, header says ${size}`;
+  if (checksum(value, pos) !== sum) return `${key} by ${writer}: checksum mismatch (torn value)`;
+  return null;
+}
+
+let server: Cachalot;
+let clients: McClient[] = [];
+let control: McClient;
+let baseline: { items: number; bytes: number };
+
+beforeAll(async () => {
+  // 256 MB: the ~100 MB written in total never needs eviction, so every miss below is a bug.
+  server = await startCachalotServer({ threads: 4, memoryMb: 256 });
+  [control] = await connectMany(server.port, 1);
+  const stats = await control!.stats();
+  baseline = { items: Number(stats.get('curr_items')), bytes: Number(stats.get('bytes')) };
+  clients = await connectMany(server.port, CLIENTS);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  control?.close();
+  await stopServer(server?.server);
+});
+
+describe('stress: 4 threads, 120 connections', () => {
+  const problems: string[] = [];
+  const counterReplies: number[][] = Array.from({ length: COUNTERS }, () => []);
+  const counterExpected = new Array<number>(COUNTERS).fill(0);
+  const ownExists: boolean[][] = [];
+  const sharedWritten = new Set<number>();
+
+  it('mixed incr / set / get / delete on own and shared keys: exact totals, no torn or misplaced values', async () => {
+    const setup = await control.pipeline(
+      Array.from({ length: COUNTERS }, (_, i) => `set ctr:${i} 0 0 1\r\n0\r\n`).join(''),
+      new Array(COUNTERS).fill('line'),
+    );
+    expect(setup.map((r) => r.line)).toEqual(new Array(COUNTERS).fill('STORED'));
+
+    const deadline = Date.now() + PHASE_DEADLINE_MS;
+    const runClient = async (id: number): Promise<void> => {
+      const c = clients[id]!;
+      const exists = new Array<boolean>(OWN_KEYS).fill(false);
+      ownExists[id] = exists;
+      const next = rng(id * 7919 + 1);
+      for (let round = 0; round < ROUNDS; round++) {
+        if (Date.now() > deadline) throw new Error(`client ${id} still in round ${round} at the deadline`);
+        const ctr = (id + round) % COUNTERS;
+        const own = round % OWN_KEYS;
+        const doomed = (round + 1) % OWN_KEYS;
+        const shared = next() % SHARED_KEYS;
+        const ownKey = `v:${id}:${own}`;
+        const ownValue = makeValue(ownKey, `c${id}r${round}`, SIZES[next() % SIZES.length]!, next());
+        const writeShared = round % 2 === 0;
+        const sharedKey = `s:${shared}`;
+        const parts: Buffer[] = [
+          Buffer.from(`incr ctr:${ctr} 1\r\n`),
+          storageCommand('set', ownKey, ownValue, id),
+          Buffer.from(`get ${ownKey}\r\n`),
+          Buffer.from(`delete v:${id}:${doomed}\r\n`),
+          Buffer.from(`get ${sharedKey}\r\n`),
+        ];
+        if (writeShared) parts.push(storageCommand('set', sharedKey, makeValue(sharedKey, `c${id}r${round}`, SIZES[next() % SIZES.length]!, next())));
+        const replies: Reply[] = await c.pipeline(
+          Buffer.concat(parts),
+          writeShared ? ['line', 'line', 'values', 'line', 'values', 'line'] : ['line', 'line', 'values', 'line', 'values'],
+        );
+        const [incr, set, getOwn, del, getShared, setShared] = replies;
+        counterExpected[ctr]!++;
+        if (!/^\d+$/.test(incr!.line)) problems.push(`incr ctr:${ctr}: ${incr!.line}`);
+        else counterReplies[ctr]!.push(Number(incr!.line));
+        if (set!.line !== 'STORED') problems.push(`set ${ownKey}: ${set!.line}`);
+        exists[own] = true;
+        // The same connection just stored it: a miss, another value or other flags is a bug.
+        if (getOwn!.values.length !== 1) problems.push(`get ${ownKey} right after set: ${getOwn!.values.length} values, ${getOwn!.line}`);
+        else if (!getOwn!.values[0]!.data.equals(ownValue) || getOwn!.values[0]!.flags !== id || getOwn!.values[0]!.key !== ownKey) {
+          problems.push(`get ${ownKey} right after set: ${checkValue(ownKey, getOwn!.values[0]!.data) ?? 'an older value'}`);
+        }
+        const expectedDel = exists[doomed] ? 'DELETED' : 'NOT_FOUND';
+        if (del!.line !== expectedDel) problems.push(`delete v:${id}:${doomed}: ${del!.line}, expected ${expectedDel}`);
+        exists[doomed] = false;
+        for (const v of getShared!.values) {
+          const bad = v.key === sharedKey ? checkValue(sharedKey, v.data) : `get ${sharedKey} returned key ${v.key}`;
+          if (bad) problems.push(bad);
+        }
+        if (getShared!.line !== 'END' || getShared!.values.length > 1) problems.push(`get ${sharedKey}: ${getShared!.line}`);
+        if (setShared) {
+          if (setShared.line !== 'STORED') problems.push(`set ${sharedKey}: ${setShared.line}`);
+          sharedWritten.add(shared);
+        }
+      }
+    };
+    await Promise.all(clients.map((_, id) => runClient(id)));
+    expect(problems.slice(0, 20)).toEqual([]);
+
+    // Every incr reply is a distinct step: the values handed out for a counter are exactly 1..total.
+    for (let i = 0; i < COUNTERS; i++) {
+      const sorted = [...counterReplies[i]!].sort((a, b) => a - b);
+      expect(sorted).toEqual(Array.from({ length: counterExpected[i]! }, (_, k) => k + 1));
+    }
+    const finals = await control.pipeline(
+      Array.from({ length: COUNTERS }, (_, i) => `get ctr:${i}\r\n`).join(''),
+      new Array(COUNTERS).fill('values'),
+    );
+    expect(finals.map((r) => Number(r.values[0]?.data.toString()))).toEqual(counterExpected);
+    expect(counterExpected.reduce((a, b) => a + b, 0)).toBe(CLIENTS * ROUNDS);
+  });
+
+  it('every shared value read back after the storm is intact, and curr_items counts exactly the live keys', async () => {
+    const keys = [...sharedWritten].map((k) => `s:${k}`);
+    const replies = await control.pipeline(keys.map((k) => `get ${k}\r\n`).join(''), keys.map(() => 'values'));
+    replies.forEach((r, i) => {
+      expect(r.values).toHaveLength(1);
+      expect(checkValue(keys[i]!, r.values[0]!.data)).toBeNull();
+    });
+    const ownLive = ownExists.reduce((n, e) => n + (e?.filter(Boolean).length ?? 0), 0);
+    const stats = await control.stats();
+    expect(Number(stats.get('curr_items')) - baseline.items).toBe(COUNTERS + ownLive + sharedWritten.size);
+    expect(stats.get('evictions')).toBe('0');
+  });
+
+  it('exactly one cas winner per round among 120 connections holding the same cas value', async () => {
+    for (let round = 0; round < CAS_ROUNDS; round++) {
+      const key = `cas:${round}`;
+      expect((await control.request(`set ${key} 0 0 4\r\ninit\r\n`, 'line')).line).toBe('STORED');
+      const seen = await Promise.all(clients.map((c) => c.request(`gets ${key}\r\n`, 'values')));
+      const casValues = new Set(seen.map((r) => r.values[0]?.cas));
+      expect(casValues.size).toBe(1);
+      const [cas] = [...casValues];
+      expect(typeof cas).toBe('bigint');
+      // Every request is written before any reply is awaited, so the 120 cas commands race on 4 threads.
+      const attempts = clients.map((c, id) => c.request(storageCommand('cas', key, Buffer.from(`winner-${id}`), 0, 0, cas), 'line'));
+      const outcomes = (await Promise.all(attempts)).map((r) => r.line);
+      const winners = outcomes.flatMap((line, id) => (line === 'STORED' ? [id] : []));
+      expect(winners).toHaveLength(1);
+      expect(outcomes.filter((l) => l === 'EXISTS')).toHaveLength(CLIENTS - 1);
+      const final = await control.request(`get ${key}\r\n`, 'values');
+      expect(final.values[0]?.data.toString()).toBe(`winner-${winners[0]}`);
+    }
+  });
+
+  it('curr_items and bytes return to their starting values once everything written is deleted', async () => {
+    const keys = [
+      ...Array.from({ length: COUNTERS }, (_, i) => `ctr:${i}`),
+      ...Array.from({ length: SHARED_KEYS }, (_, i) => `s:${i}`),
+      ...Array.from({ length: CAS_ROUNDS }, (_, i) => `cas:${i}`),
+      ...Array.from({ length: CLIENTS * OWN_KEYS }, (_, i) => `v:${Math.floor(i / OWN_KEYS)}:${i % OWN_KEYS}`),
+    ];
+    // Deletes spread over all connections, so they run on every thread at once.
+    await Promise.all(clients.map((c, id) => {
+      const mine = keys.filter((_, i) => i % CLIENTS === id);
+      return mine.length === 0 ? [] : c.pipeline(mine.map((k) => `delete ${k}\r\n`).join(''), mine.map(() => 'line'));
+    }));
+    const stats = await control.stats();
+    expect({ items: Number(stats.get('curr_items')), bytes: Number(stats.get('bytes')) }).toEqual(baseline);
+    expect(Number(stats.get('total_items'))).toBeGreaterThan(CLIENTS * ROUNDS);
+    const again = await control.pipeline(keys.slice(0, 40).map((k) => `get ${k}\r\n`).join(''), keys.slice(0, 40).map(() => 'values'));
+    expect(again.map((r) => r.raw.toString())).toEqual(new Array(40).fill('END\r\n'));
+  });
+});
