@@ -265,9 +265,10 @@ export const RULES: Script[] = [
   script(
     '2048-byte line limit',
     `get ${Array.from({ length: 400 }, (_, i) => `key${i}`).join(' ')}\r\n`,
-    // 6000 bytes: in pieces, the server has seen more than 2048 bytes without a newline long before the line ends.
+    // 6000-byte lines: in pieces, the server has seen more than 2048 bytes without a newline long before the line
+    // ends, even when it is descheduled for a while; sent whole, the line arrives complete in one read.
     `set ${'x'.repeat(6000)} 0 0 1\r\n1\r\n`,
-    `${'z'.repeat(3000)}`,
+    `${'z'.repeat(6000)}`,
     'get a\r\n',
   ),
   script(

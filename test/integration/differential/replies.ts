@@ -16,12 +16,14 @@ const MESSAGE_LINE_MAX = 300;
  * Counters of bare `stats` whose values are compared exactly: each script starts with `stats reset`, and these
  * move only when a command does. Everything else is masked: it depends on time, pid, memory layout, threads,
  * or bytes of earlier replies (which contain masked values). get_expired/get_flushed and curr_items are masked
- * too because memcached's background LRU crawler may reclaim an expired item before a command looks at it.
+ * too because memcached's background LRU crawler may reclaim an expired item before a command looks at it, and
+ * total_items because memcached's incr/decr/ma rewrites an item in place only when no pending reply still holds
+ * it: `mg a v` + `ma a` read together count a new item, sent apart they do not.
  */
 export const EXACT_STATS = new Set([
   'cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'get_hits', 'get_misses', 'delete_misses', 'delete_hits',
   'incr_misses', 'incr_hits', 'decr_misses', 'decr_hits', 'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits',
-  'touch_misses', 'total_items',
+  'touch_misses',
 ]);
 
 export function parseReply(reply: string): Unit[] {
