@@ -65,8 +65,10 @@ export class Operator {
             this.starting = this.startController();
           },
           onStoppedLeading: async () => {
-            await this.starting;
+            // Stop first: a controller still starting (its informers retrying an unreachable API server) is
+            // told to give up, instead of this waiting for a start that may never finish.
             await this.stopController();
+            await this.starting;
             if (!this.stopping) this.opts.onLostLeadership?.();
           },
         },
@@ -83,8 +85,8 @@ export class Operator {
   async stop(crash = false): Promise<void> {
     this.stopping = true;
     if (this.elector) await this.elector.stop(!crash);
-    await this.starting;
     await this.stopController();
+    await this.starting;
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((r) => this.server!.close(() => r()));

@@ -69,6 +69,27 @@ describe('watch recovery', () => {
   });
 });
 
+describe('API server unreachable at start', () => {
+  it('keeps retrying the initial list, converges once the API server answers, and can be stopped meanwhile', async () => {
+    env = await startEnv();
+    await env.objects.create(cacheCluster('early', { replicas: 1 }));
+    const outage = env.api.injectFault({ match: (r) => r.verb === 'list', status: 503, times: Number.MAX_SAFE_INTEGER });
+    const { Operator } = await import('../../operator/src/operator.js');
+    const { createLogger } = await import('../../operator/src/log.js');
+    // Leases are read and written, not listed: this instance becomes leader while its informers cannot list.
+    const stuck = new Operator(env.kc, { leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 }, log: createLogger('silent') });
+    await stuck.start();
+    await eventually(() => stuck.isLeader && (outage.hits ?? 0) >= 12, 'leader, retrying lists');
+    // Regression: stepping down used to wait for the controller's start, which cannot finish while lists fail.
+    await stuck.stop();
+    expect(stuck.activeController).toBeUndefined();
+    const op = env.startOperator();
+    env.api.clearFaults();
+    await op;
+    await reconciled(env, 'early');
+  });
+});
+
 describe('node loss (local PVs)', () => {
   async function loseNodeOf(env: Env, pod: string) {
     const node = stored(env, 'v1', 'pods', 'default', pod).spec.nodeName;
