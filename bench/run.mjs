@@ -526,6 +526,8 @@ function reportLoad(id, A, B, names) {
     ['server CPU (of one core)', pct(A.serverCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.serverCpuSeconds, B.wallSeconds ?? B.seconds), ''],
     ['generator CPU (of one core)', pct(A.genCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.genCpuSeconds, B.wallSeconds ?? B.seconds), ''],
     ['get misses / errors', `${fmtInt(A.misses)} / ${fmtInt(A.errors)}`, `${fmtInt(B.misses)} / ${fmtInt(B.errors)}`, ''],
+    ['items at end / evictions', `${fmtInt(Number(A.stats.curr_items))} / ${fmtInt(Number(A.stats.evictions))}`,
+      `${fmtInt(Number(B.stats.curr_items))} / ${fmtInt(Number(B.stats.evictions))}`, ''],
   ];
   const checks = [];
   const tput = B.opsPerSec / A.opsPerSec;
