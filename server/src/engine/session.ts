@@ -44,6 +44,13 @@ export class Session {
 
   swallowBytes = 0;
 
+  /** Flash reads whose replies hold reserved space in `out`; the connection doesn't send until they land. */
+  readonly pendingReads: PendingRead[] = [];
+  /** Bumped when queued replies are dropped (get with a too-long key), so late reads land nowhere. */
+  outEpoch = 0;
+  /** Set by the connection: called when the last pending read has landed. */
+  onReadsDone: (() => void) | undefined = undefined;
+
   resetStorage(): void {
     this.meta = false;
     this.metaStash = '';
@@ -51,4 +58,15 @@ export class Session {
     this.setStale = false;
     this.cas = 0;
   }
+}
+
+/** A reply whose value is being read from flash into reserved bytes of the session's OutBuf. */
+export interface PendingRead {
+  epoch: number;
+  /** Where the reply starts (removed whole if the read fails) and where the value goes. */
+  replyStart: number;
+  valueStart: number;
+  valueLength: number;
+  /** Bytes after the value that belong to this reply ("\r\n"). */
+  trailer: number;
 }

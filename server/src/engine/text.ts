@@ -21,6 +21,8 @@ import {
   WANT_CLOSE, WANT_NREAD, WANT_SWALLOW,
 } from './session.js';
 import type { StatsSource } from './stats.js';
+import { FlashHit, type FlashTier } from '../flash/types.js';
+import type { PendingRead } from './session.js';
 import { writeStats } from './stats.js';
 
 /** memcached's sizeof(item) with CAS: the per-item overhead in its ITEM_ntotal and size limit. */
@@ -89,6 +91,29 @@ export class TextEngine {
   /** End of the current request line, for multi-get continuation past 23 keys. */
   private lineEnd = 0;
 
+  /** "VALUE key flags bytes [cas]\r\n<data>\r\n" for a RAM item, and the read bump. Lock held. */
+  private writeValueReply(s: Session, ref: number, kb: Uint8Array, ks: number, ke: number, returnCas: boolean): void {
+    const store = this.store;
+    const out = s.out;
+    const vlen = store.itemValueLength(ref);
+    out.ensure(ke - ks + 64 + vlen);
+    out.ascii('VALUE ');
+    out.bytes(kb, ks, ke);
+    out.byte(32);
+    out.uint(store.itemFlags(ref));
+    out.byte(32);
+    out.uint(vlen);
+    if (returnCas) {
+      out.byte(32);
+      out.uint(store.itemCas(ref));
+    }
+    out.crlf();
+    store.copyValue(ref, out.buf, out.pos);
+    out.pos += vlen;
+    out.crlf();
+    store.touchAccess(ref, this.now);
+  }
+
   constructor(
     private readonly store: Store,
     private readonly counters: Counters,
@@ -96,7 +121,105 @@ export class TextEngine {
     private readonly settings: EngineSettings,
     private readonly hooks: EngineHooks,
     private readonly statsSource: StatsSource,
+    private readonly flash?: FlashTier,
   ) {}
+
+  private readonly flashHit = new FlashHit();
+
+  // ---------------------------------------------------------------- flash tier
+
+  /**
+   * find() that also brings a flash item back into RAM, synchronously, for the commands that change an
+   * item rather than read it (incr/decr, append/prepend, touch, ma, md I, mg with T/N/R/h/l). Gets use the
+   * asynchronous path instead. Called with the lock held.
+   */
+  private findLive(h: number, kb: Uint8Array, ks: number, ke: number): number {
+    const store = this.store;
+    const ref = store.find(h, kb, ks, ke, this.now);
+    const flash = this.flash;
+    if (ref !== NO_ITEM || flash === undefined) return ref;
+    const hit = this.flashHit;
+    if (!flash.lookup(h, kb, ks, ke, this.now, hit)) return NO_ITEM;
+    const value = flash.readSync(hit, kb, ks, ke);
+    flash.invalidate(h, kb, ks, ke);
+    if (value === null || value.length !== hit.valueLength) return NO_ITEM;
+    return this.promote(h, kb, ks, ke, hit, value);
+  }
+
+  /** Links a flash item's value into RAM with its flags, exptime and CAS. Lock held. */
+  private promote(h: number, kb: Uint8Array, ks: number, ke: number, hit: FlashHit, value: Uint8Array): number {
+    const store = this.store;
+    const fresh = store.alloc(h, kb, ks, ke, hit.flags, hit.exptime, value.length, this.now);
+    if (fresh === NO_ITEM) return NO_ITEM;
+    if (value.length > 0) store.valueView(fresh).set(value);
+    store.link(h, fresh, this.now);
+    store.setCas(fresh, hit.cas);
+    return fresh;
+  }
+
+  /** True when the key has a flash copy (lock held); leaves its metadata in this.flashHit. */
+  private onFlash(h: number, kb: Uint8Array, ks: number, ke: number): boolean {
+    return this.flash !== undefined && this.flash.lookup(h, kb, ks, ke, this.now, this.flashHit);
+  }
+
+  /**
+   * Reserves the value's bytes in the reply buffer (the header is already written from replyStart) and
+   * starts the asynchronous read. The reply keeps its place in the pipeline: the connection sends nothing
+   * until every reserved value has landed; a failed read removes the whole reply and counts a miss.
+   */
+  private readFromFlash(s: Session, h: number, kb: Uint8Array, ks: number, ke: number, replyStart: number,
+    promoteOnHit: boolean): void {
+    const flash = this.flash!;
+    const out = s.out;
+    const vlen = this.flashHit.valueLength;
+    out.ensure(vlen + 2);
+    const rec: PendingRead = { epoch: s.outEpoch, replyStart, valueStart: out.pos, valueLength: vlen, trailer: 2 };
+    out.pos += vlen;
+    out.crlf();
+    s.pendingReads.push(rec);
+    const hit = new FlashHit().copyFrom(this.flashHit);
+    const key = Buffer.from(kb.subarray(ks, ke));
+    flash.read(hit, key, 0, key.length, (value) => this.readLanded(s, rec, h, key, hit, value, promoteOnHit));
+  }
+
+  private readLanded(s: Session, rec: PendingRead, h: number, key: Buffer, hit: FlashHit, value: Buffer | null,
+    promoteOnHit: boolean): void {
+    const list = s.pendingReads;
+    const i = list.indexOf(rec);
+    if (i >= 0) list.splice(i, 1);
+    const counters = this.counters.row;
+    if (rec.epoch === s.outEpoch) {
+      const out = s.out;
+      if (value !== null && value.length === rec.valueLength) {
+        value.copy(out.buf, rec.valueStart);
+        counters[C.get_hits]++;
+        if (promoteOnHit) {
+          const store = this.store;
+          this.now = this.clock.now();
+          store.lock(h);
+          try {
+            if (store.find(h, key, 0, key.length, this.now) === NO_ITEM) this.promote(h, key, 0, key.length, hit, value);
+          } finally {
+            store.unlock(h);
+          }
+        }
+      } else {
+        // Remove the whole reply; later replies (and their reserved values) move up.
+        const end = rec.valueStart + rec.valueLength + rec.trailer;
+        const removed = end - rec.replyStart;
+        out.buf.copy(out.buf, rec.replyStart, end, out.pos);
+        out.pos -= removed;
+        for (const other of list) {
+          if (other.replyStart > rec.replyStart) {
+            other.replyStart -= removed;
+            other.valueStart -= removed;
+          }
+        }
+        counters[C.get_misses]++;
+      }
+    }
+    if (list.length === 0) s.onReadsDone?.();
+  }
 
   // ---------------------------------------------------------------- replies
 
@@ -268,6 +391,7 @@ export class TextEngine {
           // memcached's conn_release_items() drops every reply still queued on the connection, not just
           // this command's: the ones produced earlier in the same read go too.
           out.pos = 0;
+          s.outEpoch++;
           this.outString(s, 'CLIENT_ERROR bad command line format');
           return;
         }
@@ -278,23 +402,7 @@ export class TextEngine {
           const ref = store.find(h, buf, ks, ke, now);
           if (ref !== NO_ITEM) {
             if (shouldTouch) store.setExptime(ref, exptime);
-            const vlen = store.itemValueLength(ref);
-            out.ensure(ke - ks + 64 + vlen);
-            out.ascii('VALUE ');
-            out.bytes(buf, ks, ke);
-            out.byte(32);
-            out.uint(store.itemFlags(ref));
-            out.byte(32);
-            out.uint(vlen);
-            if (returnCas) {
-              out.byte(32);
-              out.uint(store.itemCas(ref));
-            }
-            out.crlf();
-            store.copyValue(ref, out.buf, out.pos);
-            out.pos += vlen;
-            out.crlf();
-            store.touchAccess(ref, now);
+            this.writeValueReply(s, ref, buf, ks, ke, returnCas);
             if (shouldTouch) {
               counters[C.cmd_touch]++;
               counters[C.touch_hits]++;
@@ -303,8 +411,29 @@ export class TextEngine {
               counters[C.cmd_get]++;
             }
           } else if (shouldTouch) {
+            const promoted = this.flash !== undefined ? this.findLive(h, buf, ks, ke) : NO_ITEM;
             counters[C.cmd_touch]++;
-            counters[C.touch_misses]++;
+            if (promoted !== NO_ITEM) {
+              store.setExptime(promoted, exptime);
+              this.writeValueReply(s, promoted, buf, ks, ke, returnCas);
+              counters[C.touch_hits]++;
+            } else counters[C.touch_misses]++;
+          } else if (this.onFlash(h, buf, ks, ke)) {
+            counters[C.cmd_get]++;
+            const hit = this.flashHit;
+            const replyStart = out.pos;
+            out.ascii('VALUE ');
+            out.bytes(buf, ks, ke);
+            out.byte(32);
+            out.uint(hit.flags);
+            out.byte(32);
+            out.uint(hit.valueLength);
+            if (returnCas) {
+              out.byte(32);
+              out.uint(hit.cas);
+            }
+            out.crlf();
+            this.readFromFlash(s, h, buf, ks, ke, replyStart, true);
           } else {
             counters[C.get_misses]++;
             counters[C.cmd_get]++;
@@ -385,6 +514,7 @@ export class TextEngine {
     try {
       const ref = store.find(h, buf, ks, ke, this.now);
       if (ref !== NO_ITEM) store.unlink(h, ref);
+      this.flash?.invalidate(h, buf, ks, ke);
     } finally {
       store.unlock(h);
     }
@@ -421,7 +551,15 @@ export class TextEngine {
     const h = store.hashKey(key, 0, klen);
     store.lock(h);
     try {
-      const old = store.find(h, key, 0, klen, now);
+      let old = store.find(h, key, 0, klen, now);
+      if (old === NO_ITEM && this.flash !== undefined && comm !== NREAD_SET) {
+        // The key may live on flash: add must see it; append/prepend/cas need its bytes or CAS in RAM.
+        if (comm === NREAD_APPEND || comm === NREAD_PREPEND || comm === NREAD_CAS) old = this.findLive(h, key, 0, klen);
+        else if (this.onFlash(h, key, 0, klen)) {
+          if (comm === NREAD_ADD) return STORE_NOT_STORED;
+          return this.writeItem(s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
+        }
+      }
       const itCas = s.cas;
       if (old !== NO_ITEM) {
         const oldCas = store.itemCas(old);
@@ -501,6 +639,7 @@ export class TextEngine {
     if (s.keyBinary) bits |= ITEM_KEY_BINARY;
     if (bits !== 0) store.setBits(ref, bits);
     store.link(h, ref, this.now);
+    this.flash?.invalidate(h, s.key, 0, s.keyLen);
     s.cas = store.itemCas(ref);
     return STORE_STORED;
   }
@@ -525,7 +664,7 @@ export class TextEngine {
     let hit = false;
     store.lock(h);
     try {
-      const ref = store.find(h, t.buf, t.starts[1], t.ends[1], this.now);
+      const ref = this.findLive(h, t.buf, t.starts[1], t.ends[1]);
       if (ref !== NO_ITEM) {
         store.touchAccess(ref, this.now);
         store.setExptime(ref, exptime);
@@ -563,6 +702,10 @@ export class TextEngine {
       const ref = store.find(h, t.buf, t.starts[1], t.ends[1], this.now);
       if (ref !== NO_ITEM) {
         store.unlink(h, ref);
+        hit = true;
+      }
+      if (this.onFlash(h, t.buf, t.starts[1], t.ends[1])) {
+        this.flash!.invalidate(h, t.buf, t.starts[1], t.ends[1]);
         hit = true;
       }
     } finally {
@@ -617,7 +760,7 @@ export class TextEngine {
     const r = this.deltaResult;
     r.ref = NO_ITEM;
     r.value = '';
-    const ref = store.find(h, kbuf, ks, ke, this.now);
+    const ref = this.findLive(h, kbuf, ks, ke);
     if (ref === NO_ITEM) {
       r.status = DELTA_NOT_FOUND;
       return r;
@@ -685,9 +828,12 @@ export class TextEngine {
     }
     if (exptime > 0) {
       // Delayed: items last used at or before that second die once it arrives (settings.oldest_live).
-      this.store.setOldestLive(this.clock.realtime(exptime, this.now) - 1);
+      const oldestLive = this.clock.realtime(exptime, this.now) - 1;
+      this.store.setOldestLive(oldestLive);
+      this.flash?.setOldestLive(oldestLive);
     } else {
       this.store.flushAll(this.now);
+      this.flash?.flushAll(this.now);
     }
     this.outString(s, 'OK');
   }
@@ -992,12 +1138,17 @@ export class TextEngine {
     let ttlSet = false;
     let failed = false;
     let opaqueTooLong = false;
+    let flashHit = false;
     const h = store.hashKey(kb, ks, ke);
     store.lock(h);
     try {
-      let ref = store.find(h, kb, ks, ke, now);
+      let ref = of.locked ? this.findLive(h, kb, ks, ke) : store.find(h, kb, ks, ke, now);
       let created = false;
       let won = false;
+      if (ref === NO_ITEM && !of.locked && this.onFlash(h, kb, ks, ke)) {
+        opaqueTooLong = this.metaGetFromFlash(s, h, kb, ks, ke, mark);
+        flashHit = !opaqueTooLong;
+      } else
       if (ref === NO_ITEM && of.vivify) {
         ref = store.alloc(h, kb, ks, ke, 0, 0, 0, now);
         if (ref !== NO_ITEM) {
@@ -1103,6 +1254,12 @@ export class TextEngine {
       return;
     }
     counters[C.cmd_meta]++;
+    if (flashHit) {
+      // Counted as a hit or a miss when the value lands (or now, when no value was asked for).
+      counters[C.cmd_get]++;
+      if (!of.value) counters[C.get_hits]++;
+      return;
+    }
     if (!failed) {
       if (ttlSet) {
         counters[C.cmd_touch]++;
@@ -1138,6 +1295,47 @@ export class TextEngine {
     out.crlf();
     // Quiet mode elides the miss.
     if (s.noreply) out.pos = mark;
+  }
+
+  /**
+   * mg on a key that only the flash tier has (no flags that change the item): the header comes from the
+   * flash index, the value (with v) is read asynchronously into its reserved place. Returns true when an
+   * opaque token is too long (nothing written, nothing read). Lock held.
+   */
+  private metaGetFromFlash(s: Session, h: number, kb: Uint8Array, ks: number, ke: number, mark: number): boolean {
+    const t = this.t;
+    const of = this.of;
+    const out = s.out;
+    const hit = this.flashHit;
+    const last = t.count - 1;
+    if (of.value) {
+      out.ascii('VA ');
+      out.uint(hit.valueLength);
+    } else out.ascii('HD');
+    for (let i = 2; i < last; i++) {
+      switch (t.buf[t.starts[i]]) {
+        case 115: out.ascii(' s'); out.uint(hit.valueLength); break;
+        case 116:
+          out.ascii(' t');
+          if (hit.exptime === 0) out.ascii('-1');
+          else out.uint((hit.exptime - this.now) >>> 0);
+          break;
+        case 99: out.ascii(' c'); out.uint(hit.cas); break;
+        case 102: out.ascii(' f'); out.uint(hit.flags); break;
+        case 79:
+          if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) {
+            out.pos = mark;
+            return true;
+          }
+          out.byte(32);
+          out.bytes(t.buf, t.starts[i], t.ends[i]);
+          break;
+        case 107: this.metaKey(s, kb, ks, ke, of.keyBinary); break;
+      }
+    }
+    out.crlf();
+    if (of.value) this.readFromFlash(s, h, kb, ks, ke, mark, !of.noUpdate);
+    return false;
   }
 
   private metaSet(s: Session, ntokens: number): void {
@@ -1316,8 +1514,14 @@ export class TextEngine {
     const h = store.hashKey(kb, ks, ke);
     store.lock(h);
     try {
-      const ref = store.find(h, kb, ks, ke, this.now);
-      if (ref !== NO_ITEM) {
+      const ref = of.hasCas || of.setStale ? this.findLive(h, kb, ks, ke) : store.find(h, kb, ks, ke, this.now);
+      const flashOnly = ref === NO_ITEM && this.onFlash(h, kb, ks, ke);
+      if (flashOnly) {
+        this.flash!.invalidate(h, kb, ks, ke);
+        counters[C.delete_hits]++;
+        skip = s.noreply;
+        code = 'HD';
+      } else if (ref !== NO_ITEM) {
         if (of.hasCas && store.itemCas(ref) !== of.reqCas) {
           counters[C.delete_misses]++;
           code = 'EX';
@@ -1331,6 +1535,7 @@ export class TextEngine {
         } else {
           counters[C.delete_hits]++;
           store.unlink(h, ref);
+          this.flash?.invalidate(h, kb, ks, ke);
           skip = s.noreply;
           code = 'HD';
         }

@@ -10,6 +10,10 @@
 
 /** Where a flash item lives and what its header says; filled by lookup(). Reused, not allocated per call. */
 export class FlashHit {
+  /**
+   * The CAS the item had in RAM. Recovery must start every shard's CAS counter above the largest CAS it
+   * recovers, so a promoted or recovered item never shares a CAS with a new one.
+   */
   flags = 0;
   exptime = 0; // rel time, 0 = never
   cas = 0;
@@ -18,6 +22,17 @@ export class FlashHit {
   file = 0;
   offset = 0;
   recordLength = 0;
+
+  copyFrom(other: FlashHit): this {
+    this.flags = other.flags;
+    this.exptime = other.exptime;
+    this.cas = other.cas;
+    this.valueLength = other.valueLength;
+    this.file = other.file;
+    this.offset = other.offset;
+    this.recordLength = other.recordLength;
+    return this;
+  }
 }
 
 export type FlashReadCallback = (value: Buffer | null) => void;
@@ -38,6 +53,13 @@ export interface FlashTier {
    * unreadable (counted in metrics, logged once). Never calls back synchronously.
    */
   read(hit: FlashHit, key: Uint8Array, start: number, end: number, cb: FlashReadCallback): void;
+
+  /**
+   * Not under a lock. The same as read(), synchronously (fs.readSync). Used only by the commands that must
+   * change a flash item in place of reading it (incr/decr, append/prepend, touch, ma, md I, mg with T/N/R):
+   * they promote the item to RAM first. Gets never use it. Null on any failure, as read().
+   */
+  readSync(hit: FlashHit, key: Uint8Array, start: number, end: number): Buffer | null;
 
   /** flush_all without delay: every flash item becomes invisible (index cleared; files reclaimed later). */
   flushAll(now: number): void;

@@ -53,6 +53,7 @@ export class Connection {
     socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+    this.session.onReadsDone = this.onReadsDone;
     if (owner.limits.idleTimeout > 0) {
       socket.setTimeout(owner.limits.idleTimeout * 1000, this.onIdle);
     }
@@ -107,7 +108,7 @@ export class Connection {
     const s = this.session;
     const engine = this.owner.engine;
     const limits = this.owner.limits;
-    while (pos < end && !this.paused && !this.closing) {
+    while (pos < end && !this.paused && !this.closing && !this.waitingForReads) {
       const want = s.want;
       if (want === WANT_NREAD) {
         if (end - pos < s.nreadBytes) break;
@@ -139,13 +140,21 @@ export class Connection {
           break;
         }
         if (s.closeAfterWrite) {
-          this.flush();
           this.closing = true;
-          this.socket.end();
+          if (s.pendingReads.length === 0) {
+            this.flush();
+            this.socket.end();
+          }
           break;
         }
       }
-      if (s.out.pos >= OUT_FLUSH_AT) this.flush();
+      if (s.out.pos >= OUT_FLUSH_AT) {
+        // With flash reads in flight nothing can be sent yet: stop taking requests until they land.
+        if (s.pendingReads.length > 0) {
+          this.waitingForReads = true;
+          this.socket.pause();
+        } else this.flush();
+      }
     }
     return pos;
   }
@@ -163,7 +172,7 @@ export class Connection {
   /** Sends the replies gathered so far with one write; pauses reading while the client lags behind. */
   flush(): void {
     const out = this.session.out;
-    if (out.pos === 0 || this.socket.destroyed) return;
+    if (out.pos === 0 || this.socket.destroyed || this.session.pendingReads.length > 0) return;
     this.owner.counters.row[C.bytes_written] += out.pos;
     const socket = this.socket;
     const buf = out.buf;
@@ -207,6 +216,27 @@ export class Connection {
     if (!this.paused && !this.closing) this.socket.resume();
   };
 
+  private waitingForReads = false;
+
+  /** The last flash read of the queued replies landed: send them, then carry on with buffered requests. */
+  private readonly onReadsDone = (): void => {
+    if (this.socket.destroyed) return;
+    if (this.session.closeAfterWrite) {
+      this.flush();
+      this.socket.end();
+      return;
+    }
+    if (this.waitingForReads) {
+      this.waitingForReads = false;
+      if (this.rend > this.rstart) {
+        this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+        if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      }
+      if (!this.paused && !this.waitingForReads && !this.closing) this.socket.resume();
+    }
+    this.flush();
+  };
+
   private readonly onIdle = (): void => {
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
@@ -242,6 +272,7 @@ export class Connection {
     const check = (): void => {
       if (this.closing) return;
       const idle = this.rend === this.rstart && this.session.want === WANT_COMMAND &&
+        this.session.pendingReads.length === 0 &&
         this.socket.writableLength === 0 && this.lastData + quietMs <= Date.now();
       if (idle) {
         this.closing = true;

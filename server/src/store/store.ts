@@ -1,5 +1,5 @@
 import { ITEM_FETCHED, NO_ITEM } from './types.js';
-import type { ItemRef, Store, StoreMemory, StoreOptions, StoreStats } from './types.js';
+import type { ItemRef, Store, StoreHooks, StoreMemory, StoreOptions, StoreStats } from './types.js';
 import { StoreError } from './errors.js';
 import { HASH_SEED, murmur3 } from './hash.js';
 import { lockWord, tryLockWord, unlockWord } from './lock.js';
@@ -62,8 +62,11 @@ export class SegmentStore implements Store {
   /** Thread-local: pinned segments per shard (see PINS). */
   private readonly pins: Int32Array;
   private readonly pinNext: Int32Array;
+  // flash tier (issue 3): this thread's eviction hook, called under the shard lock.
+  private readonly onEvict: StoreHooks['onEvict'];
 
-  constructor(memory: StoreMemory) {
+  constructor(memory: StoreMemory, hooks: StoreHooks = {}) {
+    this.onEvict = hooks.onEvict;
     const { options, buffers } = memory;
     this.options = options;
     const g = geometry(options.memoryLimit, options.maxItemSize, options.shards);
@@ -94,6 +97,28 @@ export class SegmentStore implements Store {
     this.pins = new Int32Array(options.shards * PINS).fill(NO_SEGMENT);
     this.pinNext = new Int32Array(options.shards);
   }
+
+  // ---- flash tier (issue 3) -----------------------------------------------------------------------------
+
+  keyView(ref: ItemRef): Uint8Array {
+    const off = (ref - 1) * 8 + ITEM_HEADER;
+    return this.u8.subarray(off, off + this.u8[(ref - 1) * 8 + H_KLEN]);
+  }
+
+  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean): number {
+    const index = this.index;
+    const base = shard * this.slotsPerShard;
+    for (let s = cursor; s < this.slotsPerShard; s++) {
+      const i = (base + s) * 2;
+      if (index[i] === 0) continue;
+      const loc = index[i + 1];
+      if (this.isDead(shard, loc, now)) continue;
+      if (!fn(this.u32[loc * 2 + H_HASH], loc + 1)) return s;
+    }
+    return -1;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
 
   maxValueLength(keyLen: number): number {
     return this.options.maxItemSize - ITEM_HEADER - keyLen;
@@ -281,6 +306,10 @@ export class SegmentStore implements Store {
       this.dropSlot(shard, empty, index[empty + 1], EVICTED);
     }
     this.fillSlot(shard, empty, tag, loc);
+  }
+
+  setCas(ref: ItemRef, cas: number): void {
+    this.f64[ref - 1 + H_CAS] = cas;
   }
 
   renewCas(hash: number, ref: ItemRef): void {
@@ -637,6 +666,7 @@ export class SegmentStore implements Store {
           dst += size;
           items++;
         } else if (slot >= 0) {
+          if (this.onEvict !== undefined) this.onEvict(hash, loc + 1, now); // flash tier: demote
           this.dropSlot(shard, slot, loc, EVICTED);
         }
       }

@@ -102,6 +102,11 @@ export interface Store {
    * whose digits fit, md with I). The value bytes may be rewritten through valueView() before it.
    */
   renewCas(hash: number, ref: ItemRef): void;
+  /**
+   * Restores the CAS an item had before (an item promoted back from the flash tier keeps the CAS a client
+   * may hold from a gets). Call right after link().
+   */
+  setCas(ref: ItemRef, cas: number): void;
   /** Removes the item from the index; its space is reclaimed with its segment. */
   unlink(hash: number, ref: ItemRef): void;
 
@@ -119,4 +124,23 @@ export interface Store {
   flushAll(now: number): void;
 
   stats(): StoreStats;
+
+  // ---- flash tier (issue 3) -----------------------------------------------------------------------------
+  /** A view of the key bytes inside shared memory. Do not keep it past unlock(). */
+  keyView(ref: ItemRef): Uint8Array;
+  /**
+   * Under the shard's lock (lock(shard) takes it, since shard & mask = shard): calls fn(hash, ref) for the
+   * shard's live items from index position `cursor` on, until fn returns false. Returns the position to
+   * resume at (that item again), or -1 when the shard is done. For ext_flush_on_shutdown.
+   */
+  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean): number;
+}
+
+/** Per-thread callbacks given to openStore(). */
+export interface StoreHooks {
+  /**
+   * Called under the item's shard lock when a live item is evicted for space (segment eviction, not
+   * re-inserted), before its index slot is dropped: the flash tier copies it out. Must not take a shard lock.
+   */
+  onEvict?: (hash: number, ref: ItemRef, now: number) => void;
 }
