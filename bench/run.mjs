@@ -633,6 +633,10 @@ function markdownTable(names, rows) {
   return lines.join('\n');
 }
 
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, cmd)));
+}
+
 function machineInfo() {
   const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim(); } catch { return 'n/a'; } };
   const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
@@ -657,6 +661,10 @@ async function main() {
   } catch (err) {
     if (err instanceof UsageError) { process.stderr.write(`bench: ${err.message}\n${USAGE}\n`); process.exit(2); }
     throw err;
+  }
+  if (o.genA === 'memaslap' && o.scenarios.includes('a') && !onPath(MEMASLAP)) {
+    process.stderr.write(`bench: ${MEMASLAP} is not installed (Debian: libmemcached-tools); scenario a uses bench/loadgen.mjs\n`);
+    o.genA = 'node';
   }
   const sides = { A: 'memcached', B: o.against };
   const names = { A: 'memcached', B: o.against === 'memcached' ? 'memcached (as B)' : 'cachalot' };
