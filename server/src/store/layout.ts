@@ -98,7 +98,7 @@ export const C_EVICTED_UNFETCHED = 5;
 export const C_EVICTED_ACTIVE = 6;
 export const C_EXPIRED_UNFETCHED = 7;
 export const C_RECLAIMED = 8;
-/** flushAll(): items whose CAS is <= this are dead (per shard, because CAS counters are per shard). */
+/** flushAll(): items whose CAS is <= this are dead (recorded per shard under its lock). */
 export const C_FLUSH_CAS = 9;
 
 export const GLOBAL_WORDS = 64;
@@ -108,6 +108,12 @@ export const G_FREE_COUNT = 2;
 export const G_OLDEST_LIVE = 16;
 export const G_SEQ = 32;
 export const G_STEAL_CURSOR = 48;
+/**
+ * Byte offset of the global CAS counter (a BigUint64, Atomics.add): CAS values increase across all
+ * shards, as memcached's one counter does, because meta's `I` (set-if-older) and clients compare CAS
+ * values of different keys by age. Words 56-57, on their own 32-byte line.
+ */
+export const G_CAS_BYTE = 224;
 
 /** A Uint8Array (and so the data buffer) cannot exceed 4 GiB on Node 20. */
 export const MAX_DATA_BYTES = 4 * 1024 * 1024 * 1024;

@@ -6,7 +6,7 @@ import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
-  G_STEAL_CURSOR, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
+  G_STEAL_CURSOR, G_CAS_BYTE, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
@@ -51,6 +51,7 @@ export class SegmentStore implements Store {
   private readonly sh: Int32Array;
   private readonly ctr: Float64Array;
   private readonly global: Int32Array;
+  private readonly casWord: BigUint64Array;
   private readonly segmentSize: number;
   private readonly segments: number;
   private readonly shardMask: number;
@@ -86,6 +87,7 @@ export class SegmentStore implements Store {
     this.sh = new Int32Array(buffers.shards);
     this.ctr = new Float64Array(buffers.counters);
     this.global = new Int32Array(buffers.global);
+    this.casWord = new BigUint64Array(buffers.global, G_CAS_BYTE, 1);
     this.segmentSize = g.segmentSize;
     this.segments = g.segments;
     this.shards = options.shards;
@@ -264,7 +266,7 @@ export class SegmentStore implements Store {
     const off = loc * 8;
     const shard = hash & this.shardMask;
     const c = shard * SHARD_F64_STRIDE;
-    const cas = (++this.ctr[c + C_CAS]) * this.shards + shard;
+    const cas = this.nextCas();
     this.f64[loc + H_CAS] = cas;
     this.u32[loc * 2 + H_TIME] = now;
     if ((this.u8[off + H_INTL] & INTL_LINKED) !== 0) return;
@@ -308,13 +310,25 @@ export class SegmentStore implements Store {
     this.fillSlot(shard, empty, tag, loc);
   }
 
+  /** One global counter (see G_CAS_BYTE); a BigInt per link is the price of an atomic 64-bit add. */
+  private nextCas(): number {
+    return Number(Atomics.add(this.casWord, 0, 1n)) + 1;
+  }
+
+  ensureCasAbove(cas: number): void {
+    const want = BigInt(Math.floor(cas));
+    for (let i = 0; i < 64; i++) {
+      const cur = Atomics.load(this.casWord, 0);
+      if (cur >= want || Atomics.compareExchange(this.casWord, 0, cur, want) === cur) return;
+    }
+  }
+
   setCas(ref: ItemRef, cas: number): void {
     this.f64[ref - 1 + H_CAS] = cas;
   }
 
-  renewCas(hash: number, ref: ItemRef): void {
-    const shard = hash & this.shardMask;
-    this.f64[ref - 1 + H_CAS] = (++this.ctr[shard * SHARD_F64_STRIDE + C_CAS]) * this.shards + shard;
+  renewCas(_hash: number, ref: ItemRef): void {
+    this.f64[ref - 1 + H_CAS] = this.nextCas();
   }
 
   unlink(hash: number, ref: ItemRef): void {
@@ -338,7 +352,7 @@ export class SegmentStore implements Store {
       const w = shard * SHARD_I32_STRIDE + SH_LOCK;
       lockWord(this.sh, w);
       const c = shard * SHARD_F64_STRIDE;
-      this.ctr[c + C_FLUSH_CAS] = this.ctr[c + C_CAS] * this.shards + shard;
+      this.ctr[c + C_FLUSH_CAS] = Number(Atomics.load(this.casWord, 0));
       unlockWord(this.sh, w);
     }
   }

@@ -75,7 +75,7 @@ export interface Store {
 
   itemFlags(ref: ItemRef): number; // client flags, unsigned 32-bit
   itemExptime(ref: ItemRef): number; // rel time, 0 = never
-  itemCas(ref: ItemRef): number; // unique per link, increasing; < 2^53
+  itemCas(ref: ItemRef): number; // unique per link, increasing across all shards; < 2^53
   itemTime(ref: ItemRef): number; // last access (rel time), set at link and by touchAccess
   itemBits(ref: ItemRef): number; // ITEM_* bits
   itemValueLength(ref: ItemRef): number;
@@ -107,6 +107,8 @@ export interface Store {
    * may hold from a gets). Call right after link().
    */
   setCas(ref: ItemRef, cas: number): void;
+  /** Makes every CAS issued from now on larger than `cas` (after recovering items from flash). */
+  ensureCasAbove(cas: number): void;
   /** Removes the item from the index; its space is reclaimed with its segment. */
   unlink(hash: number, ref: ItemRef): void;
 
