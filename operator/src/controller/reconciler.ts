@@ -62,7 +62,7 @@ interface StatefulSetLike extends KubeObject {
   status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
 }
 
-interface LostMember {
+export interface LostMember {
   pod: string;
   node: string;
   claim: string;
@@ -129,7 +129,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
 
   const lost = await recoverLostMembers(deps, cc, spec, now);
 
-  const status = computeStatus(cc, spec, sts, plan.ring.version, plan.ring.members.length, draining, lost.waiting, undefined, now);
+  const status = computeStatus(cc, spec, sts, plan.ring.version, plan.ring.members.length, draining, lost.waiting, now);
   if (JSON.stringify(status) !== JSON.stringify(cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
   }
@@ -203,7 +203,6 @@ export function computeStatus(
   ringMembers: number,
   draining: string[],
   lost: LostMember[],
-  error: string | undefined,
   now: Date,
 ): CacheClusterStatus {
   const replicas = sts?.status?.replicas ?? 0;
@@ -227,9 +226,9 @@ export function computeStatus(
     ? { type: CONDITION_PROGRESSING, status: 'True', ...g, ...progressing }
     : { type: CONDITION_PROGRESSING, status: 'False', ...g, reason: 'Stable', message: 'all members running the current spec' }, now);
 
+  // A failed reconcile reports ReconcileError through reportFailure(); a successful one clears it here.
   let degraded: { reason: string; message: string } | undefined;
-  if (error) degraded = { reason: 'ReconcileError', message: error.slice(0, 1000) };
-  else if (lost.length) {
+  if (lost.length) {
     degraded = {
       reason: 'NodeLost',
       message: lost.map((l) => `${l.pod}: node ${l.node} is gone`).join('; ') + (spec.nodeLossRecovery.enabled ? '; recovering after the grace period' : '; enable spec.nodeLossRecovery to recreate them empty'),

@@ -23,26 +23,26 @@ describe('computeStatus', () => {
   const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions!.find((c) => c.type === type)!;
 
   it('all ready and stable', () => {
-    const s = computeStatus(cc, spec, sts(3, 3), 5, 3, [], [], undefined, t0);
+    const s = computeStatus(cc, spec, sts(3, 3), 5, 3, [], [], t0);
     expect(s).toMatchObject({ observedGeneration: 4, replicas: 3, readyReplicas: 3, ring: { version: 5, members: 3, draining: 0 } });
     expect([cond(s, 'Ready').status, cond(s, 'Progressing').status, cond(s, 'Degraded').status]).toEqual(['True', 'False', 'False']);
     expect(s.conditions!.every((c) => c.observedGeneration === 4)).toBe(true);
   });
 
   it('draining is Progressing/Draining while still Ready', () => {
-    const s = computeStatus(cc, spec, sts(5, 5), 6, 5, ['web-3', 'web-4'], [], undefined, t0);
+    const s = computeStatus(cc, spec, sts(5, 5), 6, 5, ['web-3', 'web-4'], [], t0);
     expect(cond(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'Draining' });
     expect(cond(s, 'Ready').status).toBe('True');
   });
 
   it('a StatefulSet the controller has not observed yet is not Ready', () => {
-    const s = computeStatus(cc, spec, sts(3, 3, 1), 1, 3, [], [], undefined, t0);
+    const s = computeStatus(cc, spec, sts(3, 3, 1), 1, 3, [], [], t0);
     expect(cond(s, 'Ready').status).toBe('False');
     expect(cond(s, 'Progressing').reason).toBe('Scaling');
   });
 
   it('a lost node is Degraded/NodeLost and says how to recover', () => {
-    const s = computeStatus(cc, spec, sts(3, 2), 1, 3, [], [{ pod: 'web-1', node: 'n2', claim: 'flash-web-1', remainingMs: 0 }], undefined, t0);
+    const s = computeStatus(cc, spec, sts(3, 2), 1, 3, [], [{ pod: 'web-1', node: 'n2', claim: 'flash-web-1', remainingMs: 0 }], t0);
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'NodeLost' });
     expect(cond(s, 'Degraded').message).toContain('enable spec.nodeLossRecovery');
     expect(cond(s, 'Progressing').reason).toBe('WaitingForMembers');
