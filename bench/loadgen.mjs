@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 
 const USAGE = `usage: node bench/loadgen.mjs --port P [options]
   --host H            server address (127.0.0.1)
-  --mode M            load | trace | fill (load)
+  --mode M            load | trace | fill | scan (load); scan gets every key once, in order
   --conns N           connections (50)
   --depth N           requests per batch written at once; 1 = no pipelining (1)
   --keys N            key space (100000)
@@ -81,7 +81,7 @@ function parseArgs(argv) {
       case '--host': o.host = v; i++; break;
       case '--port': o.port = num(a, v, 1, 65535); i++; break;
       case '--mode':
-        if (!['load', 'trace', 'fill'].includes(v)) throw new Error(`--mode must be load, trace or fill, got ${v}`);
+        if (!['load', 'trace', 'fill', 'scan'].includes(v)) throw new Error(`--mode must be load, trace, fill or scan, got ${v}`);
         o.mode = v; i++; break;
       case '--conns': o.conns = num(a, v, 1, 10000); i++; break;
       case '--depth': o.depth = num(a, v, 1, 1024); i++; break;
@@ -240,6 +240,17 @@ class PopulateSource {
     if (this.next_ >= this.keys) return false;
     const id = this.next_++;
     conn.setSlot(slot, OP_SET, id, this.sizeFor(id));
+    return true;
+  }
+  onReply() {}
+}
+
+/** Gets every key once, in order (counts what survived, e.g. a restart). */
+class ScanSource {
+  constructor(keys) { this.next_ = 0; this.keys = keys; }
+  fill(conn, slot) {
+    if (this.next_ >= this.keys) return false;
+    conn.setSlot(slot, OP_GET, this.next_++, 0);
     return true;
   }
   onReply() {}
@@ -610,6 +621,7 @@ async function main() {
   let src;
   if (o.mode === 'load') src = new LoadSource(o, sizeFor, o.dist === 'zipf' ? zipf : null);
   else if (o.mode === 'trace') src = new TraceSource(o, sizeFor, zipf);
+  else if (o.mode === 'scan') src = new ScanSource(o.keys);
   else src = new FillSource(o, sizeFor);
 
   let cpu0 = null;

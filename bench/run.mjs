@@ -32,7 +32,8 @@ const SERVER_STOP_TIMEOUT_MS = 5000;
 
 const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [options])
   --quick               short run: 2 s warm-up + 5 s per side, 1 M trace requests, 1 M items (about 2-3 min)
-  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all)
+  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all of them), or x (flash tier, issue 3:
+                        only when asked for)
   --warmup S            seconds of load before each measured window (3; quick 2)
   --duration S          measured seconds per side for a-d (15; quick 5)
   --against KIND        what runs as the second server: cachalot (default) or memcached (validates the
@@ -50,6 +51,8 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --fill-factor X       scenario f: value bytes written as a multiple of -m (2)
   --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
                         ${DEFAULT_METRICS_PORT} if the server rejects the flag)
+ --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
+  --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
@@ -60,9 +63,9 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
 
 function parseArgs(argv) {
   const o = {
-    quick: false, scenarios: 'abcdefg'.split(''), warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
+    quick: false, scenarios: null, warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, flashSize: null, flashDir: tmpdir(), results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -78,7 +81,7 @@ function parseArgs(argv) {
       case '--quick': o.quick = true; break;
       case '--scenarios': {
         const list = String(v).split(',').map((s) => s.trim()).filter(Boolean);
-        for (const s of list) if (!SCENARIOS[s]) throw new UsageError(`--scenarios: unknown scenario ${s} (a-g)`);
+        for (const s of list) if (!SCENARIOS[s]) throw new UsageError(`--scenarios: unknown scenario ${s} (a-g, x)`);
         o.scenarios = list; i++; break;
       }
       case '--warmup': o.warmup = num(a, v, 0, 600); i++; break;
@@ -90,6 +93,8 @@ function parseArgs(argv) {
         if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
         o.genA = v; i++; break;
       case '--micro': o.micro = true; break;
+      case '--flash-size': o.flashSize = num(a, v, 16, 1024 * 1024); i++; break;
+      case '--flash-dir': o.flashDir = v; i++; break;
       case '--rounds': o.rounds = num(a, v, 1, 20); i++; break;
       case '--mem': o.mem = num(a, v, 64, 65536); i++; break;
       case '--requests': o.requests = num(a, v, 1000, 1e9); i++; break;
@@ -107,10 +112,12 @@ function parseArgs(argv) {
       default: throw new UsageError(`unknown option ${a}`);
     }
   }
+  o.scenarios ??= DEFAULT_SCENARIOS;
   o.warmup ??= o.quick ? 2 : 3;
   o.duration ??= o.quick ? 5 : 15;
   o.requests ??= o.quick ? 1000000 : 10000000;
   o.items ??= o.quick ? 1000000 : 10000000;
+  o.flashSize ??= o.quick ? 256 : 1024;
   return o;
 }
 
@@ -199,9 +206,9 @@ function procMemory(pid) {
  * Starts memcached or cachalot on a free loopback port and waits until it answers `version`.
  * `side` is 'A' (always memcached) or 'B' (cachalot, or memcached with --against memcached).
  */
-async function startServer(kind, memMiB, opts) {
+async function startServer(kind, memMiB, opts, extra = []) {
   const port = await freePort();
-  const common = ['-p', String(port), '-l', '127.0.0.1', '-t', '1', '-m', String(memMiB)];
+  const common = ['-p', String(port), '-l', '127.0.0.1', '-t', '1', '-m', String(memMiB), ...extra];
   if (kind === 'memcached') {
     const args = [...common, '-U', '0'];
     if (process.getuid?.() === 0) args.push('-u', 'root'); // memcached refuses to run as root without -u
@@ -441,7 +448,9 @@ const SCENARIOS = {
   e: { title: 'e. hit ratio, Zipf(0.99) trace, get and set on miss', kind: 'trace' },
   f: { title: 'f. memory bound: fill with sizes 10 B .. 1 MiB past -m', kind: 'fill' },
   g: { title: 'g. V8 heap growth storing 100-byte items', kind: 'items' },
+  x: { title: 'x. flash tier (issue 3): gets served from flash, then a restart on the same files', kind: 'flash' },
 };
+const DEFAULT_SCENARIOS = 'abcdefg'.split('');
 
 function loadArgs(id, o) {
   const timing = ['--warmup', String(o.warmup), '--duration', String(o.duration)];
@@ -456,6 +465,7 @@ function loadArgs(id, o) {
 
 async function runSide(id, kind, o, tmp) {
   const spec = SCENARIOS[id];
+  if (spec.kind === 'flash') return runFlashSide(kind, o);
   const mem = spec.kind === 'trace' ? o.traceMem : spec.kind === 'items' ? o.itemsMem : o.mem;
   const server = await startServer(kind, mem, o);
   try {
@@ -499,6 +509,116 @@ async function runSide(id, kind, o, tmp) {
   } finally {
     await stopServer(server);
   }
+}
+
+
+// ---------------------------------------------------------------------------------------------------
+// Scenario x: the flash tier (issue 3). memcached's extstore is the baseline: it serves from flash too,
+// but forgets its flash on restart, which the recovered-items row shows.
+
+const FLASH_MEM_MIB = 64;
+const FLASH_VALUE = 4096; // above memcached's ext_item_size (512), so every item may go to flash
+const FLASH_FILL = 0.75; // of the tier: full enough to matter, short of forcing flash compaction
+const READY_TIMEOUT_MS = 300000;
+
+function flashArgs(kind, dir, sizeMiB) {
+  // memcached takes a file, cachalot a directory of append-only files (issue 3)
+  return ['-o', kind === 'memcached' ? `ext_path=${join(dir, 'extstore')}:${sizeMiB}m` : `ext_path=${dir}:${sizeMiB}m`];
+}
+
+/** Event-loop delay p99 lines from the server's /metrics (prom-client's or cachalot's own), as text. */
+async function eventLoopP99(server) {
+  try {
+    const { status, body } = await httpGet(server.metricsPort, '/metrics');
+    if (status !== 200) return null;
+    const lines = body.split('\n').filter((l) => /event_?loop/i.test(l) && /p99|quantile="0\.99"/.test(l) && !l.startsWith('#'));
+    return lines.length ? lines.map((l) => l.replace(/\s+([0-9.e+-]+)$/, (m, v) => ` ${(Number(v) * 1000).toFixed(2)} ms`)).join('; ') : null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitReady(server, timeoutMs) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    try {
+      const { status } = await httpGet(server.metricsPort, '/readyz');
+      if (status === 200) return (performance.now() - t0) / 1000;
+    } catch { /* not yet */ }
+    await sleep(100);
+  }
+  return null;
+}
+
+async function runFlashSide(kind, o) {
+  const dir = mkdtempSync(join(o.flashDir, `cachalot-bench-flash-${kind}-`));
+  const items = Math.floor((o.flashSize * MIB * FLASH_FILL) / FLASH_VALUE);
+  const extra = flashArgs(kind, dir, o.flashSize);
+  const r = { mem: FLASH_MEM_MIB, items, loadBefore: loadavg()[0] };
+  let server = await startServer(kind, FLASH_MEM_MIB, o, extra);
+  try {
+    r.server = server.command;
+    r.fill = await runLoadgen(server, ['--mode', 'fill', '--conns', '8', '--depth', '16', '--value-size', String(FLASH_VALUE),
+      '--count', String(items)], 600000);
+    await sleep(2000); // let the flushers move the tail of RAM out
+    r.statsFilled = await serverStats(server.port).catch(() => ({}));
+    if (kind === 'cachalot') await eventLoopP99(server); // prom-client resets its event-loop histogram per scrape
+    const getArgs = ['--conns', '50', '--set-ratio', '0', '--no-populate', '--keys', String(items), '--value-size', String(FLASH_VALUE),
+      '--warmup', String(o.warmup), '--duration', String(o.duration)];
+    r.get = await runLoadgen(server, getArgs, (o.warmup + o.duration + 180) * 1000);
+    r.eventLoop = kind === 'cachalot' ? await eventLoopP99(server) : null;
+    r.statsAfterGets = await serverStats(server.port).catch(() => ({}));
+    const s0 = performance.now();
+    await stopServer(server);
+    r.stopSeconds = (performance.now() - s0) / 1000;
+    const t0 = performance.now();
+    server = await startServer(kind, FLASH_MEM_MIB, o, extra);
+    r.answerSeconds = (performance.now() - t0) / 1000;
+    r.readySeconds = kind === 'cachalot' ? await waitReady(server, READY_TIMEOUT_MS) : r.answerSeconds;
+    if (r.readySeconds !== null && kind === 'cachalot') r.readySeconds += r.answerSeconds;
+    r.scan = await runLoadgen(server, ['--mode', 'scan', '--conns', '8', '--depth', '16', '--keys', String(items),
+      '--value-size', String(FLASH_VALUE)], 600000);
+    r.statsRestarted = await serverStats(server.port).catch(() => ({}));
+    return r;
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function reportFlash(A, B, names, o) {
+  const st = (r, k) => (r[k] ? r[k] : {});
+  const num = (v) => (v === undefined ? null : Number(v));
+  const pick = (r, k, ...names_) => {
+    for (const n of names_) if (st(r, k)[n] !== undefined) return num(st(r, k)[n]);
+    return null;
+  };
+  const lat = (r, q) => r.get.latencyUs?.[q];
+  const rows = [
+    ['items written (4 KiB values)', fmtInt(A.fill.sets), fmtInt(B.fill.sets), ''],
+    ['items in the server after the fill', fmtInt(pick(A, 'statsFilled', 'curr_items')), fmtInt(pick(B, 'statsFilled', 'curr_items')), ''],
+    ['flash objects / bytes used', `${fmtInt(pick(A, 'statsFilled', 'extstore_objects_used'))} / ${mib(pick(A, 'statsFilled', 'extstore_bytes_used'))}`,
+      `${fmtInt(pick(B, 'statsFilled', 'extstore_objects_used'))} / ${mib(pick(B, 'statsFilled', 'extstore_bytes_used'))}`, ''],
+    ['get throughput, uniform over all keys (ops/s)', fmtInt(A.get.opsPerSec), fmtInt(B.get.opsPerSec), ratio(B.get.opsPerSec, A.get.opsPerSec)],
+    ['get hit ratio', fmt(A.get.hitRatio, 4), fmt(B.get.hitRatio, 4), ''],
+    ['gets answered from flash (get_extstore)', fmtInt(pick(A, 'statsAfterGets', 'get_extstore')), fmtInt(pick(B, 'statsAfterGets', 'get_extstore')), ''],
+    ['p50 latency (µs)', fmt(lat(A, 'p50'), 0), fmt(lat(B, 'p50'), 0), ratio(lat(B, 'p50'), lat(A, 'p50'))],
+    ['p99 latency (µs)', fmt(lat(A, 'p99'), 0), fmt(lat(B, 'p99'), 0), ratio(lat(B, 'p99'), lat(A, 'p99'))],
+    ['server CPU s per M gets', fmt(cpuPerMop(A.get)), fmt(cpuPerMop(B.get)), ratio(cpuPerMop(B.get), cpuPerMop(A.get))],
+    ['event-loop delay p99 under flash load', 'n/a', B.eventLoop ?? 'n/a', ''],
+    ['SIGTERM to exit (s)', fmt(A.stopSeconds), fmt(B.stopSeconds), ''],
+    ['restart: answering / ready (s)', `${fmt(A.answerSeconds)} / ${fmt(A.readySeconds)}`, `${fmt(B.answerSeconds)} / ${fmt(B.readySeconds)}`, ''],
+    ['items recovered after restart (get of every key)', `${fmtInt(A.scan.hits)} of ${fmtInt(A.items)}`, `${fmtInt(B.scan.hits)} of ${fmtInt(B.items)}`, ''],
+  ];
+  return {
+    rows,
+    checks: [
+      check('event-loop delay p99 < 5 ms', B.eventLoop ? B.eventLoop.split('; ').every((l) => Number(l.match(/ ([0-9.]+) ms$/)?.[1]) < 5) : null),
+    ],
+    notes: [`-m ${FLASH_MEM_MIB}, a ${o.flashSize} MiB flash tier under ${o.flashDir} (memcached: one extstore file; cachalot: a directory), filled to ${FLASH_FILL * 100}% with distinct ${FLASH_VALUE}-byte values; then ${o.duration} s of uniform gets over every key (50 connections, no pipelining); then SIGTERM, a restart on the same files, and a get of every key. memcached's extstore does not survive a restart.`,
+      'readiness: memcached when it answers `version`; cachalot when /readyz answers 200.',
+      `generator: \`${A.get.generator}\``],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -702,6 +822,7 @@ async function main() {
       const rep = spec.kind === 'load' ? reportLoad(id, A, B, names)
         : spec.kind === 'trace' ? reportTrace(A, B, names, o)
         : spec.kind === 'fill' ? reportFill(A, B, names, o)
+        : spec.kind === 'flash' ? reportFlash(A, B, names, o)
         : reportItems(A, B, names, o);
       const checks = o.against === 'memcached' ? [] : rep.checks; // targets compare cachalot, not a self-run
       const text = [
