@@ -1,0 +1,249 @@
+/**
+ * One application connection to the sidecar: framing (lines, data blocks, swallowed values), the reply
+ * order, and backpressure both ways. Every request becomes a Slot queued here; replies are written strictly in
+ * slot order, as the memcached the client thinks it talks to would. Reading stops while the client has too
+ * many requests in flight or does not read its replies, so one client cannot queue unbounded work.
+ */
+import type { Socket } from 'node:net';
+import { OutBuf } from '../net/outbuf.js';
+import { LINE_LIMIT } from '../protocol/limits.js';
+import { mark, runBatch, type Flushable } from './batch.js';
+import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
+import { Slot, type SlotOwner } from './request.js';
+
+export interface ClientLimits {
+  /** Stop reading while this many reply bytes wait in the client's socket. */
+  outputLimit: number;
+  /** Stop reading while this many requests are unanswered. */
+  maxInFlight: number;
+  /** A get line may be longer than LINE_LIMIT (many keys), up to this. */
+  maxGetLine: number;
+  /** Seconds without input before the connection is closed; 0 never. */
+  idleTimeout: number;
+}
+
+export interface ClientOwner {
+  readonly dispatcher: Dispatcher;
+  readonly limits: ClientLimits;
+  clientClosed(c: ClientConn): void;
+}
+
+const WANT_COMMAND = 0;
+const WANT_SWALLOW = 1;
+
+export class ClientConn implements DispatchClient, SlotOwner, Flushable {
+  marked = false;
+  private readonly out = new OutBuf();
+  private slots: Slot[] = [];
+  private head = 0;
+  private rbuf: Buffer = Buffer.alloc(0);
+  private rstart = 0;
+  private rend = 0;
+  private want = WANT_COMMAND;
+  private swallowBytes = 0;
+  private paused = false;
+  private closing = false;
+  private quitting = false;
+  /** Close once every queued reply is written (quit). */
+  private endAfterReplies = false;
+
+  constructor(readonly socket: Socket, private readonly owner: ClientOwner) {
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', () => {});
+    socket.on('close', this.onClose);
+    if (owner.limits.idleTimeout > 0) socket.setTimeout(owner.limits.idleTimeout * 1000, () => this.closeNow());
+  }
+
+  get inFlight(): number {
+    return this.slots.length - this.head;
+  }
+
+  // ------------------------------------------------------------ DispatchClient
+
+  push(slot: Slot): void {
+    slot.owner = this;
+    this.slots.push(slot);
+  }
+
+  local(bytes: Buffer | null): void {
+    if (this.head === this.slots.length) {
+      // Nothing waiting ahead of it: straight into the reply buffer, no slot.
+      if (bytes !== null) this.out.bytes(bytes, 0, bytes.length);
+      mark(this);
+      return;
+    }
+    this.slots.push(Slot.local(this, bytes));
+  }
+
+  swallow(n: number): void {
+    this.want = WANT_SWALLOW;
+    this.swallowBytes = n;
+  }
+
+  quit(): void {
+    this.quitting = true;
+    this.endAfterReplies = true;
+    mark(this);
+  }
+
+  closeNow(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  // ------------------------------------------------------------ SlotOwner
+
+  slotDone(slot: Slot): void {
+    if (this.slots[this.head] === slot) mark(this);
+  }
+
+  // ------------------------------------------------------------ input
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closing || this.quitting) return;
+    if (this.rend === this.rstart) {
+      const used = this.process(chunk, 0, chunk.length);
+      if (used < chunk.length) this.stash(chunk, used, chunk.length);
+    } else {
+      this.stash(chunk, 0, chunk.length);
+      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+    }
+    this.checkBackpressure();
+    runBatch();
+  };
+
+  private stash(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.rend + n > this.rbuf.length) {
+      const live = this.rend - this.rstart;
+      if (live + n <= this.rbuf.length && this.rstart > 0) {
+        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
+      } else {
+        let size = Math.max(4096, this.rbuf.length * 2);
+        while (size < live + n) size *= 2;
+        const next = Buffer.allocUnsafe(size);
+        this.rbuf.copy(next, 0, this.rstart, this.rend);
+        this.rbuf = next;
+      }
+      this.rstart = 0;
+      this.rend = live;
+    }
+    src.copy(this.rbuf, this.rend, start, end);
+    this.rend += n;
+  }
+
+  /** Dispatches every complete request in buf[pos, end); returns the offset of the first unused byte. */
+  private process(buf: Buffer, pos: number, end: number): number {
+    const dispatcher = this.owner.dispatcher;
+    const limits = this.owner.limits;
+    while (pos < end && !this.paused && !this.closing && !this.quitting) {
+      if (this.want === WANT_SWALLOW) {
+        const n = Math.min(end - pos, this.swallowBytes);
+        pos += n;
+        this.swallowBytes -= n;
+        if (this.swallowBytes === 0) this.want = WANT_COMMAND;
+        continue;
+      }
+      let nl = buf.indexOf(10, pos);
+      if (nl >= end) nl = -1;
+      if (nl < 0) {
+        const pending = end - pos;
+        if (pending > LINE_LIMIT && (pending > limits.maxGetLine || !isGetLine(buf, pos, end))) this.closeNow();
+        break;
+      }
+      const lineEnd = nl - pos > 1 && buf[nl - 1] === 13 ? nl - 1 : nl;
+      const next = dispatcher.dispatch(this, buf, pos, lineEnd, nl + 1, end);
+      if (next === NEED_DATA) break;
+      pos = next;
+      if (this.inFlight >= limits.maxInFlight) this.pause();
+    }
+    return pos;
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private checkBackpressure(): void {
+    if (this.socket.writableLength >= this.owner.limits.outputLimit) this.pause();
+  }
+
+  private resumeIfPossible(): void {
+    if (!this.paused || this.closing) return;
+    if (this.inFlight > this.owner.limits.maxInFlight >> 1) return;
+    if (this.socket.writableLength >= this.owner.limits.outputLimit) return;
+    this.paused = false;
+    if (this.rend > this.rstart) {
+      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      runBatch();
+    }
+    if (!this.paused && !this.closing) this.socket.resume();
+  }
+
+  private readonly onDrain = (): void => {
+    this.resumeIfPossible();
+  };
+
+  // ------------------------------------------------------------ output
+
+  /** Moves every finished slot at the head of the queue into the reply buffer and writes it. */
+  flush(): void {
+    if (this.closing) return;
+    const slots = this.slots;
+    const out = this.out;
+    let i = this.head;
+    while (i < slots.length && slots[i]!.done) {
+      const bytes = slots[i]!.out;
+      if (bytes !== null) out.bytes(bytes, 0, bytes.length);
+      i++;
+    }
+    if (i === slots.length) {
+      slots.length = 0;
+      this.head = 0;
+    } else if (i > 1024) {
+      this.slots = slots.slice(i);
+      this.head = 0;
+    } else this.head = i;
+    if (out.pos > 0 && !this.socket.destroyed) {
+      this.socket.write(out.buf.subarray(0, out.pos));
+      if (this.socket.writableLength === 0) out.pos = 0;
+      else out.take(undefined);
+    }
+    if (this.endAfterReplies && this.head === this.slots.length) {
+      this.closing = true;
+      this.socket.end();
+      return;
+    }
+    if (this.paused) this.resumeIfPossible();
+    else this.checkBackpressure();
+  }
+
+  private readonly onClose = (): void => {
+    this.closing = true;
+    for (let i = this.head; i < this.slots.length; i++) this.slots[i]!.owner = null;
+    this.slots = [];
+    this.head = 0;
+    this.owner.clientClosed(this);
+  };
+
+  /** Graceful shutdown: stop reading; close once every reply already owed is written. */
+  drain(): void {
+    this.quit();
+    this.socket.pause();
+  }
+}
+
+/** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */
+function isGetLine(buf: Buffer, pos: number, end: number): boolean {
+  let p = pos;
+  while (p < end && buf[p] === 32) p++;
+  if (p - pos > 100) return false;
+  if (!(buf[p] === 103 && buf[p + 1] === 101 && buf[p + 2] === 116)) return false;
+  return buf[p + 3] === 32 || (buf[p + 3] === 115 && buf[p + 4] === 32);
+}

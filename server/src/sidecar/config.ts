@@ -1,0 +1,196 @@
+/**
+ * cachalot-sidecar's command line. Every option is validated at start with a message that names the flag
+ * and its allowed range (STYLE.md rule 7); defaults are the named constants below, twemproxy's where the
+ * idea is twemproxy's.
+ */
+import { SidecarError } from './errors.js';
+import type { EjectedPolicy } from './routing.js';
+
+export const DEFAULT_PORT = 11211;
+export const DEFAULT_LISTEN = '127.0.0.1';
+/** memcached_exporter's 9150 is the server's; the sidecar sits beside it in the same pod. */
+export const DEFAULT_METRICS_PORT = 9151;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 500;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
+/** twemproxy: server_failure_limit 2, server_retry_timeout 30000 ms. */
+export const DEFAULT_FAILURE_LIMIT = 2;
+export const DEFAULT_RETRY_TIMEOUT_MS = 30_000;
+export const DEFAULT_SERVER_CONNECTIONS = 1;
+export const DEFAULT_MAX_ITEM_SIZE = 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_IN_FLIGHT = 4096;
+export const DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024;
+export const DEFAULT_RING_POLL_MS = 250;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+
+export interface SidecarConfig {
+  ringFile?: string;
+  ringConfigMap?: { namespace: string; name: string };
+  port: number;
+  listen: string;
+  metricsPort: number;
+  metricsListen: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  failureLimit: number;
+  retryTimeoutMs: number;
+  serverConnections: number;
+  ejected: EjectedPolicy;
+  maxItemSize: number;
+  maxConnections: number;
+  maxInFlight: number;
+  outputLimit: number;
+  idleTimeout: number;
+  ringPollMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+export function defaultConfig(): SidecarConfig {
+  return {
+    port: DEFAULT_PORT,
+    listen: DEFAULT_LISTEN,
+    metricsPort: DEFAULT_METRICS_PORT,
+    metricsListen: '0.0.0.0',
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    failureLimit: DEFAULT_FAILURE_LIMIT,
+    retryTimeoutMs: DEFAULT_RETRY_TIMEOUT_MS,
+    serverConnections: DEFAULT_SERVER_CONNECTIONS,
+    ejected: 'miss',
+    maxItemSize: DEFAULT_MAX_ITEM_SIZE,
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
+    maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+    outputLimit: DEFAULT_OUTPUT_LIMIT,
+    idleTimeout: 0,
+    ringPollMs: DEFAULT_RING_POLL_MS,
+    shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    logLevel: 'info',
+  };
+}
+
+export const USAGE = `Usage: cachalot-sidecar (--ring-file FILE | --ring-configmap NAMESPACE/NAME) [options]
+
+Ring source (exactly one):
+      --ring-file=FILE              ring document (ring.json) from a file, e.g. a mounted ConfigMap; reloaded on change
+      --ring-configmap=NS/NAME      watch ConfigMap NAME (key ring.json) in namespace NS through the Kubernetes API
+                                    (credentials: in-cluster service account, or KUBECONFIG)
+Listening:
+  -p, --port=N                      memcached port (default ${DEFAULT_PORT})
+  -l, --listen=ADDR                 address to listen on (default ${DEFAULT_LISTEN})
+      --metrics-port=N              HTTP port for /metrics /healthz /readyz (default ${DEFAULT_METRICS_PORT}; 0 disables)
+      --metrics-listen=ADDR         address for the metrics port (default 0.0.0.0)
+  -c, --max-connections=N           client connections (default ${DEFAULT_MAX_CONNECTIONS})
+      --idle-timeout=SECONDS        close idle clients (default 0: never)
+Upstreams:
+      --connect-timeout-ms=N        (default ${DEFAULT_CONNECT_TIMEOUT_MS})
+      --request-timeout-ms=N        a client never waits longer for a reply (default ${DEFAULT_REQUEST_TIMEOUT_MS})
+      --server-failure-limit=N      consecutive failures that eject a server (default ${DEFAULT_FAILURE_LIMIT})
+      --server-retry-timeout-ms=N   how long a server stays ejected before it is probed (default ${DEFAULT_RETRY_TIMEOUT_MS})
+      --ejected=miss|next           keys of an ejected server: answered as misses / SERVER_ERROR (miss, default),
+                                    or sent to the next member on the ring (next)
+      --server-connections=N        pipelined connections per server (default ${DEFAULT_SERVER_CONNECTIONS})
+  -I, --max-item-size=SIZE          largest value forwarded, e.g. 1m (default 1m)
+      --max-in-flight=N             unanswered requests per client before reading pauses (default ${DEFAULT_MAX_IN_FLIGHT})
+Other:
+      --ring-poll-ms=N              ring file check interval (default ${DEFAULT_RING_POLL_MS})
+      --shutdown-timeout-ms=N       SIGTERM: how long to wait for replies already owed (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
+      --log-level=LEVEL             pino level (default info)
+  -h, --help                        this text
+  -V, --version                     version
+`;
+
+export type ParseResult = { kind: 'run'; config: SidecarConfig } | { kind: 'exit'; text: string };
+
+function bad(flag: string, msg: string): never {
+  throw new SidecarError('ERR_CONFIG', `${flag}: ${msg}`);
+}
+
+function int(flag: string, value: string, min: number, max: number): number {
+  if (!/^-?[0-9]+$/.test(value)) bad(flag, `expected an integer in [${min}, ${max}], got '${value}'`);
+  const n = Number(value);
+  if (n < min || n > max) bad(flag, `must be in [${min}, ${max}], got ${n}`);
+  return n;
+}
+
+function size(flag: string, value: string): number {
+  const m = /^([0-9]+)([kKmM]?)$/.exec(value);
+  if (!m) bad(flag, `expected a size such as 1048576, 512k or 1m, got '${value}'`);
+  const unit = m[2]!.toLowerCase();
+  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+  if (n < 1024 || n > 1024 * 1024 * 1024) bad(flag, `must be between 1k and 1024m, got '${value}'`);
+  return n;
+}
+
+const SHORT: Record<string, string> = { p: 'port', l: 'listen', c: 'max-connections', I: 'max-item-size', h: 'help', V: 'version' };
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function parseArgs(argv: readonly string[]): ParseResult {
+  const cfg = defaultConfig();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    let name: string;
+    let value: string | undefined;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      if (eq >= 0) value = arg.slice(eq + 1);
+    } else if (arg.startsWith('-') && arg.length >= 2 && SHORT[arg[1]!]) {
+      name = SHORT[arg[1]!]!;
+      if (arg.length > 2) value = arg.slice(2);
+    } else {
+      bad(arg, 'unknown argument (see --help)');
+    }
+    if (name === 'help') return { kind: 'exit', text: USAGE };
+    if (name === 'version') return { kind: 'exit', text: 'cachalot-sidecar 0.1.0 (memcached 1.6 text and meta protocol)\n' };
+    const flag = `--${name}`;
+    const take = (): string => {
+      if (value !== undefined) return value;
+      const next = argv[++i];
+      if (next === undefined) bad(flag, 'needs a value');
+      return next;
+    };
+    switch (name) {
+      case 'ring-file': cfg.ringFile = take(); break;
+      case 'ring-configmap': {
+        const v = take();
+        const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(v);
+        if (!m) bad(flag, `expected NAMESPACE/NAME (DNS-1123 names), got '${v}'`);
+        cfg.ringConfigMap = { namespace: m[1]!, name: m[3]! };
+        break;
+      }
+      case 'port': cfg.port = int(flag, take(), 0, 65535); break;
+      case 'listen': cfg.listen = take(); break;
+      case 'metrics-port': cfg.metricsPort = int(flag, take(), 0, 65535); break;
+      case 'metrics-listen': cfg.metricsListen = take(); break;
+      case 'max-connections': cfg.maxConnections = int(flag, take(), 1, 1_000_000); break;
+      case 'idle-timeout': cfg.idleTimeout = int(flag, take(), 0, 86400 * 365); break;
+      case 'connect-timeout-ms': cfg.connectTimeoutMs = int(flag, take(), 1, 600_000); break;
+      case 'request-timeout-ms': cfg.requestTimeoutMs = int(flag, take(), 1, 600_000); break;
+      case 'server-failure-limit': cfg.failureLimit = int(flag, take(), 1, 1_000_000); break;
+      case 'server-retry-timeout-ms': cfg.retryTimeoutMs = int(flag, take(), 1, 86_400_000); break;
+      case 'server-connections': cfg.serverConnections = int(flag, take(), 1, 64); break;
+      case 'ejected': {
+        const v = take();
+        if (v !== 'miss' && v !== 'next') bad(flag, `must be 'miss' or 'next', got '${v}'`);
+        cfg.ejected = v;
+        break;
+      }
+      case 'max-item-size': cfg.maxItemSize = size(flag, take()); break;
+      case 'max-in-flight': cfg.maxInFlight = int(flag, take(), 1, 1_000_000); break;
+      case 'ring-poll-ms': cfg.ringPollMs = int(flag, take(), 10, 600_000); break;
+      case 'shutdown-timeout-ms': cfg.shutdownTimeoutMs = int(flag, take(), 0, 600_000); break;
+      case 'log-level': {
+        const v = take();
+        if (!LOG_LEVELS.includes(v)) bad(flag, `must be one of ${LOG_LEVELS.join(', ')}, got '${v}'`);
+        cfg.logLevel = v;
+        break;
+      }
+      default: bad(arg, 'unknown option (see --help)');
+    }
+  }
+  if ((cfg.ringFile === undefined) === (cfg.ringConfigMap === undefined)) {
+    bad('--ring-file/--ring-configmap', 'exactly one ring source is required');
+  }
+  return { kind: 'run', config: cfg };
+}

@@ -1,0 +1,160 @@
+/**
+ * A client request in flight: a Slot holds the client's place in its reply order; each Part is what one
+ * upstream owes for it. A single-key command is one Slot with one Part; a multi-get split over three servers
+ * is one Slot with three Parts, merged once all three answered. Replies leave a client strictly in Slot
+ * order, whatever order the upstreams answer in.
+ */
+import { mergeMultiGet, mergeFanout } from './merge.js';
+
+/** How an upstream's reply to a Part is framed. */
+export const REPLY_LINE = 0; // one line (storage, delete, incr, touch, flush_all, version)
+export const REPLY_GET = 1; // VALUE blocks until END (or an error line)
+export const REPLY_META = 2; // one line, plus a data block when it starts with "VA "
+
+/** Replies a client asked not to see (classic noreply, meta q), dropped after the upstream answered. */
+export const DROP_NONE = 0;
+export const DROP_ALL = 1; // classic noreply: memcached sends nothing at all
+export const DROP_EN = 2; // mg q: a miss
+export const DROP_HD = 3; // ms q / md q: success
+export const DROP_HD_VA = 4; // ma q: success, with or without a value
+
+/** How a Slot turns its Parts' replies into one client reply. */
+export const MERGE_SINGLE = 0;
+export const MERGE_GET = 1;
+export const MERGE_FANOUT = 2;
+
+export interface SlotOwner {
+  slotDone(slot: Slot): void;
+}
+
+export const FAIL_EJECTED = 'SERVER_ERROR upstream unavailable\r\n';
+export const FAIL_TIMEOUT = 'SERVER_ERROR upstream timeout\r\n';
+export const FAIL_CONNECTION = 'SERVER_ERROR upstream connection failed\r\n';
+export const FAIL_PROTOCOL = 'SERVER_ERROR upstream protocol error\r\n';
+
+const END = Buffer.from('END\r\n');
+const EN = Buffer.from('EN\r\n');
+
+export class Part {
+  /** Reply bytes, once complete (a view of the upstream's read chunk, or a copy). */
+  reply: Buffer | null = null;
+  /** Set instead of reply when the upstream could not answer. */
+  failure = '';
+  /** Absolute ms (Date.now() clock) after which the client is answered without this upstream. */
+  deadline = 0;
+  /** performance.now() at send, for the latency histogram. */
+  started = 0;
+  /** For MERGE_GET: the client's key indices this part asked for, in order. */
+  keys: number[] | null = null;
+  /** REPLY_GET: how far into this reply the framing scan got (it resumes there when more bytes arrive). */
+  scanned = 0;
+
+  constructor(readonly slot: Slot, readonly kind: number) {}
+
+  complete(reply: Buffer): void {
+    this.reply = reply;
+    this.slot.partDone();
+  }
+
+  fail(failure: string): void {
+    this.failure = failure;
+    this.slot.partDone();
+  }
+}
+
+export class Slot {
+  /** Bytes to send the client, once done; null sends nothing. */
+  out: Buffer | null = null;
+  done = false;
+  waiting = 0;
+  drop = DROP_NONE;
+  merge = MERGE_SINGLE;
+  parts: Part[] | null = null;
+  single: Part | null = null;
+  /** mg: the miss reply (EN with O and k echoed) used when the upstream cannot answer. */
+  missReply: Buffer | null = null;
+  /** MERGE_GET: a copy of the request's key bytes and each key's [start, end) in it, and its part index. */
+  keyBytes: Buffer | null = null;
+  keyOffsets: Int32Array | null = null;
+  keyPart: Int32Array | null = null;
+  /** Set while queued on a client; cleared when the client goes away so late replies are discarded. */
+  owner: SlotOwner | null;
+
+  constructor(owner: SlotOwner | null) {
+    this.owner = owner;
+  }
+
+  /** A slot answered without any upstream (version, mn, local errors). */
+  static local(owner: SlotOwner, bytes: Buffer | null): Slot {
+    const s = new Slot(owner);
+    s.out = bytes;
+    s.done = true;
+    return s;
+  }
+
+  addPart(kind: number): Part {
+    const p = new Part(this, kind);
+    this.waiting++;
+    if (this.single === null && this.parts === null) this.single = p;
+    else {
+      if (this.parts === null) {
+        this.parts = [this.single!];
+        this.single = null;
+      }
+      this.parts.push(p);
+    }
+    return p;
+  }
+
+  partDone(): void {
+    if (--this.waiting > 0) return;
+    this.finish();
+  }
+
+  /** Completes a slot whose parts are all answered (or that has none left to wait for). */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.out = this.compose();
+    this.owner?.slotDone(this);
+  }
+
+  private compose(): Buffer | null {
+    let out: Buffer | null;
+    if (this.merge === MERGE_GET) out = this.parts === null ? this.singleGet() : mergeMultiGet(this);
+    else if (this.merge === MERGE_FANOUT) out = mergeFanout(this.parts ?? (this.single ? [this.single] : []));
+    else out = this.singleReply();
+    return applyDrop(this.drop, out);
+  }
+
+  private singleGet(): Buffer {
+    const p = this.single;
+    if (p === null || p.reply === null) return END;
+    return p.reply;
+  }
+
+  private singleReply(): Buffer | null {
+    const p = this.single;
+    if (p === null) return this.out;
+    if (p.reply !== null) return p.reply;
+    if (this.missReply !== null) return this.missReply;
+    return Buffer.from(p.failure, 'latin1');
+  }
+}
+
+function startsWith2(b: Buffer, c0: number, c1: number): boolean {
+  return b.length >= 2 && b[0] === c0 && b[1] === c1;
+}
+
+function applyDrop(drop: number, out: Buffer | null): Buffer | null {
+  if (out === null || drop === DROP_NONE) return out;
+  switch (drop) {
+    case DROP_ALL: return null;
+    case DROP_EN: return startsWith2(out, 69, 78) ? null : out; // EN
+    case DROP_HD: return startsWith2(out, 72, 68) ? null : out; // HD
+    case DROP_HD_VA: return startsWith2(out, 72, 68) || startsWith2(out, 86, 65) ? null : out; // HD, VA
+  }
+  return out;
+}
+
+export { END as END_REPLY, EN as EN_REPLY };

@@ -1,0 +1,206 @@
+/**
+ * cachalot-sidecar assembled: a ring source feeding routing tables, a registry of upstreams shared between
+ * tables, a memcached listener for the application, and the metrics port. The current table is one field;
+ * applying a ring builds a new table and assigns it, which is the whole atomic swap (routing.ts).
+ */
+import net from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { ClientConn, type ClientLimits, type ClientOwner } from './client.js';
+import type { SidecarConfig } from './config.js';
+import { Dispatcher, type DispatchContext } from './dispatch.js';
+import { SidecarMetrics, serveMetrics } from './metrics.js';
+import type { RingMemberSpec, RingSpec } from './ring.js';
+import type { RingSource } from './ring-source.js';
+import { RoutingTable } from './routing.js';
+import { SidecarStats, statsReply } from './stats.js';
+import { Upstream, type UpstreamOptions } from './upstream.js';
+
+export class Sidecar implements ClientOwner {
+  readonly stats = new SidecarStats();
+  readonly metrics = new SidecarMetrics(this.stats);
+  readonly dispatcher: Dispatcher;
+  readonly limits: ClientLimits;
+  private current: RoutingTable | null = null;
+  private readonly upstreams = new Map<string, Upstream>();
+  private ejectedGeneration = 0;
+  private readonly clients = new Set<ClientConn>();
+  private server: net.Server | null = null;
+  private httpServer: HttpServer | null = null;
+  private readonly startedAt = Date.now();
+  private readonly upstreamOptions: UpstreamOptions;
+  private stopping: Promise<void> | null = null;
+  port = 0;
+  metricsPort = 0;
+
+  constructor(readonly config: SidecarConfig, private readonly source: RingSource, readonly log: Logger) {
+    this.limits = {
+      outputLimit: config.outputLimit,
+      maxInFlight: config.maxInFlight,
+      maxGetLine: Math.max(config.maxItemSize, 1 << 20),
+      idleTimeout: config.idleTimeout,
+    };
+    this.upstreamOptions = {
+      connectTimeoutMs: config.connectTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      failureLimit: config.failureLimit,
+      retryTimeoutMs: config.retryTimeoutMs,
+      connections: config.serverConnections,
+    };
+    const ctx: DispatchContext = {
+      table: () => this.current,
+      ejectedGeneration: () => this.ejectedGeneration,
+      stats: this.stats,
+      maxItemSize: config.maxItemSize,
+      statsReply: (sub) => statsReply(this.statsView, sub),
+    };
+    this.dispatcher = new Dispatcher(ctx);
+  }
+
+  /** The routing table in use (null until the first ring). */
+  get table(): RoutingTable | null {
+    return this.current;
+  }
+
+  /** Starts the ring source (waiting for its first read), the memcached listener and the metrics port. */
+  async start(): Promise<void> {
+    await this.source.start({
+      ring: (spec, origin) => this.applyRing(spec, origin),
+      invalid: (err, origin) => {
+        this.stats.ring_reload_errors++;
+        this.metrics.ringReloads.inc({ result: 'invalid' });
+        this.log.error({ origin, err: err.message }, 'ring not applied; keeping the current one');
+      },
+    });
+    if (this.current === null) this.log.warn('no ring yet: keys are answered as misses until one is read');
+    const server = net.createServer({ noDelay: true }, (sock) => this.accept(sock));
+    server.maxConnections = this.config.maxConnections;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.listen, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.port = (server.address() as net.AddressInfo).port;
+    if (this.config.metricsPort !== 0) {
+      const m = await serveMetrics(this.metrics, this.config.metricsListen, this.config.metricsPort, () => this.current !== null);
+      this.httpServer = m.server;
+      this.metricsPort = m.port;
+    }
+    this.log.info({ listen: `${this.config.listen}:${this.port}`, metricsPort: this.metricsPort || undefined }, 'cachalot-sidecar listening');
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.stopping) {
+      sock.destroy();
+      return;
+    }
+    const c = new ClientConn(sock, this);
+    this.clients.add(c);
+    this.stats.curr_connections++;
+    this.stats.total_connections++;
+  }
+
+  clientClosed(c: ClientConn): void {
+    if (this.clients.delete(c)) this.stats.curr_connections--;
+  }
+
+  /** Builds the table for a ring and swaps it in; requests already routed finish on their upstreams. */
+  applyRing(spec: RingSpec, origin = 'api'): void {
+    const old = this.current;
+    if (old !== null && old.version === spec.version && sameRouting(old.spec, spec)) {
+      this.metrics.ringReloads.inc({ result: 'unchanged' });
+      return;
+    }
+    const used = new Set<Upstream>();
+    const table = new RoutingTable(spec, (m) => {
+      const u = this.upstreamFor(m);
+      used.add(u);
+      return u;
+    }, this.config.ejected);
+    for (const u of used) u.refs++;
+    this.current = table;
+    if (old !== null) {
+      for (const u of new Set(old.all)) {
+        if (--u.refs === 0) this.retire(u);
+      }
+    }
+    this.stats.ring_reloads++;
+    this.metrics.ringReloads.inc({ result: 'applied' });
+    const draining = spec.members.length - table.active.length;
+    this.metrics.ring(spec.version, table.active.length, draining);
+    this.log.info({ origin, version: spec.version, active: table.active.length, draining, previous: old?.version }, 'ring applied');
+  }
+
+  private upstreamFor(m: RingMemberSpec): Upstream {
+    let u = this.upstreams.get(m.address);
+    if (u === undefined) {
+      u = new Upstream(m.address, m.host, m.port, this.upstreamOptions, this.metrics.observer(m.address), {
+        healthChanged: () => {
+          this.ejectedGeneration++;
+        },
+      }, this.log);
+      this.upstreams.set(m.address, u);
+    }
+    return u;
+  }
+
+  /** An upstream no ring uses: it finishes what it has in flight, then closes. */
+  private retire(u: Upstream): void {
+    this.upstreams.delete(u.address);
+    u.retire();
+  }
+
+  private get statsView() {
+    return {
+      stats: this.stats,
+      startedAt: this.startedAt,
+      ringVersion: () => this.current?.version ?? 0,
+      membersByState: () => {
+        const t = this.current;
+        return { active: t?.active.length ?? 0, draining: t ? t.spec.members.length - t.active.length : 0 };
+      },
+      upstreamSummary: () => {
+        let ejected = 0;
+        let inFlight = 0;
+        for (const u of this.upstreams.values()) {
+          if (u.ejected) ejected++;
+          inFlight += u.inFlight;
+        }
+        return { servers: this.upstreams.size, ejected, inFlight };
+      },
+    };
+  }
+
+  /**
+   * Graceful stop: no new connections; each client's requests already read are answered (bounded by the
+   * request timeout), then it is closed; after `shutdownTimeoutMs` whatever is left is closed.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      this.source.stop();
+      this.server?.close();
+      for (const c of this.clients) c.drain();
+      const deadline = Date.now() + this.config.shutdownTimeoutMs;
+      while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const c of this.clients) c.closeNow();
+      for (const u of this.upstreams.values()) u.stop();
+      this.upstreams.clear();
+      if (this.httpServer) await new Promise<void>((r) => this.httpServer!.close(() => r()));
+      this.log.info('cachalot-sidecar stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+/** Same members, hosts, ports, weights, states and hash parameters: nothing a client routes by changed. */
+function sameRouting(a: RingSpec, b: RingSpec): boolean {
+  if (a.vnodes !== b.vnodes || a.members.length !== b.members.length) return false;
+  return a.members.every((m, i) => {
+    const n = b.members[i]!;
+    return m.address === n.address && m.weight === n.weight && m.state === n.state;
+  });
+}

@@ -1,0 +1,274 @@
+/**
+ * One persistent, pipelined connection to an upstream server. Requests are written as they come; memcached
+ * answers in order, so replies are matched to requests first-in first-out by framing each reply according to
+ * the request's kind (request.ts REPLY_*).
+ *
+ * Timeouts: one timer per connection, armed for the oldest request's deadline. When it passes, every request
+ * on the connection is answered without the server and the connection is closed, because a pipelined stream
+ * whose head is late cannot be resynchronised. A client therefore never waits past the request timeout,
+ * whether the server is slow, silent, or still connecting.
+ */
+import net from 'node:net';
+import { OutBuf } from '../net/outbuf.js';
+import { mark, runBatch, type Flushable } from './batch.js';
+import {
+  FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, type Part,
+} from './request.js';
+
+/** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
+const MAX_REPLY_LINE = 8192;
+const NEED_MORE = -1;
+const BAD_STREAM = -2;
+
+export interface ConnOwner {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** A reply arrived: the server is healthy. `ms` is the request's latency. */
+  replied(ms: number): void;
+  /** The connection failed with requests outstanding (or while connecting). */
+  connFailed(conn: UpstreamConn, reason: 'timeout' | 'connect' | 'closed' | 'protocol'): void;
+  /** The connection closed; the owner forgets it. */
+  connClosed(conn: UpstreamConn): void;
+}
+
+export class UpstreamConn implements Flushable {
+  marked = false;
+  /** Requests are appended here by the router and written on flush (or on connect). */
+  readonly out = new OutBuf();
+  private readonly socket: net.Socket;
+  private connected = false;
+  private closed = false;
+  private queue: Part[] = [];
+  private head = 0;
+  private rbuf: Buffer = Buffer.alloc(0);
+  private rstart = 0;
+  private rend = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null;
+
+  constructor(private readonly owner: ConnOwner) {
+    this.socket = net.connect({ host: owner.host, port: owner.port });
+    this.socket.setNoDelay(true);
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('data', this.onData);
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
+    this.connectTimer = setTimeout(this.onConnectTimeout, owner.connectTimeoutMs);
+  }
+
+  get inFlight(): number {
+    return this.queue.length - this.head;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Registers a request whose bytes the caller appends to `out`. */
+  enqueue(part: Part, now: number): void {
+    part.deadline = now + this.owner.requestTimeoutMs;
+    part.started = performance.now();
+    this.queue.push(part);
+    if (this.timer === null) this.armTimer(now);
+    mark(this);
+  }
+
+  flush(): void {
+    const out = this.out;
+    if (!this.connected || this.closed || out.pos === 0) return;
+    this.socket.write(out.buf.subarray(0, out.pos));
+    if (this.socket.writableLength === 0) out.pos = 0;
+    else out.take(undefined);
+  }
+
+  /** Closes without failing anything (used once idle, or at shutdown after the queue drained). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    this.socket.destroy();
+  }
+
+  private armTimer(now: number): void {
+    const head = this.queue[this.head];
+    if (head === undefined) return;
+    this.timer = setTimeout(this.onTimer, Math.max(1, head.deadline - now + 1));
+  }
+
+  private clearTimers(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.timer = this.connectTimer = null;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.closed) return;
+    const head = this.queue[this.head];
+    if (head === undefined) return;
+    const now = Date.now();
+    if (head.deadline <= now) this.fail('timeout', FAIL_TIMEOUT);
+    else this.armTimer(now);
+    runBatch();
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    this.connectTimer = null;
+    if (this.connected || this.closed) return;
+    this.fail('connect', FAIL_CONNECTION);
+    runBatch();
+  };
+
+  private readonly onConnect = (): void => {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    if (this.closed) return;
+    this.connected = true;
+    this.flush();
+  };
+
+  private readonly onError = (): void => {
+    // 'close' follows and does the accounting.
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.closed) {
+      if (this.inFlight > 0 || !this.connected) this.fail(this.connected ? 'closed' : 'connect', FAIL_CONNECTION);
+      else this.close();
+    }
+    this.owner.connClosed(this);
+    runBatch();
+  };
+
+  /** Answers every outstanding request without the server and closes the connection. */
+  private fail(reason: 'timeout' | 'connect' | 'closed' | 'protocol', failure: string): void {
+    if (this.closed) return;
+    this.close();
+    const parts = this.queue;
+    const head = this.head;
+    this.queue = [];
+    this.head = 0;
+    this.out.pos = 0;
+    this.owner.connFailed(this, reason);
+    for (let i = head; i < parts.length; i++) parts[i]!.fail(failure);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closed) return;
+    if (this.rend === this.rstart) {
+      const used = this.process(chunk, 0, chunk.length, false);
+      if (used >= 0 && used < chunk.length) this.stash(chunk, used, chunk.length);
+    } else {
+      this.stash(chunk, 0, chunk.length);
+      const used = this.process(this.rbuf, this.rstart, this.rend, true);
+      if (used >= 0) {
+        this.rstart = used;
+        if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      }
+    }
+    runBatch();
+  };
+
+  private stash(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.rend + n > this.rbuf.length) {
+      const live = this.rend - this.rstart;
+      if (live + n <= this.rbuf.length && this.rstart > 0) {
+        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
+      } else {
+        let size = Math.max(4096, this.rbuf.length * 2);
+        while (size < live + n) size *= 2;
+        const next = Buffer.allocUnsafe(size);
+        this.rbuf.copy(next, 0, this.rstart, this.rend);
+        this.rbuf = next;
+      }
+      this.rstart = 0;
+      this.rend = live;
+    }
+    src.copy(this.rbuf, this.rend, start, end);
+    this.rend += n;
+  }
+
+  /** Completes every whole reply in buf[pos, end); returns the first unused offset, or -1 if it failed. */
+  private process(buf: Buffer, pos: number, end: number, stashed: boolean): number {
+    const queue = this.queue;
+    while (pos < end) {
+      const part = queue[this.head];
+      if (part === undefined) {
+        // Bytes nobody asked for: the stream is out of step with our requests.
+        this.fail('protocol', FAIL_PROTOCOL);
+        return -1;
+      }
+      const len = replyLength(buf, pos, end, part);
+      if (len === NEED_MORE) break;
+      if (len === BAD_STREAM) {
+        this.fail('protocol', FAIL_PROTOCOL);
+        return -1;
+      }
+      // A view of Node's read chunk costs nothing; the stash buffer is reused, so replies in it are copied.
+      const reply = stashed ? Buffer.from(buf.subarray(pos, pos + len)) : buf.subarray(pos, pos + len);
+      pos += len;
+      this.head++;
+      this.owner.replied(performance.now() - part.started);
+      part.complete(reply);
+    }
+    if (this.head === queue.length) {
+      queue.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+    return pos;
+  }
+}
+
+/** Length of the complete reply at buf[pos, end) for `part`, NEED_MORE, or BAD_STREAM. */
+function replyLength(buf: Buffer, pos: number, end: number, part: Part): number {
+  if (part.kind === REPLY_GET) return getReplyLength(buf, pos, end, part);
+  const nl = buf.indexOf(10, pos);
+  if (nl < 0 || nl >= end) return end - pos > MAX_REPLY_LINE ? BAD_STREAM : NEED_MORE;
+  const lineLen = nl + 1 - pos;
+  if (part.kind === REPLY_LINE) return lineLen;
+  // REPLY_META: "VA <size> <flags>*\r\n<data>\r\n"
+  if (buf[pos] === 86 && buf[pos + 1] === 65 && buf[pos + 2] === 32) {
+    let size = 0;
+    for (let p = pos + 3; p < nl && buf[p]! >= 48 && buf[p]! <= 57; p++) size = size * 10 + (buf[p]! - 48);
+    const total = lineLen + size + 2;
+    return end - pos >= total ? total : NEED_MORE;
+  }
+  return lineLen;
+}
+
+function getReplyLength(buf: Buffer, pos: number, end: number, part: Part): number {
+  let p = pos + part.scanned;
+  for (;;) {
+    const nl = buf.indexOf(10, p);
+    if (nl < 0 || nl >= end) {
+      part.scanned = p - pos;
+      return end - p > MAX_REPLY_LINE ? BAD_STREAM : NEED_MORE;
+    }
+    if (buf[p] === 86 && buf[p + 1] === 65 && buf[p + 2] === 76 && buf[p + 5] === 32) { // "VALUE "
+      // VALUE <key> <flags> <bytes> [<cas>]: the size is the fourth token.
+      let q = p + 6;
+      for (let skip = 0; skip < 2; skip++) {
+        while (q < nl && buf[q] !== 32) q++;
+        q++;
+      }
+      let size = 0;
+      while (q < nl && buf[q]! >= 48 && buf[q]! <= 57) size = size * 10 + (buf[q++]! - 48);
+      const blockEnd = nl + 1 + size + 2;
+      if (blockEnd > end) {
+        part.scanned = p - pos;
+        return NEED_MORE;
+      }
+      p = blockEnd;
+      continue;
+    }
+    // END, or an error line ending the reply early.
+    return nl + 1 - pos;
+  }
+}
+
