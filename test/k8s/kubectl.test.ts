@@ -101,12 +101,28 @@ describe('kubectl against the API server double', () => {
     expect(typo.stderr).toContain('strict decoding error: unknown field "spec.replica"');
   });
 
+  it('kubectl get cacheclusters --watch streams rows as the operator updates status', async () => {
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), 'get', 'cacheclusters', '--watch', '--output-watch-events'], { env: { PATH: process.env.PATH ?? '', HOME: dir } });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await eventually(() => /ADDED\s+web\s+5\s+5\s+2/.test(out), 'initial row');
+      await ok('scale', 'cc/web', '--replicas=6');
+      await eventually(() => /MODIFIED\s+web\s+6\s+6\s+3/.test(out), 'row for 6 ready members at ring version 3');
+    } finally {
+      proc.kill('SIGKILL');
+    }
+    expect(out.split('\n')[0]!.split(/\s+/)).toEqual(['EVENT', 'NAME', 'REPLICAS', 'READY', 'RING', 'AGE']);
+  });
+
   it('kubectl scale down drains first; kubectl patch ending the drain window shrinks the StatefulSet', async () => {
     // An hour-long drain window, so what is asserted below cannot depend on how fast this machine is.
     await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":3600}}}');
     expect((await ok('scale', 'cc/web', '--replicas=3')).trim()).toBe('cachecluster.cachalot.io/web scaled');
-    await eventually(() => ringOf(env, 'web')?.members.filter((m: { state: string }) => m.state === 'draining').length === 2, 'draining members');
-    expect(await ok('get', 'statefulset', 'web', '-o', 'jsonpath={.spec.replicas}')).toBe('5');
+    await eventually(() => ringOf(env, 'web')?.members.filter((m: { state: string }) => m.state === 'draining').length === 3, 'draining members');
+    expect(await ok('get', 'statefulset', 'web', '-o', 'jsonpath={.spec.replicas}')).toBe('6');
     expect(await ok('get', 'cc', 'web', '-o', 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}')).toBe('Draining');
     await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":0}}}');
     await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web')?.spec.replicas === 3, 'shrunk');

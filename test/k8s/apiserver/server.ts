@@ -52,6 +52,8 @@ interface Watcher {
   lastRv: number;
   timer?: NodeJS.Timeout;
   bookmarkTimer?: NodeJS.Timeout;
+  /** `kubectl get -w`: every event's object is a one-row Table (Accept: ...;as=Table). */
+  asTable: boolean;
 }
 
 export interface ApiServerOptions {
@@ -251,7 +253,7 @@ export class ApiServerDouble {
         return this.send(res, 200, { kind: `${d.kind}List`, apiVersion: groupVersion(d), metadata: { resourceVersion: l.resourceVersion }, items: l.items });
       }
       case 'watch':
-        return this.watch(d, ns, q, res);
+        return this.watch(d, ns, q, res, wantsTable);
       case 'create': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
         return this.send(res, 201, this.store.create(d, ns, body, { ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }));
@@ -404,13 +406,13 @@ export class ApiServerDouble {
 
   // ---- watch -------------------------------------------------------------------------------------------------
 
-  private watch(def: ResourceDef, ns: string | undefined, q: URLSearchParams, res: ServerResponse): void {
+  private watch(def: ResourceDef, ns: string | undefined, q: URLSearchParams, res: ServerResponse, asTable = false): void {
     const rvParam = q.get('resourceVersion');
     let backlog: StoreEvent[] = [];
     let initial: JsonObject[] = [];
     const selector = parseLabelSelector(q.get('labelSelector') ?? undefined);
     const fieldSelector = parseFieldSelector(q.get('fieldSelector') ?? undefined);
-    const w: Watcher = { def, ...(ns ? { namespace: ns } : {}), selector, fieldSelector, res, stalled: false, bookmarks: q.get('allowWatchBookmarks') === 'true', lastRv: this.store.resourceVersion };
+    const w: Watcher = { def, ...(ns ? { namespace: ns } : {}), selector, fieldSelector, res, stalled: false, bookmarks: q.get('allowWatchBookmarks') === 'true', lastRv: this.store.resourceVersion, asTable };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     if (!rvParam || rvParam === '0') {
       initial = this.store.list(def, ns, q.get('labelSelector') ?? undefined, q.get('fieldSelector') ?? undefined).items;
@@ -423,7 +425,7 @@ export class ApiServerDouble {
         return;
       }
     }
-    for (const o of initial) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
+    for (const o of initial) res.write(JSON.stringify({ type: 'ADDED', object: w.asTable ? this.table(def, [o], String(meta(o).resourceVersion)) : o }) + '\n');
     for (const ev of backlog) this.deliver(w, ev);
     this.watchers.add(w);
     const timeout = Number(q.get('timeoutSeconds') ?? 0);
@@ -451,7 +453,8 @@ export class ApiServerDouble {
     if (w.namespace && m.namespace !== w.namespace) return;
     const labels = isObject(m.labels) ? (m.labels as Record<string, string>) : {};
     if (!w.selector(labels) || !w.fieldSelector(ev.object)) return;
-    w.res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+    const object = w.asTable ? this.table(w.def, [ev.object], String(m.resourceVersion)) : ev.object;
+    w.res.write(JSON.stringify({ type: ev.type, object }) + '\n');
   }
 
   private fanOut(ev: StoreEvent): void {
