@@ -58,6 +58,20 @@ describe('cachalot-operator reconcile', () => {
     for (const r of podReads) expect(new URLSearchParams(r.query).get('labelSelector')).toBe('app.kubernetes.io/managed-by=cachalot-operator');
   });
 
+  it('reconciles several clusters side by side without mixing their children', async () => {
+    env = await startEnv();
+    await env.startOperator();
+    const names = ['alpha', 'beta', 'gamma', 'delta'];
+    await Promise.all(names.map((n, i) => env.objects.create(cacheCluster(n, { replicas: i + 1 }))));
+    for (const [i, n] of names.entries()) {
+      const cc = await readyCluster(env, n, i + 1);
+      expect(ringOf(env, n).members.map((m: any) => m.name)).toEqual(Array.from({ length: i + 1 }, (_, j) => `${n}-${j}`));
+      expect(stored(env, 'apps/v1', 'statefulsets', 'default', n).metadata.ownerReferences[0].uid).toBe(cc.metadata.uid);
+      expect(stored(env, 'apps/v1', 'statefulsets', 'default', n).spec.selector.matchLabels['app.kubernetes.io/instance']).toBe(n);
+    }
+    expect(storedList(env, 'v1', 'pods', 'default')).toHaveLength(1 + 2 + 3 + 4);
+  });
+
   it('with --namespace, reconciles only CacheClusters in that namespace', async () => {
     env = await startEnv();
     await env.startOperator({ namespace: 'team-a' }, 'operator');
