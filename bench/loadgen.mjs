@@ -18,8 +18,9 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const USAGE = `usage: node bench/loadgen.mjs --port P [options]
+const USAGE = `usage: node bench/loadgen.mjs --port P[,P...] [options]
   --host H            server address (127.0.0.1)
+  --port P[,P...]     server port; with several, connections are spread over them in turn
   --mode M            load | trace | fill | scan (load); scan gets every key once, in order
   --conns N           connections (50)
   --depth N           requests per batch written at once; 1 = no pipelining (1)
@@ -35,7 +36,7 @@ const USAGE = `usage: node bench/loadgen.mjs --port P [options]
   --count N           fill mode: stop after N sets
   --bytes N           fill mode: stop after N value bytes sent
   --seed N            PRNG seed (1)
-  --cpu-pid PID       report utime+stime ticks of this process over the measured window
+  --cpu-pid PID[,PID...]  report utime+stime ticks of these processes over the measured window
   --max-seconds S     hard bound on the whole run (default: computed from the options)`;
 
 // Values up to this size are copied into the batch buffer; larger ones are written from the shared
@@ -65,7 +66,7 @@ function parseArgs(argv) {
   const o = {
     host: '127.0.0.1', port: 0, mode: 'load', conns: 50, depth: 1, keys: 100000, dist: 'uniform', zipfS: 0.99,
     setRatio: 1 / 11, valueSize: 100, valueMin: 0, valueMax: 0, populate: true, warmup: 3, duration: 10,
-    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPid: 0, maxSeconds: 0,
+    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [],
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -79,7 +80,7 @@ function parseArgs(argv) {
     const v = argv[i + 1];
     switch (a) {
       case '--host': o.host = v; i++; break;
-      case '--port': o.port = num(a, v, 1, 65535); i++; break;
+      case '--port': o.ports = String(v).split(',').map((p) => num(a, p, 1, 65535)); i++; break;
       case '--mode':
         if (!['load', 'trace', 'fill', 'scan'].includes(v)) throw new Error(`--mode must be load, trace, fill or scan, got ${v}`);
         o.mode = v; i++; break;
@@ -101,16 +102,18 @@ function parseArgs(argv) {
       case '--count': o.count = num(a, v, 1, 1e10); i++; break;
       case '--bytes': o.bytes = num(a, v, 1, 1e13); i++; break;
       case '--seed': o.seed = num(a, v, 0, 2 ** 31); i++; break;
-      case '--cpu-pid': o.cpuPid = num(a, v, 1, 2 ** 31); i++; break;
+      case '--cpu-pid': o.cpuPids = String(v).split(',').map((p) => num(a, p, 1, 2 ** 31)); i++; break;
       case '--max-seconds': o.maxSeconds = num(a, v, 1, 86400); i++; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
-  if (!o.port) throw new Error(`--port is required\n${USAGE}`);
+  if (!o.ports.length) throw new Error(`--port is required\n${USAGE}`);
   if ((o.valueMin > 0) !== (o.valueMax > 0) || o.valueMin > o.valueMax) {
     throw new Error('--value-min and --value-max go together, with min <= max');
   }
+  if (o.keys < o.ports.length) throw new Error('--keys must be at least the number of ports');
+  if (o.ports.length > 1 && (o.mode === 'trace' || o.mode === 'scan')) throw new Error(`--mode ${o.mode} takes one port`);
   if (o.mode === 'fill' && !o.count && !o.bytes) throw new Error('--mode fill needs --count or --bytes');
   if (!o.maxSeconds) {
     o.maxSeconds = o.mode === 'load' ? o.warmup + o.duration + 120 : 1800;
@@ -233,12 +236,21 @@ function noteError(line) {
 // ---------------------------------------------------------------------------------------------------
 // Request sources: each fills batch slots for a connection and may react to replies.
 
-/** Sets every key once, in order, split over the connections. */
+// With several servers (--port P1,P2,...) key id belongs to server id % servers, as a client-side hash
+// would place it, and a connection to server k only uses the keys of k; so gets hit what was populated.
+
+/** Sets every key once, in order, split over the connections (each over its server's keys). */
 class PopulateSource {
-  constructor(keys, sizeFor) { this.next_ = 0; this.keys = keys; this.sizeFor = sizeFor; }
+  constructor(keys, sizeFor, parts) {
+    this.next_ = new Float64Array(parts); // per server: how many of its keys were handed out
+    this.parts = parts;
+    this.keys = keys;
+    this.sizeFor = sizeFor;
+  }
   fill(conn, slot) {
-    if (this.next_ >= this.keys) return false;
-    const id = this.next_++;
+    const id = conn.part + this.parts * this.next_[conn.part];
+    if (id >= this.keys) return false;
+    this.next_[conn.part]++;
     conn.setSlot(slot, OP_SET, id, this.sizeFor(id));
     return true;
   }
@@ -261,6 +273,7 @@ class LoadSource {
   constructor(o, sizeFor, zipf) {
     this.stopped = false;
     this.setRatio = o.setRatio;
+    this.parts = o.ports.length;
     this.keys = o.keys;
     this.sizeFor = sizeFor;
     this.zipf = zipf;
@@ -268,7 +281,11 @@ class LoadSource {
   fill(conn, slot) {
     if (this.stopped) return false;
     const rng = conn.rng;
-    const id = this.zipf ? this.zipf.sample(rng.next()) : Math.floor(rng.next() * this.keys);
+    let id = this.zipf ? this.zipf.sample(rng.next()) : Math.floor(rng.next() * this.keys);
+    if (this.parts > 1) { // move the key to this connection's server, keeping it in range
+      id = id - (id % this.parts) + conn.part;
+      if (id >= this.keys) id -= this.parts;
+    }
     if (rng.next() < this.setRatio) conn.setSlot(slot, OP_SET, id, this.sizeFor(id));
     else conn.setSlot(slot, OP_GET, id, 0);
     return true;
@@ -332,6 +349,8 @@ let valueBuf = Buffer.alloc(0);
 class Conn {
   constructor(o, index, onIdle) {
     this.o = o;
+    this.part = index % o.ports.length;
+    this.port = o.ports[this.part];
     const slots = Math.max(o.depth, POPULATE_DEPTH);
     this.depth = o.depth;
     this.onIdle = onIdle;
@@ -360,7 +379,7 @@ class Conn {
   connect() {
     return new Promise((resolve, reject) => {
       const s = net.connect({
-        host: this.o.host, port: this.o.port, noDelay: true,
+        host: this.o.host, port: this.port, noDelay: true,
         onread: { buffer: this.readBuf, callback: this.onRead },
       });
       s.once('connect', () => { s.setNoDelay(true); resolve(); });
@@ -614,7 +633,7 @@ async function main() {
 
   if (o.mode === 'load' && o.populate) {
     const t = performance.now();
-    await runPhase(new PopulateSource(o.keys, sizeFor), { limitMs: phaseLimit, depth: POPULATE_DEPTH });
+    await runPhase(new PopulateSource(o.keys, sizeFor, o.ports.length), { limitMs: phaseLimit, depth: POPULATE_DEPTH });
     result.populateSeconds = round3((performance.now() - t) / 1000);
   }
 
@@ -625,14 +644,14 @@ async function main() {
   else src = new FillSource(o, sizeFor);
 
   let cpu0 = null;
-  let tick0 = 0;
+  let tick0 = [];
   let t0 = 0;
   const begin = () => {
     stats.ops = stats.gets = stats.sets = stats.hits = stats.misses = stats.setFailed = stats.errors = 0;
     stats.valueBytes = 0;
     stats.hist.fill(0);
     cpu0 = process.cpuUsage();
-    tick0 = o.cpuPid ? procTicks(o.cpuPid) : 0;
+    tick0 = o.cpuPids.map(procTicks);
     t0 = performance.now();
     stats.measuring = true;
   };
@@ -643,7 +662,7 @@ async function main() {
   const end = () => {
     stats.measuring = false;
     t1 = performance.now();
-    tick1 = o.cpuPid ? procTicks(o.cpuPid) : 0;
+    tick1 = o.cpuPids.map(procTicks);
     cpu1 = process.cpuUsage(cpu0);
   };
   if (o.mode === 'load') {
@@ -677,7 +696,8 @@ async function main() {
     valueBytes: stats.valueBytes,
     latencyUs: histSummary(stats.hist),
     genCpuSeconds: round3((cpu1.user + cpu1.system) / 1e6),
-    serverTicks: o.cpuPid ? tick1 - tick0 : null,
+    serverTicks: o.cpuPids.length ? tick1.reduce((sum, t, k) => sum + t - tick0[k], 0) : null,
+    ticksByPid: Object.fromEntries(o.cpuPids.map((pid, k) => [pid, tick1[k] - tick0[k]])),
   });
   closing = true;
   for (const c of conns) c.socket.end();

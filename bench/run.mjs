@@ -20,6 +20,7 @@ import http from 'node:http';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
 const DEFAULT_CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const DEFAULT_SIDECAR_MAIN = join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 const MEMCACHED = '/usr/bin/memcached';
 const MEMASLAP = 'memcaslap'; // Debian's name for libmemcached's memaslap
@@ -32,8 +33,8 @@ const SERVER_STOP_TIMEOUT_MS = 5000;
 
 const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [options])
   --quick               short run: 2 s warm-up + 5 s per side, 1 M trace requests, 1 M items (about 2-3 min)
-  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all of them), or x (flash tier, issue 3:
-                        only when asked for)
+  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all of them); x (flash tier, issue 3)
+                        and s (sidecar, issue 5) run only when asked for
   --warmup S            seconds of load before each measured window (3; quick 2)
   --duration S          measured seconds per side for a-d (15; quick 5)
   --against KIND        what runs as the second server: cachalot (default) or memcached (validates the
@@ -51,7 +52,8 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --fill-factor X       scenario f: value bytes written as a multiple of -m (2)
   --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
                         ${DEFAULT_METRICS_PORT} if the server rejects the flag)
- --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
+ --sidecar FILE        scenario s: the sidecar's entry point (dist/server/src/sidecar/main.js)
+  --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
   --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
@@ -65,7 +67,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: null, warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, flashSize: null, flashDir: tmpdir(), results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, flashSize: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -81,7 +83,7 @@ function parseArgs(argv) {
       case '--quick': o.quick = true; break;
       case '--scenarios': {
         const list = String(v).split(',').map((s) => s.trim()).filter(Boolean);
-        for (const s of list) if (!SCENARIOS[s]) throw new UsageError(`--scenarios: unknown scenario ${s} (a-g, x)`);
+        for (const s of list) if (!SCENARIOS[s]) throw new UsageError(`--scenarios: unknown scenario ${s} (a-g, x, s)`);
         o.scenarios = list; i++; break;
       }
       case '--warmup': o.warmup = num(a, v, 0, 600); i++; break;
@@ -95,6 +97,7 @@ function parseArgs(argv) {
       case '--micro': o.micro = true; break;
       case '--flash-size': o.flashSize = num(a, v, 16, 1024 * 1024); i++; break;
       case '--flash-dir': o.flashDir = v; i++; break;
+      case '--sidecar': o.sidecar = v; i++; break;
       case '--rounds': o.rounds = num(a, v, 1, 20); i++; break;
       case '--mem': o.mem = num(a, v, 64, 65536); i++; break;
       case '--requests': o.requests = num(a, v, 1000, 1e9); i++; break;
@@ -217,9 +220,14 @@ async function startServer(kind, memMiB, opts, extra = []) {
   if (!existsSync(opts.cachalot)) {
     throw new Error(`${opts.cachalot} does not exist: run \`npm run build\`, or validate the harness with --against memcached`);
   }
-  const metricsPort = opts.metricsPort || (await freePort());
-  // The metrics port flag is not settled yet: try `--metrics-port N`, then memcached-style
-  // `-o metrics_port=N`, then no flag (the server's default port).
+  return launchNode(kind, opts.cachalot, common, port, opts.metricsPort || (await freePort()));
+}
+
+/**
+ * Starts one of our Node entry points. The metrics port flag is not settled everywhere: try
+ * `--metrics-port N`, then memcached-style `-o metrics_port=N`, then no flag (the default port).
+ */
+async function launchNode(kind, entry, args, port, metricsPort) {
   const attempts = [
     [['--metrics-port', String(metricsPort), '--metrics-listen', '127.0.0.1'], metricsPort],
     [['-o', `metrics_port=${metricsPort}`], metricsPort],
@@ -228,10 +236,10 @@ async function startServer(kind, memMiB, opts, extra = []) {
   for (let i = 0; ; i++) {
     const [flags, mport] = attempts[i];
     try {
-      return await launch(kind, process.execPath, [opts.cachalot, ...common, ...flags], port, mport);
+      return await launch(kind, process.execPath, [entry, ...args, ...flags], port, mport);
     } catch (err) {
       if (!err.exitedEarly || i === attempts.length - 1) throw err;
-      process.stderr.write(`bench: cachalot exited with \`${flags.join(' ')}\` (${err.message.split('\n')[0].slice(0, 200)}); trying the next way\n`);
+      process.stderr.write(`bench: ${kind} exited with \`${flags.join(' ')}\` (${err.message.split('\n')[0].slice(0, 200)}); trying the next way\n`);
     }
   }
 }
@@ -360,7 +368,12 @@ async function heapUsed(server) {
 // Load generators
 
 async function runLoadgen(server, args, timeoutMs) {
-  const argv = [LOADGEN, '--port', String(server.port), '--cpu-pid', String(server.pid), ...args];
+  return runLoadgenOn([server.port], [server.pid], args, timeoutMs);
+}
+
+/** loadgen over several ports (connections spread over them), CPU read for several processes. */
+async function runLoadgenOn(ports, pids, args, timeoutMs) {
+  const argv = [LOADGEN, '--port', ports.join(','), '--cpu-pid', pids.join(','), ...args];
   const { code, stdout } = await run(process.execPath, argv, { timeoutMs });
   if (code !== 0) throw new Error(`loadgen exited with code ${code}`);
   const r = JSON.parse(stdout.trim().split('\n').pop());
@@ -449,6 +462,7 @@ const SCENARIOS = {
   f: { title: 'f. memory bound: fill with sizes 10 B .. 1 MiB past -m', kind: 'fill' },
   g: { title: 'g. V8 heap growth storing 100-byte items', kind: 'items' },
   x: { title: 'x. flash tier (issue 3): gets served from flash, then a restart on the same files', kind: 'flash' },
+  s: { title: 's. sidecar (issue 5): the same load straight to 3 servers and through cachalot-sidecar', kind: 'sidecar' },
 };
 const DEFAULT_SCENARIOS = 'abcdefg'.split('');
 
@@ -618,6 +632,71 @@ function reportFlash(A, B, names, o) {
     notes: [`-m ${FLASH_MEM_MIB}, a ${o.flashSize} MiB flash tier under ${o.flashDir} (memcached: one extstore file; cachalot: a directory), filled to ${FLASH_FILL * 100}% with distinct ${FLASH_VALUE}-byte values; then ${o.duration} s of uniform gets over every key (50 connections, no pipelining); then SIGTERM, a restart on the same files, and a get of every key. memcached's extstore does not survive a restart.`,
       'readiness: memcached when it answers `version`; cachalot when /readyz answers 200.',
       `generator: \`${A.get.generator}\``],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scenario s: the sidecar (issue 5). Three upstream servers (cachalot, or memcached with --against
+// memcached) stay up for both halves: first the load goes straight to them, connections spread over the
+// three; then the same load goes through the sidecar, which routes each key on the ring.
+
+const SIDECAR_UPSTREAMS = 3;
+
+async function runSidecarScenario(o, tmp) {
+  if (!existsSync(o.sidecar)) {
+    throw new Error(`${o.sidecar} does not exist: build the sidecar (npm run build) or pass --sidecar FILE`);
+  }
+  const upstreams = [];
+  let sidecar = null;
+  try {
+    for (let i = 0; i < SIDECAR_UPSTREAMS; i++) upstreams.push(await startServer(o.against, o.mem, o));
+    const ring = {
+      cluster: 'bench', namespace: 'bench', version: 1, hash: 'ketama-md5', vnodes: 40,
+      members: upstreams.map((u, i) => ({ name: `bench-${i}`, host: '127.0.0.1', port: u.port, weight: 1, state: 'active' })),
+    };
+    const ringFile = join(tmp, 'ring.json');
+    writeFileSync(ringFile, JSON.stringify(ring, null, 2));
+    const args = [...LOAD_100B, '--warmup', String(o.warmup), '--duration', String(o.duration)];
+    const timeoutMs = (o.warmup + o.duration + 180) * 1000;
+    const pids = upstreams.map((u) => u.pid);
+    const loadBefore = loadavg()[0];
+    const A = await runLoadgenOn(upstreams.map((u) => u.port), pids, args, timeoutMs);
+    A.loadBefore = loadBefore;
+    A.upstreamCpuSeconds = A.serverCpuSeconds;
+    const port = await freePort();
+    sidecar = await launchNode('sidecar', o.sidecar, ['--ring-file', ringFile, '-p', String(port)], port, await freePort());
+    const loadBeforeB = loadavg()[0];
+    const B = await runLoadgenOn([sidecar.port], [...pids, sidecar.pid], args, timeoutMs);
+    B.loadBefore = loadBeforeB;
+    B.sidecarCpuSeconds = B.ticksByPid[sidecar.pid] / CLK_TCK;
+    B.upstreamCpuSeconds = B.serverCpuSeconds - B.sidecarCpuSeconds;
+    B.server = sidecar.command;
+    return [A, B];
+  } finally {
+    if (sidecar) await stopServer(sidecar);
+    for (const u of upstreams) await stopServer(u);
+  }
+}
+
+function reportSidecar(A, B) {
+  const perM = (cpu, r) => (r.ops ? (cpu / r.ops) * 1e6 : null);
+  const addedP50 = B.latencyUs.p50 - A.latencyUs.p50;
+  const rows = [
+    ['throughput (ops/s)', fmtInt(A.opsPerSec), fmtInt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
+    ['p50 latency (µs)', fmt(A.latencyUs.p50, 0), fmt(B.latencyUs.p50, 0), ratio(B.latencyUs.p50, A.latencyUs.p50)],
+    ['p99 latency (µs)', fmt(A.latencyUs.p99, 0), fmt(B.latencyUs.p99, 0), ratio(B.latencyUs.p99, A.latencyUs.p99)],
+    ['p99.9 latency (µs)', fmt(A.latencyUs.p999, 0), fmt(B.latencyUs.p999, 0), ratio(B.latencyUs.p999, A.latencyUs.p999)],
+    ['added p50 (µs)', '', fmt(addedP50, 0), ''],
+    ['upstream servers CPU s per M ops', fmt(perM(A.upstreamCpuSeconds, A)), fmt(perM(B.upstreamCpuSeconds, B)), ''],
+    ['sidecar CPU s per M ops', '', fmt(perM(B.sidecarCpuSeconds, B)), ''],
+    ['generator CPU (of one core)', pct(A.genCpuSeconds, A.seconds), pct(B.genCpuSeconds, B.seconds), ''],
+    ['get misses / errors', `${fmtInt(A.misses)} / ${fmtInt(A.errors)}`, `${fmtInt(B.misses)} / ${fmtInt(B.errors)}`, ''],
+  ];
+  return {
+    rows,
+    checks: [check('throughput >= 0.6x direct', B.opsPerSec >= 0.6 * A.opsPerSec), check('added p50 < 100 µs', addedP50 < 100)],
+    notes: [`${SIDECAR_UPSTREAMS} upstream servers on loopback, kept up for both halves; direct: the 50 connections spread over them in turn; sidecar: \`${B.server}\` with a ring file of the three. On 2 cores the sidecar, three servers and the generator share the CPUs.`,
+      `generator: \`${A.generator}\``],
   };
 }
 
@@ -801,18 +880,24 @@ async function main() {
       let A;
       let B;
       try {
-        const rounds = spec.kind === 'load' ? o.rounds : 1;
-        const runsA = [];
-        const runsB = [];
-        for (let r = 0; r < rounds; r++) {
-          const tag = rounds > 1 ? ` (round ${r + 1}/${rounds})` : '';
-          process.stderr.write(`bench:   ${names.A}${tag} ...\n`);
-          runsA.push(await runSide(id, sides.A, o, tmp));
-          process.stderr.write(`bench:   ${names.B}${tag} ...\n`);
-          runsB.push(await runSide(id, sides.B, o, tmp));
+        if (spec.kind === 'sidecar') {
+          process.stderr.write(`bench:   direct, then through the sidecar ...\n`);
+          [A, B] = await runSidecarScenario(o, tmp);
+        } else {
+          const rounds = spec.kind === 'load' ? o.rounds : 1;
+          const runsA = [];
+          const runsB = [];
+          for (let r = 0; r < rounds; r++) {
+            const tag = rounds > 1 ? ` (round ${r + 1}/${rounds})` : '';
+            // Alternate which server goes first, so that a drift in the machine's load favours neither.
+            for (const side of r % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
+              process.stderr.write(`bench:   ${names[side]}${tag} ...\n`);
+              (side === 'A' ? runsA : runsB).push(await runSide(id, sides[side], o, tmp));
+            }
+          }
+          A = medianRun(runsA);
+          B = medianRun(runsB);
         }
-        A = medianRun(runsA);
-        B = medianRun(runsB);
       } catch (err) {
         process.stderr.write(`bench: scenario ${id} failed: ${err.stack}\n`);
         failures.push(id);
@@ -823,12 +908,14 @@ async function main() {
         : spec.kind === 'trace' ? reportTrace(A, B, names, o)
         : spec.kind === 'fill' ? reportFill(A, B, names, o)
         : spec.kind === 'flash' ? reportFlash(A, B, names, o)
+        : spec.kind === 'sidecar' ? reportSidecar(A, B)
         : reportItems(A, B, names, o);
-      const checks = o.against === 'memcached' ? [] : rep.checks; // targets compare cachalot, not a self-run
+      // targets compare cachalot, not a self-run (the sidecar's compare it with direct access)
+      const checks = o.against === 'memcached' && spec.kind !== 'sidecar' ? [] : rep.checks;
       const text = [
         `### ${spec.title}`,
         '',
-        markdownTable(names, rep.rows),
+        markdownTable(spec.kind === 'sidecar' ? { A: 'direct', B: 'through sidecar' } : names, rep.rows),
         '',
         ...checks.map((c) => `- target: ${c.label}: ${c.ok === null ? 'n/a' : c.ok ? 'met' : 'NOT met'}`),
         ...rep.notes.filter(Boolean).map((n) => `- ${n}`),
