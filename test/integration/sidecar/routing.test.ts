@@ -1,0 +1,112 @@
+/**
+ * Routing through the sidecar to real cachalot-server processes: every key lands on the server the ring
+ * names (checked with hashring's own lookup, not the sidecar's), multi-gets across servers answer in request
+ * order, meta commands route by key (base64 keys by their decoded bytes), and draining members get no keys.
+ */
+import HashRing from 'hashring';
+import type { RunningServer } from '../../support/servers.js';
+import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
+import {
+  RawClient, RingFile, ask, askCount, eventually, fileSidecar, holders, ringJson, startUpstreams, stopAll,
+} from './helpers.js';
+
+let servers: RunningServer[] = [];
+let ring: RingFile;
+let sidecar: Sidecar | undefined;
+let client: RawClient;
+
+beforeAll(async () => {
+  servers = await startUpstreams(4);
+  ring = new RingFile();
+  ring.write(ringJson(1, servers.map((s) => ({ port: s.port }))));
+  sidecar = await fileSidecar(ring);
+  client = await RawClient.connect(sidecar.port);
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await sidecar?.stop();
+  await stopAll(servers);
+  ring?.remove();
+});
+
+/** hashring's ketama lookup over "127.0.0.1:port" members (4 equal members: 40 digests each, exactly). */
+function expectedOwner(members: RunningServer[], key: string): number {
+  const hr = new HashRing(members.map((s) => `127.0.0.1:${s.port}`), 'md5', { 'max cache size': 1 });
+  const addr = hr.get(key)!;
+  return members.findIndex((s) => `127.0.0.1:${s.port}` === addr);
+}
+
+test('every key is stored on the server the ring names, and only there', async () => {
+  const keys = Array.from({ length: 200 }, (_, i) => `route:${i}:${(i * 7919) % 104729}`);
+  let script = '';
+  for (const k of keys) script += `set ${k} 0 0 ${k.length}\r\n${k}\r\n`;
+  expect(await askCount(client, script, 'STORED\r\n', keys.length)).toBe('STORED\r\n'.repeat(keys.length));
+  const perServer = [0, 0, 0, 0];
+  for (const k of keys.slice(0, 80)) {
+    const want = expectedOwner(servers, k);
+    expect(await holders(servers, k)).toEqual([want]);
+    perServer[want]!++;
+  }
+  for (const n of perServer) expect(n).toBeGreaterThan(0);
+});
+
+test('a multi-get across servers answers hits in request order, with duplicates and misses', async () => {
+  const keys = ['mg:a', 'mg:b', 'mg:c', 'mg:d', 'mg:e', 'mg:f', 'mg:g', 'mg:h'];
+  const owners = new Set(keys.map((k) => expectedOwner(servers, k)));
+  expect(owners.size).toBeGreaterThan(1);
+  for (const k of keys) expect(await ask(client, `set ${k} 5 0 ${k.length + 1}\r\n${k}!\r\n`, '\r\n')).toBe('STORED\r\n');
+  const asked = ['mg:h', 'missing:1', 'mg:a', 'mg:c', 'mg:a', 'missing:2', 'mg:g', 'mg:b', 'mg:f', 'mg:e', 'mg:d'];
+  const expected = asked.filter((k) => !k.startsWith('missing')).map((k) => `VALUE ${k} 5 ${k.length + 1}\r\n${k}!\r\n`).join('') + 'END\r\n';
+  expect(await ask(client, `get ${asked.join(' ')}\r\n`, 'END\r\n')).toBe(expected);
+  // More than 23 keys: the tokenizer's continuation path.
+  const many = Array.from({ length: 60 }, (_, i) => keys[i % keys.length]!);
+  const expectedMany = many.map((k) => `VALUE ${k} 5 ${k.length + 1}\r\n${k}!\r\n`).join('') + 'END\r\n';
+  expect(await ask(client, `get ${many.join(' ')}\r\n`, 'END\r\n')).toBe(expectedMany);
+  // gat with an exptime goes to each server with the exptime.
+  const gat = await ask(client, `gat 100 mg:b mg:a\r\n`, 'END\r\n');
+  expect(gat).toBe('VALUE mg:b 5 5\r\nmg:b!\r\nVALUE mg:a 5 5\r\nmg:a!\r\nEND\r\n');
+});
+
+test('meta commands route by key; a base64 (b) key routes by its decoded bytes', async () => {
+  const key = 'meta:binary:key';
+  const b64 = Buffer.from(key).toString('base64');
+  expect(await ask(client, `ms ${b64} 3 b T0\r\nabc\r\n`, '\r\n')).toBe('HD\r\n');
+  // Stored on the decoded key's owner: a plain get of the decoded key finds it there.
+  expect(await holders(servers, key)).toEqual([expectedOwner(servers, key)]);
+  expect(await ask(client, `mg ${key} v k O123\r\n`, 'abc\r\n')).toBe(`VA 3 k${b64} b O123\r\nabc\r\n`); // stored binary: k echoes base64
+  expect(await ask(client, `mg ${b64} b s v\r\n`, 'abc\r\n')).toBe('VA 3 s3\r\nabc\r\n');
+  expect(await ask(client, `ma meta:counter N0 J10 v\r\n`, '\r\n10\r\n')).toBe('VA 2\r\n10\r\n');
+  expect(await ask(client, `md ${key} q\r\nmn\r\n`, 'MN\r\n')).toBe('MN\r\n');
+  expect(await ask(client, `mg ${key} v\r\n`, '\r\n')).toBe('EN\r\n');
+});
+
+test('keyless commands: version and mn locally, flush_all on every server, stats the sidecar\'s own', async () => {
+  expect(await ask(client, 'version\r\nmn\r\n', 'MN\r\n')).toMatch(/^VERSION \S+\r\nMN\r\n$/);
+  const stats = await ask(client, 'stats\r\n', 'END\r\n');
+  expect(stats).toContain('STAT proxy cachalot-sidecar\r\n');
+  expect(stats).toContain('STAT ring_version 1\r\n');
+  expect(stats).toContain('STAT ring_members_active 4\r\n');
+  expect(await ask(client, 'flush_all\r\n', '\r\n')).toBe('OK\r\n');
+  for (const s of servers) {
+    const direct = await RawClient.connect(s.port);
+    expect(await ask(direct, 'get mg:a mg:b mg:c mg:d mg:e mg:f mg:g mg:h\r\n', 'END\r\n')).toBe('END\r\n');
+    direct.close();
+  }
+});
+
+test('draining members are off the continuum: their keys go to the remaining members', async () => {
+  ring.write(ringJson(2, servers.map((s, i) => ({ port: s.port, state: i === 3 ? 'draining' : 'active' }))));
+  await eventually(() => sidecar!.table?.version === 2, 'ring version 2');
+  const keys = Array.from({ length: 60 }, (_, i) => `drain:${i}`);
+  for (const k of keys) expect(await ask(client, `set ${k} 0 0 1\r\nx\r\n`, '\r\n')).toBe('STORED\r\n');
+  let movedFromDraining = 0;
+  for (const k of keys) {
+    const have = await holders(servers, k);
+    // 3 equal members: the sidecar's continuum (pylibmc-verified) over the active members only.
+    expect(have).toEqual([sidecar!.table!.ownerIndex(Buffer.from(k))]);
+    expect(have).not.toContain(3);
+    if (expectedOwner(servers, k) === 3) movedFromDraining++;
+  }
+  expect(movedFromDraining).toBeGreaterThan(0);
+});
