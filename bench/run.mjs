@@ -8,6 +8,8 @@
 // /proc/PID/stat over the measured window: on a 2-core machine the generator may saturate before the
 // server does, so CPU seconds per million operations is the fairer comparison, and the generator's own CPU
 // is reported beside it. Results are appended to bench/RESULTS.md. `--help` lists the options.
+// Two scenarios run only when asked for: x (issue 3's flash tier, against memcached's extstore) and s
+// (issue 5's sidecar: the same servers straight and through it). docs/benchmarks.md describes them all.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -52,7 +54,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --fill-factor X       scenario f: value bytes written as a multiple of -m (2)
   --metrics-port N      cachalot's HTTP metrics port, passed as --metrics-port (a free port; falls back to
                         ${DEFAULT_METRICS_PORT} if the server rejects the flag)
- --sidecar FILE        scenario s: the sidecar's entry point (dist/server/src/sidecar/main.js)
+  --sidecar FILE        scenario s: the sidecar's entry point (dist/server/src/sidecar/main.js)
   --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
   --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
