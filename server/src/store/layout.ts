@@ -9,7 +9,8 @@
  *   segments  Int32, SEG_STRIDE words of metadata per segment
  *   shards    Int32, SHARD_I32_STRIDE words per shard (lock word, segment chains)
  *   counters  Float64, SHARD_F64_STRIDE per shard (CAS counter and stats)
- *   global    Int32, GLOBAL_WORDS words (free-list lock and head, oldest_live, segment sequence)
+ *   global    Int32, GLOBAL_WORDS words (free-list lock and head, oldest_live, segment sequence, steal
+ *             cursor), and at byte G_CAS_BYTE a BigUint64 view: the global CAS counter
  *
  * Item (8-byte aligned inside a segment; ref = byteOffset / 8 + 1, location = byteOffset / 8):
  *
@@ -37,8 +38,9 @@
  *
  * Shard words (Int32 x SHARD_I32_STRIDE = 128 bytes, so two shards' lock words never share a cache line):
  *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]
- * Shard counters (Float64 x SHARD_F64_STRIDE): CAS, CURR_ITEMS, TOTAL_ITEMS, BYTES, EVICTIONS,
- *   EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED, RECLAIMED, FLUSH_CAS
+ * Shard counters (Float64 x SHARD_F64_STRIDE): CAS (unused since the CAS counter became global),
+ *   CURR_ITEMS, TOTAL_ITEMS, BYTES, EVICTIONS, EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED,
+ *   RECLAIMED, FLUSH_CAS
  */
 
 export const ITEM_HEADER = 32;
