@@ -58,6 +58,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
   --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
+  --json FILE           also write every measurement as JSON (for tracking runs over time)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
   --help`;
@@ -69,7 +70,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: null, warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, flashSize: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, json: null, flashSize: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -97,6 +98,7 @@ function parseArgs(argv) {
         if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
         o.genA = v; i++; break;
       case '--micro': o.micro = true; break;
+      case '--json': o.json = v; i++; break;
       case '--flash-size': o.flashSize = num(a, v, 16, 1024 * 1024); i++; break;
       case '--flash-dir': o.flashDir = v; i++; break;
       case '--sidecar': o.sidecar = v; i++; break;
@@ -834,6 +836,11 @@ function markdownTable(names, rows) {
   return lines.join('\n');
 }
 
+/** A server command line without the machine's paths, for the report. */
+function shortCmd(cmd) {
+  return cmd.replace(`${ROOT}/`, '').replace(/^\/usr\/bin\//, '');
+}
+
 function onPath(cmd) {
   return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, cmd)));
 }
@@ -875,6 +882,7 @@ async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'cachalot-bench-'));
   const sections = [];
   const failures = [];
+  const measurements = [];
   try {
     for (const id of o.scenarios) {
       const spec = SCENARIOS[id];
@@ -921,11 +929,13 @@ async function main() {
         '',
         ...checks.map((c) => `- target: ${c.label}: ${c.ok === null ? 'n/a' : c.ok ? 'met' : 'NOT met'}`),
         ...rep.notes.filter(Boolean).map((n) => `- ${n}`),
+        ...(spec.kind !== 'sidecar' && A.server && B.server ? [`- servers: \`${shortCmd(A.server)}\` / \`${shortCmd(B.server)}\``] : []),
         `- load average (1 min) before each side: ${fmt(A.loadBefore)} / ${fmt(B.loadBefore)}`,
         '',
       ].join('\n');
       process.stdout.write(`\n${text}\n`);
       sections.push(text);
+      measurements.push({ scenario: id, title: spec.title, [names.A]: A, [names.B]: B, checks });
     }
     if (o.micro && o.against === 'cachalot') {
       process.stderr.write('bench: micro-benchmark of the engine\n');
@@ -955,6 +965,9 @@ async function main() {
     if (!existsSync(o.results)) writeFileSync(o.results, '# Benchmark results\n\nAppended by `bench/run.mjs`; see docs/benchmarks.md for what each scenario measures.\n\n');
     appendFileSync(o.results, report);
     process.stderr.write(`bench: appended to ${o.results}\n`);
+  }
+  if (o.json) {
+    writeFileSync(o.json, `${JSON.stringify({ started: started.toISOString(), command: cmdline, machine, options: o, measurements }, null, 2)}\n`);
   }
   if (failures.length) {
     process.stderr.write(`bench: scenarios failed: ${failures.join(', ')}\n`);
