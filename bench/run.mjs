@@ -262,7 +262,11 @@ async function launch(kind, cmd, args, port, metricsPort) {
       throw err;
     }
     if (await answersVersion(port)) {
-      return { kind, proc, pid: proc.pid, port, metricsPort, command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' ') };
+      return {
+        kind, proc, pid: proc.pid, port, metricsPort, command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' '),
+        /** Why it died, if it did: its exit status and the end of its stderr. */
+        death: () => (exited ? `${kind} exited (code ${exited.code}, signal ${exited.sig}): ${stderr.trim().slice(-300)}` : null),
+      };
     }
     await sleep(100);
   }
@@ -524,6 +528,11 @@ async function runSide(id, kind, o, tmp) {
     r.server = server.command;
     r.loadBefore = loadBefore;
     return r;
+  } catch (err) {
+    await sleep(200); // let an exit that caused the failure be seen
+    const death = server.death();
+    if (death) err.message = `${death} (then: ${err.message})`;
+    throw err;
   } finally {
     await stopServer(server);
   }
