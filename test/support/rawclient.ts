@@ -70,7 +70,8 @@ export class RawClient {
 
   /**
    * Writes the bytes in pieces of 1 to 3 bytes (sizes from `nextSize`), each its own send; yields to the event
-   * loop between pieces so that the server sees them in separate reads most of the time.
+   * loop between pieces so that the server sees them in separate reads most of the time. Resolves once the last
+   * piece has been handed to the kernel.
    */
   async sendInPieces(bytes: Buffer | string, nextSize: () => number): Promise<void> {
     const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
@@ -80,9 +81,11 @@ export class RawClient {
       const size = Math.max(1, Math.min(3, nextSize()));
       const piece = buf.subarray(offset, offset + size);
       offset += piece.length;
-      await new Promise<void>((resolve) => this.socket.write(piece, () => resolve()));
+      // With nothing queued, write() hands the piece to the kernel at once (one send each, TCP_NODELAY is on).
+      this.socket.write(piece);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    if (this.socket.writableLength > 0) await new Promise<void>((resolve) => this.socket.write(Buffer.alloc(0), () => resolve()));
   }
 
   /**

@@ -12,11 +12,13 @@ export const RANDOM_SCRIPT_COUNT = 2000;
 export const RANDOM_BATCH = 100;
 
 const MAX_U64 = '18446744073709551615';
-const KEYS = ['a', 'b', 'c', 'num', 'k'.repeat(250)];
+const KEYS = ['a', 'b', 'c', 'num'];
+const LONG_KEY = 'k'.repeat(250);
 const BAD_KEYS = ['k'.repeat(251), 'a\x01b'];
 /** Well inside memcached's 16 KiB read buffer, so that a step sent whole arrives in one read. */
 const MAX_STEP_BYTES = 8000;
 const TOO_LONG_KEY_RETRIEVAL = /^(get|gets|gat|gats) .*k{251}/;
+const ARITHMETIC = /^(incr|decr|ma) /;
 const EXPTIMES = ['0', '0', '0', '-1', '100', '1000', '2592000', '2592001', '{{now+1000}}', '{{now-1000}}', 'x'];
 const FLAGS = ['0', '0', '1', '42', '4294967295', '4294967296', '-1', 'x'];
 const DELTAS = ['1', '1', '5', '0', '100', MAX_U64, '18446744073709551616', 'x', '-1', '12345678901234567890123'];
@@ -55,8 +57,11 @@ function chars(g: Gen, length: number): string {
   return v;
 }
 
+/** Mostly short keys; the 250-byte one is rarer, since every byte costs a send in the pieces run. */
 function key(g: Gen): string {
-  return g.chance(0.04) ? g.pick(BAD_KEYS) : g.pick(KEYS);
+  if (g.chance(0.03)) return g.pick(BAD_KEYS);
+  if (g.chance(0.06)) return LONG_KEY;
+  return g.pick(KEYS);
 }
 
 function noreply(g: Gen): string {
@@ -183,7 +188,7 @@ function meta(g: Gen): string {
  */
 function bigStorage(g: Gen): string {
   const v = chars(g, 2100 + g.int(2000));
-  const k = g.pick(KEYS);
+  const k = g.chance(0.1) ? LONG_KEY : g.pick(KEYS);
   if (g.chance(0.5)) return `${g.pick(['set', 'add', 'replace', 'append', 'prepend'])} ${k} ${g.pick(['0', '7'])} ${g.pick(['0', '1000'])} ${v.length}${noreply(g)}\r\n${v}\r\n`;
   return `ms ${k} ${v.length}${g.pick(['', ' T0', ' F3 c', ' MA', ' MP q', ' ME k'])}\r\n${v}\r\n`;
 }
@@ -217,7 +222,10 @@ export function generateScript(seed: number): Script {
       }
       // memcached 1.6.18 drops every reply queued before a get/gets/gat/gats whose key is too long, as far back as
       // the start of the read it came in: a read-timing artefact, so such a command starts a step of its own.
-      if (step !== '' && TOO_LONG_KEY_RETRIEVAL.test(next)) {
+      // incr/decr/ma rewrite the item in place only when no reply still queued holds it; otherwise the copy loses
+      // the item's fetched mark (`me` fetch=, `mg` h) and counts in total_items. So they start a step too, once
+      // every earlier reply has been read.
+      if (step !== '' && (TOO_LONG_KEY_RETRIEVAL.test(next) || ARITHMETIC.test(next))) {
         steps.push(step);
         step = '';
       }

@@ -23,8 +23,11 @@ export interface RunOptions {
   readonly quietMs: number;
 }
 
-/** Steps bigger than this are split only in their first and last PIECE_EDGE bytes (1 MiB in 3-byte sends is too slow). */
-const PIECE_EDGE = 4096;
+/**
+ * Steps longer than 2 x PIECE_EDGE are split only in their first and last PIECE_EDGE bytes, the middle sent whole:
+ * 1 MiB in 3-byte sends is too slow, and the middle of a long data block holds no boundary worth splitting at.
+ */
+const PIECE_EDGE = 1536;
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same sequence on every run. */
 export function prng(seed: number): () => number {
