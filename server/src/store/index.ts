@@ -2,7 +2,7 @@
  * The off-heap item store: segments, index, TTL buckets, eviction and locks, all in SharedArrayBuffers.
  * The main thread calls createStoreMemory() once; every thread calls openStore() on the same memory.
  */
-import type { Store, StoreMemory } from './types.js';
+import type { Store, StoreHooks, StoreMemory } from './types.js';
 import { SegmentStore } from './store.js';
 
 export * from './types.js';
@@ -10,6 +10,6 @@ export { MIN_SEGMENTS_PER_SHARD, createStoreMemory, effectiveShards, validateSto
 export { StoreError, StoreOptionsError } from './errors.js';
 export { murmur3 } from './hash.js';
 
-export function openStore(memory: StoreMemory): Store {
-  return new SegmentStore(memory);
+export function openStore(memory: StoreMemory, hooks?: StoreHooks): Store {
+  return new SegmentStore(memory, hooks);
 }

@@ -1,0 +1,77 @@
+/**
+ * Flash tier counters, one Float64 row per thread (as metrics/counters.ts): each thread writes only its
+ * own row with plain stores; readers sum the rows. Names are memcached's (`stats` and `stats extstore`,
+ * as memcached_exporter reads them) where memcached has the counter; Cachalot's own are marked.
+ *
+ *   row: COUNTER_NAMES.length slots | READ_BUCKETS_US.length + 1 read latency buckets | latency sum (us)
+ */
+export const FLASH_COUNTER_NAMES = [
+  // memcached's general stats lines (thread stats)
+  'get_extstore', 'get_aborted_extstore', 'get_oom_extstore', 'recache_from_extstore', 'miss_from_extstore',
+  'badcrc_from_extstore',
+  // memcached's extstore_* lines
+  'extstore_page_allocs', 'extstore_page_evictions', 'extstore_page_reclaims', 'extstore_objects_evicted',
+  'extstore_objects_read', 'extstore_objects_written', 'extstore_bytes_evicted', 'extstore_bytes_written',
+  'extstore_bytes_read', 'extstore_io_queue',
+  // Cachalot's own
+  'extstore_objects_used', // +1 / -1 by whichever thread changes the index; the sum is the live count
+  'extstore_wbuf_dropped', 'extstore_tombstones_written', 'extstore_write_errors', 'extstore_read_errors',
+  'extstore_recovered_objects', 'extstore_recovered_files', 'extstore_torn_records', 'extstore_recovery_ms',
+  'extstore_objects_demoted', 'extstore_shutdown_flushed',
+] as const;
+
+export type FlashCounterName = (typeof FLASH_COUNTER_NAMES)[number];
+export const F: { [K in FlashCounterName]: number } =
+  Object.fromEntries(FLASH_COUNTER_NAMES.map((n, i) => [n, i])) as never;
+
+/** Flash read latency histogram bounds in microseconds; the last bucket is +Inf. */
+export const READ_BUCKETS_US = [25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000];
+const HIST_BASE = FLASH_COUNTER_NAMES.length;
+const SUM = HIST_BASE + READ_BUCKETS_US.length + 1;
+export const ROW_WIDTH = SUM + 1;
+
+export class FlashCounters {
+  readonly row: Float64Array;
+  constructor(counters: SharedArrayBuffer, rowIndex: number) {
+    this.row = new Float64Array(counters, rowIndex * ROW_WIDTH * 8, ROW_WIDTH);
+  }
+
+  observeRead(micros: number): void {
+    let b = 0;
+    while (b < READ_BUCKETS_US.length && micros > READ_BUCKETS_US[b]) b++;
+    this.row[HIST_BASE + b]++;
+    this.row[SUM] += micros;
+  }
+}
+
+export class FlashCounterReader {
+  private readonly all: Float64Array;
+  private readonly rows: number;
+  constructor(counters: SharedArrayBuffer) {
+    this.all = new Float64Array(counters);
+    this.rows = this.all.length / ROW_WIDTH;
+  }
+
+  total(index: number): number {
+    let s = 0;
+    for (let r = 0; r < this.rows; r++) s += this.all[r * ROW_WIDTH + index];
+    return s;
+  }
+
+  get(name: FlashCounterName): number {
+    return this.total(F[name]);
+  }
+
+  /** Prometheus text for the read latency histogram. */
+  histogramText(name: string, help: string): string {
+    const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+    let cum = 0;
+    for (let b = 0; b <= READ_BUCKETS_US.length; b++) {
+      cum += this.total(HIST_BASE + b);
+      const le = b < READ_BUCKETS_US.length ? String(READ_BUCKETS_US[b] / 1e6) : '+Inf';
+      lines.push(`${name}_bucket{le="${le}"} ${cum}`);
+    }
+    lines.push(`${name}_sum ${this.total(SUM) / 1e6}`, `${name}_count ${cum}`);
+    return lines.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,558 @@
+/**
+ * The flash tier as the serving threads (and the main thread at shutdown) see it: the FlashTier interface
+ * (types.ts) over the shared index and write buffer, plus demotion, which the RAM store calls when it
+ * evicts a live item. No method here does synchronous disk I/O; read() uses fs.read on a per-thread cache
+ * of file descriptors.
+ */
+import { close, closeSync, open, openSync, read, readSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { ItemRef, Store } from '../store/types.js';
+import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
+import {
+  E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
+  ENTRY_WORDS, IN_WBUF, K_FILES_TOTAL, K_FILES_USED, K_BYTES_USED, K_GEN, K_LOGGED, K_MIN_FILE, K_OLDEST_LIVE,
+  K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_MAGIC, R_SEQ, RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE,
+  recordSize,
+} from './layout.js';
+import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
+import { FlashIndex } from './table.js';
+import { WriteBuffer } from './ring.js';
+import { FileTable, filePath } from './files.js';
+import { F, FlashCounterReader, FlashCounters, type FlashCounterName } from './stats.js';
+import { keyMatches, readU32, RECORD_BADCRC, RECORD_OK, RECORD_TORN, verifyRecord } from './record.js';
+import { lockWord, unlockWord } from '../store/lock.js';
+import { HASH_SEED, murmur3 } from '../store/hash.js';
+
+/** Bits of K_LOGGED: each kind of failure is logged once per process (every thread shares the bits). */
+export const LOG_READ_ERROR = 1;
+export const LOG_BAD_CRC = 2;
+export const LOG_WRITE_ERROR = 4;
+export const LOG_WBUF_FULL = 8;
+export const LOG_NO_SPACE = 16;
+
+export function logOnce(control: Int32Array, bit: number, log: Logger | undefined, obj: object, msg: string): void {
+  if ((Atomics.or(control, K_LOGGED, bit) & bit) !== 0) return;
+  log?.warn(obj, msg);
+}
+
+interface FdSlot {
+  fd: number;
+  refs: number;
+  waiters: Array<(fd: number) => void> | null;
+}
+
+const NO_FD = -1;
+const DEMOTE_QUEUED = 0;
+const DEMOTE_SKIPPED = 1;
+const DEMOTE_FULL = 2;
+
+/** One read in flight: what read() needs from the hit, copied (the hit and the key buffer are reused). */
+class ReadOp {
+  readonly buf: Buffer;
+  fd = NO_FD;
+  sync = false;
+  readonly started = performance.now();
+  constructor(public file: number, public offset: number, length: number, readonly key: Buffer,
+    readonly vlen: number, readonly cas: number, readonly cb: FlashReadCallback) {
+    this.buf = Buffer.allocUnsafe(length);
+  }
+}
+
+export class LogFlashTier implements FlashTier {
+  readonly g: FlashGeometry;
+  readonly index: FlashIndex;
+  readonly ring: WriteBuffer;
+  readonly control: Int32Array;
+  readonly counters: FlashCounters;
+  readonly reader: FlashCounterReader;
+  private readonly files: FileTable;
+  private readonly paths: string[];
+  private readonly processStarted: number;
+  private readonly fds = new Map<number, FdSlot>();
+  private readonly placed = { victim: false };
+
+  constructor(readonly memory: FlashMemory, row: number, private readonly log?: Logger) {
+    this.g = flashGeometry(memory.options);
+    this.index = new FlashIndex(memory, this.g);
+    this.ring = new WriteBuffer(memory.buffers.ring, memory.buffers.control);
+    this.control = new Int32Array(memory.buffers.control);
+    this.counters = new FlashCounters(memory.buffers.counters, row);
+    this.reader = new FlashCounterReader(memory.buffers.counters);
+    this.files = new FileTable(memory.buffers.files);
+    this.paths = memory.options.paths.map((p) => p.path);
+    this.processStarted = memory.options.processStarted;
+  }
+
+  /** True once the flusher has rebuilt the index from the files (gates /readyz). */
+  ready(): boolean {
+    return Atomics.load(this.control, K_READY) === 1;
+  }
+
+  // ---- FlashTier -----------------------------------------------------------------------------------------
+
+  lookup(hash: number, key: Uint8Array, start: number, end: number, now: number, hit: FlashHit): boolean {
+    const i = this.index.find(hash);
+    if (i < 0) return false;
+    const e = this.index.e;
+    if (this.index.isDead(i, now)) {
+      this.index.clear(i);
+      this.counters.row[F.extstore_objects_used]--;
+      return false;
+    }
+    const file = e[i + E_FILE];
+    if (file === IN_WBUF && this.wbufRecord(i, key, start, end) < 0) return false;
+    hit.flags = e[i + E_FLAGS];
+    hit.exptime = e[i + E_EXPTIME];
+    hit.cas = e[i + E_CAS_HI] * 4294967296 + e[i + E_CAS_LO];
+    hit.valueLength = e[i + E_VLEN];
+    hit.file = file;
+    hit.offset = e[i + E_OFFSET];
+    hit.recordLength = e[i + E_LENGTH];
+    return true;
+  }
+
+  /**
+   * Ring offset of entry i's record if it is still in the write buffer and is this key's, else -1. Under
+   * the shard lock the flusher cannot release it (it moves the entry first, under the same lock).
+   */
+  private wbufRecord(i: number, key: Uint8Array, start: number, end: number): number {
+    const e = this.index.e;
+    const off = e[i + E_OFFSET];
+    const u32 = this.ring.u32;
+    if (u32[(off >>> 2) + R_MAGIC] !== MAGIC || u32[(off >>> 2) + R_SEQ] !== e[i + E_SEQ]) return -1;
+    return keyMatches(this.ring.u8, off, key, start, end) ? off : -1;
+  }
+
+  invalidate(hash: number, _key: Uint8Array, _start: number, _end: number): void {
+    const i = this.index.find(hash);
+    if (i < 0) return;
+    const e = this.index.e;
+    const file = e[i + E_FILE];
+    const live = file === IN_WBUF || file >= Atomics.load(this.control, K_MIN_FILE);
+    this.index.clear(i);
+    this.counters.row[F.extstore_objects_used]--;
+    // A record of the key may already be on disk (even an IN_WBUF one: written, not yet moved): a
+    // tombstone keeps a restart from bringing the old value back.
+    if (live) this.tombstone(hash);
+  }
+
+  read(hit: FlashHit, key: Uint8Array, start: number, end: number, cb: FlashReadCallback): void {
+    const k = Buffer.allocUnsafe(end - start);
+    k.set(key.subarray(start, end));
+    const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, cb);
+    this.counters.row[F.extstore_io_queue]++;
+    if (op.file === IN_WBUF && !this.locate(op)) return;
+    this.withFd(op);
+  }
+
+  readSync(hit: FlashHit, key: Uint8Array, start: number, end: number): Buffer | null {
+    const k = Buffer.allocUnsafe(end - start);
+    k.set(key.subarray(start, end));
+    let result: Buffer | null = null;
+    const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, (v) => { result = v; });
+    op.sync = true;
+    this.counters.row[F.extstore_io_queue]++;
+    if (op.file === IN_WBUF && !this.locate(op)) return result;
+    let fd = this.fds.get(op.file)?.fd ?? NO_FD;
+    const dir = this.files.pathOf(op.file);
+    let opened = false;
+    if (fd === NO_FD && dir >= 0 && op.file >= Atomics.load(this.control, K_MIN_FILE)) {
+      try {
+        fd = openSync(filePath(this.paths[dir], op.file), 'r');
+        opened = true;
+      } catch {
+        fd = NO_FD;
+      }
+    }
+    if (fd === NO_FD) {
+      this.finish(op, null, dir < 0 ? null : 'extstore_read_errors');
+      return result;
+    }
+    let n = 0;
+    let err: NodeJS.ErrnoException | null = null;
+    try {
+      n = readSync(fd, op.buf, 0, op.buf.length, op.offset);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    if (opened) closeSync(fd);
+    this.verify(op, err, n);
+    return result;
+  }
+
+  /**
+   * A hit still in the write buffer when lookup() ran: under the shard lock, either copy the value from
+   * the ring (done: the callback is queued, returns false) or learn where the flusher put it (returns true:
+   * read the file). The CAS must still be the hit's, so a newer copy of the key is never handed out
+   * with the older one's flags and CAS.
+   */
+  private locate(op: ReadOp): boolean {
+    const hash = murmur3(op.key, 0, op.key.length, HASH_SEED);
+    const e = this.index.e;
+    this.index.lockShard(hash);
+    const i = this.index.find(hash);
+    if (i < 0 || e[i + E_CAS_HI] * 4294967296 + e[i + E_CAS_LO] !== op.cas) {
+      this.index.unlockShard(hash);
+      this.finish(op, null, null);
+      return false;
+    }
+    if (e[i + E_FILE] !== IN_WBUF) {
+      op.file = e[i + E_FILE];
+      op.offset = e[i + E_OFFSET];
+      this.index.unlockShard(hash);
+      return true;
+    }
+    const off = this.wbufRecord(i, op.key, 0, op.key.length);
+    let v: Buffer | null = null;
+    if (off >= 0) {
+      v = Buffer.allocUnsafe(op.vlen);
+      const from = off + RECORD_HEADER + op.key.length;
+      v.set(this.ring.u8.subarray(from, from + op.vlen));
+    }
+    this.index.unlockShard(hash);
+    this.finish(op, v, v === null ? null : 'get_extstore');
+    return false;
+  }
+
+  flushAll(_now: number): void {
+    lockWord(this.control, K_RING_LOCK);
+    this.control[K_GEN]++;
+    unlockWord(this.control, K_RING_LOCK);
+    const e = this.index.e;
+    let cleared = 0;
+    for (let shard = 0; shard < this.index.shards; shard++) {
+      this.index.lockShard(shard);
+      const [from, to] = this.index.shardRange(shard);
+      for (let i = from; i < to; i += ENTRY_WORDS) {
+        if (e[i + E_TAG] !== 0) {
+          this.index.clear(i);
+          cleared++;
+        }
+      }
+      this.index.unlockShard(shard);
+    }
+    this.counters.row[F.extstore_objects_used] -= cleared;
+    this.wakeFlusher();
+  }
+
+  setOldestLive(oldestLive: number): void {
+    Atomics.store(this.control, K_OLDEST_LIVE, oldestLive);
+  }
+
+  // ---- demotion ------------------------------------------------------------------------------------------
+
+  /**
+   * Under the shard lock of `hash`: copies a live RAM item into the write buffer and points its flash
+   * index entry there. Never waits; false (and counted) when the write buffer is full.
+   */
+  demote(hash: number, ref: ItemRef, store: Store, now: number): boolean {
+    const r = this.demoteItem(hash, ref, store, now);
+    if (r === DEMOTE_FULL) this.drop();
+    return r === DEMOTE_QUEUED;
+  }
+
+  private demoteItem(hash: number, ref: ItemRef, store: Store, now: number): number {
+    const exptime = store.itemExptime(ref);
+    if (exptime !== 0 && exptime <= now) return DEMOTE_SKIPPED;
+    const key = store.keyView(ref);
+    const value = store.valueView(ref);
+    const klen = key.length;
+    const vlen = value.length;
+    if (recordSize(klen, vlen) > this.g.maxRecord) return DEMOTE_SKIPPED;
+    const cas = store.itemCas(ref);
+    const flags = store.itemFlags(ref);
+    if (!this.ring.push(TYPE_ITEM, hash, key, 0, klen, value, flags, cas,
+      exptime === 0 ? 0 : exptime + this.processStarted)) return DEMOTE_FULL;
+    const e = this.index.e;
+    const i = this.index.place(hash, this.placed);
+    if (this.placed.victim) {
+      this.tombstone(e[i + E_HASH]);
+    } else if (e[i + E_TAG] === 0) {
+      this.counters.row[F.extstore_objects_used]++;
+    }
+    e[i + E_HASH] = hash;
+    e[i + E_FILE] = IN_WBUF;
+    e[i + E_OFFSET] = this.ring.offset;
+    e[i + E_LENGTH] = RECORD_HEADER + klen + vlen;
+    e[i + E_FLAGS] = flags;
+    e[i + E_EXPTIME] = exptime;
+    e[i + E_CAS_LO] = cas >>> 0;
+    e[i + E_CAS_HI] = Math.floor(cas / 4294967296) >>> 0;
+    e[i + E_VLEN] = vlen;
+    e[i + E_TIME] = store.itemTime(ref);
+    e[i + E_SEQ] = this.ring.seq;
+    e[i + E_TAG] = (hash | 1) >>> 0;
+    this.counters.row[F.extstore_objects_demoted]++;
+    return DEMOTE_QUEUED;
+  }
+
+  /**
+   * Shutdown (ext_flush_on_shutdown): writes every live RAM item to the write buffer, waiting for the
+   * flusher whenever it is full (the shard lock is released while waiting: the flusher needs it). Serving
+   * threads must be idle. Returns the items queued; stops at the deadline (Date.now() ms).
+   */
+  demoteAll(store: Store, now: number, deadline: number): number {
+    let queued = 0;
+    const fn = (hash: number, ref: ItemRef): boolean => {
+      const r = this.demoteItem(hash, ref, store, now);
+      if (r === DEMOTE_QUEUED) queued++;
+      return r !== DEMOTE_FULL;
+    };
+    for (let shard = 0; shard < this.index.shards; shard++) {
+      let cursor = 0;
+      while (cursor >= 0) {
+        if (Date.now() > deadline) return queued;
+        store.lock(shard);
+        cursor = store.scanItems(shard, cursor, now, fn);
+        store.unlock(shard);
+        if (cursor < 0) break;
+        const used = Atomics.load(this.control, K_USED);
+        this.wakeFlusher();
+        Atomics.wait(this.control, K_USED, used, 20);
+      }
+    }
+    this.counters.row[F.extstore_shutdown_flushed] += queued;
+    return queued;
+  }
+
+  private drop(): false {
+    this.counters.row[F.extstore_wbuf_dropped]++;
+    logOnce(this.control, LOG_WBUF_FULL, this.log, { wbufSize: this.ring.size },
+      'flash write buffer full (or item too large): evicted items are dropped instead of written to flash (counted in extstore_wbuf_dropped)');
+    return false;
+  }
+
+  private tombstone(hash: number): void {
+    if (this.ring.push(TYPE_TOMBSTONE, hash, this.ring.u8, 0, 0, null, 0, 0, 0)) {
+      this.counters.row[F.extstore_tombstones_written]++;
+    } else {
+      this.drop();
+    }
+  }
+
+  wakeFlusher(): void {
+    Atomics.add(this.control, K_WAKE, 1);
+    Atomics.notify(this.control, K_WAKE);
+  }
+
+  /** Extra recache accounting for the engine (memcached's recache_from_extstore). */
+  countRecache(): void {
+    this.counters.row[F.recache_from_extstore]++;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------------
+
+  private withFd(op: ReadOp): void {
+    const slot = this.fds.get(op.file);
+    if (slot !== undefined) {
+      slot.refs++;
+      if (slot.waiters !== null) slot.waiters.push((fd) => this.startRead(op, fd));
+      else this.startRead(op, slot.fd);
+      return;
+    }
+    const dir = this.files.pathOf(op.file);
+    if (dir < 0 || op.file < Atomics.load(this.control, K_MIN_FILE)) {
+      // Reclaimed since lookup(): an ordinary miss.
+      this.finish(op, null, null);
+      return;
+    }
+    const fresh: FdSlot = { fd: NO_FD, refs: 1, waiters: [] };
+    this.fds.set(op.file, fresh);
+    open(filePath(this.paths[dir], op.file), 'r', (err, fd) => {
+      const waiters = fresh.waiters ?? [];
+      fresh.waiters = null;
+      if (err) {
+        this.fds.delete(op.file);
+        logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file }, 'flash file cannot be opened: serving misses (counted in extstore_read_errors)');
+      } else {
+        fresh.fd = fd;
+      }
+      this.startRead(op, fresh.fd);
+      for (const w of waiters) w(fresh.fd);
+    });
+  }
+
+  private startRead(op: ReadOp, fd: number): void {
+    if (fd === NO_FD) {
+      this.finish(op, null, 'extstore_read_errors');
+      return;
+    }
+    op.fd = fd;
+    read(fd, op.buf, 0, op.buf.length, op.offset, (err, n) => {
+      this.release(op);
+      this.verify(op, err, n);
+    });
+  }
+
+  /** One read fewer on op's file; the fd of a reclaimed file is closed once no read uses it. */
+  private release(op: ReadOp): void {
+    const slot = this.fds.get(op.file);
+    if (slot === undefined || slot.fd !== op.fd) return;
+    slot.refs--;
+    if (slot.refs === 0 && op.file < Atomics.load(this.control, K_MIN_FILE)) {
+      this.fds.delete(op.file);
+      close(slot.fd, () => {});
+    }
+  }
+
+  private verify(op: ReadOp, err: NodeJS.ErrnoException | null, n: number): void {
+    if (err) {
+      logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file }, 'flash read failed: serving a miss (counted in extstore_read_errors)');
+      this.finish(op, null, 'extstore_read_errors');
+      return;
+    }
+    const buf = op.buf;
+    const verdict = n === buf.length ? verifyRecord(buf, 0, n) : RECORD_TORN;
+    if (verdict === RECORD_BADCRC) {
+      logOnce(this.control, LOG_BAD_CRC, this.log, { file: op.file, offset: op.offset }, 'flash record failed its checksum: serving a miss (counted in badcrc_from_extstore)');
+      this.finish(op, null, 'badcrc_from_extstore');
+      return;
+    }
+    if (verdict !== RECORD_OK) {
+      logOnce(this.control, LOG_READ_ERROR, this.log, { file: op.file, offset: op.offset, bytes: n }, 'flash record missing or torn (file truncated or replaced?): serving a miss (counted in extstore_read_errors)');
+      this.finish(op, null, 'extstore_read_errors');
+      return;
+    }
+    if (!keyMatches(buf, 0, op.key, 0, op.key.length) || buf.length !== RECORD_HEADER + op.key.length + op.vlen ||
+      readU32(buf, 0, R_CAS_HI) * 4294967296 + readU32(buf, 0, R_CAS_LO) !== op.cas) {
+      // Another key with the same 32-bit hash, or another version of this one: a miss, not an error.
+      this.finish(op, null, null);
+      return;
+    }
+    const start = RECORD_HEADER + op.key.length;
+    this.counters.row[F.extstore_objects_read]++;
+    this.counters.row[F.extstore_bytes_read] += n;
+    this.finish(op, buf.subarray(start, start + op.vlen), 'get_extstore');
+  }
+
+  /** Every null is a miss_from_extstore (as memcached counts it); `why` adds the reason's own counter. */
+  private finish(op: ReadOp, value: Buffer | null, why: FlashCounterName | null): void {
+    const row = this.counters.row;
+    row[F.extstore_io_queue]--;
+    if (why !== null) row[F[why]]++;
+    if (value === null) {
+      row[F.miss_from_extstore]++;
+      if (why !== null) this.forget(op);
+    }
+    this.counters.observeRead(Math.round((performance.now() - op.started) * 1000));
+    if (op.sync) op.cb(value);
+    else setImmediate(op.cb, value);
+  }
+
+  /** A record that cannot be read is dropped from the index, so later gets miss without I/O. */
+  private forget(op: ReadOp): void {
+    const hash = this.hashOf(op.key);
+    this.index.lockShard(hash);
+    const i = this.index.find(hash);
+    const e = this.index.e;
+    if (i >= 0 && e[i + E_FILE] === op.file && e[i + E_OFFSET] === op.offset) {
+      this.index.clear(i);
+      this.counters.row[F.extstore_objects_used]--;
+    }
+    this.index.unlockShard(hash);
+  }
+
+  private hashOf(key: Buffer): number {
+    return murmur3(key, 0, key.length, HASH_SEED);
+  }
+
+  // ---- stats ---------------------------------------------------------------------------------------------
+
+  /** memcached's general `stats` lines for extstore, in memcached's order, then Cachalot's own. */
+  statPairs(): Array<[string, number]> {
+    const r = this.reader;
+    const c = this.control;
+    const filesUsed = Atomics.load(c, K_FILES_USED);
+    const filesTotal = Atomics.load(c, K_FILES_TOTAL);
+    const limit = filesTotal * this.g.fileSize;
+    const used = Atomics.load(c, K_BYTES_USED) * 1024;
+    return [
+      ['get_extstore', r.get('get_extstore')],
+      ['get_aborted_extstore', r.get('get_aborted_extstore')],
+      ['get_oom_extstore', r.get('get_oom_extstore')],
+      ['recache_from_extstore', r.get('recache_from_extstore')],
+      ['miss_from_extstore', r.get('miss_from_extstore')],
+      ['badcrc_from_extstore', r.get('badcrc_from_extstore')],
+      ['extstore_compact_lost', 0],
+      ['extstore_compact_rescues', 0],
+      ['extstore_compact_skipped', 0],
+      ['extstore_page_allocs', r.get('extstore_page_allocs')],
+      ['extstore_page_evictions', r.get('extstore_page_evictions')],
+      ['extstore_page_reclaims', r.get('extstore_page_reclaims')],
+      ['extstore_pages_free', Math.max(0, filesTotal - filesUsed)],
+      ['extstore_pages_used', filesUsed],
+      ['extstore_objects_evicted', r.get('extstore_objects_evicted')],
+      ['extstore_objects_read', r.get('extstore_objects_read')],
+      ['extstore_objects_written', r.get('extstore_objects_written')],
+      ['extstore_objects_used', Math.max(0, r.get('extstore_objects_used'))],
+      ['extstore_bytes_evicted', r.get('extstore_bytes_evicted')],
+      ['extstore_bytes_written', r.get('extstore_bytes_written')],
+      ['extstore_bytes_read', r.get('extstore_bytes_read')],
+      ['extstore_bytes_used', used],
+      ['extstore_bytes_fragmented', Math.max(0, filesUsed * this.g.fileSize - used)],
+      ['extstore_limit_maxbytes', limit],
+      ['extstore_io_queue', Math.max(0, r.get('extstore_io_queue'))],
+      ['extstore_wbuf_dropped', r.get('extstore_wbuf_dropped')],
+      ['extstore_tombstones_written', r.get('extstore_tombstones_written')],
+      ['extstore_write_errors', r.get('extstore_write_errors')],
+      ['extstore_read_errors', r.get('extstore_read_errors')],
+      ['extstore_recovered_objects', r.get('extstore_recovered_objects')],
+      ['extstore_recovered_files', r.get('extstore_recovered_files')],
+      ['extstore_torn_records', r.get('extstore_torn_records')],
+      ['extstore_recovery_ms', r.get('extstore_recovery_ms')],
+    ];
+  }
+
+  /** `stats extstore`: the tier's geometry and page (file) use. */
+  extstoreStats(): Array<[string, number]> {
+    const c = this.control;
+    return [
+      ['page_size', this.g.fileSize],
+      ['page_count', Atomics.load(c, K_FILES_TOTAL)],
+      ['page_used', Atomics.load(c, K_FILES_USED)],
+      ['page_free', Math.max(0, Atomics.load(c, K_FILES_TOTAL) - Atomics.load(c, K_FILES_USED))],
+      ['wbuf_size', this.ring.size],
+      ['wbuf_used', Atomics.load(c, K_USED)],
+      ['index_slots', this.index.slotsPerShard * this.index.shards],
+      ['oldest_page', Atomics.load(c, K_MIN_FILE)],
+    ];
+  }
+
+  /** Prometheus text: memcached_exporter's extstore families plus the flash read latency histogram. */
+  metricsText(): string {
+    const pairs = new Map(this.statPairs());
+    const out: string[] = [];
+    const fam = (name: string, type: 'counter' | 'gauge', help: string, stat: string): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${pairs.get(stat) ?? 0}`);
+    };
+    fam('memcached_extstore_page_allocs_total', 'counter', 'Flash pages (log files) allocated.', 'extstore_page_allocs');
+    fam('memcached_extstore_page_evictions_total', 'counter', 'Flash pages reclaimed while they still held items.', 'extstore_page_evictions');
+    fam('memcached_extstore_page_reclaims_total', 'counter', 'Flash pages reclaimed empty.', 'extstore_page_reclaims');
+    fam('memcached_extstore_pages_free', 'gauge', 'Flash pages free.', 'extstore_pages_free');
+    fam('memcached_extstore_pages_used', 'gauge', 'Flash pages in use.', 'extstore_pages_used');
+    fam('memcached_extstore_objects_evicted_total', 'counter', 'Flash items lost with reclaimed pages.', 'extstore_objects_evicted');
+    fam('memcached_extstore_objects_read_total', 'counter', 'Items read from flash.', 'extstore_objects_read');
+    fam('memcached_extstore_objects_written_total', 'counter', 'Items written to flash.', 'extstore_objects_written');
+    fam('memcached_extstore_objects_used', 'gauge', 'Items on flash.', 'extstore_objects_used');
+    fam('memcached_extstore_bytes_evicted_total', 'counter', 'Bytes lost with reclaimed pages.', 'extstore_bytes_evicted');
+    fam('memcached_extstore_bytes_written_total', 'counter', 'Bytes written to flash.', 'extstore_bytes_written');
+    fam('memcached_extstore_bytes_read_total', 'counter', 'Bytes read from flash.', 'extstore_bytes_read');
+    fam('memcached_extstore_bytes_used', 'gauge', 'Bytes used on flash.', 'extstore_bytes_used');
+    fam('memcached_extstore_bytes_fragmented', 'gauge', 'Bytes of used pages not holding records.', 'extstore_bytes_fragmented');
+    fam('memcached_extstore_bytes_limit', 'gauge', 'Flash tier size.', 'extstore_limit_maxbytes');
+    fam('memcached_extstore_io_queue_depth', 'gauge', 'Flash reads in flight.', 'extstore_io_queue');
+    fam('memcached_extstore_get_total', 'counter', 'Gets served from flash (get_extstore).', 'get_extstore');
+    fam('memcached_extstore_get_aborted_total', 'counter', 'Flash reads aborted (get_aborted_extstore).', 'get_aborted_extstore');
+    fam('memcached_extstore_recache_total', 'counter', 'Flash items brought back to RAM (recache_from_extstore).', 'recache_from_extstore');
+    fam('memcached_extstore_miss_total', 'counter', 'Flash lookups that found no valid record (miss_from_extstore).', 'miss_from_extstore');
+    fam('memcached_extstore_badcrc_total', 'counter', 'Flash records that failed their checksum (badcrc_from_extstore).', 'badcrc_from_extstore');
+    fam('cachalot_flash_wbuf_dropped_total', 'counter', 'Evicted items not written to flash because the write buffer was full.', 'extstore_wbuf_dropped');
+    fam('cachalot_flash_write_errors_total', 'counter', 'Flash write failures (EIO, ENOSPC, ...).', 'extstore_write_errors');
+    fam('cachalot_flash_read_errors_total', 'counter', 'Flash read failures (EIO, truncated or missing files).', 'extstore_read_errors');
+    fam('cachalot_flash_recovered_objects', 'gauge', 'Items recovered from flash at start.', 'extstore_recovered_objects');
+    fam('cachalot_flash_torn_records_total', 'counter', 'Torn or corrupt records cut at recovery.', 'extstore_torn_records');
+    return out.join('\n') + '\n' +
+      this.reader.histogramText('cachalot_flash_read_duration_seconds', 'Flash read latency (lookup to value, file reads only).');
+  }
+}

@@ -1,0 +1,180 @@
+import { appendFileSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { IN_WBUF } from '../../../server/src/flash/layout.js';
+import { MiB, NOW, del, fill, get, inFlash, keyOf, removeDir, rig, set, tempDir, valueOf } from './helpers.js';
+
+function sizeOf(i: number): number {
+  // 100 B .. ~64 KiB, deterministic
+  return 100 + ((i * 7919) % 64) * 1000;
+}
+
+describe('flash tier: demotion, flusher, reads', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeDir(dir));
+
+  test('items evicted from RAM are served from the write buffer, then from files, byte-exact', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    const n = 200; // ~6.4 MiB of values through a 4 MiB RAM store
+    fill(r, 0, n - 3, sizeOf);
+    for (let i = n - 3; i < n; i++) set(store, tier, keyOf(i), valueOf(i, sizeOf(i)));
+    // Before the last flush some items are still in the write buffer.
+    let inWbuf = 0;
+    for (let i = 0; i < n; i++) if (inFlash(store, tier, keyOf(i))?.file === IN_WBUF) inWbuf++;
+    const wbufValues = [];
+    for (let i = 0; i < n; i++) {
+      const hit = inFlash(store, tier, keyOf(i));
+      if (hit?.file === IN_WBUF) wbufValues.push(await get(store, tier, keyOf(i)));
+    }
+    expect(wbufValues.every((v) => v !== null)).toBe(true);
+    flusher.flushOnce();
+    let fromFlash = 0;
+    let missing = 0;
+    for (let i = 0; i < n; i++) {
+      const v = await get(store, tier, keyOf(i));
+      if (v === null) {
+        missing++;
+        continue;
+      }
+      expect(v.equals(valueOf(i, sizeOf(i)))).toBe(true);
+      if (inFlash(store, tier, keyOf(i)) !== null) fromFlash++;
+    }
+    expect(inWbuf).toBeGreaterThan(0);
+    expect(fromFlash).toBeGreaterThan(50);
+    // An 8 MiB tier holds everything evicted.
+    expect(missing).toBe(0);
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('extstore_objects_written')).toBeGreaterThan(50);
+    expect(stats.get('get_extstore')).toBeGreaterThan(50);
+    expect(stats.get('extstore_wbuf_dropped')).toBe(0);
+  });
+
+  test('overwrite and delete hide the flash copy at once, and after a restart (tombstones)', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    flusher.flushOnce();
+    const victims = [0, 1, 2, 3].filter((i) => inFlash(store, tier, keyOf(i)) !== null);
+    expect(victims.length).toBe(4);
+    del(store, tier, keyOf(0));
+    set(store, tier, keyOf(1), Buffer.from('new value'));
+    expect(await get(store, tier, keyOf(0))).toBeNull();
+    expect((await get(store, tier, keyOf(1)))?.toString()).toBe('new value');
+    flusher.flushOnce(); // the tombstones reach the file
+    // "Crash": the RAM copy of key 1 is gone; a new process recovers from the files only.
+    const r2 = rig(dir);
+    expect(await get(r2.store, r2.tier, keyOf(0))).toBeNull();
+    expect(await get(r2.store, r2.tier, keyOf(1))).toBeNull();
+    expect((await get(r2.store, r2.tier, keyOf(2)))?.equals(valueOf(2, 20_000))).toBe(true);
+  });
+
+  test('recovery rebuilds the index (newest copy wins), skips expired items and cuts a torn tail', async () => {
+    const r = rig(dir);
+    const { flusher } = r;
+    fill(r, 0, 10, () => 30_000, NOW + 5);
+    fill(r, 10, 250, () => 30_000);
+    flusher.flushOnce();
+    flusher.close();
+    const files = readdirSync(dir).sort();
+    const last = join(dir, files[files.length - 1]);
+    const size = statSync(last).size;
+    // A torn record: a header and half a body, as a crash mid-write leaves it.
+    appendFileSync(last, Buffer.concat([Buffer.from([0x43, 0x41, 0x46, 0x31, 0x00, 0x10, 0, 0]), Buffer.alloc(100, 7)]));
+    const r2 = rig(dir, {}, 4 * MiB);
+    expect(statSync(last).size).toBe(size);
+    const stats = new Map(r2.tier.statPairs());
+    expect(stats.get('extstore_torn_records')).toBe(1);
+    expect(stats.get('extstore_recovered_objects')).toBeGreaterThan(50);
+    let served = 0;
+    for (let i = 0; i < 250; i++) {
+      const v = await get(r2.store, r2.tier, keyOf(i), NOW);
+      if (v !== null) {
+        expect(v.equals(valueOf(i, 30_000))).toBe(true);
+        served++;
+      }
+    }
+    expect(served).toBe(stats.get('extstore_recovered_objects'));
+    // Expired in the meantime: a later clock hides the TTL items.
+    const r3 = rig(dir);
+    let ttlServed = 0;
+    for (let i = 0; i < 10; i++) if (await get(r3.store, r3.tier, keyOf(i), NOW + 10) !== null) ttlServed++;
+    expect(ttlServed).toBe(0);
+  });
+
+  test('a corrupted or truncated file costs hits, never returns wrong bytes, and is counted', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 400, () => 25_000);
+    flusher.flushOnce();
+    const files = readdirSync(dir).sort();
+    // Flip bytes in the middle of the first file, truncate the second to half.
+    const fd = openSync(join(dir, files[0]), 'r+');
+    for (let off = 4096; off < statSync(join(dir, files[0])).size; off += 8192) writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, off);
+    closeSync(fd);
+    truncateSync(join(dir, files[1]), Math.floor(statSync(join(dir, files[1])).size / 2));
+    let bad = 0;
+    for (let i = 0; i < 400; i++) {
+      const v = await get(store, tier, keyOf(i));
+      if (v === null) bad++;
+      else expect(v.equals(valueOf(i, 25_000))).toBe(true);
+    }
+    expect(bad).toBeGreaterThan(0);
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('badcrc_from_extstore')! + stats.get('extstore_read_errors')!).toBe(bad);
+    // The failed entries were dropped: a second pass misses without I/O.
+    const before = stats.get('extstore_read_errors')! + stats.get('badcrc_from_extstore')!;
+    for (let i = 0; i < 400; i++) await get(store, tier, keyOf(i));
+    const after = new Map(tier.statPairs());
+    expect(after.get('extstore_read_errors')! + after.get('badcrc_from_extstore')!).toBe(before);
+  });
+
+  test('a full tier reclaims its oldest file; entries into it become misses', async () => {
+    const r = rig(dir, { paths: [{ path: dir, size: 3 * MiB }] });
+    const { store, tier, flusher } = r;
+    fill(r, 0, 600, () => 20_000);
+    flusher.flushOnce();
+    expect(readdirSync(dir).length).toBeLessThanOrEqual(3);
+    expect(await get(store, tier, keyOf(0))).toBeNull();
+    expect((await get(store, tier, keyOf(599)))?.equals(valueOf(599, 20_000))).toBe(true);
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('extstore_page_evictions')).toBeGreaterThan(0);
+  });
+
+  test('flush_all hides every flash item and a restart does not bring them back', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    flusher.flushOnce();
+    store.flushAll(NOW);
+    tier.flushAll(NOW);
+    for (let i = 0; i < 300; i++) expect(await get(store, tier, keyOf(i))).toBeNull();
+    set(store, tier, Buffer.from('after'), Buffer.from('x'));
+    flusher.flushOnce();
+    const r2 = rig(dir);
+    for (let i = 0; i < 300; i++) expect(await get(r2.store, r2.tier, keyOf(i))).toBeNull();
+  });
+
+  test('a write buffer that is full drops items and counts them, never blocks', () => {
+    const { store, tier } = rig(dir, { wbufSize: 64 * 1024 });
+    // No flusher pass: ~8 MiB evicted into a 4 MiB write buffer.
+    for (let i = 0; i < 600; i++) set(store, tier, keyOf(i), valueOf(i, 20_000));
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('extstore_wbuf_dropped')).toBeGreaterThan(0);
+  });
+
+  test('shutdown flush: every RAM item is written, and a restart serves all of them', async () => {
+    const { store, tier, flusher } = rig(dir);
+    for (let i = 0; i < 50; i++) set(store, tier, keyOf(i), valueOf(i, 10_000));
+    // Flush as the main thread does at SIGTERM; the flusher runs between waits here by hand.
+    const queued = tier.demoteAll(store, NOW, Date.now() + 5000);
+    expect(queued).toBe(50);
+    flusher.flushOnce();
+    flusher.close();
+    const r2 = rig(dir);
+    for (let i = 0; i < 50; i++) expect((await get(r2.store, r2.tier, keyOf(i)))?.equals(valueOf(i, 10_000))).toBe(true);
+    writeFileSync(join(dir, 'unrelated.txt'), 'ignored');
+  });
+});
