@@ -6,6 +6,8 @@ export const WANT_COMMAND = 0;
 export const WANT_NREAD = 1; // read `nreadBytes` of value (data + "\r\n"), then completeNread()
 export const WANT_SWALLOW = 2; // discard `swallowBytes`, then go back to commands
 export const WANT_CLOSE = 3; // close now, without flushing further replies (memcached conn_closing)
+/** A multi-get yielded part-way (its replies reached GET_YIELD_BYTES): resume it on the same line. */
+export const WANT_GET_RESUME = 4;
 
 /** The store modes of memcached's NREAD_* commands. */
 export const NREAD_SET = 1;
@@ -43,6 +45,12 @@ export class Session {
   setStale = false;
 
   swallowBytes = 0;
+
+  /** Where a yielded multi-get continues: offset of the next key from the line start, and its mode. */
+  getResumeOffset = 0;
+  getReturnCas = false;
+  getTouch = false;
+  getExptime = 0;
 
   /** Flash reads whose replies hold reserved space in `out`; the connection doesn't send until they land. */
   readonly pendingReads: PendingRead[] = [];

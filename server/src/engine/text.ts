@@ -17,9 +17,16 @@ import {
 import { C, Counters, L } from '../metrics/counters.js';
 import { Clock } from './clock.js';
 import {
-  NREAD_ADD, NREAD_APPEND, NREAD_CAS, NREAD_PREPEND, NREAD_REPLACE, NREAD_SET, Session,
-  WANT_CLOSE, WANT_NREAD, WANT_SWALLOW,
+  WANT_COMMAND, NREAD_ADD, NREAD_APPEND, NREAD_CAS, NREAD_PREPEND, NREAD_REPLACE, NREAD_SET, Session,
+  WANT_CLOSE, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW,
 } from './session.js';
+
+/**
+ * A multi-get yields to the connection once its replies pass this size, so that one line naming a large
+ * value thousands of times can't build an unbounded reply: the connection sends what there is (and waits
+ * for a slow reader to catch up) before the get continues with its next key.
+ */
+export const GET_YIELD_BYTES = 1024 * 1024;
 import type { StatsSource } from './stats.js';
 import { FlashHit, type FlashTier } from '../flash/types.js';
 import type { PendingRead } from './session.js';
@@ -90,6 +97,7 @@ export class TextEngine {
   private now = 0;
   /** End of the current request line, for multi-get continuation past 23 keys. */
   private lineEnd = 0;
+  private lineStart = 0;
 
   /** "VALUE key flags bytes [cas]\r\n<data>\r\n" for a RAM item, and the read bump. Lock held. */
   private writeValueReply(s: Session, ref: number, kb: Uint8Array, ks: number, ke: number, returnCas: boolean): void {
@@ -251,6 +259,7 @@ export class TextEngine {
     const t = this.t;
     const ntokens = t.tokenize(buf, start, end);
     this.lineEnd = end;
+    this.lineStart = start;
     s.noreply = false;
     this.now = this.clock.now();
     s.lastCommandTime = this.now;
@@ -365,14 +374,24 @@ export class TextEngine {
 
   // ---------------------------------------------------------------- retrieval
 
-  private get(s: Session, returnCas: boolean, shouldTouch: boolean): void {
+  /** Continues a multi-get that yielded (WANT_GET_RESUME) on its line buf[start, end). */
+  resumeGet(s: Session, buf: Buffer, start: number, end: number): void {
+    this.now = this.clock.now();
+    this.lineStart = start;
+    this.lineEnd = end;
+    s.want = WANT_COMMAND;
+    this.t.tokenize(buf, start + s.getResumeOffset, end);
+    this.get(s, s.getReturnCas, s.getTouch, true);
+  }
+
+  private get(s: Session, returnCas: boolean, shouldTouch: boolean, resumed = false): void {
     const t = this.t;
     const store = this.store;
     const counters = this.counters.row;
     const out = s.out;
-    let exptime = 0;
-    let k = 1;
-    if (shouldTouch) {
+    let exptime = resumed ? s.getExptime : 0;
+    let k = resumed ? 0 : 1;
+    if (shouldTouch && !resumed) {
       const e = parseI32(t.buf, t.starts[1], t.ends[1]);
       if (Number.isNaN(e)) {
         this.outString(s, 'CLIENT_ERROR invalid exptime argument');
@@ -440,6 +459,14 @@ export class TextEngine {
           }
         } finally {
           store.unlock(h);
+        }
+        if (out.pos >= GET_YIELD_BYTES && (k + 1 < last || t.rest >= 0)) {
+          s.getResumeOffset = (k + 1 < last ? t.starts[k + 1] : t.rest) - this.lineStart;
+          s.getReturnCas = returnCas;
+          s.getTouch = shouldTouch;
+          s.getExptime = exptime;
+          s.want = WANT_GET_RESUME;
+          return;
         }
       }
       if (t.rest < 0) break;

@@ -104,6 +104,8 @@ export class ServerStats implements StatsSource {
       ['store_no_memory', c.get('store_no_memory')],
       ['auth_cmds', 0],
       ['auth_errors', 0],
+      // memcached prints idle_kicks only when an idle timeout is set.
+      ...(config.idleTimeout > 0 ? [['idle_kicks', c.get('idle_kicks')] as [string, number]] : []),
       ['bytes_read', c.get('bytes_read')],
       ['bytes_written', c.get('bytes_written')],
       ['limit_maxbytes', st.limitMaxbytes],

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { LINE_LIMIT } from '../protocol/limits.js';
 import type { TextEngine } from '../engine/text.js';
-import { Session, WANT_CLOSE, WANT_COMMAND, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
+import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
 import { C, type Counters } from '../metrics/counters.js';
 
 export interface ConnectionLimits {
@@ -132,7 +132,18 @@ export class Connection {
           break;
         }
         const lineEnd = nl - pos > 1 && buf[nl - 1] === 13 ? nl - 1 : nl;
-        engine.processLine(s, buf, pos, lineEnd);
+        if (want === WANT_GET_RESUME) engine.resumeGet(s, buf, pos, lineEnd);
+        else engine.processLine(s, buf, pos, lineEnd);
+        if (s.want === WANT_GET_RESUME) {
+          // The line stays unconsumed until its last key is answered; send what there is first.
+          if (s.pendingReads.length > 0) {
+            this.waitingForReads = true;
+            this.socket.pause();
+          } else {
+            this.flush();
+          }
+          continue;
+        }
         pos = nl + 1;
         if (s.want === WANT_CLOSE) {
           this.flush();
