@@ -3,9 +3,9 @@
  * check it exactly as far as the server would before deciding whether a data block follows (so both frame
  * the byte stream the same way), then route it by key, fan it out, or answer it here.
  *
- * Replies the client asked not to get (classic `noreply`, meta `q`) are still requested from the upstream:
- * the token is removed from the forwarded line and the reply dropped here (request.ts DROP_*), so that every
- * forwarded request gets exactly one reply and the pipelined stream can be matched first-in first-out.
+ * Every forwarded request must get exactly one reply, so that the pipelined stream can be matched first-in
+ * first-out: a classic `noreply` is removed from the forwarded line and the reply dropped here (DROP_ALL);
+ * a quiet meta command goes as it is, followed by `mn` (request.ts REPLY_QUIET).
  * A request the server would reject before reading a data block is answered here with the server's own
  * error text, never forwarded.
  */
@@ -14,8 +14,7 @@ import { parseI32, parseU32, parseU64 } from '../protocol/numbers.js';
 import { base64Decode } from '../protocol/base64.js';
 import { KEY_MAX_LENGTH, LINE_LIMIT, MFLAG_MAX_OPT_LENGTH } from '../protocol/limits.js';
 import {
-  DROP_ALL, DROP_EN, DROP_HD, DROP_HD_VA, DROP_NONE, FAIL_EJECTED, MERGE_FANOUT, MERGE_GET, REPLY_GET,
-  REPLY_LINE, REPLY_META, Slot,
+  DROP_ALL, FAIL_EJECTED, MERGE_FANOUT, MERGE_GET, REPLY_GET, REPLY_LINE, REPLY_META, REPLY_QUIET, Slot,
 } from './request.js';
 import type { RoutingTable } from './routing.js';
 import type { Upstream } from './upstream.js';
@@ -94,11 +93,11 @@ export class Dispatcher {
     const len0 = t.length(0);
     if (len0 === 2 && first === 109 /* m */) {
       switch (buf[t.starts[0] + 1]) {
-        case 103: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, DROP_EN, true); // mg
+        case 103: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, true); // mg
         case 115: stats.cmd_meta++; return this.metaSet(c, buf, start, lineEnd, next, end, ntokens); // ms
-        case 100: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, DROP_HD, false); // md
-        case 97: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, DROP_HD_VA, false); // ma
-        case 101: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, DROP_NONE, false); // me
+        case 100: // md
+        case 97: // ma
+        case 101: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, false); // me
         case 110: return this.local(c, R_MN, next); // mn
         default: return this.local(c, R_ERROR, next);
       }
@@ -177,11 +176,14 @@ export class Dispatcher {
     return table === null ? null : table.route(key, this.ctx.ejectedGeneration());
   }
 
-  /** Sends a one-part request: the line without token `strip` (or -1), then `data` bytes of the input. */
+  /**
+   * Sends a one-part request: the line without token `strip` (or -1), then `data` bytes of the input, then
+   * `mn` for a quiet meta command (REPLY_QUIET).
+   */
   private forward(c: DispatchClient, slot: Slot, u: Upstream | null, kind: number, buf: Buffer, start: number,
     lineEnd: number, strip: number, dataStart: number, dataLen: number): void {
     if (u === null) {
-      slot.out = slot.missReply ?? R_EJECTED;
+      slot.out = slot.missReply ?? (kind === REPLY_QUIET && slot.quietMiss ? null : R_EJECTED);
       this.ctx.stats.unrouted++;
       c.push(slot);
       slot.finish();
@@ -192,6 +194,7 @@ export class Dispatcher {
     const conn = u.send(part, this.now);
     writeLine(conn, buf, start, lineEnd, strip, this.t);
     if (dataLen > 0) conn.out.bytes(buf, dataStart, dataStart + dataLen);
+    if (kind === REPLY_QUIET) conn.out.ascii('mn\r\n');
   }
 
   /** incr, decr, touch, delete: one line, routed by token 1. */
@@ -246,13 +249,16 @@ export class Dispatcher {
 
   /** mg, md, ma, me: one line routed by key (decoded when the b flag says the key is base64). */
   private meta(c: DispatchClient, buf: Buffer, start: number, lineEnd: number, next: number, ntokens: number,
-    quietDrop: number, isGet: boolean): number {
-    const t = this.t;
+    isGet: boolean): number {
     if (ntokens < 3) return this.local(c, R_ERROR, next);
     const slot = new Slot(null);
-    const strip = this.metaFlags(slot, ntokens, 2, quietDrop);
-    if (isGet) slot.missReply = this.metaMiss(buf, ntokens);
-    this.forward(c, slot, this.route(this.metaKey(buf)), REPLY_META, buf, start, lineEnd, strip, 0, 0);
+    const quiet = this.hasFlag(ntokens, 2, 113);
+    if (isGet) {
+      // Without its owner a get is a miss, which quiet mode hides.
+      slot.quietMiss = quiet;
+      if (!quiet) slot.missReply = this.metaMiss(buf, ntokens);
+    }
+    this.forward(c, slot, this.route(this.metaKey(buf)), quiet ? REPLY_QUIET : REPLY_META, buf, start, lineEnd, -1, 0, 0);
     return next;
   }
 
@@ -274,8 +280,8 @@ export class Dispatcher {
     }
     if (end - next < vlen + 2) return NEED_DATA;
     const slot = new Slot(null);
-    const strip = this.metaFlags(slot, ntokens, 3, DROP_HD);
-    this.forward(c, slot, this.route(this.metaKey(buf)), REPLY_META, buf, start, lineEnd, strip, next, vlen + 2);
+    const kind = this.hasFlag(ntokens, 3, 113) ? REPLY_QUIET : REPLY_META;
+    this.forward(c, slot, this.route(this.metaKey(buf)), kind, buf, start, lineEnd, -1, next, vlen + 2);
     return next + vlen + 2;
   }
 
@@ -283,25 +289,6 @@ export class Dispatcher {
     const t = this.t;
     for (let i = from; i < ntokens - 1; i++) if (t.buf[t.starts[i]] === flag) return true;
     return false;
-  }
-
-  /**
-   * Finds a single q flag among the meta flags: the token to strip, with the slot's drop rule set. Two q
-   * flags (the server's "duplicate flag" error) or too many tokens (its "too long" error) are forwarded as
-   * they are, since the server then answers with an error, which quiet mode never hides.
-   */
-  private metaFlags(slot: Slot, ntokens: number, from: number, quietDrop: number): number {
-    const t = this.t;
-    let q = -1;
-    for (let i = from; i < ntokens - 1; i++) {
-      if (t.buf[t.starts[i]] === 113) {
-        if (q >= 0) return -1;
-        q = i;
-      }
-    }
-    if (q < 0 || ntokens > MFLAG_MAX_OPT_LENGTH || quietDrop === DROP_NONE) return -1;
-    slot.drop = quietDrop;
-    return q;
   }
 
   /** The bytes a meta key hashes as: base64-decoded when a b flag is present and the key decodes. */

@@ -10,13 +10,17 @@ import { mergeMultiGet, mergeFanout } from './merge.js';
 export const REPLY_LINE = 0; // one line (storage, delete, incr, touch, flush_all, version)
 export const REPLY_GET = 1; // VALUE blocks until END (or an error line)
 export const REPLY_META = 2; // one line, plus a data block when it starts with "VA "
+/**
+ * A quiet meta command (q flag) is forwarded as it is, followed by `mn`: its reply is at most one meta reply
+ * and then MN, so the FIFO never has to guess whether a quiet command answered. Which outcomes quiet mode
+ * hides differs by command and case (ma q shows an auto-created value but hides an increment), so the server
+ * decides, not the sidecar; the MN is removed before the client sees the reply.
+ */
+export const REPLY_QUIET = 3;
 
-/** Replies a client asked not to see (classic noreply, meta q), dropped after the upstream answered. */
+/** Classic noreply: the upstream is asked without it and its reply dropped (memcached sends nothing at all). */
 export const DROP_NONE = 0;
-export const DROP_ALL = 1; // classic noreply: memcached sends nothing at all
-export const DROP_EN = 2; // mg q: a miss
-export const DROP_HD = 3; // ms q / md q: success
-export const DROP_HD_VA = 4; // ma q: success, with or without a value
+export const DROP_ALL = 1;
 
 /** How a Slot turns its Parts' replies into one client reply. */
 export const MERGE_SINGLE = 0;
@@ -71,8 +75,10 @@ export class Slot {
   merge = MERGE_SINGLE;
   parts: Part[] | null = null;
   single: Part | null = null;
-  /** mg: the miss reply (EN with O and k echoed) used when the upstream cannot answer. */
+  /** mg: the miss reply (EN with O and k echoed; empty when quiet) used when the upstream cannot answer. */
   missReply: Buffer | null = null;
+  /** mg q: a miss without its owner is silent. */
+  quietMiss = false;
   /** MERGE_GET: a copy of the request's key bytes and each key's [start, end) in it, and its part index. */
   keyBytes: Buffer | null = null;
   keyOffsets: Int32Array | null = null;
@@ -136,25 +142,19 @@ export class Slot {
   private singleReply(): Buffer | null {
     const p = this.single;
     if (p === null) return this.out;
-    if (p.reply !== null) return p.reply;
+    if (p.reply !== null) {
+      if (p.kind !== REPLY_QUIET) return p.reply;
+      // Drop the trailing "MN\r\n" the sidecar added; nothing left means quiet mode hid the reply.
+      return p.reply.length > 4 ? p.reply.subarray(0, p.reply.length - 4) : null;
+    }
+    if (this.quietMiss) return null;
     if (this.missReply !== null) return this.missReply;
     return Buffer.from(p.failure, 'latin1');
   }
 }
 
-function startsWith2(b: Buffer, c0: number, c1: number): boolean {
-  return b.length >= 2 && b[0] === c0 && b[1] === c1;
-}
-
 function applyDrop(drop: number, out: Buffer | null): Buffer | null {
-  if (out === null || drop === DROP_NONE) return out;
-  switch (drop) {
-    case DROP_ALL: return null;
-    case DROP_EN: return startsWith2(out, 69, 78) ? null : out; // EN
-    case DROP_HD: return startsWith2(out, 72, 68) ? null : out; // HD
-    case DROP_HD_VA: return startsWith2(out, 72, 68) || startsWith2(out, 86, 65) ? null : out; // HD, VA
-  }
-  return out;
+  return drop === DROP_ALL ? null : out;
 }
 
 export { END as END_REPLY, EN as EN_REPLY };

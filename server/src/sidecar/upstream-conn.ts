@@ -12,7 +12,7 @@ import net from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
 import { mark, runBatch, type Flushable } from './batch.js';
 import {
-  FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, type Part,
+  FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, REPLY_QUIET, type Part,
 } from './request.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
@@ -228,6 +228,7 @@ export class UpstreamConn implements Flushable {
 /** Length of the complete reply at buf[pos, end) for `part`, NEED_MORE, or BAD_STREAM. */
 function replyLength(buf: Buffer, pos: number, end: number, part: Part): number {
   if (part.kind === REPLY_GET) return getReplyLength(buf, pos, end, part);
+  if (part.kind === REPLY_QUIET) return quietReplyLength(buf, pos, end, part);
   const nl = buf.indexOf(10, pos);
   if (nl < 0 || nl >= end) return end - pos > MAX_REPLY_LINE ? BAD_STREAM : NEED_MORE;
   const lineLen = nl + 1 - pos;
@@ -240,6 +241,25 @@ function replyLength(buf: Buffer, pos: number, end: number, part: Part): number 
     return end - pos >= total ? total : NEED_MORE;
   }
   return lineLen;
+}
+
+/** At most one meta reply (with its data block when VA), then the MN the sidecar appended. */
+function quietReplyLength(buf: Buffer, pos: number, end: number, part: Part): number {
+  let p = pos + part.scanned;
+  const nl = buf.indexOf(10, p);
+  if (nl < 0 || nl >= end) return end - p > MAX_REPLY_LINE ? BAD_STREAM : NEED_MORE;
+  const isMn = nl - p === 3 && buf[p] === 77 && buf[p + 1] === 78;
+  if (isMn) return nl + 1 - pos;
+  if (part.scanned !== 0) return BAD_STREAM; // a second reply before MN: out of step
+  p = nl + 1;
+  if (buf[pos] === 86 && buf[pos + 1] === 65 && buf[pos + 2] === 32) {
+    let size = 0;
+    for (let q = pos + 3; q < nl && buf[q]! >= 48 && buf[q]! <= 57; q++) size = size * 10 + (buf[q]! - 48);
+    p += size + 2;
+  }
+  if (p > end) return NEED_MORE;
+  part.scanned = p - pos;
+  return quietReplyLength(buf, pos, end, part);
 }
 
 function getReplyLength(buf: Buffer, pos: number, end: number, part: Part): number {
