@@ -662,7 +662,8 @@ async function runSidecarScenario(o, tmp) {
   const upstreams = [];
   let sidecar = null;
   try {
-    for (let i = 0; i < SIDECAR_UPSTREAMS; i++) upstreams.push(await startServer(o.against, o.mem, o));
+    // each upstream needs its own metrics port, so a fixed --metrics-port is not used here
+    for (let i = 0; i < SIDECAR_UPSTREAMS; i++) upstreams.push(await startServer(o.against, o.mem, { ...o, metricsPort: 0 }));
     const ring = {
       cluster: 'bench', namespace: 'bench', version: 1, hash: 'ketama-md5', vnodes: 40,
       members: upstreams.map((u, i) => ({ name: `bench-${i}`, host: '127.0.0.1', port: u.port, weight: 1, state: 'active' })),
