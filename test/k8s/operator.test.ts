@@ -126,6 +126,28 @@ describe('cachalot-operator reconcile', () => {
     expect(stored(env, 'v1', 'configmaps', 'default', 'web-ring').metadata.resourceVersion).toBe(ringCm.metadata.resourceVersion);
   });
 
+  it('a spec change rolls the servers one at a time, reported as Progressing/RollingUpdate, and keeps the ring', async () => {
+    env = await startEnv();
+    await env.startOperator();
+    await env.objects.create(cacheCluster('web', { replicas: 3 }));
+    await readyCluster(env, 'web', 3);
+    const before = storedList(env, 'v1', 'pods', 'default').map((p) => p.metadata.uid);
+    // Hold the first replacement (highest ordinal first) un-ready: the rollout must stop there.
+    env.sim.holdNextIncarnation('web-2');
+    await patchMerge(env.api.url, `${BASE}/web`, { spec: { memory: '2Gi' } });
+    const rolling = await eventually(() => {
+      const cc = stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web');
+      return condition(cc, 'Progressing')?.reason === 'RollingUpdate' && cc.status.observedGeneration === 2 ? cc : undefined;
+    }, 'Progressing=RollingUpdate');
+    expect(condition(rolling, 'Ready').status).toBe('False');
+    const mid = storedList(env, 'v1', 'pods', 'default');
+    expect(mid.filter((p) => before.includes(p.metadata.uid)).map((p) => p.metadata.name).sort()).toEqual(['web-0', 'web-1']);
+    env.sim.setReady('web-2', true);
+    const done = await readyCluster(env, 'web', 3);
+    expect(storedList(env, 'v1', 'pods', 'default').filter((p) => before.includes(p.metadata.uid))).toEqual([]);
+    expect(done.status.ring.version).toBe(1);
+  });
+
   it('puts back a child deleted by hand, and a second reconcile of an unchanged cluster writes nothing', async () => {
     env = await startEnv();
     await env.startOperator();

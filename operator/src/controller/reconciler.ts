@@ -59,7 +59,7 @@ interface PodLike extends KubeObject {
 
 interface StatefulSetLike extends KubeObject {
   metadata?: KubeObject['metadata'] & { generation?: number };
-  status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
+  status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number; currentRevision?: string; updateRevision?: string };
 }
 
 export interface LostMember {
@@ -217,10 +217,12 @@ export function computeStatus(
     ? { type: CONDITION_READY, status: 'True', ...g, reason: 'AllMembersReady', message: `${ready}/${spec.replicas} members ready` }
     : { type: CONDITION_READY, status: 'False', ...g, reason: 'MembersNotReady', message: `${ready}/${spec.replicas} members ready` }, now);
 
+  // A rollout is told apart from a scale by the StatefulSet's revisions, not by counts: both change counts.
+  const rollingOut = stsCurrent && !!sts?.status?.updateRevision && sts.status.currentRevision !== sts.status.updateRevision;
   let progressing: { reason: string; message: string } | undefined;
   if (draining.length) progressing = { reason: 'Draining', message: `${draining.join(', ')} draining before scale-down` };
+  else if (rollingOut) progressing = { reason: 'RollingUpdate', message: `${sts?.status?.updatedReplicas ?? 0}/${spec.replicas} members updated` };
   else if (!stsCurrent || replicas !== spec.replicas) progressing = { reason: 'Scaling', message: `${replicas} members running, ${spec.replicas} desired` };
-  else if ((sts?.status?.updatedReplicas ?? replicas) < replicas) progressing = { reason: 'RollingUpdate', message: `${sts?.status?.updatedReplicas ?? 0}/${replicas} members updated` };
   else if (ready < spec.replicas) progressing = { reason: 'WaitingForMembers', message: `${ready}/${spec.replicas} members ready` };
   conditions = setCondition(conditions, progressing
     ? { type: CONDITION_PROGRESSING, status: 'True', ...g, ...progressing }

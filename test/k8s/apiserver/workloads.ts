@@ -6,11 +6,22 @@
  * replica count (whenScaled: Delete), keeps StatefulSet status counts, and on Node deletion evicts the node's
  * pods, whose replacements then stay Pending/Unschedulable because their local claim points at the lost node.
  */
+import { createHash } from 'node:crypto';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import type { ResourceDef } from './resources.js';
 import { meta, type Store, type StoreEvent } from './store.js';
 
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+const REVISION_LABEL = 'controller-revision-hash';
+
+/** Stands in for a ControllerRevision name: the pod template's hash. */
+function revisionOf(name: string, template: Json | undefined): string {
+  return `${name}-${createHash('sha256').update(JSON.stringify(template ?? {})).digest('hex').slice(0, 10)}`;
+}
+
+function isReady(p: JsonObject): boolean {
+  return isObject(p.status) && Array.isArray(p.status.conditions) && p.status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
+}
 
 function stamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -18,6 +29,7 @@ function stamp(): string {
 
 export class WorkloadSimulator {
   private readonly notReady = new Set<string>();
+  private readonly holdNext = new Set<string>();
   private scheduled = false;
   private nextNode = 0;
   private readonly listener = (ev: StoreEvent) => this.onEvent(ev);
@@ -60,6 +72,11 @@ export class WorkloadSimulator {
     if (ready) this.notReady.delete(pod);
     else this.notReady.add(pod);
     this.kick();
+  }
+
+  /** The next pod created under this name (e.g. a rolling update's replacement) stays un-Ready until setReady. */
+  holdNextIncarnation(pod: string): void {
+    this.holdNext.add(pod);
   }
 
   private onEvent(ev: StoreEvent): void {
@@ -107,7 +124,8 @@ export class WorkloadSimulator {
     const template = (spec.template ?? {}) as JsonObject;
     const templates = (Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : []) as JsonObject[];
     const retention = isObject(spec.persistentVolumeClaimRetentionPolicy) ? spec.persistentVolumeClaimRetentionPolicy : {};
-    for (let i = 0; i < replicas; i++) this.ensurePod(sts, ns, `${name}-${i}`, template, templates);
+    const revision = revisionOf(name, template);
+    for (let i = 0; i < replicas; i++) this.ensurePod(sts, ns, `${name}-${i}`, template, templates, revision);
     for (const pod of this.store.list(this.defs.pod, ns).items) {
       const pn = String(meta(pod).name);
       const ord = pn.startsWith(`${name}-`) ? Number(pn.slice(name.length + 1)) : NaN;
@@ -121,12 +139,28 @@ export class WorkloadSimulator {
       }
     }
     const pods = this.store.list(this.defs.pod, ns).items.filter((p) => String(meta(p).name).startsWith(`${name}-`) && isObject(meta(p).labels));
-    const ready = pods.filter((p) => isObject(p.status) && Array.isArray(p.status.conditions) && p.status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True')).length;
-    const status = { observedGeneration: m.generation!, replicas: pods.length, readyReplicas: ready, availableReplicas: ready, currentReplicas: pods.length, updatedReplicas: pods.length };
+    const ready = pods.filter(isReady).length;
+    const updated = pods.filter((p) => (meta(p).labels as Record<string, string>)[REVISION_LABEL] === revision);
+    // RollingUpdate as the StatefulSet controller does it: one pod at a time, highest ordinal first, and only
+    // while every pod is Ready (so a replacement that never becomes Ready halts the rollout).
+    const outdated = pods.filter((p) => (meta(p).labels as Record<string, string>)[REVISION_LABEL] !== revision).sort((a, b) => String(meta(b).name).localeCompare(String(meta(a).name), undefined, { numeric: true }));
+    if (outdated.length > 0 && pods.length >= replicas && ready === pods.length) this.store.delete(this.defs.pod, ns, String(meta(outdated[0]!).name));
+    const prevStatus = (isObject(sts.status) ? sts.status : {}) as JsonObject;
+    const currentRevision = outdated.length === 0 ? revision : String(prevStatus.currentRevision ?? revision);
+    const status = {
+      observedGeneration: m.generation!,
+      replicas: pods.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      currentReplicas: pods.length - updated.length || pods.length,
+      updatedReplicas: updated.length,
+      currentRevision,
+      updateRevision: revision,
+    };
     if (JSON.stringify(sts.status ?? {}) !== JSON.stringify(status)) this.store.update(this.defs.sts, ns, name, { ...sts, status, metadata: { ...m } }, { subresource: 'status' });
   }
 
-  private ensurePod(sts: JsonObject, ns: string, pod: string, template: JsonObject, templates: JsonObject[]): void {
+  private ensurePod(sts: JsonObject, ns: string, pod: string, template: JsonObject, templates: JsonObject[], revision: string): void {
     let node: string | undefined;
     let lostNode = false;
     for (const t of templates) {
@@ -140,6 +174,7 @@ export class WorkloadSimulator {
       }
     }
     const existing = this.store.tryGet(this.defs.pod, ns, pod);
+    if (!existing && this.holdNext.delete(pod)) this.notReady.add(pod);
     const want = !this.notReady.has(pod) && !lostNode;
     if (!existing) {
       if (!node && !lostNode) {
@@ -159,7 +194,7 @@ export class WorkloadSimulator {
       this.store.create(this.defs.pod, ns, {
         metadata: {
           name: pod,
-          labels: { ...((tm.labels ?? {}) as JsonObject), 'statefulset.kubernetes.io/pod-name': pod },
+          labels: { ...((tm.labels ?? {}) as JsonObject), 'statefulset.kubernetes.io/pod-name': pod, [REVISION_LABEL]: revision },
           ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: meta(sts).name!, uid: meta(sts).uid!, controller: true, blockOwnerDeletion: true }],
         },
         spec: { ...((template.spec ?? {}) as JsonObject), ...(lostNode || !node ? {} : { nodeName: node }) },
@@ -168,8 +203,7 @@ export class WorkloadSimulator {
       return;
     }
     if (lostNode || !isObject(existing.status) || existing.status.phase !== 'Running') return;
-    const isReady = Array.isArray(existing.status.conditions) && existing.status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
-    if (isReady !== want) this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(want) }, { subresource: 'status' });
+    if (isReady(existing) !== want) this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(want) }, { subresource: 'status' });
   }
 
   private runningStatus(ready: boolean): JsonObject {
