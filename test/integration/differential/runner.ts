@@ -6,6 +6,8 @@ import type { Script, Step } from './script.js';
 import { lastCasIn } from './replies.js';
 
 const SENTINEL = 'mn\r\n';
+/** How long a partial step waits for the server to answer or close before the script goes on. */
+const PARTIAL_WAIT_MS = 500;
 
 export type SendMode = 'whole' | 'pieces';
 
@@ -116,6 +118,14 @@ export async function runSteps(session: Session, steps: readonly Step[], options
     const sent = expand(step.send, session);
     if (!client) {
       results.push({ sent, reply: '', end: 'connect-failed' });
+      continue;
+    }
+    if ('partial' in step && step.partial) {
+      await sendStep(client, sent, options.mode, nextPiece);
+      const { data, end } = await client.read(() => false, PARTIAL_WAIT_MS, PARTIAL_WAIT_MS);
+      // Silence is the expected outcome here, however the wait happened to end.
+      results.push({ sent, reply: data.toString('latin1'), end: end === 'deadline' ? 'quiet' : end });
+      if (end === 'eof') session.drop();
       continue;
     }
     const wanted = expectedNoops(sent);

@@ -1,7 +1,11 @@
 // A differential script: steps whose bytes go to both servers unchanged, except for two placeholders that
 // must resolve per server: `{{cas}}` (the last CAS value this connection saw in a reply, or 0) and
 // `{{now+N}}` / `{{now-N}}` (unix time, for absolute exptimes).
-export type Step = { readonly send: string } | { readonly sleepMs: number };
+/**
+ * `send`: bytes, then the `mn` sentinel, then the replies up to its `MN`. With `partial`, no sentinel: the bytes
+ * end mid-command, and the step records what the server does within PARTIAL_WAIT_MS (usually nothing, or close).
+ */
+export type Step = { readonly send: string; readonly partial?: boolean } | { readonly sleepMs: number };
 
 export interface Script {
   readonly name: string;
@@ -10,6 +14,8 @@ export interface Script {
   readonly flags?: readonly string[];
   /** The script ends the server (shutdown): it gets a server pair of its own for each run. */
   readonly fresh?: boolean;
+  /** Only these send modes: memcached's own answer in the other one depends on read timing. */
+  readonly modes?: readonly ('whole' | 'pieces')[];
 }
 
 /** Run once per script to make scripts independent of each other: empty cache, zeroed counters. */
@@ -37,3 +43,5 @@ export function escapeBytes(text: string, max = 400): string {
   }
   return text.length > 0 && out.length >= max ? `${out}…(${text.length} bytes)` : out;
 }
+
+export const partial = (send: string): Step => ({ send, partial: true });

@@ -59,7 +59,7 @@ export function differentialSuite(
 
     describe('hand-written scripts', () => {
       for (const script of HAND_SCRIPTS) {
-        for (const mode of MODES) {
+        for (const mode of script.modes ?? MODES) {
           test(`${script.name} [${mode}]`, async () => {
             if (script.fresh) {
               const pair = await startPair(startCandidate, script.flags ?? []);
