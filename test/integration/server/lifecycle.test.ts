@@ -196,6 +196,40 @@ describe('new connections during a drain', () => {
   });
 });
 
+describe('--shutdown-timeout bounds a drain that cannot finish', () => {
+  let cachalot: Cachalot;
+  let stuck: McClient;
+  let nonReader: net.Socket;
+
+  beforeAll(async () => {
+    cachalot = await startCachalotServer({ threads: 2, extra: ['--shutdown-timeout', '1'] });
+    const control = await McClient.connect(cachalot.port);
+    expect((await control.request(storageCommand('set', 'big', randomBytes(MiB / 2)), 'line')).line).toBe('STORED');
+    control.close();
+    // One client stops in the middle of a data block, another never reads 20 MB of replies.
+    stuck = await McClient.connect(cachalot.port);
+    stuck.socket.write('set never 0 0 100\r\nonly part of it');
+    nonReader = net.connect({ port: cachalot.port, host: '127.0.0.1' });
+    nonReader.on('error', () => {});
+    await new Promise<void>((resolve) => nonReader.once('connect', () => resolve()));
+    nonReader.pause();
+    nonReader.write('get big\r\n'.repeat(40));
+  });
+
+  afterAll(async () => {
+    stuck?.close();
+    nonReader?.destroy();
+    await stopServer(cachalot?.server);
+  });
+
+  it('SIGTERM: the process still exits 0 once the deadline passes, and both clients are disconnected', async () => {
+    cachalot.server.process.kill('SIGTERM');
+    expect(await exitOf(cachalot.server.process, 10_000)).toEqual({ code: 0, signal: null });
+    await stuck.closed;
+    expect(stuck.isClosed).toBe(true);
+  });
+});
+
 describe('HTTP health endpoints', () => {
   let cachalot: Cachalot;
 

@@ -103,6 +103,36 @@ describe('-c connection limit', () => {
   });
 });
 
+describe('-c under a burst of simultaneous connects on 4 threads', () => {
+  const LIMIT = 20;
+  let cachalot: Cachalot;
+  const clients: RawClient[] = [];
+
+  beforeAll(async () => {
+    cachalot = await startCachalotServer({ threads: 4, extra: ['-c', String(LIMIT)] });
+    await waitFor(async () => (await scrape(cachalot.metricsPort)).get('memcached_current_connections') === 0, 5_000, 'no connections');
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await stopServer(cachalot?.server);
+  });
+
+  it(`${3 * LIMIT} clients connecting at once: exactly ${LIMIT} served, the rest told and closed`, async () => {
+    const outcomes = await Promise.all(Array.from({ length: 3 * LIMIT }, async () => {
+      const { client, result } = await versionOnNewConnection(cachalot.port);
+      clients.push(client);
+      return result.data.toString('latin1') + (result.end === 'eof' ? '<eof>' : '');
+    }));
+    const counts = new Map<string, number>();
+    for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
+    expect(Object.fromEntries(counts)).toEqual({ 'VERSION 1.6.18\r\n': LIMIT, [`${REJECT}<eof>`]: 2 * LIMIT });
+    const metrics = await scrape(cachalot.metricsPort);
+    expect(metrics.get('memcached_current_connections')).toBe(LIMIT);
+    expect(metrics.get('memcached_connections_rejected_total')).toBe(2 * LIMIT);
+  });
+});
+
 describe('-o idle_timeout=1', () => {
   let cachalot: Cachalot;
   let memcached: RunningServer;

@@ -201,6 +201,28 @@ describe('stress: 4 threads, 120 connections', () => {
     }
   });
 
+  it('120 connections appending to one key at once: every chunk lands exactly once and whole', async () => {
+    const APPENDS = 5;
+    expect((await control.request('set log 0 0 0\r\n\r\n', 'line')).line).toBe('STORED');
+    const chunk = (id: number, j: number): string => `<${id}.${j}:${'#'.repeat((id * 7 + j) % 40)}>`;
+    const replies = await Promise.all(clients.map((c, id) => {
+      const reqs = Array.from({ length: APPENDS }, (_, j) => storageCommand('append', 'log', Buffer.from(chunk(id, j))));
+      return c.pipeline(Buffer.concat(reqs), new Array(APPENDS).fill('line'));
+    }));
+    expect(new Set(replies.flat().map((r) => r.line))).toEqual(new Set(['STORED']));
+    const log = (await control.request('get log\r\n', 'values')).values[0]!.data.toString('latin1');
+    const chunks = log.match(/<[^>]*>/g) ?? [];
+    expect(chunks.join('')).toBe(log); // nothing between or inside chunks
+    expect(chunks).toHaveLength(CLIENTS * APPENDS);
+    expect(new Set(chunks).size).toBe(CLIENTS * APPENDS);
+    // Each connection's own appends stay in its order.
+    for (let id = 0; id < CLIENTS; id++) {
+      const mine = chunks.filter((c) => c.startsWith(`<${id}.`));
+      expect(mine).toEqual(Array.from({ length: APPENDS }, (_, j) => chunk(id, j)));
+    }
+    expect((await control.request('delete log\r\n', 'line')).line).toBe('DELETED');
+  });
+
   it('curr_items and bytes return to their starting values once everything written is deleted', async () => {
     const keys = [
       ...Array.from({ length: COUNTERS }, (_, i) => `ctr:${i}`),
@@ -218,5 +240,15 @@ describe('stress: 4 threads, 120 connections', () => {
     expect(Number(stats.get('total_items'))).toBeGreaterThan(CLIENTS * ROUNDS);
     const again = await control.pipeline(keys.slice(0, 40).map((k) => `get ${k}\r\n`).join(''), keys.slice(0, 40).map(() => 'values'));
     expect(again.map((r) => r.raw.toString())).toEqual(new Array(40).fill('END\r\n'));
+  });
+
+  it('curr_connections returns to 1 once the 120 connections are gone (half closed, half reset)', async () => {
+    clients.forEach((c, i) => (i % 2 === 0 ? c.socket.end() : c.socket.resetAndDestroy()));
+    let current = -1;
+    for (let i = 0; i < 100 && current !== 1; i++) {
+      current = await control.statNumber('curr_connections');
+      if (current !== 1) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(current).toBe(1);
   });
 });
