@@ -1,0 +1,123 @@
+/**
+ * Upstream failure handling: a killed server's keys are answered without it (gets as misses, stores with
+ * SERVER_ERROR) and, after server_failure_limit consecutive failures, it is ejected; once it is back, the
+ * probe after server_retry_timeout returns it to service. Under the `next` policy its keys go to the next
+ * member instead. A server that accepts but never answers costs a client the request timeout, no more.
+ */
+import net from 'node:net';
+import type { RunningServer } from '../../support/servers.js';
+import { waitForExit } from '../../support/servers.js';
+import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
+import {
+  RawClient, RingFile, ask, eventually, fileSidecar, holders, ringJson, startUpstream, startUpstreams, stopAll,
+} from './helpers.js';
+
+let servers: RunningServer[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(async () => {
+  servers = await startUpstreams(3);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await stopAll(servers);
+});
+
+const FAST = { connectTimeoutMs: 200, requestTimeoutMs: 400, failureLimit: 2, retryTimeoutMs: 300 };
+
+async function sidecarOver(members: RunningServer[], overrides = {}): Promise<Sidecar> {
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  ring.write(ringJson(1, members.map((s) => ({ port: s.port }))));
+  const sc = await fileSidecar(ring, { ...FAST, ...overrides });
+  cleanups.push(() => sc.stop());
+  return sc;
+}
+
+/** Keys whose owner (on the sidecar's table) is member `index`. */
+function keysOwnedBy(sc: Sidecar, index: number, n: number, tag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n && i < 10_000; i++) {
+    const k = `${tag}:${i}`;
+    if (sc.table!.ownerIndex(Buffer.from(k)) === index) out.push(k);
+  }
+  return out;
+}
+
+async function kill(s: RunningServer): Promise<void> {
+  s.process.kill('SIGKILL');
+  expect(await waitForExit(s, 5_000)).toBe(true);
+}
+
+test('a killed upstream is answered around, ejected, and comes back after its probe', async () => {
+  const sc = await sidecarOver(servers);
+  const c = await RawClient.connect(sc.port);
+  const [victimKey, victimKey2] = keysOwnedBy(sc, 1, 2, 'victim');
+  const [otherKey] = keysOwnedBy(sc, 0, 1, 'other');
+  expect(await ask(c, `set ${victimKey} 0 0 1\r\nv\r\n`, '\r\n')).toBe('STORED\r\n');
+
+  const port = servers[1]!.port;
+  await kill(servers[1]!);
+
+  // Failures until the limit: stores get SERVER_ERROR, gets miss, mg misses echo O and k; others unaffected.
+  expect(await ask(c, `set ${victimKey} 0 0 1\r\nw\r\n`, '\r\n')).toMatch(/^SERVER_ERROR /);
+  expect(await ask(c, `get ${victimKey} ${otherKey}\r\n`, 'END\r\n')).toBe('END\r\n');
+  expect(await ask(c, `mg ${victimKey2} v k O42\r\n`, '\r\n')).toBe(`EN k${victimKey2} O42\r\n`);
+  expect(await ask(c, `mg ${victimKey2} v q\r\nmn\r\n`, 'MN\r\n')).toBe('MN\r\n');
+  expect(await ask(c, `set ${otherKey} 0 0 1\r\no\r\n`, '\r\n')).toBe('STORED\r\n');
+  await eventually(async () => {
+    await ask(c, `get ${victimKey}\r\n`, 'END\r\n');
+    return sc.table!.upstreams[1]!.ejected;
+  }, 'ejection', 100, 20);
+  const stats = await ask(c, 'stats\r\n', 'END\r\n');
+  expect(stats).toContain('STAT upstream_ejected 1\r\n');
+  const metrics = await sc.metrics.registry.getSingleMetricAsString('cachalot_sidecar_upstream_ejections_total');
+  expect(metrics).toContain(`upstream="127.0.0.1:${port}"} 1`);
+  // While ejected: answered at once without the server.
+  expect(await ask(c, `set ${victimKey} 0 0 1\r\nw\r\n`, '\r\n')).toBe('SERVER_ERROR upstream unavailable\r\n');
+  expect(await ask(c, `get ${victimKey} ${otherKey}\r\n`, 'END\r\n')).toBe(`VALUE ${otherKey} 0 1\r\no\r\nEND\r\n`);
+
+  // The server comes back on its port: the next probe returns it to service.
+  servers[1] = await startUpstream(port);
+  await eventually(() => !sc.table!.upstreams[1]!.ejected, 'probe brings the server back', 300, 20);
+  expect(await ask(c, `set ${victimKey} 0 0 1\r\nz\r\n`, '\r\n')).toBe('STORED\r\n');
+  expect(await holders(servers, victimKey!)).toEqual([1]);
+  c.close();
+}, 30_000);
+
+test('under the next policy an ejected member\'s keys go to the next member on the ring', async () => {
+  const members = await startUpstreams(3);
+  cleanups.push(() => stopAll(members));
+  const sc = await sidecarOver(members, { ejected: 'next' });
+  const c = await RawClient.connect(sc.port);
+  const keys = keysOwnedBy(sc, 2, 10, 'failover');
+  await kill(members[2]!);
+  await eventually(async () => {
+    await ask(c, `get ${keys[0]}\r\n`, 'END\r\n');
+    return sc.table!.upstreams[2]!.ejected;
+  }, 'ejection', 100, 20);
+  for (const k of keys) expect(await ask(c, `set ${k} 0 0 1\r\nn\r\n`, '\r\n')).toBe('STORED\r\n');
+  for (const k of keys) {
+    expect(await ask(c, `get ${k}\r\n`, 'END\r\n')).toBe(`VALUE ${k} 0 1\r\nn\r\nEND\r\n`);
+    const have = await holders(members.slice(0, 2), k);
+    expect(have.length).toBe(1);
+  }
+  c.close();
+}, 30_000);
+
+test('a server that never answers costs the request timeout; pipelined requests behind it are all answered', async () => {
+  const silent = net.createServer((sock) => sock.on('data', () => {}));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => silent.close(() => r())));
+  const silentPort = (silent.address() as net.AddressInfo).port;
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  ring.write(ringJson(1, [{ port: silentPort }]));
+  const sc = await fileSidecar(ring, { ...FAST, failureLimit: 100 });
+  cleanups.push(() => sc.stop());
+  const c = await RawClient.connect(sc.port);
+  const reply = await ask(c, 'set a 0 0 1\r\nx\r\nget a b\r\nmg a v O7 ka\r\ndelete a noreply\r\nmn\r\n', 'MN\r\n');
+  expect(reply).toBe('SERVER_ERROR upstream timeout\r\nEND\r\nEN O7 ka\r\nMN\r\n');
+  c.close();
+}, 30_000);
