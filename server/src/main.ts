@@ -9,12 +9,13 @@
 import { Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import pino from 'pino';
-import { ConfigError, defaultShards, parseArgs, type ServerConfig } from './config.js';
+import { ConfigError, defaultShards, memoryReserveBytes, parseArgs, type ServerConfig } from './config.js';
 import { createStoreMemory, openStore } from './store/index.js';
 import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE_READY } from './metrics/counters.js';
 import { Clock } from './engine/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
+import { LogFlashTier, createFlashMemory, startFlusher, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/index.js';
 
 /** Quiet time after which a draining connection with nothing pending is closed. */
 const DRAIN_QUIET_MS = 50;
@@ -24,15 +25,39 @@ const EX_USAGE = 64;
 function run(config: ServerConfig): void {
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.ignoredOptions.length > 0) log.info({ options: config.ignoredOptions }, 'memcached options accepted without effect');
-  if (config.extPaths.length > 0) log.warn({ extPaths: config.extPaths }, 'flash tier (-o ext_path) is not available in this build; serving from RAM only');
 
   const clock = Clock.startingNow();
   const storeMemory = createStoreMemory({
     memoryLimit: config.memoryLimitMb * 1024 * 1024,
     maxItemSize: config.maxItemSize + 512,
     shards: defaultShards(config),
+    memoryReserve: memoryReserveBytes(config),
   });
   const store = openStore(storeMemory);
+
+  // ---- flash tier (issue 3): shared memory, the flusher thread (recovers the index before any worker
+  // starts), the main thread's view for /metrics, /readyz and the shutdown flush.
+  let flashMemory: FlashMemory | undefined;
+  let flash: LogFlashTier | undefined;
+  let flusher: Worker | undefined;
+  let flashReady = true;
+  if (config.extPaths.length > 0) {
+    flashMemory = createFlashMemory({
+      paths: config.extPaths, shards: storeMemory.options.shards, wbufSize: config.extWbufSize,
+      maxItemSize: config.maxItemSize + 512, threads: config.threads, processStarted: clock.processStarted,
+    }, storeMemory);
+    flash = new LogFlashTier(flashMemory, config.threads, log);
+    flashReady = false;
+    flusher = startFlusher({ memory: flashMemory, logLevel: config.logLevel, now: clock.now() });
+    flusher.on('error', (err) => {
+      // Without its flusher the tier only loses writes (the write buffer fills, evictions are dropped and
+      // counted); RAM keeps serving.
+      log.error({ err }, 'flash flusher thread failed: items evicted from RAM are no longer written to flash');
+      flusher = undefined;
+      if (!flashReady) flashRecovered();
+    });
+  }
+  // ---- end flash tier
   const counterMemory = createCounterMemory(config.threads);
   const reader = new CounterReader(counterMemory);
   const mainCounters = new Counters(counterMemory, config.threads);
@@ -51,7 +76,8 @@ function run(config: ServerConfig): void {
     store,
     counters: reader,
     config,
-    ready: () => !shuttingDown && Atomics.load(gauges, GAUGE_READY) === 1,
+    ready: () => !shuttingDown && flashReady && Atomics.load(gauges, GAUGE_READY) === 1,
+    extraText: flash === undefined ? undefined : () => flash!.metricsText(), // flash tier (issue 3)
   }, (err) => {
     log.fatal({ err }, `cannot serve metrics on ${config.metricsListen}:${config.metricsPort} (--metrics-port)`);
     process.exit(1);
@@ -61,7 +87,38 @@ function run(config: ServerConfig): void {
     for (const w of workers) w.postMessage(msg);
   };
 
+  // flash tier (issue 3): after the connections drained, RAM items go to flash (ext_flush_on_shutdown),
+  // then the flusher writes what is queued, syncs and exits; bounded by --shutdown-timeout.
+  let flashStopped = false;
+  const stopFlash = (code: number, then: () => void): void => {
+    if (flash === undefined || flashMemory === undefined || flusher === undefined || flashStopped) {
+      then();
+      return;
+    }
+    flashStopped = true;
+    const deadline = Date.now() + config.shutdownTimeout * 1000;
+    if (code === 0 && config.extFlushOnShutdown && flashReady) {
+      const t0 = Date.now();
+      const items = flash.demoteAll(store, clock.now(), deadline);
+      log.info({ items, ms: Date.now() - t0 }, 'RAM items queued for flash (ext_flush_on_shutdown)');
+    }
+    const worker = flusher;
+    const timer = setTimeout(() => {
+      log.warn('flash flusher did not finish before the shutdown deadline');
+      then();
+    }, Math.max(1000, deadline - Date.now()));
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      then();
+    });
+    stopFlusher(flashMemory);
+  };
+
   const finish = (code: number): void => {
+    if (!flashStopped && flusher !== undefined) {
+      stopFlash(code, () => finish(code));
+      return;
+    }
     clearInterval(heapTimer);
     metrics?.close();
     Promise.allSettled(workers.map((w) => w.terminate())).then(() => {
@@ -121,7 +178,7 @@ function run(config: ServerConfig): void {
   };
 
   const spawn = (index: number, fd?: number): void => {
-    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, fd };
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, fd, flash: flashMemory };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     worker.on('message', onWorkerMessage(index));
     worker.on('error', (err) => {
@@ -139,7 +196,19 @@ function run(config: ServerConfig): void {
 
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  spawn(0);
+  // flash tier (issue 3): workers start once the index is rebuilt from the files, so no client sees a
+  // half-recovered tier (and /readyz stays 503 until then).
+  function flashRecovered(): void {
+    flashReady = true;
+    if (flash !== undefined) store.ensureCasAbove(flash.maxRecoveredCas());
+    if (!shuttingDown) spawn(0);
+  }
+  if (flusher === undefined) spawn(0);
+  else {
+    flusher.once('message', (msg: FlusherMessage) => {
+      if (msg.type === 'recovered' && !flashReady) flashRecovered();
+    });
+  }
 }
 
 function entry(): void {

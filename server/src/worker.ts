@@ -9,6 +9,7 @@ import { parentPort, workerData, threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { getHeapStatistics } from 'node:v8';
 import { openStore } from './store/index.js';
+import { LogFlashTier, type FlashMemory } from './flash/index.js'; // flash tier (issue 3)
 import type { StoreMemory } from './store/types.js';
 import { Clock } from './engine/clock.js';
 import { TextEngine } from './engine/text.js';
@@ -28,6 +29,8 @@ export interface WorkerInit {
   processStarted: number;
   /** The listening socket's fd; absent for worker 0, which creates it. */
   fd?: number;
+  /** flash tier (issue 3): its shared memory, when -o ext_path is given. */
+  flash?: FlashMemory;
 }
 
 export type WorkerMessage =
@@ -46,7 +49,14 @@ function main(): void {
   const { config } = init;
   const port = parentPort!;
   const log = pino({ level: config.logLevel, base: { thread: init.index } });
-  const store = openStore(init.store);
+  // ---- flash tier (issue 3): evictions from RAM are demoted into the flash write buffer.
+  const flash = init.flash !== undefined ? new LogFlashTier(init.flash, init.index, log) : undefined;
+  const store = openStore(init.store, flash === undefined ? undefined : {
+    onEvict: (hash, ref, now) => {
+      flash.demote(hash, ref, store, now);
+    },
+  });
+  // ---- end flash tier
   const counters = new Counters(init.counters, init.index);
   const reader = new CounterReader(init.counters);
   const clock = new Clock(init.processStarted);
@@ -84,7 +94,7 @@ function main(): void {
       verbosity = level;
       port.postMessage({ type: 'verbosity', level } satisfies WorkerMessage);
     },
-  }, stats);
+  }, stats, flash);
 
   const owner: ConnectionOwner = {
     engine,

@@ -351,7 +351,7 @@ export class Flusher {
       const wake = Atomics.load(c, K_WAKE);
       let released = this.flushOnce();
       // Keep going while producers keep the ring busy, without sleeping between batches.
-      for (let n = 0; released > 0 && n < 1000 && this.ring.snapshotUsed() > this.ring.size >>> 3; n++) released = this.flushOnce();
+      for (let n = 0; released > 0 && n < 1000 && this.ring.snapshotUsed() > this.ring.size >>> 4; n++) released = this.flushOnce();
       if (Atomics.load(c, K_STOP) === 1) {
         for (let n = 0; n < 100_000 && this.flushOnce() > 0; n++);
         this.close();

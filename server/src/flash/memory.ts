@@ -62,7 +62,7 @@ export interface FlashMemory {
 }
 
 /** Segment evictions the write buffer holds at least (see flashGeometry). */
-const RING_SEGMENTS = 4;
+const RING_SEGMENTS = 8;
 
 function nextPow2(n: number): number {
   let p = 1;

@@ -89,8 +89,8 @@ export class WriteBuffer {
     const nowUsed = used + need;
     c[K_USED] = nowUsed;
     unlockWord(c, K_RING_LOCK);
-    // Wake the flusher early when a quarter is queued, instead of at its next interval.
-    if (nowUsed > this.size >>> 2 && used <= this.size >>> 2) {
+    // Wake the flusher early when an eighth is queued, instead of at its next interval.
+    if (nowUsed > this.size >>> 3 && used <= this.size >>> 3) {
       Atomics.add(c, K_WAKE, 1);
       Atomics.notify(c, K_WAKE);
     }

@@ -11,7 +11,7 @@ import type { ItemRef, Store } from '../store/types.js';
 import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
-  ENTRY_WORDS, IN_WBUF, K_FILES_TOTAL, K_FILES_USED, K_BYTES_USED, K_GEN, K_LOGGED, K_MIN_FILE, K_OLDEST_LIVE,
+  ENTRY_WORDS, IN_WBUF, K_FILES_TOTAL, K_FILES_USED, K_BYTES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO, K_MIN_FILE, K_OLDEST_LIVE,
   K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_MAGIC, R_SEQ, RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE,
   recordSize,
 } from './layout.js';
@@ -82,6 +82,11 @@ export class LogFlashTier implements FlashTier {
     this.files = new FileTable(memory.buffers.files);
     this.paths = memory.options.paths.map((p) => p.path);
     this.processStarted = memory.options.processStarted;
+  }
+
+  /** The largest CAS recovered from the files: the store's CAS counter must start above it. */
+  maxRecoveredCas(): number {
+    return (Atomics.load(this.control, K_MAX_CAS_HI) >>> 0) * 4294967296 + (Atomics.load(this.control, K_MAX_CAS_LO) >>> 0);
   }
 
   /** True once the flusher has rebuilt the index from the files (gates /readyz). */
