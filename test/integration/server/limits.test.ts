@@ -374,6 +374,26 @@ describe('-I 4m -m 64', () => {
     }
   });
 
+  it('the largest value -I 4m admits is the same as memcached\'s (item header, key, CRLF and CAS counted)', async () => {
+    // memcached 1.6.18 on 64-bit: ITEM_ntotal = sizeof(item) 48 + key + 1 + value + 2 + CAS 8 must be <= -I.
+    const largest = 4 * MiB - 48 - ('key'.length + 1) - 2 - 8;
+    const run = async (port: number): Promise<string[]> => {
+      const c = await McClient.connect(port);
+      try {
+        const fits = await c.request(storageCommand('set', 'key', Buffer.alloc(largest, 0x61)), 'line');
+        const over = await c.request(storageCommand('set', 'key', Buffer.alloc(largest + 1, 0x62)), 'line');
+        const over8 = await c.request(storageCommand('set', 'key', Buffer.alloc(largest + 8, 0x63)), 'line');
+        return [fits.line, over.line, over8.line];
+      } finally {
+        c.close();
+      }
+    };
+    const [mine, theirs] = await Promise.all([run(cachalot.port), run(memcached.port)]);
+    const tooLarge = 'SERVER_ERROR object too large for cache';
+    expect(theirs).toEqual(['STORED', tooLarge, tooLarge]);
+    expect(mine).toEqual(theirs);
+  });
+
   it('a value over 4 MiB is refused as memcached refuses it, its data swallowed', async () => {
     const request = Buffer.concat([storageCommand('set', 'huge', randomBytes(4 * MiB + 1)), Buffer.from('get huge\r\nversion\r\n')]);
     const run = async (port: number): Promise<string> => {
