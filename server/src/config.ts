@@ -45,6 +45,8 @@ export interface ServerConfig {
   metricsPort: number;
   metricsListen: string;
   shards: number;
+  /** MB of address space reserved for the item pool: the ceiling for cache_memlimit. */
+  memoryReserveMb: number;
   outputLimit: number;
   shutdownTimeout: number;
   extPaths: ExtPath[];
@@ -76,6 +78,7 @@ export function defaultConfig(): ServerConfig {
     metricsPort: DEFAULT_METRICS_PORT,
     metricsListen: '0.0.0.0',
     shards: 0,
+    memoryReserveMb: 0,
     outputLimit: DEFAULT_OUTPUT_LIMIT,
     shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT_S,
     extPaths: [],
@@ -152,6 +155,9 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
         break;
       case 'metrics_port':
         cfg.metricsPort = intIn('-o metrics_port', value, 0, 65535);
+        break;
+      case 'memory_reserve':
+        cfg.memoryReserveMb = intIn('-o memory_reserve', value, MIN_MEMORY_MB, MAX_MEMORY_MB, ' of megabytes');
         break;
       case 'shards':
         cfg.shards = intIn('-o shards', value, 1, 65536);
@@ -320,6 +326,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (cfg.maxItemSize > memoryBytes / 2) {
     fail(`-I ${cfg.maxItemSize} is larger than half of -m ${cfg.memoryLimitMb} megabytes; raise -m or lower -I`);
   }
+  if (cfg.memoryReserveMb !== 0 && cfg.memoryReserveMb < cfg.memoryLimitMb) {
+    fail(`-o memory_reserve=${cfg.memoryReserveMb} must be at least -m ${cfg.memoryLimitMb}`);
+  }
   if (cfg.verbosity > 0 && cfg.logLevel === 'info') cfg.logLevel = cfg.verbosity > 1 ? 'trace' : 'debug';
   return { kind: 'run', config: cfg };
 }
@@ -328,6 +337,16 @@ function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
+}
+
+/**
+ * Address space for the pool: by default twice -m (at most 4 GiB), so cache_memlimit can raise the limit as
+ * memcached's does. Pages are only resident once used, so the reserve costs no memory until then.
+ */
+export function memoryReserveBytes(config: ServerConfig): number {
+  const limit = config.memoryLimitMb * 1024 * 1024;
+  if (config.memoryReserveMb > 0) return config.memoryReserveMb * 1024 * 1024;
+  return Math.max(limit, Math.min(2 * limit, 4 * 1024 * 1024 * 1024));
 }
 
 /** Several shards per thread so two threads rarely contend for one lock (DESIGN.md, Store). */

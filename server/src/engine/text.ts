@@ -884,9 +884,8 @@ export class TextEngine {
     if (Number.isNaN(mb)) this.outString(s, 'ERROR');
     else if (mb < 8) this.outString(s, 'MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
     else if (mb > 1000000000) this.outString(s, 'MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
-    else if (mb * 1024 * 1024 === this.store.options.memoryLimit) this.outString(s, 'OK');
-    // The segment pool is allocated once at start (the -m bound holds by construction); it cannot grow
-    // or shrink at run time, so any other value is refused with memcached's own failure text.
+    // The pool's address space is reserved at start (-o memory_reserve); the limit moves within it.
+    else if (this.store.setMemoryLimit(mb * 1024 * 1024)) this.outString(s, 'OK');
     else this.outString(s, 'MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust');
   }
 

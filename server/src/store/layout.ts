@@ -107,6 +107,14 @@ export const GLOBAL_WORDS = 64;
 export const G_FREE_LOCK = 0;
 export const G_FREE_HEAD = 1;
 export const G_FREE_COUNT = 2;
+/**
+ * cache_memlimit: the data buffer holds G_RESERVE_SEGMENTS segments (options.memoryReserve; pages never
+ * written are never resident), of which at most G_ALLOWED_SEGMENTS may be in use (the current limit).
+ * G_LIMIT_MIB is the limit a cache_memlimit set, in MiB (0: options.memoryLimit).
+ */
+export const G_ALLOWED_SEGMENTS = 3;
+export const G_RESERVE_SEGMENTS = 4;
+export const G_LIMIT_MIB = 5;
 export const G_OLDEST_LIVE = 16;
 export const G_SEQ = 32;
 export const G_STEAL_CURSOR = 48;

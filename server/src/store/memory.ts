@@ -1,7 +1,7 @@
 import type { StoreMemory, StoreOptions } from './types.js';
 import { StoreOptionsError } from './errors.js';
 import {
-  G_FREE_COUNT, G_FREE_HEAD, GLOBAL_WORDS, MAX_DATA_BYTES, NO_SEGMENT, SEG_NEXT, SEG_OWNER, SEG_STRIDE,
+  G_ALLOWED_SEGMENTS, G_FREE_COUNT, G_FREE_HEAD, G_RESERVE_SEGMENTS, GLOBAL_WORDS, MAX_DATA_BYTES, NO_SEGMENT, SEG_NEXT, SEG_OWNER, SEG_STRIDE,
   SH_ACTIVE, SH_HEAD, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, geometry,
 } from './layout.js';
 
@@ -25,7 +25,9 @@ export function validateStoreOptions(options: StoreOptions): StoreOptions {
   const maxItemSize = checkInteger('maxItemSize', options.maxItemSize, MIN_ITEM_SIZE, MAX_ITEM_SIZE);
   const g = geometry(1, maxItemSize, 1);
   checkInteger('memoryLimit', options.memoryLimit, 2 * g.segmentSize, MAX_DATA_BYTES);
-  return { memoryLimit: options.memoryLimit, maxItemSize, shards };
+  const memoryReserve = options.memoryReserve === undefined ? options.memoryLimit
+    : checkInteger('memoryReserve', options.memoryReserve, options.memoryLimit, MAX_DATA_BYTES);
+  return { memoryLimit: options.memoryLimit, maxItemSize, shards, memoryReserve };
 }
 
 /**
@@ -53,18 +55,19 @@ export function createStoreMemory(options: StoreOptions): StoreMemory {
   // options.shards of the returned memory is the count in use, which every thread must agree on.
   const opts = { ...valid, shards: effectiveShards(valid.memoryLimit, valid.maxItemSize, valid.shards) };
   const g = geometry(opts.memoryLimit, opts.maxItemSize, opts.shards);
+  const reserveSegments = Math.max(g.segments, Math.floor((opts.memoryReserve ?? opts.memoryLimit) / g.segmentSize));
   const buffers = {
-    data: new SharedArrayBuffer(g.segments * g.segmentSize),
+    data: new SharedArrayBuffer(reserveSegments * g.segmentSize),
     index: new SharedArrayBuffer(g.slotsPerShard * opts.shards * 8),
-    segments: new SharedArrayBuffer(g.segments * SEG_STRIDE * 4),
+    segments: new SharedArrayBuffer(reserveSegments * SEG_STRIDE * 4),
     shards: new SharedArrayBuffer(opts.shards * SHARD_I32_STRIDE * 4),
     counters: new SharedArrayBuffer(opts.shards * SHARD_F64_STRIDE * 8),
     global: new SharedArrayBuffer(GLOBAL_WORDS * 4),
   };
   const seg = new Int32Array(buffers.segments);
-  for (let s = 0; s < g.segments; s++) {
+  for (let s = 0; s < reserveSegments; s++) {
     seg[s * SEG_STRIDE + SEG_OWNER] = NO_SEGMENT;
-    seg[s * SEG_STRIDE + SEG_NEXT] = s + 1 < g.segments ? s + 1 : NO_SEGMENT;
+    seg[s * SEG_STRIDE + SEG_NEXT] = s + 1 < reserveSegments ? s + 1 : NO_SEGMENT;
   }
   const sh = new Int32Array(buffers.shards);
   for (let s = 0; s < opts.shards; s++) {
@@ -76,6 +79,8 @@ export function createStoreMemory(options: StoreOptions): StoreMemory {
   }
   const global = new Int32Array(buffers.global);
   global[G_FREE_HEAD] = 0;
-  global[G_FREE_COUNT] = g.segments;
+  global[G_FREE_COUNT] = reserveSegments;
+  global[G_RESERVE_SEGMENTS] = reserveSegments;
+  global[G_ALLOWED_SEGMENTS] = g.segments;
   return { options: opts, buffers };
 }

@@ -6,7 +6,7 @@ import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
-  G_STEAL_CURSOR, G_CAS_BYTE, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
+  G_STEAL_CURSOR, G_CAS_BYTE, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
@@ -53,7 +53,6 @@ export class SegmentStore implements Store {
   private readonly global: Int32Array;
   private readonly casWord: BigUint64Array;
   private readonly segmentSize: number;
-  private readonly segments: number;
   private readonly shardMask: number;
   private readonly shardBits: number;
   private readonly bucketMask: number;
@@ -76,7 +75,7 @@ export class SegmentStore implements Store {
         throw new StoreError('ERR_STORE_MEMORY', `store memory has no shared buffer "${name}"`);
       }
     }
-    if (buffers.data.byteLength !== g.segments * g.segmentSize) {
+    if (buffers.data.byteLength !== new Int32Array(buffers.global)[G_RESERVE_SEGMENTS] * g.segmentSize) {
       throw new StoreError('ERR_STORE_MEMORY', 'store memory does not match its options');
     }
     this.u8 = new Uint8Array(buffers.data);
@@ -89,7 +88,6 @@ export class SegmentStore implements Store {
     this.global = new Int32Array(buffers.global);
     this.casWord = new BigUint64Array(buffers.global, G_CAS_BYTE, 1);
     this.segmentSize = g.segmentSize;
-    this.segments = g.segments;
     this.shards = options.shards;
     this.shardMask = options.shards - 1;
     this.shardBits = g.shardBits;
@@ -359,9 +357,9 @@ export class SegmentStore implements Store {
 
   stats(): StoreStats {
     const s: StoreStats = {
-      currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.options.memoryLimit, evictions: 0,
+      currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.limitBytes(), evictions: 0,
       evictedUnfetched: 0, evictedActive: 0, expiredUnfetched: 0, reclaimed: 0,
-      segmentsTotal: this.segments, segmentsFree: Atomics.load(this.global, G_FREE_COUNT),
+      segmentsTotal: this.allowedSegments(), segmentsFree: this.freeWithinLimit(),
       segmentSize: this.segmentSize, indexSlots: this.slotsPerShard * this.shards,
     };
     const ctr = this.ctr;
@@ -543,7 +541,7 @@ export class SegmentStore implements Store {
   private newSegment(shard: number, cls: number, size: number, now: number, lastChance: boolean): boolean {
     this.dropExpired(shard, now);
     let s = this.popFree();
-    if (s === NO_SEGMENT && this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] < Math.floor(this.segments / this.shards)) {
+    if (s === NO_SEGMENT && this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] < Math.floor(this.allowedSegments() / this.shards)) {
       s = this.steal(shard, now, false);
     }
     if (s !== NO_SEGMENT) {
@@ -757,10 +755,35 @@ export class SegmentStore implements Store {
     unlockWord(this.global, G_FREE_LOCK);
   }
 
+  private allowedSegments(): number {
+    return Atomics.load(this.global, G_ALLOWED_SEGMENTS);
+  }
+
+  /** Free segments that may still be taken under the current limit. */
+  private freeWithinLimit(): number {
+    const free = Atomics.load(this.global, G_FREE_COUNT);
+    const inUse = this.global[G_RESERVE_SEGMENTS] - free;
+    return Math.max(0, Math.min(free, this.allowedSegments() - inUse));
+  }
+
+  private limitBytes(): number {
+    const mib = Atomics.load(this.global, G_LIMIT_MIB);
+    return mib > 0 ? mib * 1024 * 1024 : this.options.memoryLimit;
+  }
+
+  setMemoryLimit(bytes: number): boolean {
+    const allowed = Math.floor(bytes / this.segmentSize);
+    if (allowed < 2 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;
+    Atomics.store(this.global, G_ALLOWED_SEGMENTS, allowed);
+    Atomics.store(this.global, G_LIMIT_MIB, Math.floor(bytes / (1024 * 1024)));
+    return true;
+  }
+
   private popFree(): number {
-    if (Atomics.load(this.global, G_FREE_COUNT) === 0) return NO_SEGMENT;
+    if (this.freeWithinLimit() === 0) return NO_SEGMENT;
     lockWord(this.global, G_FREE_LOCK);
-    const s = this.global[G_FREE_HEAD];
+    // Checked again under the lock, so that racing threads can't take the pool past the limit.
+    const s = this.freeWithinLimit() > 0 ? this.global[G_FREE_HEAD] : NO_SEGMENT;
     if (s !== NO_SEGMENT) {
       this.global[G_FREE_HEAD] = this.seg[s * SEG_STRIDE + SEG_NEXT];
       Atomics.sub(this.global, G_FREE_COUNT, 1);

@@ -33,6 +33,11 @@ export interface StoreOptions {
   maxItemSize: number;
   /** A power of two; several per worker thread so that threads rarely meet on a lock. */
   shards: number;
+  /**
+   * Bytes of address space reserved for the pool, >= memoryLimit (default memoryLimit): the ceiling for
+   * cache_memlimit. Pages of the reserve that are never used are never touched, so they cost no RSS.
+   */
+  memoryReserve?: number;
 }
 
 /**
@@ -126,6 +131,13 @@ export interface Store {
   flushAll(now: number): void;
 
   stats(): StoreStats;
+
+  /**
+   * cache_memlimit: changes how many bytes of segments may be in use, within memoryReserve. Lowering it
+   * takes effect as segments are next needed (they are evicted instead of taken from the free list).
+   * Returns false when bytes is below two segments or above the reserve.
+   */
+  setMemoryLimit(bytes: number): boolean;
 
   // ---- flash tier (issue 3) -----------------------------------------------------------------------------
   /** A view of the key bytes inside shared memory. Do not keep it past unlock(). */
