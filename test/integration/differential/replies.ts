@@ -145,6 +145,9 @@ export class Masker {
           if ((name === 'exp' && v !== '-1') || name === 'la') return `${name}=${time('', v)}`;
           // Slab class and memcached's in-memory item size are allocator details (see README.md).
           if (name === 'cls' || name === 'size') return `${name}=<${/^\d+$/.test(v) ? 'number' : v}>`;
+          // memcached's incr/decr/ma copy the item, losing its fetched mark, whenever anything else holds a
+          // reference at that moment, its LRU crawler included: fetch= after arithmetic is not deterministic.
+          if (name === 'fetch') return `fetch=<${v === 'yes' || v === 'no' ? 'yes|no' : v}>`;
           return pair;
         });
         out.push(['ME', key, ...fields].join(' '));
