@@ -557,6 +557,14 @@ export class SegmentStore implements Store {
       this.adopt(shard, s, cls, now);
       return true;
     }
+    if (this.global[G_RESERVE_SEGMENTS] - Atomics.load(this.global, G_FREE_COUNT) > this.allowedSegments()) {
+      // cache_memlimit lowered the limit below what is in use: give this segment back to the pool, then
+      // look again (each step frees one segment, so the pool converges to the limit as writes come in).
+      this.detach(shard, victim);
+      this.compact(shard, victim, 0, now);
+      this.release(shard, victim);
+      return this.newSegment(shard, cls, size, now, lastChance);
+    }
     const vcls = this.seg[victim * SEG_STRIDE + SEG_TTL_CLASS];
     const half = Math.floor(this.segmentSize / 16) * 8;
     const keep = lastChance ? 0 : vcls === cls ? Math.min(half, this.segmentSize - size) : half;
