@@ -34,7 +34,7 @@ export async function installCrd(url: string, crd: Record<string, unknown> = loa
  * assertion that follows is on the state reached, never on how long it took.
  */
 export async function eventually<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, opts: { tries?: number; intervalMs?: number } = {}): Promise<T> {
-  const tries = opts.tries ?? 400;
+  const tries = opts.tries ?? 800;
   const interval = opts.intervalMs ?? 25;
   let last: unknown;
   for (let i = 0; i < tries; i++) {
