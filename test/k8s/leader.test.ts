@@ -8,7 +8,8 @@ afterEach(async () => {
   await env?.stop();
 });
 
-const LE = { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 150 };
+// Short enough for a quick failover test, long enough that a loaded CI machine does not lose renewals.
+const LE = { namespace: 'default', leaseDurationSeconds: 4, renewDeadlineMs: 3000, retryPeriodMs: 200 };
 
 async function twoInstances(env: Env): Promise<[Operator, Operator]> {
   const a = await env.startOperator({ leaderElection: { ...LE, identity: 'op-a' } });
