@@ -20,6 +20,7 @@ export interface Cachalot {
 }
 
 export interface CachalotOptions {
+  /** Worker threads (-t); 0 leaves -t out so the server picks its default. Default 4. */
   threads?: number;
   memoryMb?: number;
   /** Start the HTTP listener (on 127.0.0.1) and wait for /readyz before returning. Default true. */
@@ -31,7 +32,7 @@ export function cachalotArgv(port: number, metricsPort: number, opts: CachalotOp
   return [
     process.execPath, CACHALOT_MAIN,
     '-p', String(port), '-l', '127.0.0.1', '-U', '0',
-    '-t', String(opts.threads ?? 4), '-m', String(opts.memoryMb ?? 64),
+    ...(opts.threads === 0 ? [] : ['-t', String(opts.threads ?? 4)]), '-m', String(opts.memoryMb ?? 64),
     '--metrics-port', String(metricsPort), '--metrics-listen', '127.0.0.1',
     ...(opts.extra ?? []),
   ];
@@ -120,10 +121,16 @@ export interface ExitResult {
   readonly stderr: string;
   /** True when the process did not exit by itself within the timeout and was killed. */
   readonly timedOut: boolean;
+  /** True when it logged that it listens (and was then killed): the arguments were accepted. */
+  readonly listened: boolean;
 }
 
-/** Runs cachalot-server with exactly these arguments until it exits (SIGKILL after timeoutMs). */
-export function runToExit(args: readonly string[], timeoutMs = 8_000, env: NodeJS.ProcessEnv = {}): Promise<ExitResult> {
+/**
+ * Runs cachalot-server with exactly these arguments until it exits, or until it logs "listening" (then it is
+ * killed and `listened` is set: no waiting on a timer to decide that bad flags were accepted), or until
+ * timeoutMs (SIGKILL, `timedOut`).
+ */
+export function runToExit(args: readonly string[], timeoutMs = 20_000, env: NodeJS.ProcessEnv = {}): Promise<ExitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CACHALOT_MAIN, ...args], {
       cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
@@ -131,7 +138,14 @@ export function runToExit(args: readonly string[], timeoutMs = 8_000, env: NodeJ
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    let listened = false;
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+      if (!listened && stdout.includes('"msg":"listening"')) {
+        listened = true;
+        child.kill('SIGKILL');
+      }
+    });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const timer = setTimeout(() => {
       timedOut = true;
@@ -143,9 +157,25 @@ export function runToExit(args: readonly string[], timeoutMs = 8_000, env: NodeJ
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
+      resolve({ code, signal, stdout, stderr, timedOut, listened });
     });
   });
+}
+
+/** Runs the jobs with at most `parallel` at a time (process start-up is CPU-bound on a shared machine). */
+export function limitConcurrency(parallel: number): <T>(job: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(job: () => Promise<T>): Promise<T> => {
+    if (running >= parallel) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await job();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /** Resolves with the exit code/signal once the child exits, or null if it still runs after timeoutMs. */

@@ -2,6 +2,7 @@
 // connection stays on the thread that accepted it. `stats conns` lists the connections of the answering
 // thread only (stats-source.ts: each worker knows its own), so the listings partition the connections into
 // threads: that is how the test sees which thread holds which connection.
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stopServer } from '../../support/servers.js';
 import { scrape, sleep, startCachalotServer, waitFor, type Cachalot } from '../../support/cachalot.js';
@@ -116,6 +117,27 @@ describe('-t 4 threads', () => {
       }
     } finally {
       for (const e of extra) e.close();
+    }
+  });
+});
+
+describe('without -t', () => {
+  let defaults: Cachalot;
+
+  beforeAll(async () => {
+    defaults = await startCachalotServer({ threads: 0, metrics: false });
+  });
+
+  afterAll(async () => {
+    await stopServer(defaults?.server);
+  });
+
+  it('runs one worker thread per available CPU', async () => {
+    const c = await McClient.connect(defaults.port);
+    try {
+      expect(Number((await c.stats()).get('threads'))).toBe(availableParallelism());
+    } finally {
+      c.close();
     }
   });
 });
