@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
 import { LINE_LIMIT } from '../protocol/limits.js';
-import { mark, runBatch, type Flushable } from './batch.js';
+import { mark, type Flushable } from './batch.js';
 import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
 
@@ -112,7 +112,6 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
       if (this.rstart === this.rend) this.rstart = this.rend = 0;
     }
     this.checkBackpressure();
-    runBatch();
   };
 
   private stash(src: Buffer, start: number, end: number): void {
@@ -181,7 +180,6 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     if (this.rend > this.rstart) {
       this.rstart = this.process(this.rbuf, this.rstart, this.rend);
       if (this.rstart === this.rend) this.rstart = this.rend = 0;
-      runBatch();
     }
     if (!this.paused && !this.closing) this.socket.resume();
   }

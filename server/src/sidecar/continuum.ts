@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import HashRing from 'hashring';
+import { md5First32 } from './md5.js';
 
 const KETAMA_DEFAULT_PORT = 11211;
 const POINTS_PER_DIGEST = 4;
@@ -38,7 +39,7 @@ export function ketamaDigests(weight: number, totalWeight: number, members: numb
   return Math.floor(f(f(f(pct * f(vnodes * POINTS_PER_DIGEST)) / POINTS_PER_DIGEST) * f(members)) + 0.0000000001);
 }
 
-function md5(data: string | Uint8Array): Buffer {
+function md5(data: string): Buffer {
   return createHash('md5').update(data).digest();
 }
 
@@ -80,8 +81,7 @@ export class Continuum {
 
   /** ketama's key hash: md5 bytes 0..3, little-endian. */
   static hashKey(key: Uint8Array): number {
-    const d = md5(key);
-    return (d[0]! | (d[1]! << 8) | (d[2]! << 16) | (d[3]! << 24)) >>> 0;
+    return md5First32(key, 0, key.length);
   }
 
   /** Index of the first point >= hash, wrapping to 0 (libmemcached's lower bound over the continuum). */
@@ -97,9 +97,9 @@ export class Continuum {
     return lo === points.length ? 0 : lo;
   }
 
-  /** The owning member's index for a key's bytes; -1 on an empty continuum. */
-  ownerOf(key: Uint8Array): number {
+  /** The owning member's index for the key bytes buf[start, end); -1 on an empty continuum. */
+  ownerOf(buf: Uint8Array, start = 0, end = buf.length): number {
     if (this.memberCount <= 1) return this.memberCount - 1;
-    return this.owners[this.pointFor(Continuum.hashKey(key))]!;
+    return this.owners[this.pointFor(md5First32(buf, start, end))]!;
   }
 }

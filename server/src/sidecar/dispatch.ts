@@ -171,9 +171,14 @@ export class Dispatcher {
     return next;
   }
 
-  private route(key: Uint8Array): Upstream | null {
+  private route(key: Uint8Array, start: number, end: number): Upstream | null {
     const table = this.ctx.table();
-    return table === null ? null : table.route(key, this.ctx.ejectedGeneration());
+    return table === null ? null : table.route(key, start, end, this.ctx.ejectedGeneration());
+  }
+
+  /** Routes by token 1. */
+  private routeToken(buf: Buffer): Upstream | null {
+    return this.route(buf, this.t.starts[1], this.t.ends[1]);
   }
 
   /**
@@ -208,7 +213,7 @@ export class Dispatcher {
       strip = ntokens - 2;
       slot.drop = DROP_ALL;
     }
-    this.forward(c, slot, this.route(buf.subarray(t.starts[1], t.ends[1])), REPLY_LINE, buf, start, lineEnd, strip, 0, 0);
+    this.forward(c, slot, this.routeToken(buf), REPLY_LINE, buf, start, lineEnd, strip, 0, 0);
     return next;
   }
 
@@ -243,7 +248,7 @@ export class Dispatcher {
       strip = ntokens - 2;
       slot.drop = DROP_ALL;
     }
-    this.forward(c, slot, this.route(buf.subarray(t.starts[1], t.ends[1])), REPLY_LINE, buf, start, lineEnd, strip, next, vlen + 2);
+    this.forward(c, slot, this.routeToken(buf), REPLY_LINE, buf, start, lineEnd, strip, next, vlen + 2);
     return next + vlen + 2;
   }
 
@@ -258,7 +263,7 @@ export class Dispatcher {
       slot.quietMiss = quiet;
       if (!quiet) slot.missReply = this.metaMiss(buf, ntokens);
     }
-    this.forward(c, slot, this.route(this.metaKey(buf)), quiet ? REPLY_QUIET : REPLY_META, buf, start, lineEnd, -1, 0, 0);
+    this.forward(c, slot, this.routeMeta(buf), quiet ? REPLY_QUIET : REPLY_META, buf, start, lineEnd, -1, 0, 0);
     return next;
   }
 
@@ -281,7 +286,7 @@ export class Dispatcher {
     if (end - next < vlen + 2) return NEED_DATA;
     const slot = new Slot(null);
     const kind = this.hasFlag(ntokens, 3, 113) ? REPLY_QUIET : REPLY_META;
-    this.forward(c, slot, this.route(this.metaKey(buf)), kind, buf, start, lineEnd, -1, next, vlen + 2);
+    this.forward(c, slot, this.routeMeta(buf), kind, buf, start, lineEnd, -1, next, vlen + 2);
     return next + vlen + 2;
   }
 
@@ -291,19 +296,19 @@ export class Dispatcher {
     return false;
   }
 
-  /** The bytes a meta key hashes as: base64-decoded when a b flag is present and the key decodes. */
-  private metaKey(buf: Buffer): Uint8Array {
+  /** Routes a meta command by its key: base64-decoded when a b flag is present and the key decodes. */
+  private routeMeta(buf: Buffer): Upstream | null {
     const t = this.t;
     const ks = t.starts[1];
     const ke = t.ends[1];
     for (let i = 2; i < t.count - 1; i++) {
       if (buf[t.starts[i]] === 98 && ke - ks <= KEY_MAX_LENGTH) {
         const n = base64Decode(buf, ks, ke, this.keyScratch);
-        if (n > 0) return this.keyScratch.subarray(0, n);
+        if (n > 0) return this.route(this.keyScratch, 0, n);
         break;
       }
     }
-    return buf.subarray(ks, ke);
+    return this.route(buf, ks, ke);
   }
 
   /** mg's miss reply with its O and k flags echoed, for when the owner cannot be asked. */
@@ -344,7 +349,7 @@ export class Dispatcher {
         const ke = t.ends[k];
         if (ke - ks > KEY_MAX_LENGTH) return this.local(c, R_BAD_FORMAT, next);
         if (nkeys === this.keyStarts.length) this.growKeys();
-        const u = table === null ? null : table.route(buf.subarray(ks, ke), generation);
+        const u = table === null ? null : table.route(buf, ks, ke, generation);
         let ui = -1;
         if (u !== null) {
           ui = ups.indexOf(u);
@@ -455,8 +460,8 @@ export class Dispatcher {
 
   /** A set whose value is too large removes the key's old value, as memcached does; nobody sees the reply. */
   private deleteQuietly(buf: Buffer, ks: number, ke: number, binary: boolean): void {
-    const key = binary ? this.metaKeyFrom(buf, ks, ke) : buf.subarray(ks, ke);
-    const u = this.route(key);
+    const n = binary && ke - ks <= KEY_MAX_LENGTH ? base64Decode(buf, ks, ke, this.keyScratch) : -1;
+    const u = n > 0 ? this.route(this.keyScratch, 0, n) : this.route(buf, ks, ke);
     if (u === null) return;
     const slot = new Slot(null);
     slot.drop = DROP_ALL;
@@ -468,10 +473,6 @@ export class Dispatcher {
     out.crlf();
   }
 
-  private metaKeyFrom(buf: Buffer, ks: number, ke: number): Uint8Array {
-    const n = ke - ks <= KEY_MAX_LENGTH ? base64Decode(buf, ks, ke, this.keyScratch) : -1;
-    return n > 0 ? this.keyScratch.subarray(0, n) : buf.subarray(ks, ke);
-  }
 }
 
 /** Appends the request line to an upstream connection, leaving out token `strip` when it is >= 0. */

@@ -1,10 +1,11 @@
 /**
  * The sidecar's Prometheus metrics and its HTTP port: /metrics, /healthz (the process answers) and /readyz
- * (a ring is loaded). Per-upstream series are bound once per address (prom-client children), so the request
- * path only increments and observes.
+ * (a ring is loaded). The per-request series (requests and the latency histogram per upstream) are plain
+ * numbers in a per-upstream object, turned into Prometheus text only at scrape time: a CPU profile under
+ * pipelined load showed prom-client's Counter.inc and Histogram.observe at 6.5% of the sidecar's time.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { UpstreamObserver } from './upstream.js';
 import type { SidecarStats } from './stats.js';
 
@@ -13,9 +14,8 @@ const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 
 export class SidecarMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'upstream'>;
+  private readonly perUpstream = new Map<string, UpstreamSeries>();
   private readonly errors: Counter<'upstream' | 'reason'>;
-  private readonly latency: Histogram<'upstream'>;
   private readonly ejections: Counter<'upstream'>;
   private readonly ejectedGauge: Gauge<'upstream'>;
   private readonly ringVersion: Gauge;
@@ -25,9 +25,16 @@ export class SidecarMetrics {
   constructor(stats: SidecarStats) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'cachalot_sidecar_upstream_requests_total', help: 'Requests sent to each upstream server.', labelNames: ['upstream'], registers });
+    const series = this.perUpstream;
+    new Counter({
+      name: 'cachalot_sidecar_upstream_requests_total', help: 'Requests sent to each upstream server.', labelNames: ['upstream'], registers,
+      collect() {
+        this.reset();
+        for (const [upstream, s] of series) this.inc({ upstream }, s.requests);
+      },
+    });
+    this.registry.registerMetric(new LatencyHistogram(series) as unknown as Metric);
     this.errors = new Counter({ name: 'cachalot_sidecar_upstream_errors_total', help: 'Upstream failures by reason (timeout, connect, closed, protocol).', labelNames: ['upstream', 'reason'], registers });
-    this.latency = new Histogram({ name: 'cachalot_sidecar_upstream_request_duration_seconds', help: 'Time from sending a request to an upstream to its reply.', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.ejections = new Counter({ name: 'cachalot_sidecar_upstream_ejections_total', help: 'Times each upstream was ejected after consecutive failures.', labelNames: ['upstream'], registers });
     this.ejectedGauge = new Gauge({ name: 'cachalot_sidecar_upstream_ejected', help: '1 while the upstream is ejected.', labelNames: ['upstream'], registers });
     this.ringVersion = new Gauge({ name: 'cachalot_sidecar_ring_version', help: 'Version of the ring in use.', registers });
@@ -55,15 +62,21 @@ export class SidecarMetrics {
   }
 
   observer(upstream: string): UpstreamObserver {
-    const requests = this.requests.labels(upstream);
-    const latency = this.latency.labels(upstream);
+    let s = this.perUpstream.get(upstream);
+    if (s === undefined) {
+      s = new UpstreamSeries();
+      this.perUpstream.set(upstream, s);
+    }
+    const series = s;
     const errors = this.errors;
     const ejections = this.ejections.labels(upstream);
     const ejected = this.ejectedGauge.labels(upstream);
     ejected.set(0);
     return {
-      request: () => requests.inc(),
-      replied: (ms: number) => latency.observe(ms / 1000),
+      request: () => {
+        series.requests++;
+      },
+      replied: (ms: number) => series.observe(ms / 1000),
       failed: (reason: string) => errors.inc({ upstream, reason }),
       ejected: (on: boolean) => {
         if (on) ejections.inc();
@@ -76,6 +89,46 @@ export class SidecarMetrics {
     this.ringVersion.set(version);
     this.ringMembers.set({ state: 'active' }, active);
     this.ringMembers.set({ state: 'draining' }, draining);
+  }
+}
+
+class UpstreamSeries {
+  requests = 0;
+  /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.buckets[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** A Prometheus histogram rendered from UpstreamSeries at scrape time (prom-client's metric interface). */
+class LatencyHistogram {
+  readonly name = 'cachalot_sidecar_upstream_request_duration_seconds';
+  readonly help = 'Time from sending a request to an upstream to its reply.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(private readonly series: Map<string, UpstreamSeries>) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> } {
+    const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+    for (const [upstream, s] of this.series) {
+      let cumulative = 0;
+      for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+        cumulative += s.buckets[i]!;
+        const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! : '+Inf';
+        values.push({ value: cumulative, labels: { le, upstream }, metricName: `${this.name}_bucket` });
+      }
+      values.push({ value: s.sum, labels: { upstream }, metricName: `${this.name}_sum` });
+      values.push({ value: s.count, labels: { upstream }, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 

@@ -45,14 +45,14 @@ export class RoutingTable {
    * or its owner is ejected under the 'miss' policy, or every member is ejected). `ejectedGeneration` changes
    * whenever any upstream's ejection state does.
    */
-  route(key: Uint8Array, ejectedGeneration: number): Upstream | null {
-    const i = this.continuum.ownerOf(key);
+  route(key: Uint8Array, start: number, end: number, ejectedGeneration: number): Upstream | null {
+    const i = this.continuum.ownerOf(key, start, end);
     if (i < 0) return null;
     const u = this.upstreams[i]!;
     if (!u.ejected) return u;
     if (this.policy === 'miss') return null;
     if (this.failoverGeneration !== ejectedGeneration) this.rebuildFailover(ejectedGeneration);
-    const f = this.failover!.ownerOf(key);
+    const f = this.failover!.ownerOf(key, start, end);
     return f < 0 ? null : this.failoverUpstreams[f]!;
   }
 

@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
-import { mark, runBatch, type Flushable } from './batch.js';
+import { mark, type Flushable } from './batch.js';
 import {
   FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, REPLY_QUIET, type Part,
 } from './request.js';
@@ -111,14 +111,12 @@ export class UpstreamConn implements Flushable {
     const now = Date.now();
     if (head.deadline <= now) this.fail('timeout', FAIL_TIMEOUT);
     else this.armTimer(now);
-    runBatch();
   };
 
   private readonly onConnectTimeout = (): void => {
     this.connectTimer = null;
     if (this.connected || this.closed) return;
     this.fail('connect', FAIL_CONNECTION);
-    runBatch();
   };
 
   private readonly onConnect = (): void => {
@@ -139,7 +137,6 @@ export class UpstreamConn implements Flushable {
       else this.close();
     }
     this.owner.connClosed(this);
-    runBatch();
   };
 
   /** Answers every outstanding request without the server and closes the connection. */
@@ -168,7 +165,6 @@ export class UpstreamConn implements Flushable {
         if (this.rstart === this.rend) this.rstart = this.rend = 0;
       }
     }
-    runBatch();
   };
 
   private stash(src: Buffer, start: number, end: number): void {
