@@ -27,9 +27,10 @@ let env: Env;
 let dir: string;
 let child: ChildProcess | undefined;
 
+// tsc on a loaded 2-core machine can take a while; the compile is setup, not what is being tested.
 beforeAll(async () => {
   await compileOperator();
-});
+}, 180_000);
 
 afterEach(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
