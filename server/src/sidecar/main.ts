@@ -3,10 +3,8 @@
  * Exit codes: 0 after a graceful stop, 2 for a configuration error, 1 for anything else at start.
  */
 import pino from 'pino';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseArgs } from './config.js';
 import { SidecarError } from './errors.js';
-import { ConfigMapRingSource } from './ring-configmap.js';
 import { FileRingSource } from './ring-file.js';
 import type { RingSource } from './ring-source.js';
 import { Sidecar } from './sidecar.js';
@@ -32,6 +30,9 @@ async function main(): Promise<number> {
   if (config.ringFile !== undefined) {
     source = new FileRingSource(config.ringFile, config.ringPollMs);
   } else {
+    // Loaded only for the API source: @kubernetes/client-node adds most of a second to start-up.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { ConfigMapRingSource } = await import('./ring-configmap.js');
     const kc = new KubeConfig();
     try {
       kc.loadFromDefault();
