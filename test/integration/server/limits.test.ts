@@ -190,6 +190,42 @@ describe('-o idle_timeout=1', () => {
   });
 });
 
+describe('-o idle_timeout=1 and a connection idle in the middle of a data block', () => {
+  let cachalot: Cachalot;
+  let memcached: RunningServer;
+  const outcome = new Map<string, string>();
+
+  beforeAll(async () => {
+    [cachalot, memcached] = await Promise.all([
+      startCachalotServer({ threads: 2, metrics: false, extra: ['-o', 'idle_timeout=1'] }),
+      startMemcached(['-o', 'idle_timeout=1']),
+    ]);
+    await Promise.all([['cachalot', cachalot.port], ['memcached', memcached.port]].map(async ([name, port]) => {
+      const idle = await RawClient.connect(port as number);
+      const midValue = await RawClient.connect(port as number);
+      await idle.send('version\r\n');
+      await idle.readUntil('\r\n');
+      await midValue.send('set mid 0 0 10\r\n01234');
+      // Wait for the plain idle connection to be kicked, then past memcached's once-a-second scan twice over.
+      await idle.read(() => false, 8_000, 8_000);
+      await sleep(2_100);
+      await midValue.send('56789\r\n');
+      const r = await midValue.read((d) => d.includes('\r\n'), 1_000, 3_000);
+      outcome.set(name as string, r.data.toString('latin1') || `(${r.end})`);
+      idle.close();
+      midValue.close();
+    }));
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopServer(cachalot?.server), stopServer(memcached)]);
+  });
+
+  it.each(['memcached', 'cachalot'])('%s does not kick it (it waits for data, not for a command) and stores the value once it completes', (name) => {
+    expect(outcome.get(name)).toBe('STORED\r\n');
+  });
+});
+
 describe('request lines memcached drops: HTTP, and 2048 bytes without a newline', () => {
   let cachalot: Cachalot;
   let memcached: RunningServer;
