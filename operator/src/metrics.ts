@@ -20,7 +20,17 @@ export class OperatorMetrics {
   readonly relists = new Counter({ name: 'cachalot_operator_relists_total', help: 'Full relists, by resource and reason (start, gone).', labelNames: ['resource', 'reason'], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'cachalot_operator_leader', help: '1 while this instance holds the leader Lease.', registers: [this.registry] });
   readonly leaderTransitions = new Counter({ name: 'cachalot_operator_leader_transitions_total', help: 'Times this instance became leader.', registers: [this.registry] });
+  /** Per cluster, so a dashboard can line hit-ratio dips up with ring changes (keys moving between servers).
+   * The labels are not `namespace`/`cluster`: Prometheus' own target label `namespace` (the operator's) would
+   * clash and be renamed to exported_namespace. */
+  readonly ringVersion = new Gauge({ name: 'cachalot_operator_ring_version', help: 'Version of the ring document published for a CacheCluster.', labelNames: ['cachecluster_namespace', 'cachecluster'], registers: [this.registry] });
+  readonly ringMembers = new Gauge({ name: 'cachalot_operator_ring_members', help: 'Ring members of a CacheCluster, by state (active, draining).', labelNames: ['cachecluster_namespace', 'cachecluster', 'state'], registers: [this.registry] });
   readonly events = new Counter({ name: 'cachalot_operator_events_total', help: 'Kubernetes Events recorded, by type and reason.', labelNames: ['type', 'reason'], registers: [this.registry] });
+
+  forgetCluster(namespace: string, cluster: string): void {
+    this.ringVersion.remove({ cachecluster_namespace: namespace, cachecluster: cluster });
+    for (const state of ['active', 'draining']) this.ringMembers.remove({ cachecluster_namespace: namespace, cachecluster: cluster, state });
+  }
 
   constructor(defaultMetrics = false) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });

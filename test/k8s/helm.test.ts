@@ -100,12 +100,18 @@ describe('charts/cachalot-operator', () => {
     expect(cm.metadata.labels.grafana_dashboard).toBe('1');
     const dash = JSON.parse(cm.data['cachalot.json']);
     expect(dash.uid).toBe('cachalot-overview');
-    const exprs: string[] = dash.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr));
+    const exprs: string[] = dash.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
     const used = new Set(exprs.flatMap((e) => e.match(/\bmemcached_[a-z_]+/g) ?? []));
     expect([...used].filter((m) => !EXPORTER_METRICS.includes(m))).toEqual([]);
     expect([...used].sort()).toEqual([...EXPORTER_METRICS].sort());
     const ids = dash.panels.map((p: any) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
+    // Operator panels use only metrics the operator registers.
+    const { OperatorMetrics } = await import('../../operator/src/metrics.js');
+    const registered = new Set((await new OperatorMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
+    const operatorMetrics = new Set(exprs.flatMap((e) => e.match(/\bcachalot_operator_[a-z_]+/g) ?? []));
+    expect(operatorMetrics.size).toBeGreaterThan(0);
+    for (const m of operatorMetrics) expect(registered).toContain(m);
   });
 
   it('values switch the operator ServiceMonitor, namespace scope and leader election', async () => {

@@ -191,6 +191,7 @@ describe('cachalot-operator reconcile', () => {
     expect(stored(env, 'apps/v1', 'statefulsets', 'default', 'web').spec.replicas).toBe(5);
 
     await patchMerge(env.api.url, `${BASE}/web/scale`, { spec: { replicas: 3 } });
+    const op = env.operators[0]!;
     const draining = await eventually(() => {
       const cc = stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web');
       return condition(cc, 'Progressing')?.reason === 'Draining' ? cc : undefined;
@@ -198,6 +199,9 @@ describe('cachalot-operator reconcile', () => {
     expect(ringOf(env, 'web').members.map((m: any) => `${m.name}:${m.state}`)).toEqual(['web-0:active', 'web-1:active', 'web-2:active', 'web-3:draining', 'web-4:draining']);
     expect(ringOf(env, 'web').version).toBe(3);
     expect(draining.status.ring).toEqual({ version: 3, members: 5, draining: 2 });
+    const labels = { cachecluster_namespace: 'default', cachecluster: 'web' };
+    expect(await metricValue(op, 'cachalot_operator_ring_version', labels)).toBe(3);
+    expect(await metricValue(op, 'cachalot_operator_ring_members', { ...labels, state: 'draining' })).toBe(2);
     // The drain window is an hour: the StatefulSet keeps the leaving members running and serving.
     expect(stored(env, 'apps/v1', 'statefulsets', 'default', 'web').spec.replicas).toBe(5);
     expect(storedList(env, 'v1', 'pods', 'default')).toHaveLength(5);
@@ -209,6 +213,8 @@ describe('cachalot-operator reconcile', () => {
     expect(ringOf(env, 'web').members.map((m: any) => m.name)).toEqual(['web-0', 'web-1', 'web-2']);
     expect(ringOf(env, 'web').version).toBe(4);
     expect(cc.status.ring).toEqual({ version: 4, members: 3, draining: 0 });
+    expect(await metricValue(op, 'cachalot_operator_ring_version', labels)).toBe(4);
+    expect(await metricValue(op, 'cachalot_operator_ring_members', { ...labels, state: 'active' })).toBe(3);
     await eventually(() => storedList(env, 'v1', 'persistentvolumeclaims', 'default').length === 3, 'claims of removed members deleted');
     const reasons = storedList(env, 'v1', 'events', 'default').map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['DrainStarted', 'DrainCompleted', 'RingUpdated']));
@@ -226,6 +232,8 @@ describe('cachalot-operator reconcile', () => {
     );
     // Pods are owned by the StatefulSet, so they cascade too.
     await eventually(() => storedList(env, 'v1', 'pods', 'default').length === 0, 'pods gone');
+    // The per-cluster gauges go with the cluster.
+    await eventually(async () => (await env.operators[0]!.metrics.registry.getSingleMetric('cachalot_operator_ring_version')!.get()).values.length === 0, 'ring gauge removed');
   });
 
   it('rejects an invalid spec at the API (the schema is the validation)', async () => {

@@ -70,6 +70,7 @@ export class Controller {
       log,
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
+      metrics,
     };
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.clusters.on({ add: enqueue, update: enqueue, delete: enqueue });

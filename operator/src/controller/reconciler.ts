@@ -34,6 +34,7 @@ import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing
 import { setCondition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import type { Informer, KubeObject } from './informer.js';
+import type { OperatorMetrics } from '../metrics.js';
 
 /** Set on a claim by the scheduler for WaitForFirstConsumer volumes (local PVs): the node the claim is tied to. */
 export const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
@@ -46,6 +47,7 @@ export interface ReconcileDeps {
   log: Logger;
   now: () => Date;
   serviceMonitorAvailable: () => Promise<boolean>;
+  metrics?: OperatorMetrics;
 }
 
 export interface ReconcileResult {
@@ -80,7 +82,11 @@ export function involved(cc: CacheCluster) {
 
 export async function reconcile(deps: ReconcileDeps, key: string): Promise<ReconcileResult> {
   const cached = deps.clusters.get(key) as CacheCluster | undefined;
-  if (!cached || cached.metadata.deletionTimestamp) return {};
+  if (!cached || cached.metadata.deletionTimestamp) {
+    const [namespace, name] = key.split('/') as [string, string];
+    deps.metrics?.forgetCluster(namespace, name);
+    return {};
+  }
   const cc: CacheCluster = JSON.parse(JSON.stringify(cached)) as CacheCluster;
   const ns = cc.metadata.namespace ?? 'default';
   const name = cc.metadata.name;
@@ -128,6 +134,10 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
 
   const lost = await recoverLostMembers(deps, cc, spec, now);
+  const labels = { cachecluster_namespace: ns, cachecluster: name };
+  deps.metrics?.ringVersion.set(labels, plan.ring.version);
+  deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, plan.ring.members.length - draining.length);
+  deps.metrics?.ringMembers.set({ ...labels, state: 'draining' }, draining.length);
 
   const status = computeStatus(cc, spec, sts, plan.ring.version, plan.ring.members.length, draining, lost.waiting, now);
   if (JSON.stringify(status) !== JSON.stringify(cc.status ?? {})) {
