@@ -21,7 +21,8 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_S = 30;
 
 export const MIN_MEMORY_MB = 8; // memcached refuses cache_memlimit below 8 MB too
 export const MAX_MEMORY_MB = 1024 * 1024;
-export const MIN_ITEM_SIZE = 1024;
+/** memcached 1.6 refuses an -I below its slab_chunk_max (512 KiB). */
+export const MIN_ITEM_SIZE = 512 * 1024;
 export const MAX_ITEM_SIZE = 1024 * 1024 * 1024;
 export const MAX_THREADS = 256;
 
@@ -213,7 +214,12 @@ function applyOption(cfg: ServerConfig, name: string, value: string, display: st
     case 'm': cfg.memoryLimitMb = intIn(display, value, MIN_MEMORY_MB, MAX_MEMORY_MB, ' of megabytes'); break;
     case 'c': cfg.maxConnections = intIn(display, value, 1, 1_000_000); break;
     case 't': cfg.threads = intIn(display, value, 1, MAX_THREADS); break;
-    case 'I': cfg.maxItemSize = parseSize(display, value, MIN_ITEM_SIZE, MAX_ITEM_SIZE); break;
+    case 'I':
+      cfg.maxItemSize = parseSize(display, value, 1, MAX_ITEM_SIZE);
+      if (cfg.maxItemSize < MIN_ITEM_SIZE) {
+        fail(`${display} ${value} is below 512k: memcached's slab_chunk_max (bytes: 524288) cannot be larger than -I`);
+      }
+      break;
     case 'b': cfg.backlog = intIn(display, value, 1, 65535); break;
     case 'A': cfg.enableShutdown = true; break;
     case 'v': cfg.verbosity = Math.min(2, cfg.verbosity + 1); break;

@@ -29,7 +29,7 @@ function run(config: ServerConfig): void {
   const clock = Clock.startingNow();
   const storeMemory = createStoreMemory({
     memoryLimit: config.memoryLimitMb * 1024 * 1024,
-    maxItemSize: config.maxItemSize + 512,
+    maxItemSize: config.maxItemSize,
     shards: defaultShards(config),
     memoryReserve: memoryReserveBytes(config),
   });

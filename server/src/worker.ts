@@ -71,6 +71,9 @@ function main(): void {
     config,
     clock,
     verbosity: () => verbosity,
+    // flash tier (issue 3): memcached's extstore lines in `stats`, and the `stats extstore` group.
+    extraGeneral: flash === undefined ? undefined : () => flash.statPairs(),
+    extra: flash === undefined ? undefined : (group) => (group === 'extstore' ? flash.extstoreStats() : undefined),
     conns: () => {
       const now = clock.now();
       return [...conns].map((c, i) => ({
@@ -145,9 +148,12 @@ function main(): void {
       return;
     }
     if (msg.type === 'shutdown') {
-      // Stop taking connections; the listening fd stays open until the process exits, because closing it
-      // here would close it under the other workers too.
+      // Stop taking connections. Worker 0 created the listening socket and closes it, once, so the kernel
+      // refuses new connections (clients and health checks fail over at once). The other workers share
+      // that fd number without a dup: their epoll registrations go with the close, and they never close
+      // their own handle (a second close could hit a reused fd number); the process exit ends them.
       accepting = false;
+      if (init.fd === undefined) server.close();
       Atomics.store(gauges, GAUGE_ACCEPTING, 0);
       log.debug({ connections: conns.size }, 'draining connections');
       if (conns.size === 0) port.postMessage({ type: 'drained' } satisfies WorkerMessage);

@@ -32,8 +32,11 @@ import { FlashHit, type FlashTier } from '../flash/types.js';
 import type { PendingRead } from './session.js';
 import { writeStats } from './stats.js';
 
-/** memcached's sizeof(item) with CAS: the per-item overhead in its ITEM_ntotal and size limit. */
-export const MEMCACHED_ITEM_HEADER = 48;
+/**
+ * memcached's per-item overhead in ITEM_ntotal (its -I limit and `me` size=): sizeof(item), 48 bytes on
+ * 64-bit, plus the 8-byte CAS it stores with every item when CAS is on (the default).
+ */
+export const MEMCACHED_ITEM_HEADER = 48 + 8;
 
 export interface EngineSettings {
   maxItemSize: number;

@@ -128,7 +128,12 @@ export const G_CAS_BYTE = 224;
 /** A Uint8Array (and so the data buffer) cannot exceed 4 GiB on Node 20. */
 export const MAX_DATA_BYTES = 4 * 1024 * 1024 * 1024;
 export const MIN_SEGMENT_SIZE = 1024 * 1024;
-export const SEGMENT_SLACK = 512;
+/**
+ * No slack: the engine admits an item only when memcached's ITEM_ntotal (56 bytes of header with CAS,
+ * key + 1, value + 2) fits -I, which is always more than this store's 32-byte header + key + value, so a
+ * segment of exactly -I holds any admitted item, and -I may be exactly half of -m as memcached allows.
+ */
+export const SEGMENT_SLACK = 0;
 
 export function roundUp8(n: number): number {
   return Math.ceil(n / 8) * 8;

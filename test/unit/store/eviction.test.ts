@@ -46,11 +46,13 @@ describe('store eviction', () => {
     }
     const s = store.stats();
     expect(missesOfLast).toBe(0);
-    // The 4 items before the newest are each in a shard that has at least its fair share of 15 segments.
+    // The 4 items before the newest are each in a shard that has at least its fair share of 16 segments.
     expect(missesOfRecent).toBeLessThan((N / 16) * 4 * 0.05);
     expect(s.evictions).toBeGreaterThan(0);
     expect(s.currItems).toBeLessThan(N);
-    expect(s.segmentsTotal).toBe(15);
+    // Segments are exactly -I (1 MiB) since the engine's memcached size check leaves room for the header.
+    expect(s.segmentSize).toBe(1024 * 1024);
+    expect(s.segmentsTotal).toBe(16);
     // Everything still readable is byte-exact.
     let readable = 0;
     for (let i = 0; i < N; i++) {
