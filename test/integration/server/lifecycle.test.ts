@@ -237,6 +237,46 @@ describe('--shutdown-timeout bounds a drain that cannot finish', () => {
   });
 });
 
+describe('other signals, as memcached 1.6 handles them', () => {
+  let hup: Cachalot;
+  let usr1: Cachalot;
+  let memcached: RunningServer;
+
+  beforeAll(async () => {
+    [hup, usr1, memcached] = await Promise.all([
+      startCachalotServer({ threads: 2, metrics: false }),
+      startCachalotServer({ threads: 2, metrics: false }),
+      startMemcached(),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopServer(hup?.server), stopServer(usr1?.server), stopServer(memcached)]);
+  });
+
+  it('SIGHUP: the server keeps serving (a terminal hang-up or a log-rotation HUP must not kill the cache)', async () => {
+    const after = async (server: RunningServer): Promise<unknown> => {
+      server.process.kill('SIGHUP');
+      const exited = await exitOf(server.process, 1_000);
+      return { exited, version: await newConnectionOutcome(server.port) };
+    };
+    const [theirs, mine] = await Promise.all([after(memcached), after(hup.server)]);
+    expect(theirs).toEqual({ exited: null, version: 'served' });
+    expect(mine).toEqual(theirs);
+  });
+
+  it('SIGUSR1: a graceful stop with exit 0, not a debugger listening on 127.0.0.1:9229', async () => {
+    const stop = async (server: RunningServer): Promise<unknown> => {
+      server.process.kill('SIGUSR1');
+      return exitOf(server.process, 5_000);
+    };
+    const [theirs, mine] = await Promise.all([stop(memcached), stop(usr1.server)]);
+    expect(theirs).toEqual({ code: 0, signal: null });
+    expect(usr1.server.output()).not.toContain('Debugger listening');
+    expect(mine).toEqual(theirs);
+  });
+});
+
 describe('HTTP health endpoints', () => {
   let cachalot: Cachalot;
 
