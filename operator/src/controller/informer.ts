@@ -6,7 +6,7 @@
  * - a stalled watch (connected but silent past stallTimeoutMs, although bookmarks are requested every few
  *   seconds) -> aborted and resumed.
  */
-import { KubernetesObjectApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import type { OperatorMetrics } from '../metrics.js';
 
@@ -106,7 +106,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(reason: string): Promise<void> {
-    const list = await this.objects.list<T & import('@kubernetes/client-node').KubernetesObject>(
+    const list = await this.objects.list<T & KubernetesObject>(
       this.opts.apiVersion,
       this.opts.kind,
       this.opts.namespace,
