@@ -214,8 +214,9 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
       else out.take(undefined);
     }
     if (this.endAfterReplies && this.head === this.slots.length) {
+      // Close once the replies are written, without waiting for the client to close its side.
       this.closing = true;
-      this.socket.end();
+      this.socket.destroySoon();
       return;
     }
     if (this.paused) this.resumeIfPossible();
@@ -230,8 +231,12 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     this.owner.clientClosed(this);
   };
 
-  /** Graceful shutdown: stop reading; close once every reply already owed is written. */
+  /** Graceful shutdown: dispatch what was already read, stop reading, close once every reply owed is written. */
   drain(): void {
+    if (!this.paused && !this.closing && this.rend > this.rstart) {
+      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+    }
     this.quit();
     this.socket.pause();
   }

@@ -95,6 +95,19 @@ test('keyless commands: version and mn locally, flush_all on every server, stats
   }
 });
 
+test('quit closes the connection once the replies before it are written; an HTTP request line closes at once', async () => {
+  const c = await RawClient.connect(sidecar!.port);
+  await c.send('set q:1 0 0 1\r\n1\r\nget q:1 q:2\r\nquit\r\nget q:1\r\n');
+  const r = await c.read(() => false, 5_000, 5_000);
+  expect(r.end).toBe('eof');
+  expect(r.data.toString('latin1')).toBe('STORED\r\nVALUE q:1 0 1\r\n1\r\nEND\r\n');
+  const h = await RawClient.connect(sidecar!.port);
+  await h.send('GET / HTTP/1.1\r\n');
+  const hr = await h.read(() => false, 5_000, 5_000);
+  expect(hr.end).toBe('eof');
+  expect(hr.data.length).toBe(0);
+});
+
 test('draining members are off the continuum: their keys go to the remaining members', async () => {
   ring.write(ringJson(2, servers.map((s, i) => ({ port: s.port, state: i === 3 ? 'draining' : 'active' }))));
   await eventually(() => sidecar!.table?.version === 2, 'ring version 2');
