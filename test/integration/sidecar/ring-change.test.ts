@@ -4,6 +4,7 @@
  * while a client keeps pipelining; no request fails or goes unanswered across the swap, and keys written after
  * it land on the new member.
  */
+import net from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../../k8s/apiserver/index.js';
 import type { RunningServer } from '../../support/servers.js';
@@ -134,4 +135,42 @@ test('a ConfigMap change through the Kubernetes API is applied within a second, 
   const { batches, bad } = await load.stop();
   expect(bad).toEqual([]);
   expect(batches).toBeGreaterThan(0);
+});
+
+test('requests in flight when the ring changes finish on the server they were sent to', async () => {
+  // A memcached stand-in that answers each line 300 ms late, so a request is surely in flight at the swap.
+  const slowKeys: string[] = [];
+  const slow = net.createServer((sock) => {
+    sock.on('data', (d: Buffer) => {
+      for (const line of d.toString('latin1').split('\r\n')) {
+        if (!line.startsWith('get ')) continue;
+        slowKeys.push(line);
+        setTimeout(() => sock.write(`VALUE ${line.slice(4)} 0 4\r\nslow\r\nEND\r\n`), 300);
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => slow.close(() => r())));
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  ring.write(ringJson(1, [{ port: (slow.address() as net.AddressInfo).port }]));
+  const sidecar = await fileSidecar(ring, { ringPollMs: 20 });
+  cleanups.push(() => sidecar.stop());
+  const c = await RawClient.connect(sidecar.port);
+  await c.send('get inflight\r\n');
+  await eventually(() => slowKeys.length === 1, 'the request reached the old server');
+  ring.write(ringJson(2, [{ port: servers[0]!.port }]));
+  await eventually(() => sidecar.table?.version === 2, 'ring version 2');
+  const old = await c.readUntil('END\r\n', 2_000, 5_000);
+  expect(old.data.toString('latin1')).toBe('VALUE inflight 0 4\r\nslow\r\nEND\r\n');
+  // The next request uses the new ring (the real server, which does not have the key).
+  const direct = await RawClient.connect(servers[0]!.port);
+  await direct.send('set inflight 0 0 3\r\nnew\r\n');
+  await direct.readUntil('\r\n');
+  direct.close();
+  await c.send('get inflight\r\n');
+  expect((await c.readUntil('END\r\n')).data.toString('latin1')).toBe('VALUE inflight 0 3\r\nnew\r\nEND\r\n');
+  expect(slowKeys.length).toBe(1);
+  c.close();
 });
