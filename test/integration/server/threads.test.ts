@@ -104,12 +104,42 @@ describe('-t 4 threads', () => {
     expect((await Promise.all(runs)).filter((r) => r !== null)).toEqual([]);
   });
 
+  it('keeps order when large replies (a 2 MB multi-get, 300 KiB values) and small ones share a pipeline', async () => {
+    const big = Buffer.alloc(300 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131 + 7) & 0xff;
+    const setup = await clients[0]!.request(storageCommand('set', 'large', big, 3), 'line');
+    expect(setup.line).toBe('STORED');
+    const bigReply = Buffer.concat([Buffer.from(`VALUE large 3 ${big.length}\r\n`), big, Buffer.from('\r\n')]);
+    const runs = clients.slice(0, 4).map(async (c, id) => {
+      const parts: Buffer[] = [];
+      const expected: Buffer[] = [];
+      const shapes: Array<'line' | 'values'> = [];
+      for (let i = 0; i < 3; i++) {
+        const small = `s${id}-${i}`;
+        parts.push(storageCommand('set', `small:${id}`, Buffer.from(small)));
+        expected.push(Buffer.from('STORED\r\n'));
+        // 7 keys x 300 KiB: one line whose reply crosses the server's 1 MiB multi-get yield twice.
+        parts.push(Buffer.from(`get large small:${id} large large nope large large large\r\n`));
+        const smallReply = Buffer.from(`VALUE small:${id} 0 ${small.length}\r\n${small}\r\n`);
+        expected.push(bigReply, smallReply, bigReply, bigReply, bigReply, bigReply, bigReply, Buffer.from('END\r\n'));
+        parts.push(Buffer.from(`incr nope 1\r\nget small:${id}\r\n`));
+        expected.push(Buffer.from('NOT_FOUND\r\n'), smallReply, Buffer.from('END\r\n'));
+        shapes.push('line', 'values', 'line', 'values');
+      }
+      const replies = await c.pipeline(Buffer.concat(parts), shapes);
+      return Buffer.concat(replies.map((r) => r.raw)).equals(Buffer.concat(expected)) ? null : `connection ${id}: wrong or reordered bytes`;
+    });
+    expect((await Promise.all(runs)).filter((r) => r !== null)).toEqual([]);
+  });
+
   it('keeps each connection on the thread that accepted it', async () => {
     const later = await threadsOf(clients);
     expect(new Set(later.keys())).toEqual(new Set(initial.keys()));
     // And new connections do not move the old ones: open more, then the old ones still list the same peers.
     const extra = await Promise.all(Array.from({ length: 8 }, () => McClient.connect(server.port)));
     try {
+      // Answered means accepted and registered by its thread, so every listing below includes it.
+      await Promise.all(extra.map((e) => e.request('version\r\n', 'line')));
       const withExtra = await threadsOf([...clients, ...extra]);
       for (const ports of withExtra.values()) {
         const old = ports.filter((p) => !extra.some((e) => e.localPort === p)).sort((a, b) => a - b).join(',');
