@@ -126,7 +126,8 @@ function metaFlags(g: Gen, candidates: readonly (() => string)[]): { flags: stri
     [flags[i], flags[j]] = [flags[j] as string, flags[i] as string];
   }
   if (g.chance(0.03) && flags.length > 0) flags.push(flags[0] as string);
-  if (g.chance(0.03)) flags.push(g.pick(['!', 'y', 'Z', 'P/x', 'Lfoo', 'O' + 'o'.repeat(40)]));
+  // Unknown to memcached 1.6.18 (x, E, y, Z, !), ignored (P, L), or too long (O over 32 bytes).
+  if (g.chance(0.04)) flags.push(g.pick(['!', 'y', 'Z', 'x', 'E5', 'P/x', 'Lfoo', 'O' + 'o'.repeat(40)]));
   const base64 = g.chance(0.08);
   if (base64) flags.push('b');
   return { flags, base64 };

@@ -168,6 +168,12 @@ export const META: Script[] = [
     'mg a c f h k l O1 q s t u v N1 R1 T1 x y z\r\n',
   ),
   script(
+    'flags that memcached 1.6.18 does not have (x, E) and ignored P/L tokens',
+    'ms a 3\r\nabc\r\nmg a x\r\nmg a v x\r\nms a 1 x\r\n1\r\nma a x\r\nmd a x\r\nme a x\r\nmg a v\r\n',
+    'ms a 1 E12345\r\n1\r\nmg a E77 c\r\nma a E5\r\nmd a E5 q\r\nmn\r\nmg a v\r\n',
+    'ms a 1 P/x Lroute\r\n2\r\nmg a Lroute P/x v\r\nmd a P/x q\r\nma a N0 Lx v\r\nmn\r\n',
+  ),
+  script(
     'ms flags and modes',
     'ms a 3\r\nabc\r\nmg a v f t\r\n',
     'ms a 3 F7 T100 c k O5\r\nxyz\r\nmg a v f t\r\n',
@@ -180,6 +186,16 @@ export const META: Script[] = [
     'ms a 1 S1\r\n1\r\nms a 2\r\n1\r\n\r\nms a 1\r\n12\r\n',
     `ms ${key251} 1\r\n1\r\nms ${key250} 1\r\n1\r\nmg ${key250} k\r\n`,
     'ms a 1 q k O1 F1 T1\r\n1\r\nms a 1 k k\r\n1\r\nmn\r\n',
+  ),
+  script(
+    'ms I: invalidate when the supplied CAS is older than the item\'s, even one read from another key',
+    'set a 0 0 1\r\n1\r\ngets a\r\n',
+    'set num 0 0 3\r\n345\r\n',
+    'ms num 3 C{{cas}} I\r\n373\r\n',
+    'mg num v c\r\nmg num v\r\n',
+    'gets num\r\n',
+    'ms num 3 C{{cas}} I\r\n999\r\nmg num v\r\n',
+    'md num C1 I\r\nmg num v\r\n',
   ),
   script(
     'md',
@@ -307,4 +323,18 @@ export const SHUTDOWN: Script[] = [
   withFlags(script('shutdown with a bad argument and -A', 'shutdown now\r\nshutdown 1 2\r\nget a\r\n'), ['-A'], true),
 ];
 
-export const HAND_SCRIPTS: Script[] = [...STORAGE, ...RETRIEVAL, ...ADMIN, ...META, ...RULES, ...SHUTDOWN];
+/** The same size rules under another -I. */
+export const ITEM_SIZE_2M: Script[] = [
+  withFlags(
+    script(
+      '-I 2m: 1.5 MiB values stored, over 2 MiB refused and swallowed',
+      `set big 0 0 ${1.5 * ONE_MIB}\r\n${'a'.repeat(1.5 * ONE_MIB)}\r\nmg big s\r\n`,
+      `set big 0 0 ${2 * ONE_MIB}\r\n${'b'.repeat(2 * ONE_MIB)}\r\nmg big s\r\nget after\r\n`,
+      `ms big ${2 * ONE_MIB + 1}\r\n${'c'.repeat(2 * ONE_MIB + 1)}\r\nmg big s\r\n`,
+      'stats settings\r\n',
+    ),
+    ['-I', '2m'],
+  ),
+];
+
+export const HAND_SCRIPTS: Script[] = [...STORAGE, ...RETRIEVAL, ...ADMIN, ...META, ...RULES, ...ITEM_SIZE_2M, ...SHUTDOWN];
