@@ -66,6 +66,17 @@ describe('kubectl against the API server double', () => {
     expect((await ok('apply', '-f', 'crds/cachecluster.yaml')).trim()).toBe('customresourcedefinition.apiextensions.k8s.io/cacheclusters.cachalot.io unchanged');
   });
 
+  it('kubectl apply --server-side works too, with kubectl as the field manager', async () => {
+    const file = join(dir, 'ssa.yaml');
+    writeFileSync(file, 'apiVersion: cachalot.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: ssa\nspec:\n  replicas: 1\n');
+    expect((await ok('apply', '--server-side', '-f', file)).trim()).toBe('cachecluster.cachalot.io/ssa serverside-applied');
+    await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'ssa')?.status?.readyReplicas === 1, 'ssa ready');
+    const managers = stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'ssa').metadata.managedFields.map((f: { manager: string }) => f.manager);
+    expect(managers).toContain('kubectl');
+    await ok('delete', '-f', file);
+    await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'ssa') === undefined, 'ssa children gone');
+  });
+
   it('kubectl get cacheclusters prints the printer columns; the short name works', async () => {
     const out = await ok('get', 'cacheclusters');
     const [header, row] = out.trim().split('\n');
