@@ -196,6 +196,10 @@ function run(config: ServerConfig): void {
 
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // memcached 1.6: SIGUSR1 is its graceful stop (this listener also keeps Node from opening its
+  // inspector on 127.0.0.1:9229), and SIGHUP must not take the cache down.
+  process.on('SIGUSR1', () => shutdown('SIGUSR1'));
+  process.on('SIGHUP', () => log.info('SIGHUP: ignored'));
   // flash tier (issue 3): workers start once the index is rebuilt from the files, so no client sees a
   // half-recovered tier (and /readyz stays 503 until then).
   function flashRecovered(): void {

@@ -249,6 +249,8 @@ export class Connection {
   };
 
   private readonly onIdle = (): void => {
+    // memcached kicks connections idle between commands, not one waiting in the middle of a data block.
+    if (this.session.want === WANT_NREAD || this.session.want === WANT_SWALLOW) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
   };
