@@ -47,7 +47,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   /** Close once every queued reply is written (quit). */
   private endAfterReplies = false;
 
-  constructor(readonly socket: Socket, private readonly owner: ClientOwner) {
+  constructor(readonly socket: Socket, private readonly owner: ClientOwner, readonly affinity: number) {
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);

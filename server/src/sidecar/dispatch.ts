@@ -47,6 +47,8 @@ const CRLF = Buffer.from('\r\n');
 
 /** What the dispatcher needs from the client connection it serves. */
 export interface DispatchClient {
+  /** Picks this client's connection to each upstream, so its requests to one server stay in order. */
+  readonly affinity: number;
   /** Queues a slot in reply order. */
   push(slot: Slot): void;
   /** Queues a reply made here (kept in order behind slots still waiting); null sends nothing. */
@@ -196,7 +198,7 @@ export class Dispatcher {
     }
     const part = slot.addPart(kind);
     c.push(slot);
-    const conn = u.send(part, this.now);
+    const conn = u.send(part, this.now, c.affinity);
     writeLine(conn, buf, start, lineEnd, strip, this.t);
     if (dataLen > 0) conn.out.bytes(buf, dataStart, dataStart + dataLen);
     if (kind === REPLY_QUIET) conn.out.ascii('mn\r\n');
@@ -236,7 +238,7 @@ export class Dispatcher {
     if (vlen > this.ctx.maxItemSize) {
       // Too large for any server: answered here and the value discarded as it streams in. memcached also
       // drops the key's old value on a failed set, so the owner is asked to delete it.
-      if (t.is(0, 'set')) this.deleteQuietly(buf, t.starts[1], t.ends[1], false);
+      if (t.is(0, 'set')) this.deleteQuietly(c, buf, t.starts[1], t.ends[1], false);
       c.local(noreply ? null : R_TOO_LARGE);
       c.swallow(vlen + 2);
       return next;
@@ -278,7 +280,7 @@ export class Dispatcher {
     if (Number.isNaN(vlen) || vlen < 0 || vlen > INT_MAX_VLEN) return this.local(c, R_BAD_FORMAT, next);
     if (vlen > this.ctx.maxItemSize) {
       const binary = this.hasFlag(ntokens, 3, 98);
-      this.deleteQuietly(buf, t.starts[1], t.ends[1], binary);
+      this.deleteQuietly(c, buf, t.starts[1], t.ends[1], binary);
       c.local(R_TOO_LARGE);
       c.swallow(vlen + 2);
       return next;
@@ -380,7 +382,7 @@ export class Dispatcher {
       // Every key on one server (always, with one member): the request goes as it came.
       const part = slot.addPart(REPLY_GET);
       c.push(slot);
-      const conn = ups[0]!.send(part, this.now);
+      const conn = ups[0]!.send(part, this.now, c.affinity);
       conn.out.bytes(buf, start, lineEnd);
       conn.out.bytes(CRLF, 0, 2);
       return next;
@@ -400,7 +402,7 @@ export class Dispatcher {
     c.push(slot);
     const head = exptimeToken === '' ? cmd : `${cmd} ${exptimeToken}`;
     for (let ui = 0; ui < ups.length; ui++) {
-      const conn = ups[ui]!.send(parts[ui]!, this.now);
+      const conn = ups[ui]!.send(parts[ui]!, this.now, c.affinity);
       const out = conn.out;
       out.ascii(head);
       for (let i = 0; i < nkeys; i++) {
@@ -452,21 +454,21 @@ export class Dispatcher {
         unavailable.push(parts[i]!);
         continue;
       }
-      writeLine(u.send(parts[i]!, this.now), buf, start, lineEnd, strip, t);
+      writeLine(u.send(parts[i]!, this.now, c.affinity), buf, start, lineEnd, strip, t);
     }
     for (const p of unavailable) p.fail(FAIL_EJECTED);
     return next;
   }
 
   /** A set whose value is too large removes the key's old value, as memcached does; nobody sees the reply. */
-  private deleteQuietly(buf: Buffer, ks: number, ke: number, binary: boolean): void {
+  private deleteQuietly(c: DispatchClient, buf: Buffer, ks: number, ke: number, binary: boolean): void {
     const n = binary && ke - ks <= KEY_MAX_LENGTH ? base64Decode(buf, ks, ke, this.keyScratch) : -1;
     const u = n > 0 ? this.route(this.keyScratch, 0, n) : this.route(buf, ks, ke);
     if (u === null) return;
     const slot = new Slot(null);
     slot.drop = DROP_ALL;
     const part = slot.addPart(REPLY_META);
-    const out = u.send(part, this.now).out;
+    const out = u.send(part, this.now, c.affinity).out;
     out.ascii('md ');
     out.bytes(buf, ks, ke);
     if (binary) out.ascii(' b');

@@ -97,7 +97,7 @@ export class Sidecar implements ClientOwner {
       sock.destroy();
       return;
     }
-    const c = new ClientConn(sock, this);
+    const c = new ClientConn(sock, this, this.stats.total_connections);
     this.clients.add(c);
     this.stats.curr_connections++;
     this.stats.total_connections++;

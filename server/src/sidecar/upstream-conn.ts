@@ -51,6 +51,8 @@ export class UpstreamConn implements Flushable {
   constructor(private readonly owner: ConnOwner) {
     this.socket = net.connect({ host: owner.host, port: owner.port });
     this.socket.setNoDelay(true);
+    // A peer that vanished without a FIN is found by the request timeout when busy, by keepalive when idle.
+    this.socket.setKeepAlive(true, 30_000);
     this.socket.on('connect', this.onConnect);
     this.socket.on('data', this.onData);
     this.socket.on('error', this.onError);

@@ -38,7 +38,6 @@ export class Upstream implements ConnOwner {
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private readonly conns: Array<UpstreamConn | null>;
-  private rr = 0;
   private failures = 0;
   ejected = false;
   /** Rings that reference this upstream; 0 means it is closed once its connections are idle. */
@@ -65,10 +64,13 @@ export class Upstream implements ConnOwner {
     return this.failures;
   }
 
-  /** Queues a part on one of the connections (round robin) and returns it, for the caller to write bytes to. */
-  send(part: Part, now: number): UpstreamConn {
-    let i = this.rr;
-    if (++this.rr >= this.conns.length) this.rr = 0;
+  /**
+   * Queues a part on one of the connections and returns it, for the caller to write bytes to. A client always
+   * uses the same connection (`affinity` modulo the pool), because requests on different connections may be
+   * executed in any order: a set and the get after it must not overtake each other.
+   */
+  send(part: Part, now: number, affinity: number): UpstreamConn {
+    const i = affinity % this.conns.length;
     let conn = this.conns[i];
     if (conn === null || conn === undefined || conn.isClosed) {
       conn = new UpstreamConn(this);

@@ -8,6 +8,7 @@
  */
 import type { RunningServer } from '../../support/servers.js';
 import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
+import type { SidecarConfig } from '../../../server/src/sidecar/config.js';
 import { RawClient, RingFile, fileSidecar, ringJson, startUpstreams, stopAll } from './helpers.js';
 
 let servers: RunningServer[] = [];
@@ -24,11 +25,11 @@ afterAll(async () => {
   for (const r of rings) r.remove();
 });
 
-async function sidecarFor(members: RunningServer[]): Promise<Sidecar> {
+async function sidecarFor(members: RunningServer[], overrides: Partial<SidecarConfig> = {}): Promise<Sidecar> {
   const ring = new RingFile();
   rings.push(ring);
   ring.write(ringJson(1, members.map((s) => ({ port: s.port }))));
-  const sc = await fileSidecar(ring);
+  const sc = await fileSidecar(ring, overrides);
   sidecars.push(sc);
   return sc;
 }
@@ -98,6 +99,13 @@ function randomScript(seed: number, n: number, withCas: boolean): string {
   return out;
 }
 
+/** Reply lines that are exactly MN (a value could contain the letters, not a whole line of them here). */
+function countMn(d: Buffer): number {
+  let n = 0;
+  for (let i = d.indexOf('MN\r\n'); i >= 0; i = d.indexOf('MN\r\n', i + 4)) if (i === 0 || d[i - 1] === 10) n++;
+  return n;
+}
+
 /** Sends the script (whole, or in tiny pieces), then mn, and returns every reply byte up to that MN. */
 async function run(port: number, script: string, pieces: boolean): Promise<string> {
   const c = await RawClient.connect(port);
@@ -107,7 +115,9 @@ async function run(port: number, script: string, pieces: boolean): Promise<strin
       const r = rng(7);
       await c.sendInPieces(full, () => 1 + Math.floor(r() * 3));
     } else await c.send(full);
-    const res = await c.read((d) => d.length >= 4 && d.subarray(d.length - 4).toString() === 'MN\r\n' && d.length > 4, 3_000, 30_000);
+    // Done once every mn in the script (and the final one) has been answered.
+    const want = full.split('\r\n').filter((l) => l === 'mn').length;
+    const res = await c.read((d) => countMn(d) >= want, 3_000, 30_000);
     return res.data.toString('latin1');
   } finally {
     c.close();
@@ -164,5 +174,19 @@ describe('three-member ring: same replies as one server (no CAS values)', () => 
   test('random pipeline (3,000 commands), multi-gets spanning members', async () => {
     const script = randomScript(1234, 3_000, false);
     expectSame(await run(sc.port, script, false), await run(servers[0]!.port, script, false));
+  });
+});
+
+describe('three-member ring, 3 connections per server: a client\'s requests stay in order', () => {
+  let sc: Sidecar;
+  beforeAll(async () => {
+    sc = await sidecarFor(servers.slice(2, 5), { serverConnections: 3 });
+  });
+
+  test('random pipeline (2,000 commands) from several clients at once', async () => {
+    const scripts = [11, 12, 13].map((seed) => randomScript(seed, 2_000, false).replace(/rk/g, `c${seed}k`));
+    const direct = await Promise.all(scripts.map((sc0) => run(servers[0]!.port, sc0, false)));
+    const proxied = await Promise.all(scripts.map((sc0) => run(sc.port, sc0, false)));
+    proxied.forEach((p, i) => expectSame(p, direct[i]!));
   });
 });
