@@ -7,7 +7,7 @@
 //
 // Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--sidecar FILE]` (needs
 // `npm run build`). --append adds the markdown section to the end of bench/RESULTS.md; without it the section
-// goes to stdout only. Short by default (about 20 s), since the machine is shared.
+// goes to stdout only. Short by default (about 30 s), since the machine is shared.
 
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ const UPSTREAMS = 3;
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
 
-const o = { append: false, warmup: 1, duration: 4, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { append: false, warmup: 1, duration: 3, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
@@ -32,7 +32,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--duration') o.duration = Number(process.argv[++i]);
   else if (a === '--sidecar') o.sidecar = process.argv[++i];
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (4)] [--sidecar FILE]\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--sidecar FILE]\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
@@ -51,6 +51,8 @@ for (const f of [SERVER_MAIN, o.sidecar]) {
 }
 
 const SCENARIOS = [
+  // One request at a time on one connection: the latency the extra hop adds, without queueing behind others.
+  { title: '1 connection, no pipelining, 1:10 set:get, 100-byte values', args: ['--conns', '1', '--depth', '1'] },
   { title: '50 connections, no pipelining, 1:10 set:get, 100-byte values', args: ['--conns', '50', '--depth', '1'] },
   { title: 'as above, pipeline depth 16', args: ['--conns', '50', '--depth', '16'] },
 ];
