@@ -120,6 +120,8 @@ export interface WriteOptions {
   force?: boolean;
   /** `Strict` rejects unknown fields of custom resources (400) instead of pruning them. */
   fieldValidation?: string;
+  /** Internal: the write is a server-side apply (recorded as operation Apply, not Update). */
+  applied?: boolean;
 }
 
 export class Store {
@@ -299,7 +301,6 @@ export class Store {
         if (!isObject(body)) throw new PatchError('apply configuration must be an object');
         const mk = `${meta(e.obj).uid}|${opts.fieldManager}`;
         next = serverSideApply(current, this.appliedByManager.get(mk), body);
-        this.appliedByManager.set(mk, clone(body));
       } else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
     } catch (err) {
       if (err instanceof PatchError) throw new ApiError(422, 'Invalid', err.message);
@@ -310,7 +311,9 @@ export class Store {
     if (isObject(body) && isObject(body.metadata) && rv !== undefined && rv !== meta(e.obj).resourceVersion) {
       throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
     }
-    const out = this.commit(def, e.obj, next, { ...opts, ...(isApply ? { applied: true } : {}) } as WriteOptions);
+    const out = this.commit(def, e.obj, next, { ...opts, applied: isApply });
+    // Remembered only once the write succeeded: a rejected apply must not change what this manager owns.
+    if (isApply) this.appliedByManager.set(`${meta(e.obj).uid}|${opts.fieldManager}`, clone(body as JsonObject));
     return isApply && opts.fieldManager ? this.patchManaged(def, out, opts.fieldManager, 'Apply') : out;
   }
 
@@ -351,7 +354,7 @@ export class Store {
       if (specPart(prev) !== specPart(result)) nm.generation = (Number(pm.generation) || 0) + 1;
     }
     this.admit(def, result, opts);
-    if (opts.fieldManager && !(opts as { applied?: boolean }).applied) this.recordManager(def, result, opts.fieldManager, 'Update');
+    if (opts.fieldManager && !opts.applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
     const strippedPrev = JSON.stringify({ ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } });
     const strippedNext = JSON.stringify({ ...result, metadata: { ...meta(result), resourceVersion: undefined, managedFields: undefined }, apiVersion: prev.apiVersion, kind: prev.kind });
