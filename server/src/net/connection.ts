@@ -91,6 +91,9 @@ export class Connection {
         this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
       } else {
         let size = Math.max(4096, this.rbuf.length * 2);
+        // A data block being received: make room for all of it at once rather than doubling (and copying)
+        // its way up through every power of two.
+        if (this.session.want === WANT_NREAD) size = Math.max(size, this.session.nreadBytes + 4096);
         while (size < live + n) size *= 2;
         const next = Buffer.allocUnsafe(size);
         this.rbuf.copy(next, 0, this.rstart, this.rend);
