@@ -226,6 +226,58 @@ describe('-o idle_timeout=1 and a connection idle in the middle of a data block'
   });
 });
 
+describe('-o idle_timeout=1 and a client that is slow to read its replies', () => {
+  const VALUE = randomBytes(100 * 1024);
+  const GETS = 200;
+  const ONE = Buffer.concat([Buffer.from(`VALUE big 0 ${VALUE.length}\r\n`), VALUE, Buffer.from('\r\nEND\r\n')]);
+  let cachalot: Cachalot;
+  let memcached: RunningServer;
+  const outcome = new Map<string, { bytes: number; intact: boolean; ended: boolean }>();
+
+  beforeAll(async () => {
+    [cachalot, memcached] = await Promise.all([
+      startCachalotServer({ threads: 2, metrics: false, extra: ['-o', 'idle_timeout=1'] }),
+      startMemcached(['-o', 'idle_timeout=1']),
+    ]);
+    await Promise.all([['cachalot', cachalot.port], ['memcached', memcached.port]].map(async ([name, port]) => {
+      const setter = await McClient.connect(port as number);
+      expect((await setter.request(storageCommand('set', 'big', VALUE), 'line')).line).toBe('STORED');
+      setter.close();
+      // 20 MB of replies asked for, then 3 s without reading: the server is blocked on this client's writes,
+      // not waiting for a command from it.
+      const sock = net.connect({ port: port as number, host: '127.0.0.1' });
+      sock.on('error', () => {});
+      await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+      sock.pause();
+      sock.write('get big\r\n'.repeat(GETS));
+      await sleep(3_000);
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let ended = false;
+      sock.on('data', (c: Buffer) => {
+        chunks.push(c);
+        received += c.length;
+      });
+      sock.on('end', () => (ended = true));
+      sock.on('close', () => (ended = true));
+      sock.resume();
+      await waitFor(() => ended || received >= ONE.length * GETS, 15_000, `${name}: replies or close`).catch(() => undefined);
+      await sleep(200); // a close right after the last reply would show here
+      const data = Buffer.concat(chunks);
+      outcome.set(name as string, { bytes: data.length, intact: data.equals(Buffer.concat(new Array(GETS).fill(ONE))), ended });
+      sock.destroy();
+    }));
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopServer(cachalot?.server), stopServer(memcached)]);
+  });
+
+  it.each(['memcached', 'cachalot'])('%s does not kick it: every reply arrives and the connection stays open', (name) => {
+    expect(outcome.get(name)).toEqual({ bytes: ONE.length * GETS, intact: true, ended: false });
+  });
+});
+
 describe('request lines memcached drops: HTTP, and 2048 bytes without a newline', () => {
   let cachalot: Cachalot;
   let memcached: RunningServer;
