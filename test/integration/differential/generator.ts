@@ -23,6 +23,8 @@ const EXPTIMES = ['0', '0', '0', '-1', '100', '1000', '2592000', '2592001', '{{n
 const FLAGS = ['0', '0', '1', '42', '4294967295', '4294967296', '-1', 'x'];
 const DELTAS = ['1', '1', '5', '0', '100', MAX_U64, '18446744073709551616', 'x', '-1', '12345678901234567890123'];
 const TTL_TOKENS = ['0', '-1', '30', '100', '1000', '{{now+500}}', 'x', ''];
+/** R (recache if the TTL left is below) stays far from every TTL above: a tick of the clock must not flip it. */
+const RECACHE_TOKENS = ['-1', '10', '60', '300', '2000', 'x', ''];
 const UNKNOWN = ['foo', 'GET a', 'sett a 0 0 1', '', '  ', 'm', 'mz a', 'gett a', 'stats nosuch', 'verbosity x'];
 /** Value bytes: no 'M' or 'N' so that no data block can fake the `MN` sentinel, digits so that incr applies. */
 const VALUE_CHARS = '0123456789012345678901234567890123456789abcxyz \x00\x01\xff';
@@ -151,7 +153,7 @@ function meta(g: Gen): string {
     case 1: {
       const { flags, base64 } = metaFlags(g, [
         plain('v'), plain('v'), plain('c'), plain('f'), plain('h'), plain('k'), plain('l'), opaque, plain('q'),
-        plain('s'), plain('t'), plain('u'), ttl('N'), ttl('R'), ttl('T'),
+        plain('s'), plain('t'), plain('u'), ttl('N'), () => `R${g.pick(RECACHE_TOKENS)}`, ttl('T'),
       ]);
       return `mg ${metaKey(g, base64)}${flags.map((f) => ` ${f}`).join('')}\r\n`;
     }
