@@ -96,7 +96,7 @@ export class Dispatcher {
     if (len0 === 2 && first === 109 /* m */) {
       switch (buf[t.starts[0] + 1]) {
         case 103: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, true); // mg
-        case 115: stats.cmd_meta++; return this.metaSet(c, buf, start, lineEnd, next, end, ntokens); // ms
+        case 115: return this.metaSet(c, buf, start, lineEnd, next, end, ntokens); // ms (counted once whole)
         case 100: // md
         case 97: // ma
         case 101: stats.cmd_meta++; return this.meta(c, buf, start, lineEnd, next, ntokens, false); // me
@@ -118,12 +118,10 @@ export class Dispatcher {
       return this.local(c, R_ERROR, next);
     }
     if (t.is(0, 'set') || t.is(0, 'add') || t.is(0, 'replace') || t.is(0, 'append') || t.is(0, 'prepend')) {
-      stats.cmd_set++;
       if (ntokens !== 6 && ntokens !== 7) return this.local(c, R_ERROR, next);
       return this.storage(c, buf, start, lineEnd, next, end, ntokens, false);
     }
     if (t.is(0, 'cas')) {
-      stats.cmd_set++;
       if (ntokens !== 7 && ntokens !== 8) return this.local(c, R_ERROR, next);
       return this.storage(c, buf, start, lineEnd, next, end, ntokens, true);
     }
@@ -243,7 +241,9 @@ export class Dispatcher {
       c.swallow(vlen + 2);
       return next;
     }
+    // A line whose value has not all arrived is dispatched again when more comes: counted once it has.
     if (end - next < vlen + 2) return NEED_DATA;
+    this.ctx.stats.cmd_set++;
     const slot = new Slot(null);
     let strip = -1;
     if (noreply) {
@@ -286,6 +286,7 @@ export class Dispatcher {
       return next;
     }
     if (end - next < vlen + 2) return NEED_DATA;
+    this.ctx.stats.cmd_meta++;
     const slot = new Slot(null);
     const kind = this.hasFlag(ntokens, 3, 113) ? REPLY_QUIET : REPLY_META;
     this.forward(c, slot, this.routeMeta(buf), kind, buf, start, lineEnd, -1, next, vlen + 2);
