@@ -49,7 +49,12 @@ const HEADER_MAX = 64; // "set " + key + " 0 0 " + size + "\r\n" < 64 bytes
 const READ_BUFFER_SIZE = 256 * 1024;
 const LINE_MAX = 4096;
 // Populating before a load run is setup, not measurement: pipeline it whatever the load's depth.
-const POPULATE_DEPTH = 16; // longest reply line kept across reads (memcached's are < 2048 bytes)
+const POPULATE_DEPTH = 16;
+// No reply at all for this long, with requests outstanding, means the server stalled (see the watchdog).
+const STALL_SECONDS = 30;
+// After a timed load stops issuing, how long the last batches may take to be answered before the run
+// reports them as unanswered instead of waiting.
+const DRAIN_SECONDS = 10; // longest reply line kept across reads (memcached's are < 2048 bytes)
 
 const OP_GET = 1;
 const OP_SET = 2;
@@ -200,8 +205,8 @@ function histLow(idx) {
 function histSummary(h) {
   let n = 0;
   for (let i = 0; i < HIST_SIZE; i++) n += h[i];
+  if (n === 0) return { count: 0, p50: null, p99: null, p999: null, max: null };
   const out = { count: n, p50: 0, p99: 0, p999: 0, max: 0 };
-  if (n === 0) return out;
   const want = [['p50', 0.5], ['p99', 0.99], ['p999', 0.999]];
   let cum = 0;
   let w = 0;
@@ -223,6 +228,7 @@ function round1(x) { return Math.round(x * 10) / 10; }
 
 const stats = {
   measuring: false,
+  replies: 0, // every reply, measured or not: the stall watchdog's progress counter
   ops: 0, gets: 0, sets: 0, hits: 0, misses: 0, setFailed: 0, errors: 0, valueBytes: 0,
   hist: new Uint32Array(HIST_SIZE),
   lastError: '',
@@ -525,6 +531,7 @@ class Conn {
       noteError(buf.toString('latin1', start, end).trim());
     }
     this.source.onReply(this, this.cursor, hit);
+    stats.replies++;
     if (stats.measuring) {
       stats.ops++;
       if (op === OP_GET) {
@@ -600,6 +607,36 @@ function fatal(msg) {
   process.exit(1);
 }
 
+/** Requests written whose replies have not arrived, and on how many connections. */
+function outstanding() {
+  let requests = 0;
+  let onConns = 0;
+  for (const c of conns) {
+    if (!c.idle && c.cursor < c.batchLen) { requests += c.batchLen - c.cursor; onConns++; }
+  }
+  return { requests, onConns };
+}
+
+/**
+ * A server that stops answering would otherwise look like a slow run until --max-seconds: fail early and
+ * say so when no reply at all has arrived for STALL_SECONDS while requests are outstanding.
+ */
+function startStallWatchdog() {
+  let last = stats.replies;
+  let quietSince = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (stats.replies !== last) { last = stats.replies; quietSince = now; return; }
+    const out = outstanding();
+    if (out.requests === 0) { quietSince = now; return; }
+    if (now - quietSince > STALL_SECONDS * 1000) {
+      fatal(`server stopped answering: no reply for ${STALL_SECONDS} s with ${out.requests} requests outstanding on ${out.onConns} connections`);
+    }
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
 /** Runs a source on every connection, `depth` requests per batch, until the source runs dry on all of them. */
 function runPhase(source, { limitMs, depth }) {
   return new Promise((resolve) => {
@@ -628,7 +665,8 @@ async function main() {
   for (let i = 0; i < o.conns; i++) conns.push(new Conn(o, i, () => {}));
   await Promise.all(conns.map((c) => c.connect()));
 
-  const result = { mode: o.mode, conns: o.conns, depth: o.depth };
+  const result = { mode: o.mode, conns: o.conns, depth: o.depth, unanswered: 0 };
+  startStallWatchdog();
   const phaseLimit = (o.maxSeconds * 1000) | 0;
 
   if (o.mode === 'load' && o.populate) {
@@ -672,7 +710,12 @@ async function main() {
     await sleep(o.duration * 1000);
     end();
     src.stopped = true;
-    await done;
+    const drained = await Promise.race([done.then(() => true), sleep(DRAIN_SECONDS * 1000).then(() => false)]);
+    if (!drained) {
+      const out = outstanding();
+      result.unanswered = out.requests;
+      process.stderr.write(`loadgen: ${out.requests} requests on ${out.onConns} connections still unanswered ${DRAIN_SECONDS} s after the load stopped\n`);
+    }
   } else {
     begin();
     await runPhase(src, { limitMs: phaseLimit, depth: o.depth });

@@ -628,6 +628,7 @@ function reportFlash(A, B, names, o) {
       `${fmtInt(pick(B, 'statsFilled', 'extstore_objects_used'))} / ${mib(pick(B, 'statsFilled', 'extstore_bytes_used'))}`, ''],
     ['get throughput, uniform over all keys (ops/s)', fmtInt(A.get.opsPerSec), fmtInt(B.get.opsPerSec), ratio(B.get.opsPerSec, A.get.opsPerSec)],
     ['get hit ratio', fmt(A.get.hitRatio, 4), fmt(B.get.hitRatio, 4), ''],
+    ['get misses / errors / unanswered', missErr(A.get), missErr(B.get), ''],
     ['gets answered from flash (get_extstore)', fmtInt(pick(A, 'statsAfterGets', 'get_extstore')), fmtInt(pick(B, 'statsAfterGets', 'get_extstore')), ''],
     ['p50 latency (µs)', fmt(lat(A, 'p50'), 0), fmt(lat(B, 'p50'), 0), ratio(lat(B, 'p50'), lat(A, 'p50'))],
     ['p99 latency (µs)', fmt(lat(A, 'p99'), 0), fmt(lat(B, 'p99'), 0), ratio(lat(B, 'p99'), lat(A, 'p99'))],
@@ -704,7 +705,7 @@ function reportSidecar(A, B) {
     ['upstream servers CPU s per M ops', fmt(perM(A.upstreamCpuSeconds, A)), fmt(perM(B.upstreamCpuSeconds, B)), ''],
     ['sidecar CPU s per M ops', '', fmt(perM(B.sidecarCpuSeconds, B)), ''],
     ['generator CPU (of one core)', pct(A.genCpuSeconds, A.seconds), pct(B.genCpuSeconds, B.seconds), ''],
-    ['get misses / errors', `${fmtInt(A.misses)} / ${fmtInt(A.errors)}`, `${fmtInt(B.misses)} / ${fmtInt(B.errors)}`, ''],
+    ['get misses / errors / unanswered', missErr(A), missErr(B), ''],
   ];
   return {
     rows,
@@ -722,6 +723,9 @@ const fmt = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) 
 const ratio = (b, a) => (a && b !== null && b !== undefined && Number.isFinite(a) && Number.isFinite(b) ? `${(b / a).toFixed(2)}x` : '');
 const mib = (x) => (x === null || x === undefined ? 'n/a' : `${(x / MIB).toFixed(1)} MiB`);
 
+/** Misses, error replies, and requests never answered (a stalled server) of a load run. */
+function missErr(r) { return `${fmtInt(r.misses)} / ${fmtInt(r.errors)} / ${fmtInt(r.unanswered ?? 0)}`; }
+
 function cpuPerMop(r) { return r.ops ? (r.serverCpuSeconds / r.ops) * 1e6 : null; }
 function pct(cpu, secs) { return secs ? `${Math.round((cpu / secs) * 100)}%` : 'n/a'; }
 
@@ -738,7 +742,7 @@ function reportLoad(id, A, B, names) {
     ['server CPU s per M ops', fmt(cpuPerMop(A)), fmt(cpuPerMop(B)), ratio(cpuPerMop(B), cpuPerMop(A))],
     ['server CPU (of one core)', pct(A.serverCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.serverCpuSeconds, B.wallSeconds ?? B.seconds), ''],
     ['generator CPU (of one core)', pct(A.genCpuSeconds, A.wallSeconds ?? A.seconds), pct(B.genCpuSeconds, B.wallSeconds ?? B.seconds), ''],
-    ['get misses / errors', `${fmtInt(A.misses)} / ${fmtInt(A.errors)}`, `${fmtInt(B.misses)} / ${fmtInt(B.errors)}`, ''],
+    ['get misses / errors / unanswered', missErr(A), missErr(B), ''],
     ['items at end / evictions', `${fmtInt(Number(A.stats.curr_items))} / ${fmtInt(Number(A.stats.evictions))}`,
       `${fmtInt(Number(B.stats.curr_items))} / ${fmtInt(Number(B.stats.evictions))}`, ''],
   ];
