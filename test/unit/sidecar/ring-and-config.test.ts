@@ -69,3 +69,22 @@ describe('command line', () => {
     expect(() => parseArgs(['--ring-file'])).toThrow('--ring-file: needs a value');
   });
 });
+
+describe('the operator\'s published ring, as the sidecar reads it', () => {
+  test('a scale-down from 4 to 3: ordinal 3 published draining, routed by nobody', async () => {
+    const { planRing, serializeRing } = await import('../../../operator/src/ring.js');
+    const { RoutingTable } = await import('../../../server/src/sidecar/routing.js');
+    const base = { cluster: 'web', namespace: 'prod', vnodes: 40, drainSeconds: 60, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z') };
+    const four = planRing({ ...base, replicas: 4 }).ring;
+    const three = planRing({ ...base, replicas: 3, previous: four }).ring;
+    const spec = parseRingDocument(serializeRing(three));
+    expect(spec.version).toBe(four.version + 1);
+    expect(spec.members.map((m) => [m.name, m.state])).toEqual([
+      ['web-0', 'active'], ['web-1', 'active'], ['web-2', 'active'], ['web-3', 'draining'],
+    ]);
+    expect(spec.members[0]!.address).toBe('web-0.web-headless.prod.svc.cluster.local:11211');
+    const table = new RoutingTable(spec, (m) => ({ address: m.address, ejected: false }) as never, 'miss');
+    expect(table.active.map((m) => m.name)).toEqual(['web-0', 'web-1', 'web-2']);
+    expect(table.all.length).toBe(4);
+  });
+});
