@@ -163,6 +163,15 @@ describe('/metrics', () => {
     expect(s1.get('memcached_current_bytes')).toBeLessThanOrEqual(16 * MiB);
   });
 
+  it('memcached_limit_bytes follows cache_memlimit, as limit_maxbytes does', async () => {
+    expect((await client.request('cache_memlimit 24\r\n', 'line')).line).toBe('OK');
+    const s1 = await scrape(cachalot.metricsPort);
+    expect(s1.get('memcached_limit_bytes')).toBe(24 * MiB);
+    expect(Number((await client.stats()).get('limit_maxbytes'))).toBe(24 * MiB);
+    expect((await client.request('cache_memlimit 16\r\n', 'line')).line).toBe('OK');
+    expect((await scrape(cachalot.metricsPort)).get('memcached_limit_bytes')).toBe(16 * MiB);
+  });
+
   it('cachalot_command_duration_seconds: cumulative buckets, +Inf equals _count, counts move by the commands run', () => {
     for (const command of ['get', 'set', 'delete', 'incr', 'touch']) {
       const buckets = [...after.entries()]
