@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stopServer } from '../../support/servers.js';
 import { startCachalotServer, type Cachalot } from '../../support/cachalot.js';
-import { connectMany, storageCommand, type McClient, type Reply } from '../../support/mcclient.js';
+import { connectMany, McClient, storageCommand, type Reply } from '../../support/mcclient.js';
 
 const CLIENTS = 120;
 const ROUNDS = 30;
@@ -255,5 +255,72 @@ describe('stress: 4 threads, 120 connections', () => {
       if (current !== 1) await new Promise((r) => setTimeout(r, 50));
     }
     expect(current).toBe(1);
+  });
+});
+
+describe('stress: 4 threads overfilling -m 8 at once', () => {
+  const WRITERS = 40;
+  const SETS = 50;
+  const FILL_SIZES = [100, 1_000, 5_000, 20_000, 60_000, 100_000];
+  let small: Cachalot;
+  let writers: McClient[] = [];
+  let watcher: McClient;
+
+  beforeAll(async () => {
+    small = await startCachalotServer({ threads: 4, memoryMb: 8, metrics: false });
+    watcher = await McClient.connect(small.port);
+    writers = await connectMany(small.port, WRITERS);
+  });
+
+  afterAll(async () => {
+    for (const c of writers) c.close();
+    watcher?.close();
+    await stopServer(small?.server);
+  });
+
+  it('every set is stored, bytes never exceed limit_maxbytes, values read back are whole, and deletes zero the accounting', async () => {
+    const limit = Number((await watcher.stats()).get('limit_maxbytes'));
+    expect(limit).toBe(8 * 1024 * 1024);
+    let writing = true;
+    const samples: number[] = [];
+    const watch = (async () => {
+      for (let i = 0; i < 2_000 && writing; i++) {
+        const st = await watcher.stats();
+        samples.push(Number(st.get('bytes')));
+      }
+    })();
+    const problems: string[] = [];
+    const deadline = Date.now() + PHASE_DEADLINE_MS;
+    await Promise.all(writers.map(async (c, id) => {
+      const next = rng(id * 104729 + 3);
+      for (let j = 0; j < SETS; j++) {
+        if (Date.now() > deadline) throw new Error(`writer ${id} still at set ${j} at the deadline`);
+        const key = `fill:${id}:${j}`;
+        const value = makeValue(key, `w${id}`, FILL_SIZES[next() % FILL_SIZES.length]!, next());
+        // Read back an earlier key of this writer in the same pipeline: a miss is fine (evicted), a torn value is not.
+        const earlier = `fill:${id}:${next() % (j + 1)}`;
+        const [set, get] = await c.pipeline(Buffer.concat([storageCommand('set', key, value), Buffer.from(`get ${earlier}\r\n`)]), ['line', 'values']);
+        if (set!.line !== 'STORED') problems.push(`set ${key} (${value.length} bytes): ${set!.line}`);
+        for (const v of get!.values) {
+          const bad = v.key === earlier ? checkValue(earlier, v.data) : `get ${earlier} returned ${v.key}`;
+          if (bad) problems.push(bad);
+        }
+      }
+    }));
+    writing = false;
+    await watch;
+    expect(problems.slice(0, 10)).toEqual([]);
+    expect(samples.length).toBeGreaterThan(0);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(limit);
+    const stats = await watcher.stats();
+    expect(Number(stats.get('bytes'))).toBeLessThanOrEqual(limit);
+    expect(Number(stats.get('evictions'))).toBeGreaterThan(0);
+    // Delete every key ever written (most are gone already): nothing may be left counted.
+    await Promise.all(writers.map((c, id) => {
+      const keys = Array.from({ length: SETS }, (_, j) => `fill:${id}:${j}`);
+      return c.pipeline(keys.map((k) => `delete ${k}\r\n`).join(''), keys.map(() => 'line'));
+    }));
+    const end = await watcher.stats();
+    expect({ items: end.get('curr_items'), bytes: end.get('bytes') }).toEqual({ items: '0', bytes: '0' });
   });
 });
