@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startMemcached, stopServer, type RunningServer } from '../../support/servers.js';
+import { spawn } from 'node:child_process';
+import { CACHALOT_MAIN, REPO_ROOT, startMemcached, stopServer, type RunningServer } from '../../support/servers.js';
 import { RawClient } from '../../support/rawclient.js';
 import {
   exitOf, httpGet, limitConcurrency, runToExit, type ExitResult, sleep, startCachalotServer, waitFor, type Cachalot,
@@ -278,6 +279,33 @@ describe('other signals, as memcached 1.6 handles them', () => {
     expect(theirs).toEqual({ code: 0, signal: null });
     expect(usr1.server.output()).not.toContain('Debugger listening');
     expect(mine).toEqual(theirs);
+  });
+});
+
+describe('SIGTERM during start-up', () => {
+  it('right after the first worker listens (the others still attaching): exit 0, no fatal log', async () => {
+    const child = spawn(process.execPath, [CACHALOT_MAIN, '-p', '0', '-l', '127.0.0.1', '-t', '4', '--metrics-port', '0'], {
+      cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let signalled = false;
+    const onOutput = (c: Buffer): void => {
+      output += c.toString('utf8');
+      if (!signalled && output.includes('"msg":"listening"')) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    try {
+      const exit = await exitOf(child, 15_000);
+      expect(signalled).toBe(true);
+      expect(output.split('\n').filter((l) => l.includes('"level":60'))).toEqual([]);
+      expect(exit).toEqual({ code: 0, signal: null });
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 
