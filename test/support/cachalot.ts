@@ -22,7 +22,10 @@ export interface Cachalot {
 export interface CachalotOptions {
   /** Worker threads (-t); 0 leaves -t out so the server picks its default. Default 4. */
   threads?: number;
+  /** -m; 0 leaves it out. Default 64. */
   memoryMb?: number;
+  /** Extra environment (CACHALOT_* variables). */
+  env?: Readonly<Record<string, string>>;
   /** Start the HTTP listener (on 127.0.0.1) and wait for /readyz before returning. Default true. */
   metrics?: boolean;
   extra?: readonly string[];
@@ -32,7 +35,8 @@ export function cachalotArgv(port: number, metricsPort: number, opts: CachalotOp
   return [
     process.execPath, CACHALOT_MAIN,
     '-p', String(port), '-l', '127.0.0.1', '-U', '0',
-    ...(opts.threads === 0 ? [] : ['-t', String(opts.threads ?? 4)]), '-m', String(opts.memoryMb ?? 64),
+    ...(opts.threads === 0 ? [] : ['-t', String(opts.threads ?? 4)]),
+    ...(opts.memoryMb === 0 ? [] : ['-m', String(opts.memoryMb ?? 64)]),
     '--metrics-port', String(metricsPort), '--metrics-listen', '127.0.0.1',
     ...(opts.extra ?? []),
   ];
@@ -46,7 +50,7 @@ export async function startCachalotServer(opts: CachalotOptions = {}): Promise<C
     const metricsPort = opts.metrics === false ? 0 : await freePort();
     let server: RunningServer | undefined;
     try {
-      server = await startServer({ name: 'cachalot', argv: cachalotArgv(port, metricsPort, opts) }, port);
+      server = await startServer({ name: 'cachalot', argv: cachalotArgv(port, metricsPort, opts), env: opts.env }, port);
       if (metricsPort !== 0) {
         await waitFor(async () => (await httpGet(metricsPort, '/readyz').catch(() => null))?.status === 200, 10_000, 'readyz 200');
       }

@@ -309,6 +309,36 @@ describe('SIGTERM during start-up', () => {
   });
 });
 
+describe('configuration sources: defaults < --config file < CACHALOT_* environment < command line', () => {
+  let cachalot: Cachalot;
+
+  beforeAll(async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cachalot-config-')), 'cachalot.yaml');
+    writeFileSync(file, 'threads: 3\nmemory-limit: 16\nconn-limit: 77\n');
+    cachalot = await startCachalotServer({
+      threads: 0, memoryMb: 0, metrics: false,
+      env: { CACHALOT_THREADS: '2', CACHALOT_MEMORY_MB: '20' },
+      extra: ['--config', file, '-m', '24'],
+    });
+  });
+
+  afterAll(async () => {
+    await stopServer(cachalot?.server);
+  });
+
+  it('takes -m from the command line, threads from the environment, and -c from the file', async () => {
+    const c = await McClient.connect(cachalot.port);
+    try {
+      const stats = await c.stats();
+      expect({
+        threads: stats.get('threads'), limit: stats.get('limit_maxbytes'), maxConnections: stats.get('max_connections'),
+      }).toEqual({ threads: '2', limit: String(24 * MiB), maxConnections: '77' });
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('HTTP health endpoints', () => {
   let cachalot: Cachalot;
 
