@@ -1,9 +1,10 @@
 /**
- * The ring from the Kubernetes API: a GET of ConfigMap <name> (key ring.json) and then a watch of that one
- * object (field selector metadata.name) from the resourceVersion the GET returned. Whenever the watch ends
- * (server timeout, 410 Gone, network error) the loop starts over with a fresh GET, after a backoff when it
- * failed, so a missed event can only delay a ring, never lose it. Deleting the ConfigMap keeps the current
- * ring: a sidecar without a ring is worse than one with the last known ring.
+ * The ring from the Kubernetes API: a list of ConfigMaps with field selector metadata.name=<name> (so zero or
+ * one item, and a resourceVersion even when the ConfigMap does not exist yet), then a watch with the same
+ * selector from that resourceVersion: a ConfigMap created later arrives as ADDED at once, not after a retry.
+ * Whenever the watch ends (server timeout, 410 Gone, network error) the loop starts over with a fresh list,
+ * after a backoff when it failed, so a missed event can only delay a ring, never lose it. Deleting the
+ * ConfigMap keeps the current ring: a sidecar without a ring is worse than one with the last known ring.
  */
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseRingDocument } from './ring.js';
@@ -51,9 +52,11 @@ export class ConfigMapRingSource implements RingSource {
     let rv: string | undefined;
     try {
       const api = this.kc.makeApiClient(CoreV1Api);
-      const cm = (await api.readNamespacedConfigMap({ name: this.name, namespace: this.namespace })) as ConfigMapLike;
-      rv = cm.metadata?.resourceVersion;
-      this.consider(cm);
+      const list = await api.listNamespacedConfigMap({ namespace: this.namespace, fieldSelector: `metadata.name=${this.name}` });
+      rv = list.metadata?.resourceVersion;
+      const cm = list.items[0] as ConfigMapLike | undefined;
+      if (cm) this.consider(cm);
+      else this.report(new Error(`${this.origin} does not exist (yet); watching for it`));
     } catch (err) {
       this.report(new Error(`reading ${this.origin}: ${(err as Error).message}`));
       this.retry(true);

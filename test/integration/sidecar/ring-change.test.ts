@@ -174,3 +174,38 @@ test('requests in flight when the ring changes finish on the server they were se
   expect(slowKeys.length).toBe(1);
   c.close();
 });
+
+test('no ring yet: keys are answered without a server until the file appears, then routed', async () => {
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  const sidecar = await fileSidecar(ring, { ringPollMs: 20 });
+  cleanups.push(() => sidecar.stop());
+  expect(sidecar.table).toBeNull();
+  expect(sidecar.stats.ring_reload_errors).toBe(1); // the missing file, reported once
+  const c = await RawClient.connect(sidecar.port);
+  expect(await askCount(c, 'get nothing\r\nset k 0 0 1\r\nx\r\n', '\r\n', 2)).toBe('END\r\nSERVER_ERROR upstream unavailable\r\n');
+  ring.write(ringJson(1, [{ port: servers[0]!.port }]));
+  await eventually(() => sidecar.table?.version === 1, 'the ring file once it exists');
+  expect(await askCount(c, 'set k 0 0 1\r\nx\r\n', '\r\n', 1)).toBe('STORED\r\n');
+  c.close();
+});
+
+test('a ConfigMap that does not exist yet is picked up once created', async () => {
+  const api = new ApiServerDouble();
+  await api.start();
+  cleanups.push(() => api.stop());
+  const kc = new KubeConfig();
+  kc.loadFromString(api.kubeconfigYaml());
+  const sidecar = await startSidecar(new ConfigMapRingSource(kc, 'default', 'late-ring'));
+  cleanups.push(() => sidecar.stop());
+  expect(sidecar.table).toBeNull();
+  await eventually(() => api.activeWatches('configmaps') > 0, 'the sidecar watching for it');
+  expect(sidecar.stats.ring_reload_errors).toBe(1); // "does not exist (yet)", reported once
+  const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late-ring', namespace: 'default' },
+    data: { 'ring.json': ringJson(4, [{ port: servers[1]!.port }]) } };
+  const r = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(r.status).toBe(201);
+  // The ADDED event on the open watch carries it: a bounded wait, asserting the state reached.
+  await eventually(() => sidecar.table?.version === 4, 'ring from the created ConfigMap within a second', 100, 10);
+  expect(sidecar.table?.active.map((m) => m.port)).toEqual([servers[1]!.port]);
+});
