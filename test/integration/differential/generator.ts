@@ -6,7 +6,7 @@
 // kernel splits reads: TTLs of a few seconds, delayed flushes that fall due during a script, lines close to
 // 2048 bytes, and data blocks shorter than announced (the server would wait for the rest).
 import { prng } from './runner.js';
-import { script, type Script } from './script.js';
+import { on, script, type Script } from './script.js';
 
 export const RANDOM_SCRIPT_COUNT = 2000;
 export const RANDOM_BATCH = 100;
@@ -236,5 +236,6 @@ export function generateScript(seed: number): Script {
     }
     if (step !== '') steps.push(step);
   }
-  return script(`random seed ${seed}`, ...steps);
+  // Most steps on connection 0, the rest on 1 or 2: writes on one connection must be seen by the others.
+  return script(`random seed ${seed}`, ...steps.map((send) => (g.chance(0.7) ? send : on(1 + g.int(2), send))));
 }

@@ -1,6 +1,6 @@
 // Hand-written scripts: one per command, flag and error case of issue 2's protocol section. memcached 1.6.18 is
 // the oracle, so the scripts state inputs only; the expected bytes are whatever memcached answers.
-import { partial, script, sleep, withFlags, type Script, type Step } from './script.js';
+import { on, partial, script, sleep, withFlags, type Script, type Step } from './script.js';
 
 const key250 = 'k'.repeat(250);
 const key251 = 'k'.repeat(251);
@@ -306,6 +306,20 @@ export const RULES: Script[] = [
     'mx a\r\nm\r\nmgg a\r\nme\r\n',
     'get a\n',
     'set a 0 0 1\nx\r\nget a\r\n',
+  ),
+  script(
+    'several connections share one cache',
+    'set a 0 0 1\r\n1\r\n',
+    on(1, 'get a\r\ngets a\r\n'),
+    on(2, 'cas a 0 0 1 {{cas}}\r\n2\r\n'),
+    on(1, 'cas a 0 0 1 {{cas}}\r\n3\r\nget a\r\n'),
+    on(2, 'mg a q v\r\nmg zz q v\r\n'),
+    'mg zz v\r\nincr a 5\r\n',
+    on(1, 'stats conns\r\n'),
+    on(2, 'quit\r\n'),
+    on(1, 'get a\r\nflush_all\r\n'),
+    'get a\r\n',
+    on(2, 'get a\r\n'),
   ),
   script(
     'pipelined requests answered in order',

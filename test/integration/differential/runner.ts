@@ -43,32 +43,36 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** One connection to one server, reopened after the server closes it. */
+/**
+ * A script's connections to one server (steps name theirs with `conn`, 0 by default), each opened on first use
+ * and reopened after the server closes it. The last CAS value seen is shared by all of them.
+ */
 export class Session {
-  private client: RawClient | null = null;
+  private readonly clients = new Map<number, RawClient>();
   lastCas = '0';
 
   constructor(readonly port: number) {}
 
-  async connection(): Promise<RawClient | null> {
-    if (this.client && !this.client.closed) return this.client;
-    this.client?.close();
-    this.client = null;
+  async connection(conn = 0): Promise<RawClient | null> {
+    const existing = this.clients.get(conn);
+    if (existing && !existing.closed) return existing;
+    this.drop(conn);
     try {
-      this.client = await RawClient.connect(this.port, 2_000);
+      const client = await RawClient.connect(this.port, 2_000);
+      this.clients.set(conn, client);
+      return client;
     } catch {
       return null;
     }
-    return this.client;
   }
 
-  drop(): void {
-    this.client?.close();
-    this.client = null;
+  drop(conn = 0): void {
+    this.clients.get(conn)?.close();
+    this.clients.delete(conn);
   }
 
   close(): void {
-    this.drop();
+    for (const conn of [...this.clients.keys()]) this.drop(conn);
   }
 }
 
@@ -114,22 +118,25 @@ export async function runSteps(session: Session, steps: readonly Step[], options
       results.push({ sent: '', reply: '', end: 'slept' });
       continue;
     }
-    const client = await session.connection();
-    const sent = expand(step.send, session);
+    const conn = step.conn ?? 0;
+    const client = await session.connection(conn);
+    // The connection is named in what failure messages show as sent; both servers get the same steps.
+    const sent = (conn === 0 ? '' : `[conn ${conn}] `) + expand(step.send, session);
+    const bytes = expand(step.send, session);
     if (!client) {
       results.push({ sent, reply: '', end: 'connect-failed' });
       continue;
     }
     if ('partial' in step && step.partial) {
-      await sendStep(client, sent, options.mode, nextPiece);
+      await sendStep(client, bytes, options.mode, nextPiece);
       const { data, end } = await client.read(() => false, PARTIAL_WAIT_MS, PARTIAL_WAIT_MS);
       // Silence is the expected outcome here, however the wait happened to end.
       results.push({ sent, reply: data.toString('latin1'), end: end === 'deadline' ? 'quiet' : end });
-      if (end === 'eof') session.drop();
+      if (end === 'eof') session.drop(conn);
       continue;
     }
-    const wanted = expectedNoops(sent);
-    await sendStep(client, sent + SENTINEL, options.mode, nextPiece);
+    const wanted = expectedNoops(bytes);
+    await sendStep(client, bytes + SENTINEL, options.mode, nextPiece);
     const { data, end } = await client.read(
       (d) => d.length >= 4 && d[d.length - 1] === 10 && countNoops(d) >= wanted && d.subarray(d.length - 4).toString('latin1') === 'MN\r\n',
       options.quietMs,
@@ -139,7 +146,7 @@ export async function runSteps(session: Session, steps: readonly Step[], options
     results.push({ sent, reply, end });
     session.lastCas = lastCasIn(reply) ?? session.lastCas;
     // An incomplete command swallowed the sentinel: the connection's state is unknown, start a new one.
-    if (end !== 'terminator') session.drop();
+    if (end !== 'terminator') session.drop(conn);
   }
   return results;
 }

@@ -4,8 +4,11 @@
 /**
  * `send`: bytes, then the `mn` sentinel, then the replies up to its `MN`. With `partial`, no sentinel: the bytes
  * end mid-command, and the step records what the server does within PARTIAL_WAIT_MS (usually nothing, or close).
+ * `conn` picks one of the script's connections (0 by default): cachalot spreads connections over its threads.
  */
-export type Step = { readonly send: string; readonly partial?: boolean } | { readonly sleepMs: number };
+export type Step =
+  | { readonly send: string; readonly partial?: boolean; readonly conn?: number }
+  | { readonly sleepMs: number };
 
 export interface Script {
   readonly name: string;
@@ -45,3 +48,5 @@ export function escapeBytes(text: string, max = 400): string {
 }
 
 export const partial = (send: string): Step => ({ send, partial: true });
+
+export const on = (conn: number, send: string): Step => ({ send, conn });

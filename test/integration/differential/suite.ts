@@ -115,7 +115,9 @@ export function differentialSuite(
               // DIFF_REPORT=<file>: every failing seed's diff, not only the first three of each batch.
               if (diff !== null && process.env.DIFF_REPORT) appendFileSync(process.env.DIFF_REPORT, `\n### seed ${seed} [${mode}]\n${diff}\n`);
               if (diff !== null && failures.length < 3) {
-                const sent = script.steps.map((s) => ('send' in s ? escapeBytes(s.send, 300) : '')).join('');
+                const sent = script.steps
+                  .map((s) => ('send' in s ? `${s.conn ? `[conn ${s.conn}] ` : ''}${escapeBytes(s.send, 300)}` : ''))
+                  .join('');
                 failures.push(`seed ${seed} [${mode}]\nscript:\n${sent}\n${diff}`);
               } else if (diff !== null) failures.push(`seed ${seed} [${mode}]`);
             }
