@@ -196,13 +196,15 @@ describe('stress: 4 threads, 120 connections', () => {
       const [cas] = [...casValues];
       expect(typeof cas).toBe('bigint');
       // Every request is written before any reply is awaited, so the 120 cas commands race on 4 threads.
-      const attempts = clients.map((c, id) => c.request(storageCommand('cas', key, Buffer.from(`winner-${id}`), 0, 0, cas), 'line'));
+      // 8 KiB checksummed values: the losers' data blocks must not leak into the winner's item.
+      const values = clients.map((_, id) => makeValue(key, `winner-${id}`, 8_192, round * 1000 + id));
+      const attempts = clients.map((c, id) => c.request(storageCommand('cas', key, values[id]!, 0, 0, cas), 'line'));
       const outcomes = (await Promise.all(attempts)).map((r) => r.line);
       const winners = outcomes.flatMap((line, id) => (line === 'STORED' ? [id] : []));
       expect(winners).toHaveLength(1);
       expect(outcomes.filter((l) => l === 'EXISTS')).toHaveLength(CLIENTS - 1);
       const final = await control.request(`get ${key}\r\n`, 'values');
-      expect(final.values[0]?.data.toString()).toBe(`winner-${winners[0]}`);
+      expect(final.values[0]?.data.equals(values[winners[0]!]!)).toBe(true);
     }
   });
 
