@@ -8,6 +8,10 @@
 // Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--sidecar FILE]` (needs
 // `npm run build`). --append adds the markdown section to the end of bench/RESULTS.md; without it the section
 // goes to stdout only. Short by default (about 30 s), since the machine is shared.
+//
+// `node bench/sidecar.mjs --micro` instead measures the sidecar's JavaScript per request without sockets:
+// dispatch, routing, the bytes written for the upstream, the reply completed and composed, the client's copy
+// (ns per request and GCs per million requests, after a JIT warm-up), and the key hash alone.
 
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,15 +28,16 @@ const UPSTREAMS = 3;
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
 
-const o = { append: false, warmup: 1, duration: 3, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { micro: false, append: false, warmup: 1, duration: 3, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
+  else if (a === '--micro') o.micro = true;
   else if (a === '--warmup') o.warmup = Number(process.argv[++i]);
   else if (a === '--duration') o.duration = Number(process.argv[++i]);
   else if (a === '--sidecar') o.sidecar = process.argv[++i];
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--sidecar FILE]\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--sidecar FILE] | --micro\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
@@ -205,7 +210,106 @@ async function main() {
   if (o.append) appendFileSync(RESULTS, text);
 }
 
-main().catch((err) => {
+// ---------------------------------------------------------------------------------------------- --micro
+
+async function micro() {
+  const dist = (f) => import(join(ROOT, 'dist', 'server', 'src', f));
+  const { Dispatcher } = await dist('sidecar/dispatch.js');
+  const { RoutingTable } = await dist('sidecar/routing.js');
+  const { parseRingDocument } = await dist('sidecar/ring.js');
+  const { SidecarStats } = await dist('sidecar/stats.js');
+  const { md5First32 } = await dist('sidecar/md5.js');
+  const { OutBuf } = await dist('net/outbuf.js');
+  const { createHash } = await import('node:crypto');
+  const { PerformanceObserver, performance } = await import('node:perf_hooks');
+
+  const KEYS = 10_000;
+  const PIPELINE = 16;
+  const key = (i) => `key:${String(i).padStart(12, '0')}`;
+  const VALUE = 'v'.repeat(100);
+  // Fake upstreams: send() hands back a connection whose buffer is emptied after every batch, and remembers
+  // the parts so the "replies" can be completed as an upstream read would.
+  const sent = [];
+  const conn = { out: new OutBuf(1 << 20) };
+  const upstream = (address) => ({ address, ejected: false, send(part) { sent.push(part); return conn; } });
+  const spec = parseRingDocument(JSON.stringify({ version: 1, members: [0, 1, 2].map((i) => ({ host: `10.0.0.${i}`, port: 11211 })) }));
+  const ups = new Map();
+  const table = new RoutingTable(spec, (m) => ups.get(m.address) ?? ups.set(m.address, upstream(m.address)).get(m.address), 'miss');
+  const dispatcher = new Dispatcher({ table: () => table, ejectedGeneration: () => 0, stats: new SidecarStats(), maxItemSize: 1 << 20, statsReply: () => null });
+  const clientOut = new OutBuf(1 << 20);
+  const slots = [];
+  const client = {
+    affinity: 0,
+    push(slot) { slot.owner = this; slots.push(slot); },
+    local(bytes) { if (bytes) clientOut.bytes(bytes, 0, bytes.length); },
+    swallow() {}, quit() {}, closeNow() {},
+    slotDone() {},
+  };
+  const hit = (k) => Buffer.from(`VALUE ${k} 0 ${VALUE.length}\r\n${VALUE}\r\nEND\r\n`);
+  const replies = { get: Array.from({ length: KEYS }, (_, i) => hit(key(i))), set: Buffer.from('STORED\r\n'), mg: Buffer.from(`VA 100\r\n${VALUE}\r\n`) };
+  const batches = (make) => Array.from({ length: 64 }, (_, b) => Buffer.from(Array.from({ length: PIPELINE }, (_, i) => make((b * PIPELINE + i) * 7919 % KEYS)).join('')));
+  const cases = {
+    'get 1 key': { input: batches((i) => `get ${key(i)}\r\n`), reply: (p, i) => replies.get[i] },
+    'set 100 B': { input: batches((i) => `set ${key(i)} 0 0 ${VALUE.length}\r\n${VALUE}\r\n`), reply: () => replies.set },
+    'mg v': { input: batches((i) => `mg ${key(i)} v\r\n`), reply: () => replies.mg },
+    'get 10 keys (split over 3)': {
+      input: batches((i) => `get ${Array.from({ length: 10 }, (_, k) => key((i + k * 101) % KEYS)).join(' ')}\r\n`),
+      reply: () => Buffer.from('END\r\n'),
+    },
+  };
+  /** One pipelined batch through the dispatcher, the upstream "replies", the client's copy. */
+  function runBatch(buf, reply) {
+    let pos = 0;
+    let n = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(10, pos);
+      pos = dispatcher.dispatch(client, buf, pos, nl - 1, nl + 1, buf.length);
+      n++;
+    }
+    for (let i = 0; i < sent.length; i++) sent[i].complete(reply(sent[i], i));
+    sent.length = 0;
+    for (const s of slots) if (s.out) clientOut.bytes(s.out, 0, s.out.length);
+    slots.length = 0;
+    conn.out.pos = 0;
+    clientOut.pos = 0;
+    return n;
+  }
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  obs.observe({ entryTypes: ['gc'] });
+  const seconds = Math.max(1, o.duration);
+  const rows = [];
+  for (const [name, c] of Object.entries(cases)) {
+    const reply = (p, i) => c.reply(p, i % KEYS);
+    for (let end = performance.now() + 1000, b = 0; performance.now() < end; b++) runBatch(c.input[b % c.input.length], reply);
+    await new Promise((r) => setTimeout(r, 10));
+    gcs = 0;
+    let n = 0;
+    // CPU time, not wall time: the machine is shared, and a descheduled process would look slow.
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let b = 0; performance.now() - t0 < seconds * 1000; b++) n += runBatch(c.input[b % c.input.length], reply);
+    const cpu = process.cpuUsage(cpu0);
+    await new Promise((r) => setTimeout(r, 10));
+    rows.push([name, (((cpu.user + cpu.system) * 1e3) / n).toFixed(0), ((gcs * 1e6) / n).toFixed(1)]);
+  }
+  const keys = Array.from({ length: 4096 }, (_, i) => Buffer.from(key(i)));
+  const hashCase = (name, fn) => {
+    for (let i = 0; i < 200_000; i++) fn(keys[i & 4095]);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < 500) for (let i = 0; i < 4096; i++, n++) fn(keys[i]);
+    const cpu = process.cpuUsage(cpu0);
+    rows.push([name, (((cpu.user + cpu.system) * 1e3) / n).toFixed(0), '']);
+  };
+  hashCase('key hash: md5First32 (16-byte key)', (k) => md5First32(k, 0, k.length));
+  hashCase('key hash: crypto.createHash md5', (k) => createHash('md5').update(k).digest().readUInt32LE(0));
+  obs.disconnect();
+  process.stdout.write(['| case | CPU ns per request | GCs per M requests |', '|---|---:|---:|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n');
+}
+
+(o.micro ? micro() : main()).catch((err) => {
   process.stderr.write(`bench/sidecar.mjs: ${err.stack ?? err}\n`);
   process.exitCode = 1;
 });
