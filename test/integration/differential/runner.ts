@@ -6,6 +6,8 @@ import type { Script, Step } from './script.js';
 import { lastCasIn } from './replies.js';
 
 const SENTINEL = 'mn\r\n';
+/** Upper bound for one step's replies, however steadily they trickle in (the largest is a few MiB). */
+const STEP_DEADLINE_MS = 30_000;
 /** How long a partial step waits for the server to answer or close before the script goes on. */
 const PARTIAL_WAIT_MS = 500;
 
@@ -120,9 +122,9 @@ export async function runSteps(session: Session, steps: readonly Step[], options
     }
     const conn = step.conn ?? 0;
     const client = await session.connection(conn);
-    // The connection is named in what failure messages show as sent; both servers get the same steps.
-    const sent = (conn === 0 ? '' : `[conn ${conn}] `) + expand(step.send, session);
     const bytes = expand(step.send, session);
+    // The connection is named in what failure messages show as sent.
+    const sent = (conn === 0 ? '' : `[conn ${conn}] `) + bytes;
     if (!client) {
       results.push({ sent, reply: '', end: 'connect-failed' });
       continue;
@@ -137,11 +139,9 @@ export async function runSteps(session: Session, steps: readonly Step[], options
     }
     const wanted = expectedNoops(bytes);
     await sendStep(client, bytes + SENTINEL, options.mode, nextPiece);
-    const { data, end } = await client.read(
-      (d) => d.length >= 4 && d[d.length - 1] === 10 && countNoops(d) >= wanted && d.subarray(d.length - 4).toString('latin1') === 'MN\r\n',
-      options.quietMs,
-      30_000,
-    );
+    const complete = (d: Buffer): boolean =>
+      d.length >= 4 && d.subarray(d.length - 4).toString('latin1') === 'MN\r\n' && countNoops(d) >= wanted;
+    const { data, end } = await client.read(complete, options.quietMs, STEP_DEADLINE_MS);
     const reply = data.toString('latin1');
     results.push({ sent, reply, end });
     session.lastCas = lastCasIn(reply) ?? session.lastCas;

@@ -24,7 +24,8 @@ function exitNote(pair: ServerPair): string {
   for (const server of [pair.oracle, pair.candidate]) {
     const { exitCode, signalCode } = server.process;
     if (exitCode === null && signalCode === null) continue;
-    notes.push(`\n\n${server.name} exited (${signalCode ?? `code ${exitCode}`}); its last output:\n${server.output().slice(-3000)}`);
+    const status = signalCode ?? `code ${exitCode}`;
+    notes.push(`\n\n${server.name} exited (${status}); its last output:\n${server.output().slice(-3000)}`);
   }
   return notes.join('');
 }
@@ -52,7 +53,6 @@ export function differentialSuite(
     }
 
     afterAll(async () => {
-      // Only reached when every test of the block has run.
       await Promise.all([...pairs.values()].map((p) => stopPair(p)));
       pairs.clear();
     });
@@ -112,14 +112,16 @@ export function differentialSuite(
             const script = generateScript(seed);
             for (const mode of MODES) {
               const diff = await runOnPair(pair, script, mode, seed, RANDOM_QUIET_MS);
+              if (diff === null) continue;
               // DIFF_REPORT=<file>: every failing seed's diff, not only the first three of each batch.
-              if (diff !== null && process.env.DIFF_REPORT) appendFileSync(process.env.DIFF_REPORT, `\n### seed ${seed} [${mode}]\n${diff}\n`);
-              if (diff !== null && failures.length < 3) {
+              const report = process.env.DIFF_REPORT;
+              if (report) appendFileSync(report, `\n### seed ${seed} [${mode}]\n${diff}\n`);
+              if (failures.length < 3) {
                 const sent = script.steps
                   .map((s) => ('send' in s ? `${s.conn ? `[conn ${s.conn}] ` : ''}${escapeBytes(s.send, 300)}` : ''))
                   .join('');
                 failures.push(`seed ${seed} [${mode}]\nscript:\n${sent}\n${diff}`);
-              } else if (diff !== null) failures.push(`seed ${seed} [${mode}]`);
+              } else failures.push(`seed ${seed} [${mode}]`);
             }
           }
           expect(failures.join('\n\n') + exitNote(pair)).toBe('');
