@@ -30,6 +30,10 @@ const SCRIPT: Array<[string, ReplyShape]> = [
   ['touch nope 100\r\n', 'line'],
   ['cas n 0 0 1 999999999\r\nx\r\n', 'line'],
   ['cas nope 0 0 1 1\r\nx\r\n', 'line'],
+  ['gat 100 a\r\n', 'values'],
+  ['gats 100 nope\r\n', 'values'],
+  ['mg a s t\r\n', 'line'],
+  ['mg nope s\r\n', 'line'],
 ];
 const SCRIPT_BYTES = SCRIPT.map(([r]) => r).join('');
 /** Items the script leaves: a and n. */
@@ -184,8 +188,8 @@ describe('/metrics', () => {
       expect(buckets[buckets.length - 1]![1]).toBe(after.get(`cachalot_command_duration_seconds_count{command="${command}"}`));
     }
     const countDelta = (command: string): number => delta(`cachalot_command_duration_seconds_count{command="${command}"}`);
-    // One observation per request line: 3 get lines and a gets, 2 delete, 2 incr + 2 decr, 2 touch.
-    expect([countDelta('get'), countDelta('delete'), countDelta('incr'), countDelta('touch')]).toEqual([4, 2, 4, 2]);
+    // One observation per request line: 3 get lines, a gets, a gat and a gats (the get family), 2 delete, 2 incr + 2 decr, 2 touch.
+    expect([countDelta('get'), countDelta('delete'), countDelta('incr'), countDelta('touch')]).toEqual([6, 2, 4, 2]);
     expect(delta('cachalot_command_duration_seconds_sum{command="get"}')).toBeGreaterThan(0);
   });
 
