@@ -14,7 +14,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import pino, { type Logger } from 'pino';
 import {
   E_FILE, E_OFFSET, E_SEQ, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_MAX_CAS_HI, K_MAX_CAS_LO,
-  K_MIN_FILE, K_READY, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH,
+  K_MIN_FILE, K_READY, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH, R_MAGIC,
   R_SEQ, R_TYPE_BYTE, TYPE_ITEM, roundUp8,
 } from './layout.js';
 import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
@@ -26,6 +26,8 @@ import { sealRecord } from './record.js';
 import { recover, type LiveFile, type RecoveryResult } from './recovery.js';
 import { LOG_NO_SPACE, LOG_WRITE_ERROR, logOnce } from './tier.js';
 
+/** Bytes written per flushOnce() pass (whole records: a pass may go one record past it). */
+const BATCH_BYTES = 2 * 1024 * 1024;
 /** After a file cannot even be created, batches are dropped (not retried) for this long. */
 const OPEN_BACKOFF_MS = 1000;
 
@@ -49,7 +51,9 @@ export class Flusher {
   private backoffUntil = 0;
   // Per batch: the items written, to move their entries (hash, seq, file, offset in flat arrays).
   private moves: number[] = [];
+  private readonly maxBatch: number;
   private drops: number[] = [];
+  private released: number[] = [];
 
   constructor(readonly memory: FlashMemory, private readonly log?: Logger) {
     this.g = flashGeometry(memory.options);
@@ -60,6 +64,7 @@ export class Flusher {
     this.files = new FileTable(memory.buffers.files);
     this.paths = memory.options.paths.map((p) => p.path);
     this.capacity = [...this.g.filesPerPath];
+    this.maxBatch = Math.max(BATCH_BYTES, this.g.maxRecord);
   }
 
   /** Rebuilds the index from the files; the tier is ready (K_READY) when this returns. */
@@ -95,7 +100,8 @@ export class Flusher {
       this.gen = gen;
       this.publish();
     }
-    const used = this.ring.snapshotUsed();
+    // At most a batch per call: space goes back to the producers batch by batch, not after the whole ring.
+    const used = Math.min(this.ring.snapshotUsed(), this.maxBatch);
     if (used === 0) return 0;
     const ring = this.ring;
     const u32 = ring.u32;
@@ -110,8 +116,10 @@ export class Flusher {
     let failed = !writing;
     const moves = this.moves;
     const drops = this.drops;
+    const released = this.released;
     moves.length = 0;
     drops.length = 0;
+    released.length = 0;
     let runMoves = 0; // moves.length at the start of the run
 
     const endRun = (): void => {
@@ -139,6 +147,7 @@ export class Flusher {
       const recGen = u32[w + R_GEN] | 0;
       if (recGen !== gen && ((recGen - gen) | 0) > 0) break; // queued after a flush_all we have not seen
       const isItem = ring.u8[tail + R_TYPE_BYTE] === TYPE_ITEM;
+      if (isItem) released.push(tail);
       if (recGen === gen) {
         if (failed) {
           if (isItem) drops.push(u32[w + R_HASH], u32[w + R_SEQ]);
@@ -178,6 +187,9 @@ export class Flusher {
     }
     endRun();
     this.applyMoves();
+    // Readers copy ring records without a lock and re-check the magic afterwards (tier.ts locate()):
+    // clear it before the space can be reused.
+    for (let r = 0; r < released.length; r++) Atomics.store(u32, (released[r] >>> 2) + R_MAGIC, 0);
     ring.release(consumed, tail, K_TAIL);
     this.publish();
     return consumed;
@@ -349,9 +361,8 @@ export class Flusher {
     const c = this.control;
     for (;;) {
       const wake = Atomics.load(c, K_WAKE);
-      let released = this.flushOnce();
-      // Keep going while producers keep the ring busy, without sleeping between batches.
-      for (let n = 0; released > 0 && n < 1000 && this.ring.snapshotUsed() > this.ring.size >>> 4; n++) released = this.flushOnce();
+      // Everything queued, batch by batch, before sleeping (bounded: producers may keep adding).
+      for (let n = 0; n < 10_000 && this.flushOnce() > 0; n++);
       if (Atomics.load(c, K_STOP) === 1) {
         for (let n = 0; n < 100_000 && this.flushOnce() > 0; n++);
         this.close();

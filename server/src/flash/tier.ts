@@ -12,7 +12,7 @@ import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
   ENTRY_WORDS, IN_WBUF, K_FILES_TOTAL, K_FILES_USED, K_BYTES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO, K_MIN_FILE, K_OLDEST_LIVE,
-  K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_MAGIC, R_SEQ, RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE,
+  K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ, RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE,
   recordSize,
 } from './layout.js';
 import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
@@ -147,10 +147,17 @@ export class LogFlashTier implements FlashTier {
     k.set(key.subarray(start, end));
     const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, cb);
     this.counters.row[F.extstore_io_queue]++;
-    if (op.file === IN_WBUF && !this.locate(op)) return;
+    if (op.file === IN_WBUF) {
+      this.locate(op);
+      return;
+    }
     this.withFd(op);
   }
 
+  /**
+   * Under the key's shard lock (engine/text.ts promotes flash items under it; taking the lock here would
+   * deadlock). A file read blocks the serving thread: only the rare mutating commands use it.
+   */
   readSync(hit: FlashHit, key: Uint8Array, start: number, end: number): Buffer | null {
     const k = Buffer.allocUnsafe(end - start);
     k.set(key.subarray(start, end));
@@ -158,7 +165,10 @@ export class LogFlashTier implements FlashTier {
     const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, (v) => { result = v; });
     op.sync = true;
     this.counters.row[F.extstore_io_queue]++;
-    if (op.file === IN_WBUF && !this.locate(op)) return result;
+    if (op.file === IN_WBUF) {
+      this.locate(op);
+      return result;
+    }
     let fd = this.fds.get(op.file)?.fd ?? NO_FD;
     const dir = this.files.pathOf(op.file);
     let opened = false;
@@ -187,35 +197,26 @@ export class LogFlashTier implements FlashTier {
   }
 
   /**
-   * A hit still in the write buffer when lookup() ran: under the shard lock, either copy the value from
-   * the ring (done: the callback is queued, returns false) or learn where the flusher put it (returns true:
-   * read the file). The CAS must still be the hit's, so a newer copy of the key is never handed out
-   * with the older one's flags and CAS.
+   * A hit still in the write buffer when lookup() ran: copies the value out of the ring and queues the
+   * callback; false. Takes no lock (the engine calls read() and readSync() with the shard lock held, and
+   * other callers may not): the copy is validated instead. The flusher zeroes a record's magic before it
+   * lets producers reuse its bytes, so a record whose magic, length and CAS read the same before and after
+   * the copy was not overwritten during it. A record already released is a miss (it is on file by then,
+   * but finding where needs the lock).
    */
   private locate(op: ReadOp): boolean {
-    const hash = murmur3(op.key, 0, op.key.length, HASH_SEED);
-    const e = this.index.e;
-    this.index.lockShard(hash);
-    const i = this.index.find(hash);
-    if (i < 0 || e[i + E_CAS_HI] * 4294967296 + e[i + E_CAS_LO] !== op.cas) {
-      this.index.unlockShard(hash);
-      this.finish(op, null, null);
-      return false;
-    }
-    if (e[i + E_FILE] !== IN_WBUF) {
-      op.file = e[i + E_FILE];
-      op.offset = e[i + E_OFFSET];
-      this.index.unlockShard(hash);
-      return true;
-    }
-    const off = this.wbufRecord(i, op.key, 0, op.key.length);
+    const u32 = this.ring.u32;
+    const w = op.offset >>> 2;
+    const same = (): boolean => Atomics.load(u32, w + R_MAGIC) === MAGIC &&
+      Atomics.load(u32, w + R_LENGTH) === op.buf.length &&
+      (Atomics.load(u32, w + R_CAS_HI) >>> 0) * 4294967296 + (Atomics.load(u32, w + R_CAS_LO) >>> 0) === op.cas;
     let v: Buffer | null = null;
-    if (off >= 0) {
+    if (same() && keyMatches(this.ring.u8, op.offset, op.key, 0, op.key.length)) {
       v = Buffer.allocUnsafe(op.vlen);
-      const from = off + RECORD_HEADER + op.key.length;
+      const from = op.offset + RECORD_HEADER + op.key.length;
       v.set(this.ring.u8.subarray(from, from + op.vlen));
+      if (!same()) v = null;
     }
-    this.index.unlockShard(hash);
     this.finish(op, v, v === null ? null : 'get_extstore');
     return false;
   }
@@ -448,14 +449,14 @@ export class LogFlashTier implements FlashTier {
   /** A record that cannot be read is dropped from the index, so later gets miss without I/O. */
   private forget(op: ReadOp): void {
     const hash = this.hashOf(op.key);
-    this.index.lockShard(hash);
+    if (!op.sync) this.index.lockShard(hash);
     const i = this.index.find(hash);
     const e = this.index.e;
     if (i >= 0 && e[i + E_FILE] === op.file && e[i + E_OFFSET] === op.offset) {
       this.index.clear(i);
       this.counters.row[F.extstore_objects_used]--;
     }
-    this.index.unlockShard(hash);
+    if (!op.sync) this.index.unlockShard(hash);
   }
 
   private hashOf(key: Buffer): number {

@@ -48,14 +48,14 @@ export interface FlashTier {
   invalidate(hash: number, key: Uint8Array, start: number, end: number): void;
 
   /**
-   * Not under a lock. Reads the value of a lookup() result asynchronously and verifies the record's
+   * With or without the shard lock (the flash tier takes none here). Reads the value of a lookup() result asynchronously and verifies the record's
    * checksum and key; calls back with the value bytes, or null when the record is gone, torn, corrupt or
    * unreadable (counted in metrics, logged once). Never calls back synchronously.
    */
   read(hit: FlashHit, key: Uint8Array, start: number, end: number, cb: FlashReadCallback): void;
 
   /**
-   * Not under a lock. The same as read(), synchronously (fs.readSync). Used only by the commands that must
+   * Under the key's shard lock (the engine promotes under it). The same as read(), synchronously (fs.readSync). Used only by the commands that must
    * change a flash item in place of reading it (incr/decr, append/prepend, touch, ma, md I, mg with T/N/R):
    * they promote the item to RAM first. Gets never use it. Null on any failure, as read().
    */

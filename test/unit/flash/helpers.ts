@@ -31,7 +31,7 @@ export function rig(dir: string, options: Partial<FlashOptions> = {}, memoryLimi
   const storeMemory = createStoreMemory({ memoryLimit, maxItemSize: 256 * 1024, shards: 4 });
   const memory = createFlashMemory({
     paths: [{ path: dir, size: 8 * MiB }], shards: 4, wbufSize: MiB, maxItemSize: 256 * 1024, threads: 1,
-    processStarted: PROCESS_STARTED, fileSize: MiB, ...options,
+    processStarted: PROCESS_STARTED, fileSize: MiB, ringSize: 4 * MiB, ...options,
   }, storeMemory);
   const flusher = new Flusher(memory);
   flusher.recover(NOW);

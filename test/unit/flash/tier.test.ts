@@ -1,6 +1,7 @@
 import { appendFileSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_WBUF } from '../../../server/src/flash/layout.js';
+import { FlashHit } from '../../../server/src/flash/index.js';
 import { MiB, NOW, del, fill, get, inFlash, keyOf, removeDir, rig, set, tempDir, valueOf } from './helpers.js';
 
 function sizeOf(i: number): number {
@@ -158,7 +159,7 @@ describe('flash tier: demotion, flusher, reads', () => {
   });
 
   test('a write buffer that is full drops items and counts them, never blocks', () => {
-    const { store, tier } = rig(dir, { wbufSize: 64 * 1024 });
+    const { store, tier } = rig(dir, { ringSize: 2 * MiB });
     // No flusher pass: ~8 MiB evicted into a 4 MiB write buffer.
     for (let i = 0; i < 600; i++) set(store, tier, keyOf(i), valueOf(i, 20_000));
     const stats = new Map(tier.statPairs());
@@ -176,5 +177,59 @@ describe('flash tier: demotion, flusher, reads', () => {
     const r2 = rig(dir);
     for (let i = 0; i < 50; i++) expect((await get(r2.store, r2.tier, keyOf(i)))?.equals(valueOf(i, 10_000))).toBe(true);
     writeFileSync(join(dir, 'unrelated.txt'), 'ignored');
+  });
+});
+
+describe('flash tier: reads under the shard lock (as engine/text.ts calls them)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeDir(dir));
+
+  test('read() and readSync() with the lock held, from the write buffer and from a file, do not deadlock', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    for (let i = 300; i < 400; i++) set(store, tier, keyOf(i), valueOf(i, 20_000)); // evictions, no flush
+    const underLock = (i: number, sync: boolean): Promise<Buffer | null> => {
+      const key = keyOf(i);
+      const h = store.hashKey(key, 0, key.length);
+      const hit = new FlashHit();
+      store.lock(h);
+      try {
+        if (!tier.lookup(h, key, 0, key.length, NOW, hit)) return Promise.resolve(null);
+        if (sync) return Promise.resolve(tier.readSync(hit, key, 0, key.length));
+        return new Promise((resolve) => tier.read(hit, key, 0, key.length, resolve));
+      } finally {
+        store.unlock(h);
+      }
+    };
+    const wbuf = [];
+    for (let i = 0; i < 400; i++) if (inFlash(store, tier, keyOf(i))?.file === IN_WBUF) wbuf.push(i);
+    expect(wbuf.length).toBeGreaterThan(0);
+    for (const i of wbuf) {
+      expect((await underLock(i, true))?.equals(valueOf(i, 20_000))).toBe(true);
+      expect((await underLock(i, false))?.equals(valueOf(i, 20_000))).toBe(true);
+    }
+    flusher.flushOnce();
+    for (const i of wbuf) {
+      expect((await underLock(i, true))?.equals(valueOf(i, 20_000))).toBe(true);
+      expect((await underLock(i, false))?.equals(valueOf(i, 20_000))).toBe(true);
+    }
+  });
+
+  test('a write-buffer hit whose record the flusher released meanwhile is a miss, never other bytes', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    for (let k = 300; k < 400; k++) set(store, tier, keyOf(k), valueOf(k, 20_000));
+    const i = [...Array(400).keys()].find((k) => inFlash(store, tier, keyOf(k))?.file === IN_WBUF)!;
+    const hit = inFlash(store, tier, keyOf(i))!;
+    flusher.flushOnce(); // moves it to a file and releases the ring bytes
+    // Producers reuse the space.
+    fill(r, 1000, 1400, () => 20_000);
+    const v = await new Promise<Buffer | null>((resolve) => tier.read(hit, keyOf(i), 0, keyOf(i).length, resolve));
+    expect(v === null || v.equals(valueOf(i, 20_000))).toBe(true);
   });
 });
