@@ -220,6 +220,7 @@ async function micro() {
   const { SidecarStats } = await dist('sidecar/stats.js');
   const { md5First32 } = await dist('sidecar/md5.js');
   const { OutBuf } = await dist('net/outbuf.js');
+  const { appendBytes } = await dist('sidecar/copy.js');
   const { createHash } = await import('node:crypto');
   const { PerformanceObserver, performance } = await import('node:perf_hooks');
 
@@ -241,7 +242,7 @@ async function micro() {
   const client = {
     affinity: 0,
     push(slot) { slot.owner = this; slots.push(slot); },
-    local(bytes) { if (bytes) clientOut.bytes(bytes, 0, bytes.length); },
+    local(bytes) { if (bytes) appendBytes(clientOut, bytes, 0, bytes.length); },
     swallow() {}, quit() {}, closeNow() {},
     slotDone() {},
   };
@@ -268,7 +269,7 @@ async function micro() {
     }
     for (let i = 0; i < sent.length; i++) sent[i].complete(reply(sent[i], i));
     sent.length = 0;
-    for (const s of slots) if (s.out) clientOut.bytes(s.out, 0, s.out.length);
+    for (const s of slots) if (s.out) appendBytes(clientOut, s.out, 0, s.out.length);
     slots.length = 0;
     conn.out.pos = 0;
     clientOut.pos = 0;

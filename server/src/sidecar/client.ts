@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
 import { LINE_LIMIT } from '../protocol/limits.js';
 import { mark, type Flushable } from './batch.js';
+import { appendBytes } from './copy.js';
 import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
 
@@ -70,7 +71,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   local(bytes: Buffer | null): void {
     if (this.head === this.slots.length) {
       // Nothing waiting ahead of it: straight into the reply buffer, no slot.
-      if (bytes !== null) this.out.bytes(bytes, 0, bytes.length);
+      if (bytes !== null) appendBytes(this.out, bytes, 0, bytes.length);
       mark(this);
       return;
     }
@@ -198,7 +199,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     let i = this.head;
     while (i < slots.length && slots[i]!.done) {
       const bytes = slots[i]!.out;
-      if (bytes !== null) out.bytes(bytes, 0, bytes.length);
+      if (bytes !== null) appendBytes(out, bytes, 0, bytes.length);
       i++;
     }
     if (i === slots.length) {

@@ -19,6 +19,7 @@ import {
 import type { RoutingTable } from './routing.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamConn } from './upstream-conn.js';
+import { appendBytes } from './copy.js';
 import type { SidecarStats } from './stats.js';
 
 /** memcached's version line: the protocol level the sidecar speaks (the server answers the same). */
@@ -43,7 +44,6 @@ const R_OK = reply('OK');
 const R_END = reply('END');
 const R_SHUTDOWN = reply('ERROR: shutdown not enabled');
 const R_EJECTED = Buffer.from(FAIL_EJECTED, 'latin1');
-const CRLF = Buffer.from('\r\n');
 
 /** What the dispatcher needs from the client connection it serves. */
 export interface DispatchClient {
@@ -198,7 +198,7 @@ export class Dispatcher {
     c.push(slot);
     const conn = u.send(part, this.now, c.affinity);
     writeLine(conn, buf, start, lineEnd, strip, this.t);
-    if (dataLen > 0) conn.out.bytes(buf, dataStart, dataStart + dataLen);
+    if (dataLen > 0) appendBytes(conn.out, buf, dataStart, dataStart + dataLen);
     if (kind === REPLY_QUIET) conn.out.ascii('mn\r\n');
   }
 
@@ -384,8 +384,8 @@ export class Dispatcher {
       const part = slot.addPart(REPLY_GET);
       c.push(slot);
       const conn = ups[0]!.send(part, this.now, c.affinity);
-      conn.out.bytes(buf, start, lineEnd);
-      conn.out.bytes(CRLF, 0, 2);
+      appendBytes(conn.out, buf, start, lineEnd);
+      conn.out.crlf();
       return next;
     }
     // Split: keep a copy of the keys for the merge, since the input buffer will be reused.
@@ -409,7 +409,7 @@ export class Dispatcher {
       for (let i = 0; i < nkeys; i++) {
         if (this.keyUp[i] !== ui) continue;
         out.byte(32);
-        out.bytes(buf, this.keyStarts[i]!, this.keyEnds[i]!);
+        appendBytes(out, buf, this.keyStarts[i]!, this.keyEnds[i]!);
       }
       out.crlf();
     }
@@ -471,7 +471,7 @@ export class Dispatcher {
     const part = slot.addPart(REPLY_META);
     const out = u.send(part, this.now, c.affinity).out;
     out.ascii('md ');
-    out.bytes(buf, ks, ke);
+    appendBytes(out, buf, ks, ke);
     if (binary) out.ascii(' b');
     out.crlf();
   }
@@ -481,10 +481,10 @@ export class Dispatcher {
 /** Appends the request line to an upstream connection, leaving out token `strip` when it is >= 0. */
 function writeLine(conn: UpstreamConn, buf: Buffer, start: number, lineEnd: number, strip: number, t: Tokens): void {
   const out = conn.out;
-  if (strip < 0) out.bytes(buf, start, lineEnd);
+  if (strip < 0) appendBytes(out, buf, start, lineEnd);
   else {
-    out.bytes(buf, start, t.starts[strip]!);
-    out.bytes(buf, t.ends[strip]!, lineEnd);
+    appendBytes(out, buf, start, t.starts[strip]!);
+    appendBytes(out, buf, t.ends[strip]!, lineEnd);
   }
   out.crlf();
 }
