@@ -30,6 +30,12 @@ function exitNote(pair: ServerPair): string {
   return notes.join('');
 }
 
+/** DIFF_REPORT=<file>: every failing script's diff, not only the first three of each random batch. */
+function report(title: string, diff: string): void {
+  const file = process.env.DIFF_REPORT;
+  if (file) appendFileSync(file, `\n### ${title}\n${diff}\n`);
+}
+
 function flagsKey(script: Script): string {
   return (script.flags ?? []).join(' ');
 }
@@ -64,7 +70,9 @@ export function differentialSuite(
             if (script.fresh) {
               const pair = await startPair(startCandidate, script.flags ?? []);
               try {
-                expect((await runOnPair(pair, script, mode, 1, HAND_QUIET_MS)) ?? '').toBe('');
+                const diff = await runOnPair(pair, script, mode, 1, HAND_QUIET_MS);
+                if (diff !== null) report(`${script.name} [${mode}]`, diff);
+                expect(diff ?? '').toBe('');
                 const [oracleExited, candidateExited] = await Promise.all([
                   waitForExit(pair.oracle, SHUTDOWN_WAIT_MS),
                   waitForExit(pair.candidate, SHUTDOWN_WAIT_MS),
@@ -79,6 +87,7 @@ export function differentialSuite(
             }
             const pair = await pairFor(script);
             const diff = await runOnPair(pair, script, mode, 1, HAND_QUIET_MS);
+            if (diff !== null) report(`${script.name} [${mode}]`, diff);
             expect((diff ?? '') + (diff === null ? '' : exitNote(pair))).toBe('');
           });
         }
@@ -113,9 +122,7 @@ export function differentialSuite(
             for (const mode of MODES) {
               const diff = await runOnPair(pair, script, mode, seed, RANDOM_QUIET_MS);
               if (diff === null) continue;
-              // DIFF_REPORT=<file>: every failing seed's diff, not only the first three of each batch.
-              const report = process.env.DIFF_REPORT;
-              if (report) appendFileSync(report, `\n### seed ${seed} [${mode}]\n${diff}\n`);
+              report(`seed ${seed} [${mode}]`, diff);
               if (failures.length < 3) {
                 const sent = script.steps
                   .map((s) => ('send' in s ? `${s.conn ? `[conn ${s.conn}] ` : ''}${escapeBytes(s.send, 300)}` : ''))
