@@ -79,11 +79,6 @@ export class Continuum {
     }
   }
 
-  /** ketama's key hash: md5 bytes 0..3, little-endian. */
-  static hashKey(key: Uint8Array): number {
-    return md5First32(key, 0, key.length);
-  }
-
   /** Index of the first point >= hash, wrapping to 0 (libmemcached's lower bound over the continuum). */
   pointFor(hash: number): number {
     const points = this.points;
@@ -97,7 +92,10 @@ export class Continuum {
     return lo === points.length ? 0 : lo;
   }
 
-  /** The owning member's index for the key bytes buf[start, end); -1 on an empty continuum. */
+  /**
+   * The owning member's index for the key bytes buf[start, end); -1 on an empty continuum. ketama's key hash
+   * is md5(key) bytes 0..3 little-endian.
+   */
   ownerOf(buf: Uint8Array, start = 0, end = buf.length): number {
     if (this.memberCount <= 1) return this.memberCount - 1;
     return this.owners[this.pointFor(md5First32(buf, start, end))]!;

@@ -37,7 +37,6 @@ export const FAIL_CONNECTION = 'SERVER_ERROR upstream connection failed\r\n';
 export const FAIL_PROTOCOL = 'SERVER_ERROR upstream protocol error\r\n';
 
 const END = Buffer.from('END\r\n');
-const EN = Buffer.from('EN\r\n');
 
 export class Part {
   /** Reply bytes, once complete (a view of the upstream's read chunk, or a copy). */
@@ -48,9 +47,7 @@ export class Part {
   deadline = 0;
   /** performance.now() at send, for the latency histogram. */
   started = 0;
-  /** For MERGE_GET: the client's key indices this part asked for, in order. */
-  keys: number[] | null = null;
-  /** REPLY_GET: how far into this reply the framing scan got (it resumes there when more bytes arrive). */
+  /** REPLY_GET, REPLY_QUIET: how far into this reply the framing scan got (it resumes there when more arrives). */
   scanned = 0;
 
   constructor(readonly slot: Slot, readonly kind: number) {}
@@ -156,5 +153,3 @@ export class Slot {
 function applyDrop(drop: number, out: Buffer | null): Buffer | null {
   return drop === DROP_ALL ? null : out;
 }
-
-export { END as END_REPLY, EN as EN_REPLY };
