@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, freePort, startServer, stopServer, waitForExit, type RunningServer } from '../../support/servers.js';
-import { RawClient, RingFile, ask, ringJson, startUpstreams, stopAll } from './helpers.js';
+import { writeFileSync } from 'node:fs';
+import { ApiServerDouble } from '../../k8s/apiserver/index.js';
+import { RawClient, RingFile, ask, eventually, ringJson, startUpstreams, stopAll } from './helpers.js';
 
 const SIDECAR_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
 const built = existsSync(SIDECAR_MAIN);
@@ -99,3 +101,46 @@ maybe('cachalot-sidecar process', () => {
   });
 });
 
+
+maybe('cachalot-sidecar process with --ring-configmap (KUBECONFIG pointing at the API server double)', () => {
+  let servers: RunningServer[] = [];
+  let sidecar: RunningServer | undefined;
+  let api: ApiServerDouble | undefined;
+  const ring = new RingFile(); // only for its temp directory (the kubeconfig goes there)
+
+  beforeAll(async () => {
+    servers = await startUpstreams(1);
+    api = new ApiServerDouble();
+    await api.start();
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-ring', namespace: 'default' },
+      data: { 'ring.json': ringJson(9, [{ port: servers[0]!.port }]) } };
+    const r = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(r.status).toBe(201);
+    const kubeconfig = join(ring.dir, 'kubeconfig');
+    writeFileSync(kubeconfig, api.kubeconfigYaml());
+    const port = await freePort();
+    sidecar = await startServer({
+      name: 'cachalot-sidecar',
+      argv: [process.execPath, SIDECAR_MAIN, '--ring-configmap', 'default/web-ring', '-p', String(port), '-l', '127.0.0.1',
+        '--metrics-port', '0', '--log-level', 'warn'],
+      env: { KUBECONFIG: kubeconfig },
+    }, port);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopServer(sidecar);
+    await stopAll(servers);
+    await api?.stop();
+    ring.remove();
+  });
+
+  test('reads the ring from the API and routes by it', async () => {
+    const c = await RawClient.connect(sidecar!.port);
+    await eventually(async () => (await ask(c, 'stats\r\n', 'END\r\n')).includes('STAT ring_version 9\r\n'), 'ring version 9');
+    expect(await ask(c, 'set viaapi 0 0 2\r\nok\r\n', '\r\n')).toBe('STORED\r\n');
+    c.close();
+    const direct = await RawClient.connect(servers[0]!.port);
+    expect(await ask(direct, 'get viaapi\r\n', 'END\r\n')).toBe('VALUE viaapi 0 2\r\nok\r\nEND\r\n');
+    direct.close();
+  });
+});
