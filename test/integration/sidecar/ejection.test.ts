@@ -77,6 +77,9 @@ test('a killed upstream is answered around, ejected, and comes back after its pr
   // While ejected: answered at once without the server.
   expect(await ask(c, `set ${victimKey} 0 0 1\r\nw\r\n`, '\r\n')).toBe('SERVER_ERROR upstream unavailable\r\n');
   expect(await ask(c, `get ${victimKey} ${otherKey}\r\n`, 'END\r\n')).toBe(`VALUE ${otherKey} 0 1\r\no\r\nEND\r\n`);
+  // flush_all cannot reach every member: the client is told, and the live members are flushed anyway.
+  expect(await ask(c, 'flush_all\r\n', '\r\n')).toBe('SERVER_ERROR upstream unavailable\r\n');
+  expect(await ask(c, `get ${otherKey}\r\n`, 'END\r\n')).toBe('END\r\n');
 
   // The server comes back on its port: the next probe returns it to service.
   servers[1] = await startUpstream(port);
