@@ -151,15 +151,19 @@ function run(config: ServerConfig): void {
         listening++;
         if (index === 0) {
           log.info({ address: msg.address, port: msg.port, threads: config.threads, memoryMb: config.memoryLimitMb }, 'listening');
-          for (let i = 1; i < config.threads; i++) spawn(i, msg.fd);
+          // A signal that arrived during start-up stops here: no more workers to attach to the socket
+          // worker 0 is about to close.
+          if (!shuttingDown) for (let i = 1; i < config.threads; i++) spawn(i, msg.fd);
         }
-        if (listening === config.threads) {
+        if (listening === config.threads && !shuttingDown) {
           Atomics.store(gauges, GAUGE_ACCEPTING, 1);
           Atomics.store(gauges, GAUGE_READY, 1);
           log.info('ready');
         }
         break;
       case 'listen-error':
+        // During shutdown worker 0 has closed the shared socket; a worker still attaching sees EINVAL.
+        if (shuttingDown) break;
         log.fatal({ code: msg.code }, `cannot listen on ${config.listen}:${config.port} (-l/-p): ${msg.message}`);
         process.stderr.write(`cachalot-server: cannot listen on ${config.listen}:${config.port} (-l/-p): ${msg.message}\n`);
         process.exit(1);

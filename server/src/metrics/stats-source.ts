@@ -69,7 +69,8 @@ export class ServerStats implements StatsSource {
       ['rusage_system', seconds(usage.systemCPUTime)],
       ['max_connections', config.maxConnections],
       ['curr_connections', c.gauge(GAUGE_CURR_CONNECTIONS)],
-      ['total_connections', c.get('total_connections')],
+      // memcached counts its listening socket as a connection too.
+      ['total_connections', c.get('total_connections') + 1],
       ['rejected_connections', c.get('rejected_connections')],
       ['connection_structures', c.gauge(GAUGE_CONNECTION_STRUCTURES)],
       ['response_obj_oom', 0],

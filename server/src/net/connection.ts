@@ -252,8 +252,11 @@ export class Connection {
   };
 
   private readonly onIdle = (): void => {
-    // memcached kicks connections idle between commands, not one waiting in the middle of a data block.
-    if (this.session.want === WANT_NREAD || this.session.want === WANT_SWALLOW) return;
+    // memcached kicks a connection idle between commands: not one in the middle of a data block or a
+    // multi-get, nor one whose replies are still being delivered to a slow reader.
+    const s = this.session;
+    if (s.want !== WANT_COMMAND || this.paused || this.waitingForReads || s.pendingReads.length > 0 ||
+      this.socket.writableLength > 0 || this.rend > this.rstart) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
   };
