@@ -977,7 +977,9 @@ async function main() {
   const report = `${header}\n${sections.join('\n')}\n`;
   if (o.results) {
     if (!existsSync(o.results)) writeFileSync(o.results, '# Benchmark results\n\nAppended by `bench/run.mjs`; see docs/benchmarks.md for what each scenario measures.\n\n');
-    appendFileSync(o.results, report);
+    // Others append here too; a section must start after a blank line whatever they left at the end.
+    const tail = readFileSync(o.results, 'utf8').slice(-2);
+    appendFileSync(o.results, `${tail === '\n\n' ? '' : tail.endsWith('\n') ? '\n' : '\n\n'}${report}`);
     process.stderr.write(`bench: appended to ${o.results}\n`);
   }
   if (o.json) {
