@@ -4,7 +4,9 @@
  * while a client keeps pipelining; no request fails or goes unanswered across the swap, and keys written after
  * it land on the new member.
  */
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { basename, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../../k8s/apiserver/index.js';
 import type { RunningServer } from '../../support/servers.js';
@@ -208,4 +210,28 @@ test('a ConfigMap that does not exist yet is picked up once created', async () =
   // The ADDED event on the open watch carries it: a bounded wait, asserting the state reached.
   await eventually(() => sidecar.table?.version === 4, 'ring from the created ConfigMap within a second', 100, 10);
   expect(sidecar.table?.active.map((m) => m.port)).toEqual([servers[1]!.port]);
+});
+
+test('a mounted ConfigMap updated the kubelet way (..data symlink swap) is picked up', async () => {
+  // The kubelet's AtomicWriter layout: ring.json -> ..data/ring.json, ..data -> ..<timestamp>/; an update
+  // writes a new timestamped directory and renames a fresh ..data symlink over the old one.
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  const writeVersion = (n: number): void => {
+    const dir = join(ring.dir, `..2026_01_01_00_00_0${n}.000000000`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'ring.json'), ringJson(n, servers.slice(0, n).map((s) => ({ port: s.port }))));
+    const tmp = join(ring.dir, '..data_tmp');
+    symlinkSync(basename(dir), tmp);
+    renameSync(tmp, join(ring.dir, '..data'));
+  };
+  writeVersion(1);
+  symlinkSync(join('..data', 'ring.json'), ring.path);
+  const sidecar = await fileSidecar(ring, { ringPollMs: 200 });
+  cleanups.push(() => sidecar.stop());
+  expect(sidecar.table?.version).toBe(1);
+  writeVersion(2);
+  await eventually(() => sidecar.table?.version === 2, 'ring version 2 within a second', 100, 10).catch(() => undefined);
+  expect(sidecar.table?.version).toBe(2);
+  expect(sidecar.table?.active.length).toBe(2);
 });
