@@ -643,7 +643,7 @@ function reportFlash(A, B, names, o) {
     checks: [
       check('event-loop delay p99 < 5 ms', B.eventLoop ? B.eventLoop.split('; ').every((l) => Number(l.match(/ ([0-9.]+) ms$/)?.[1]) < 5) : null),
     ],
-    notes: [`-m ${FLASH_MEM_MIB}, a ${o.flashSize} MiB flash tier under ${o.flashDir} (memcached: one extstore file; cachalot: a directory), filled to ${FLASH_FILL * 100}% with distinct ${FLASH_VALUE}-byte values; then ${o.duration} s of uniform gets over every key (50 connections, no pipelining); then SIGTERM, a restart on the same files, and a get of every key. memcached's extstore does not survive a restart.`,
+    notes: [`-m ${FLASH_MEM_MIB}, a ${o.flashSize} MiB flash tier under ${o.flashDir} (memcached: one extstore file; cachalot: a directory), filled to ${FLASH_FILL * 100}% with distinct ${FLASH_VALUE}-byte values; then ${o.duration} s of uniform gets over every key (50 connections, no pipelining); then SIGTERM, a restart on the same files, and a get of every key. memcached's extstore does not survive a restart, and it writes items to flash in the background, so a fill at full speed outruns it and it keeps fewer (see its hit ratio).`,
       'readiness: memcached when it answers `version`; cachalot when /readyz answers 200.',
       `generator: \`${A.get.generator}\``],
   };
@@ -710,7 +710,7 @@ function reportSidecar(A, B) {
   return {
     rows,
     checks: [check('throughput >= 0.6x direct', B.opsPerSec >= 0.6 * A.opsPerSec), check('added p50 < 100 µs', addedP50 < 100)],
-    notes: [`${SIDECAR_UPSTREAMS} upstream servers on loopback, kept up for both halves; direct: the 50 connections spread over them in turn; sidecar: \`${B.server}\` with a ring file of the three. On 2 cores the sidecar, three servers and the generator share the CPUs.`,
+    notes: [`${SIDECAR_UPSTREAMS} upstream servers on loopback, kept up for both halves; direct: the 50 connections spread over them in turn; sidecar: \`${shortCmd(B.server)}\` with a ring file of the three. On 2 cores the sidecar, three servers and the generator share the CPUs.`,
       `generator: \`${A.generator}\``],
   };
 }
