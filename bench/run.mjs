@@ -143,7 +143,11 @@ function track(child) {
 
 function killAll() {
   for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+    try {
+      // a child started as its own process group (a shell wrapper) takes its children with it
+      if (c.spawnargs && c.ownGroup) process.kill(-c.pid, 'SIGKILL');
+      else c.kill('SIGKILL');
+    } catch { /* already gone */ }
   }
 }
 
@@ -154,7 +158,13 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.exit(130);
   });
 }
-process.on('exit', killAll);
+process.on('exit', () => {
+  killAll();
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Temporary directories to remove however the harness exits (^C included). */
+const scratchDirs = new Set();
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
@@ -170,15 +180,16 @@ function freePort() {
 }
 
 /** Runs a command to completion with a time bound; resolves { code, stdout, stderr }. */
-function run(cmd, args, { timeoutMs }) {
+function run(cmd, args, { timeoutMs, ownGroup = false }) {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup }));
+    child.ownGroup = ownGroup;
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; process.stderr.write(d); });
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      try { if (ownGroup) process.kill(-child.pid, 'SIGKILL'); else child.kill('SIGKILL'); } catch { /* gone */ }
       reject(new Error(`${cmd} did not finish within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     child.once('error', (err) => { clearTimeout(timer); reject(err); });
@@ -402,13 +413,13 @@ async function runMemaslap(server, o, tmp) {
   const base = ['-s', `127.0.0.1:${server.port}`, '-F', cfg, '-c', '50', '-T', '1'];
   const wrap = (args) => ['-c', `${MEMASLAP} "$@"; rc=$?; times; exit $rc`, 'memaslap', ...args];
   if (o.warmup > 0) {
-    const w = await run('bash', wrap([...base, '-t', `${o.warmup}s`]), { timeoutMs: (o.warmup + 60) * 1000 });
+    const w = await run('bash', wrap([...base, '-t', `${o.warmup}s`]), { timeoutMs: (o.warmup + 60) * 1000, ownGroup: true });
     if (w.code !== 0) throw new Error(`memcaslap warm-up exited with ${w.code}`);
   }
   const args = [...base, '-t', `${o.duration}s`, '-S', `${o.duration}s`];
   const tick0 = procTicks(server.pid);
   const t0 = performance.now();
-  const { code, stdout } = await run('bash', wrap(args), { timeoutMs: (o.duration + 60) * 1000 });
+  const { code, stdout } = await run('bash', wrap(args), { timeoutMs: (o.duration + 60) * 1000, ownGroup: true });
   const wall = (performance.now() - t0) / 1000;
   const ticks = procTicks(server.pid) - tick0;
   if (code !== 0) throw new Error(`memcaslap exited with ${code}`);
@@ -579,6 +590,7 @@ async function waitReady(server, timeoutMs) {
 
 async function runFlashSide(kind, o) {
   const dir = mkdtempSync(join(o.flashDir, `cachalot-bench-flash-${kind}-`));
+  scratchDirs.add(dir);
   const items = Math.floor((o.flashSize * MIB * FLASH_FILL) / FLASH_VALUE);
   const extra = flashArgs(kind, dir, o.flashSize);
   const r = { mem: FLASH_MEM_MIB, items, loadBefore: loadavg()[0] };
@@ -894,6 +906,7 @@ async function main() {
   const started = new Date();
   const load0 = loadavg();
   const tmp = mkdtempSync(join(tmpdir(), 'cachalot-bench-'));
+  scratchDirs.add(tmp);
   const sections = [];
   const failures = [];
   const measurements = [];
