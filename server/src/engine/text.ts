@@ -1125,6 +1125,25 @@ export class TextEngine {
     return !of.hasError;
   }
 
+  /**
+   * The O (opaque) and k (key) return tokens, in request order, as memcached writes them after EN, NF,
+   * EX and md's codes. False when an opaque token is too long (nothing more written).
+   */
+  private opaqueAndKey(s: Session, kb: Uint8Array, ks: number, ke: number): boolean {
+    const t = this.t;
+    const out = s.out;
+    const last = t.count - 1;
+    for (let i = 2; i < last; i++) {
+      const c = t.buf[t.starts[i]];
+      if (c === 79) {
+        if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) return false;
+        out.byte(32);
+        out.bytes(t.buf, t.starts[i], t.ends[i]);
+      } else if (c === 107) this.metaKey(s, kb, ks, ke, this.of.keyBinary);
+    }
+    return true;
+  }
+
   /** META_KEY: the key as a return token, base64 again when it came in binary. */
   private metaKey(s: Session, kbuf: Uint8Array, ks: number, ke: number, binary: boolean): void {
     s.out.ascii(' k');
@@ -1307,19 +1326,10 @@ export class TextEngine {
       counters[C.cmd_get]++;
     }
     out.ascii('EN');
-    for (let i = 2; i < last; i++) {
-      const c = t.buf[t.starts[i]];
-      if (c === 79) {
-        if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) {
-          out.pos = mark;
-          this.outErr(s, 'CLIENT_ERROR opaque token too long');
-          return;
-        }
-        out.byte(32);
-        out.bytes(t.buf, t.starts[i], t.ends[i]);
-      } else if (c === 107) {
-        this.metaKey(s, kb, ks, ke, of.keyBinary);
-      }
+    if (!this.opaqueAndKey(s, kb, ks, ke)) {
+      out.pos = mark;
+      this.outErr(s, 'CLIENT_ERROR opaque token too long');
+      return;
     }
     out.crlf();
     // Quiet mode elides the miss.
@@ -1497,44 +1507,45 @@ export class TextEngine {
     s.noreply = false;
   }
 
+  /**
+   * The checks md and ma open with in proto_text.c (same order, same texts), then the flag pre-parse.
+   * False when an error reply was written.
+   */
+  private metaMutationStart(s: Session, ntokens: number): boolean {
+    if (ntokens < 3) {
+      this.outString(s, 'ERROR');
+      return false;
+    }
+    if (this.t.length(1) > KEY_MAX_LENGTH) {
+      this.outString(s, 'CLIENT_ERROR bad command line format');
+      return false;
+    }
+    if (ntokens > MFLAG_MAX_OPT_LENGTH) {
+      this.outString(s, 'CLIENT_ERROR options flags too long');
+      return false;
+    }
+    if (!this.metaPreparse(2)) {
+      this.outErr(s, 'CLIENT_ERROR invalid or duplicate flag');
+      return false;
+    }
+    s.noreply = this.of.noReply;
+    return true;
+  }
+
   private metaDelete(s: Session, ntokens: number): void {
     const t = this.t;
     const of = this.of;
     const out = s.out;
-    if (ntokens < 3) {
-      this.outString(s, 'ERROR');
-      return;
-    }
-    if (t.length(1) > KEY_MAX_LENGTH) {
-      this.outString(s, 'CLIENT_ERROR bad command line format');
-      return;
-    }
-    if (ntokens > MFLAG_MAX_OPT_LENGTH) {
-      this.outString(s, 'CLIENT_ERROR options flags too long');
-      return;
-    }
-    if (!this.metaPreparse(2)) {
-      this.outErr(s, 'CLIENT_ERROR invalid or duplicate flag');
-      return;
-    }
-    s.noreply = of.noReply;
+    if (!this.metaMutationStart(s, ntokens)) return;
     const kb = this.keyBuf;
     const ks = this.keyStart;
     const ke = this.keyEnd;
     const mark = out.pos;
     out.ascii('XX'); // status code, filled in below
-    const last = t.count - 1;
-    for (let i = 2; i < last; i++) {
-      const c = t.buf[t.starts[i]];
-      if (c === 79) {
-        if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) {
-          out.pos = mark;
-          this.outErr(s, 'CLIENT_ERROR opaque token too long');
-          return;
-        }
-        out.byte(32);
-        out.bytes(t.buf, t.starts[i], t.ends[i]);
-      } else if (c === 107) this.metaKey(s, kb, ks, ke, of.keyBinary);
+    if (!this.opaqueAndKey(s, kb, ks, ke)) {
+      out.pos = mark;
+      this.outErr(s, 'CLIENT_ERROR opaque token too long');
+      return;
     }
     const store = this.store;
     const counters = this.counters.row;
@@ -1585,23 +1596,7 @@ export class TextEngine {
     const t = this.t;
     const of = this.of;
     const out = s.out;
-    if (ntokens < 3) {
-      this.outString(s, 'ERROR');
-      return;
-    }
-    if (t.length(1) > KEY_MAX_LENGTH) {
-      this.outString(s, 'CLIENT_ERROR bad command line format');
-      return;
-    }
-    if (ntokens > MFLAG_MAX_OPT_LENGTH) {
-      this.outString(s, 'CLIENT_ERROR options flags too long');
-      return;
-    }
-    if (!this.metaPreparse(2)) {
-      this.outErr(s, 'CLIENT_ERROR invalid or duplicate flag');
-      return;
-    }
-    s.noreply = of.noReply;
+    if (!this.metaMutationStart(s, ntokens)) return;
     let incr = true;
     switch (of.mode) {
       case 0: case 73: case 43: incr = true; break; // I +
@@ -1701,17 +1696,8 @@ export class TextEngine {
             out.crlf();
             out.ascii(digits);
           }
-        } else {
-          for (let i = 2; i < last && errstr === ''; i++) {
-            const c = t.buf[t.starts[i]];
-            if (c === 79) {
-              if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) errstr = 'CLIENT_ERROR opaque token too long';
-              else {
-                out.byte(32);
-                out.bytes(t.buf, t.starts[i], t.ends[i]);
-              }
-            } else if (c === 107) this.metaKey(s, kb, ks, ke, of.keyBinary);
-          }
+        } else if (!this.opaqueAndKey(s, kb, ks, ke)) {
+          errstr = 'CLIENT_ERROR opaque token too long';
         }
       }
     } finally {

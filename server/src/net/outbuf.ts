@@ -31,7 +31,15 @@ export class OutBuf {
   bytes(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
     this.ensure(n);
-    this.buf.set(src.subarray(start, end), this.pos);
+    const buf = this.buf;
+    if (n <= 64) {
+      // Keys and tokens: a byte loop beats making a subarray view per call (measured by the sidecar
+      // engineer: the view was ~10% of its JS time).
+      let p = this.pos;
+      for (let i = start; i < end; i++) buf[p++] = src[i];
+    } else {
+      buf.set(src.subarray(start, end), this.pos);
+    }
     this.pos += n;
   }
 
