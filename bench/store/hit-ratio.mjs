@@ -17,7 +17,7 @@ const REQUESTS = arg('requests', 1_000_000);
 const MIB = arg('mib', 16);
 const ALPHA = arg('alpha', 0.99);
 const BATCH = 64;
-const VALUE_LEN = 100;
+const VALUE_LEN = arg('value', 100);
 
 function zipfTrace() {
   const cdf = new Float64Array(KEYS);
