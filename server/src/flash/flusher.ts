@@ -399,7 +399,9 @@ export function stopFlusher(memory: FlashMemory): void {
 }
 
 function workerMain(init: FlusherInit): void {
-  const log = pino({ level: init.logLevel, base: { thread: 'flusher' } });
+  // A synchronous destination: this thread's event loop never turns (it sleeps in Atomics.wait), so an
+  // asynchronous stdout would hold every line after the first until exit.
+  const log = pino({ level: init.logLevel, base: { thread: 'flusher' } }, pino.destination({ dest: 1, sync: true }));
   const flusher = new Flusher(init.memory, log);
   const t0 = Date.now();
   const r = flusher.recover(init.now);
