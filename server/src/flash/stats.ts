@@ -18,6 +18,8 @@ export const FLASH_COUNTER_NAMES = [
   'extstore_wbuf_dropped', 'extstore_tombstones_written', 'extstore_write_errors', 'extstore_read_errors',
   'extstore_recovered_objects', 'extstore_recovered_files', 'extstore_torn_records', 'extstore_recovery_ms',
   'extstore_objects_demoted', 'extstore_shutdown_flushed',
+  // Gauges, one per serving thread (readers take the max over rows): event-loop delay over the last second.
+  'eventloop_delay_p99_us', 'eventloop_delay_max_us',
 ] as const;
 
 export type FlashCounterName = (typeof FLASH_COUNTER_NAMES)[number];
@@ -60,6 +62,13 @@ export class FlashCounterReader {
 
   get(name: FlashCounterName): number {
     return this.total(F[name]);
+  }
+
+  /** The largest value of a per-thread gauge. */
+  max(name: FlashCounterName): number {
+    let m = 0;
+    for (let r = 0; r < this.rows; r++) m = Math.max(m, this.all[r * ROW_WIDTH + F[name]]);
+    return m;
   }
 
   /** Prometheus text for the read latency histogram. */
