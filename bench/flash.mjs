@@ -280,7 +280,7 @@ async function main() {
     `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/flash.mjs${args.length ? ' ' + args.join(' ') : ''}\``,
     '',
     `- machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM; node ${process.version}; commit ${commit}`,
-    `- server: cachalot-server \`-t 2 -m ${RAM_MB} -o ext_path=TMPDIR:SIZE\` (tmpfs-backed /tmp? no: ${tmpdir()} on the root disk, page cache warm)`,
+    `- server: cachalot-server \`-t 2 -m ${RAM_MB} -o ext_path=DIR:SIZE\`, DIR under ${tmpdir()} (a disk file system; the page cache holds most of the files, so most reads do not reach the device)`,
     `- load average (1/5/15 min) at start: ${load0}; at end: ${load1} (other work on this machine makes the numbers noisy)`,
     '',
     `### a/b. gets with nearly all hits from flash: ${fmt(results.fill.keys)} keys x ${VALUE} B (${Math.round(FILL / MiB)} MiB, ${Math.round(FILL / MiB / RAM_MB)}x the RAM tier), uniform random, ${CONNS} connections x depth ${DEPTH}, ${DURATION} s after 1 s warm-up`,
