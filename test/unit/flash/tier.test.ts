@@ -233,3 +233,32 @@ describe('flash tier: reads under the shard lock (as engine/text.ts calls them)'
     expect(v === null || v.equals(valueOf(i, 20_000))).toBe(true);
   });
 });
+
+describe('flash tier: several ext_paths', () => {
+  let dirs: string[];
+  beforeEach(() => {
+    dirs = [tempDir(), tempDir()];
+  });
+  afterEach(() => dirs.forEach(removeDir));
+
+  test('files are spread over the paths and a restart recovers from all of them', async () => {
+    const options = { paths: [{ path: dirs[0], size: 4 * MiB }, { path: dirs[1], size: 4 * MiB }] };
+    const r = rig(dirs[0], options);
+    fill(r, 0, 400, () => 20_000);
+    r.flusher.flushOnce();
+    r.flusher.close();
+    expect(readdirSync(dirs[0]).length).toBeGreaterThan(0);
+    expect(readdirSync(dirs[1]).length).toBeGreaterThan(0);
+    const r2 = rig(dirs[0], options);
+    let served = 0;
+    for (let i = 0; i < 400; i++) {
+      const v = await get(r2.store, r2.tier, keyOf(i));
+      if (v !== null) {
+        expect(v.equals(valueOf(i, 20_000))).toBe(true);
+        served++;
+      }
+    }
+    expect(served).toBe(new Map(r2.tier.statPairs()).get('extstore_recovered_objects'));
+    expect(served).toBeGreaterThan(100);
+  });
+});
