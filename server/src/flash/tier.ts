@@ -386,6 +386,7 @@ export class LogFlashTier implements FlashTier {
       this.finish(op, null, null);
       return;
     }
+    this.closeReclaimed();
     const fresh: FdSlot = { fd: NO_FD, refs: 1, waiters: [] };
     this.fds.set(op.file, fresh);
     open(filePath(this.paths[dir], op.file), 'r', (err, fd) => {
@@ -413,6 +414,20 @@ export class LogFlashTier implements FlashTier {
       this.release(op);
       this.verify(op, err, n);
     });
+  }
+
+  /**
+   * Closes the idle fds of reclaimed files. Called before each open: a file reclaimed while no read was
+   * in flight would otherwise keep its fd (and its disk space) for the life of the thread.
+   */
+  private closeReclaimed(): void {
+    const min = Atomics.load(this.control, K_MIN_FILE);
+    for (const [file, slot] of this.fds) {
+      if (file < min && slot.refs === 0 && slot.fd !== NO_FD) {
+        this.fds.delete(file);
+        close(slot.fd, () => {});
+      }
+    }
   }
 
   /** One read fewer on op's file; the fd of a reclaimed file is closed once no read uses it. */

@@ -262,3 +262,29 @@ describe('flash tier: several ext_paths', () => {
     expect(served).toBeGreaterThan(100);
   });
 });
+
+describe('flash tier: file descriptors', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeDir(dir));
+
+  test('fds of reclaimed files are closed: a long run does not keep one per file ever read', async () => {
+    const r = rig(dir, { paths: [{ path: dir, size: 3 * MiB }] });
+    const { store, tier, flusher } = r;
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    let reads = 0;
+    for (let round = 0; round < 6; round++) {
+      fill(r, round * 200, round * 200 + 200, () => 20_000);
+      flusher.flushOnce();
+      // Read what went to flash (the newest ~4 MiB are still in RAM), so each live file gets an fd.
+      for (let i = Math.max(0, round * 200 - 100); i < round * 200 + 20; i += 3) await get(store, tier, keyOf(i));
+    }
+    reads = new Map(tier.statPairs()).get('extstore_objects_read')!;
+    expect(reads).toBeGreaterThan(50);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // 3 live files (plus slack for fds closing asynchronously), not one per file of the 6 rounds.
+    expect(readdirSync('/proc/self/fd').length - fdsBefore).toBeLessThanOrEqual(5);
+  });
+});
