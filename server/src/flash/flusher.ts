@@ -235,6 +235,11 @@ export class Flusher {
   /** Closes the current file and opens the next, reclaiming the oldest files to stay within capacity. */
   private rotate(): boolean {
     if (this.cur !== null) {
+      // A full file goes to the device before the next one starts: a power loss then costs at most the
+      // current file's tail (a SIGKILL costs nothing written: the page cache survives the process).
+      try {
+        fdatasyncSync(this.cur.fd);
+      } catch { /* EIO here surfaces again as read errors; the file stays as it is */ }
       closeSync(this.cur.fd);
       this.cur = null;
     }
