@@ -56,7 +56,7 @@ export class ConfigMapRingSource implements RingSource {
       rv = list.metadata?.resourceVersion;
       const cm = list.items[0] as ConfigMapLike | undefined;
       if (cm) this.consider(cm);
-      else this.report(new Error(`${this.origin} does not exist (yet); watching for it`));
+      else this.report(new Error(`${this.origin} not found (yet); watching for it`));
     } catch (err) {
       this.report(new Error(`reading ${this.origin}: ${(err as Error).message}`));
       this.retry(true);

@@ -202,7 +202,7 @@ test('a ConfigMap that does not exist yet is picked up once created', async () =
   cleanups.push(() => sidecar.stop());
   expect(sidecar.table).toBeNull();
   await eventually(() => api.activeWatches('configmaps') > 0, 'the sidecar watching for it');
-  expect(sidecar.stats.ring_reload_errors).toBe(1); // "does not exist (yet)", reported once
+  expect(sidecar.stats.ring_reload_errors).toBe(1); // "not found (yet)", reported once
   const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late-ring', namespace: 'default' },
     data: { 'ring.json': ringJson(4, [{ port: servers[1]!.port }]) } };
   const r = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
