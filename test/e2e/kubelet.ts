@@ -1,0 +1,532 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/**
+ * KUBELET TEST DOUBLE (DESIGN.md, "Kubernetes in tests"): runs one real `cachalot-server` process per pod on
+ * loopback, so that scaling, restarts and node loss are exercised with real data. It is a client of the API
+ * server double like a real kubelet is of a real API server: it watches Pods over HTTP with the real
+ * @kubernetes/client-node and reports their status through the `pods/status` subresource.
+ *
+ * One Kubelet per node name. For each pod bound to its node it:
+ * - adds the finalizer `e2e.cachalot.io/kubelet`, which stands in for graceful deletion (the double deletes
+ *   an object at once; a real API server keeps a deleted pod Terminating until its kubelet confirms the
+ *   containers stopped, and the StatefulSet controller waits for that before recreating the pod);
+ * - maps every persistentVolumeClaim volume to a directory named after the claim's uid (a pod recreated on
+ *   the same claim finds its flash files; a new claim of the same name starts empty), and every other volume
+ *   to a per-pod directory;
+ * - rewrites the container's arguments for loopback (`rewriteArgs`): its own 127.x.y.z address (`-l`), a
+ *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and every
+ *   `-o ext_path=DIR:SIZE` through the volume mounts;
+ * - starts `node dist/server/src/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
+ *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
+ * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
+ * - on deletion: marks the pod un-Ready, runs the preStop sleep (capped), sends SIGTERM, waits for the exit
+ *   (SIGKILL after the termination grace period, capped), then removes its finalizer.
+ * `powerOff()` is node loss: every process is SIGKILLed and the kubelet stops talking to the API server.
+ *
+ * Pods are reached through `LoopbackNetwork.resolve`, which maps the ring's DNS names
+ * (`<pod>.<service>.<ns>.svc.cluster.local:11211`) to the current pod's loopback address and port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, ListWatch, Watch, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'main.js');
+export const KUBELET_FINALIZER = 'e2e.cachalot.io/kubelet';
+const MEMCACHED_CONTAINER_PORT = 11211;
+
+export interface Endpoint {
+  host: string;
+  port: number;
+  metricsPort: number;
+  pod: string;
+  namespace: string;
+  uid: string;
+}
+
+/**
+ * Loopback "pod network" and cluster DNS: hands out one 127.x.y.z address per pod incarnation and maps pod
+ * DNS names to the live endpoint. The second octet is random per network so that two test runs on the same
+ * machine are unlikely to meet; ports are picked free on each address anyway.
+ */
+export class LoopbackNetwork {
+  private next = 0;
+  private readonly octet2 = 100 + Math.floor(Math.random() * 150);
+  private readonly endpoints = new Map<string, Endpoint>();
+
+  allocateAddress(): string {
+    const n = this.next++;
+    return `127.${this.octet2}.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
+  }
+
+  register(ep: Endpoint): void {
+    this.endpoints.set(`${ep.namespace}/${ep.pod}`, ep);
+  }
+
+  unregister(namespace: string, pod: string, uid: string): void {
+    const key = `${namespace}/${pod}`;
+    if (this.endpoints.get(key)?.uid === uid) this.endpoints.delete(key);
+  }
+
+  endpoint(namespace: string, pod: string): Endpoint | undefined {
+    return this.endpoints.get(`${namespace}/${pod}`);
+  }
+
+  /**
+   * Cluster DNS for pods behind a headless Service: `<pod>.<service>.<ns>.svc.cluster.local` on the memcached
+   * container port resolves to where that pod's server listens now. undefined: no such pod running.
+   */
+  resolve(host: string, port: number): { host: string; port: number } | undefined {
+    const m = /^([^.]+)\.([^.]+)\.([^.]+)\.svc\.cluster\.local$/.exec(host);
+    if (!m || port !== MEMCACHED_CONTAINER_PORT) return undefined;
+    const ep = this.endpoints.get(`${m[3]}/${m[1]}`);
+    return ep ? { host: ep.host, port: ep.port } : undefined;
+  }
+}
+
+/** A free TCP port on `host` (bound and released; the short race is acceptable for tests). */
+export function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LoopbackRewrite {
+  address: string;
+  port: number;
+  metricsPort: number;
+  /** container mountPath -> host directory */
+  mounts: Record<string, string>;
+}
+
+/** Maps a container path through the volume mounts (longest mountPath first); unmapped paths are an error. */
+export function mapPath(path: string, mounts: Record<string, string>): string {
+  const hit = Object.keys(mounts)
+    .sort((a, b) => b.length - a.length)
+    .find((mp) => path === mp || path.startsWith(mp.endsWith('/') ? mp : `${mp}/`));
+  if (hit === undefined) throw new Error(`container path ${path} is on no volume mount (${Object.keys(mounts).join(', ') || 'none'})`);
+  return join(mounts[hit]!, path.slice(hit.length));
+}
+
+/**
+ * The operator's server arguments (`-p 11211 -m … -t … -I … -o ext_path=/data/flash:SIZE …`) rewritten for
+ * loopback. Listen and metrics flags the operator may have set are replaced, not duplicated.
+ */
+export function rewriteArgs(args: readonly string[], rw: LoopbackRewrite): string[] {
+  const out: string[] = [];
+  const dropWithValue = new Set(['-p', '--port', '-l', '--listen', '--metrics-port', '--metrics-listen']);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (dropWithValue.has(a)) {
+      i++;
+      continue;
+    }
+    if (/^--(port|listen|metrics-port|metrics-listen)=/.test(a) || /^-[pl]\d|^-l[0-9.]/.test(a)) continue;
+    if (a === '-o' || a === '--extended') {
+      out.push(a, rewriteSuboptions(args[++i] ?? '', rw.mounts));
+      continue;
+    }
+    if (a.startsWith('--extended=')) {
+      out.push(`--extended=${rewriteSuboptions(a.slice('--extended='.length), rw.mounts)}`);
+      continue;
+    }
+    out.push(a);
+  }
+  out.push('-p', String(rw.port), '-l', rw.address, '--metrics-port', String(rw.metricsPort), '--metrics-listen', rw.address);
+  return out;
+}
+
+function rewriteSuboptions(value: string, mounts: Record<string, string>): string {
+  return value
+    .split(',')
+    .map((part) => {
+      if (!part.startsWith('ext_path=')) return part;
+      const v = part.slice('ext_path='.length);
+      const colon = v.lastIndexOf(':');
+      if (colon <= 0) return part;
+      return `ext_path=${mapPath(v.slice(0, colon), mounts)}:${v.slice(colon + 1)}`;
+    })
+    .join(',');
+}
+
+/**
+ * Starts a client-node informer and resolves once its first list is in the cache. Not `await
+ * informer.start()`: that also waits for the watch's response headers, which the API server double only
+ * sends with the first event (it does not flush headers), so on a quiet resource it would never resolve.
+ */
+export async function startInformer(inf: { start(): Promise<void>; latestResourceVersion(): string }, what: string, timeoutMs = 10_000): Promise<void> {
+  let failure: unknown;
+  inf.start().catch((e: unknown) => {
+    failure = e;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (inf.latestResourceVersion() === '') {
+    if (failure) throw failure;
+    if (Date.now() > deadline) throw new Error(`${what}: no list within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface PodProcess {
+  namespace: string;
+  name: string;
+  uid: string;
+  address: string;
+  port: number;
+  metricsPort: number;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  volumeDirs: string[];
+  child?: ChildProcess;
+  exited: Promise<void>;
+  restartCount: number;
+  ready: boolean;
+  stopping: boolean;
+  startedAt: string;
+  probeTimer?: NodeJS.Timeout;
+  probing: boolean;
+  statusChain: Promise<void>;
+  pod: V1Pod;
+}
+
+export interface KubeletOptions {
+  kc: KubeConfig;
+  node: string;
+  network: LoopbackNetwork;
+  /** Temp directory for volumes and logs (shared by the kubelets of one test cluster). */
+  root: string;
+  serverMain?: string;
+  /** /readyz probe period (the pod's readinessProbe.periodSeconds is 5 s: too slow for a test). */
+  probeIntervalMs?: number;
+  /** Cap on the preStop sleep (the operator asks for 5 s). */
+  preStopCapMs?: number;
+  /** Cap on the termination grace period before SIGKILL. */
+  killAfterMs?: number;
+  /** Delay before restarting a container that exited on its own. */
+  restartDelayMs?: number;
+  /** Extra server arguments (e.g. --log-level). */
+  extraArgs?: string[];
+}
+
+const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export class Kubelet {
+  readonly node: string;
+  private readonly core: CoreV1Api;
+  private readonly objects: KubernetesObjectApi;
+  private readonly informer;
+  private readonly procs = new Map<string, PodProcess>();
+  private readonly starting = new Set<string>();
+  private readonly finalizing = new Set<string>();
+  /** volume dir -> exit of the process using it: a new incarnation waits for the old one to let go. */
+  private readonly volumesInUse = new Map<string, Promise<void>>();
+  private stopped = false;
+  private syncScheduled = false;
+  private resync?: NodeJS.Timeout;
+  /** Every error a sync step hit (kept for assertions and for the test's failure messages). */
+  readonly errors: string[] = [];
+
+  constructor(private readonly opts: KubeletOptions) {
+    this.node = opts.node;
+    this.core = opts.kc.makeApiClient(CoreV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(opts.kc);
+    this.informer = new ListWatch<V1Pod>('/api/v1/pods', new Watch(opts.kc), () => this.core.listPodForAllNamespaces(), false);
+    const kick = (): void => this.kick();
+    this.informer.on('add', kick);
+    this.informer.on('update', kick);
+    this.informer.on('delete', kick);
+    this.informer.on('error', () => {
+      if (!this.stopped) setTimeout(() => this.informer.start().catch(() => undefined), 200);
+    });
+  }
+
+  async start(): Promise<this> {
+    await startInformer(this.informer, `kubelet ${this.node}: pods`);
+    this.resync = setInterval(() => this.kick(), 500);
+    this.kick();
+    return this;
+  }
+
+  /** Pods this kubelet runs now, by name. */
+  runningPods(): { namespace: string; name: string; uid: string; pid: number | undefined; restartCount: number; ready: boolean }[] {
+    return [...this.procs.values()].map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, pid: p.child?.pid, restartCount: p.restartCount, ready: p.ready }));
+  }
+
+  /** Graceful: SIGTERM every server and wait (used at the end of a test). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resync);
+    await this.informer.stop().catch(() => undefined);
+    await Promise.all([...this.procs.values()].map((p) => this.terminate(p, false)));
+  }
+
+  /** Node loss: the machine is gone. SIGKILL, no more API calls. */
+  powerOff(): void {
+    this.stopped = true;
+    clearInterval(this.resync);
+    void this.informer.stop().catch(() => undefined);
+    for (const p of this.procs.values()) {
+      p.stopping = true;
+      clearInterval(p.probeTimer);
+      p.child?.kill('SIGKILL');
+      this.opts.network.unregister(p.namespace, p.name, p.uid);
+    }
+  }
+
+  /** Synchronous last resort for process exit hooks. */
+  killAll(): void {
+    for (const p of this.procs.values()) p.child?.kill('SIGKILL');
+  }
+
+  private kick(): void {
+    if (this.syncScheduled || this.stopped) return;
+    this.syncScheduled = true;
+    setImmediate(() => {
+      this.syncScheduled = false;
+      this.sync();
+    });
+  }
+
+  private note(err: unknown, what: string): void {
+    const code = (err as { code?: number }).code;
+    if (code === 404 || this.stopped) return;
+    this.errors.push(`${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+
+  private sync(): void {
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const pod of this.informer.list()) {
+      if (pod.spec?.nodeName !== this.node) continue;
+      const uid = pod.metadata!.uid!;
+      seen.add(uid);
+      const proc = this.procs.get(uid);
+      if (proc) proc.pod = pod;
+      if (pod.metadata?.deletionTimestamp) {
+        if (proc && !proc.stopping) void this.terminate(proc, true).catch((e) => this.note(e, `stopping ${pod.metadata?.name}`));
+        else if (!proc && !this.starting.has(uid) && (pod.metadata.finalizers ?? []).includes(KUBELET_FINALIZER)) void this.removeFinalizer(pod).catch((e) => this.note(e, 'finalizer'));
+        continue;
+      }
+      if (!proc && !this.starting.has(uid) && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
+        this.starting.add(uid);
+        this.startPod(pod)
+          .catch((e) => this.note(e, `starting ${pod.metadata?.name}`))
+          .finally(() => {
+            this.starting.delete(uid);
+            this.kick();
+          });
+      }
+    }
+    // Pods removed without going through Terminating (force deletion): stop their servers all the same.
+    for (const p of this.procs.values()) if (!seen.has(p.uid) && !p.stopping && !this.starting.has(p.uid)) void this.terminate(p, false);
+  }
+
+  private async startPod(pod: V1Pod): Promise<void> {
+    const ns = pod.metadata!.namespace ?? 'default';
+    const name = pod.metadata!.name!;
+    const uid = pod.metadata!.uid!;
+    if (!(await this.editFinalizers(ns, name, uid, (f) => (f.includes(KUBELET_FINALIZER) ? f : [...f, KUBELET_FINALIZER])))) return;
+    const container = pod.spec!.containers[0]!;
+    // Volumes: a claim's directory is named by the claim's uid, so a recreated claim starts empty.
+    const volumeDirs: Record<string, string> = {};
+    for (const v of pod.spec!.volumes ?? []) {
+      if (v.persistentVolumeClaim) {
+        const pvc = await this.core.readNamespacedPersistentVolumeClaim({ name: v.persistentVolumeClaim.claimName, namespace: ns });
+        volumeDirs[v.name] = join(this.opts.root, 'volumes', `${v.persistentVolumeClaim.claimName}-${pvc.metadata!.uid}`);
+      } else {
+        volumeDirs[v.name] = join(this.opts.root, 'pods', uid, v.name);
+      }
+    }
+    const mounts: Record<string, string> = {};
+    for (const m of container.volumeMounts ?? []) {
+      const dir = volumeDirs[m.name];
+      if (!dir) throw new Error(`pod ${ns}/${name}: volumeMount ${m.name} has no volume`);
+      mounts[m.mountPath] = dir;
+    }
+    const dirs = Object.values(mounts);
+    // A volume still held by the previous incarnation (force-deleted pod) is released when that process exits.
+    await Promise.all(dirs.map((d) => this.volumesInUse.get(d)));
+    for (const d of dirs) mkdirSync(d, { recursive: true });
+
+    const address = this.opts.network.allocateAddress();
+    const port = await freePortOn(address);
+    const metricsPort = await freePortOn(address);
+    const argv = [this.opts.serverMain ?? SERVER_MAIN, ...rewriteArgs(container.args ?? [], { address, port, metricsPort, mounts }), ...(this.opts.extraArgs ?? [])];
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+    for (const e of container.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = name;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = ns;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'status.podIP') env[e.name] = address;
+    }
+    mkdirSync(join(this.opts.root, 'logs'), { recursive: true });
+    const proc: PodProcess = {
+      namespace: ns, name, uid, address, port, metricsPort, argv, env,
+      logFile: join(this.opts.root, 'logs', `${ns}_${name}_${uid}.log`),
+      volumeDirs: dirs, exited: Promise.resolve(), restartCount: 0, ready: false, stopping: false, startedAt: stamp(),
+      probing: false, statusChain: Promise.resolve(), pod,
+    };
+    if (this.stopped) return;
+    this.procs.set(uid, proc);
+    this.launch(proc);
+    const released = proc.exited;
+    for (const d of dirs) this.volumesInUse.set(d, released);
+    this.opts.network.register({ host: address, port, metricsPort, pod: name, namespace: ns, uid });
+    this.reportStatus(proc);
+    proc.probeTimer = setInterval(() => void this.probe(proc), this.opts.probeIntervalMs ?? 100);
+  }
+
+  private launch(proc: PodProcess): void {
+    const fd = openSync(proc.logFile, 'a');
+    const child = spawn(process.execPath, proc.argv, { env: proc.env, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    proc.child = child;
+    proc.startedAt = stamp();
+    proc.exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve();
+        if (proc.stopping || this.stopped) return;
+        // restartPolicy Always: the container comes back on the same pod, address and volumes.
+        proc.restartCount++;
+        proc.ready = false;
+        this.errors.push(`${proc.namespace}/${proc.name}: server exited on its own (code ${code}, signal ${signal}); restarting`);
+        this.reportStatus(proc);
+        setTimeout(() => {
+          if (!proc.stopping && !this.stopped) {
+            this.launch(proc);
+            for (const d of proc.volumeDirs) this.volumesInUse.set(d, proc.exited);
+          }
+        }, this.opts.restartDelayMs ?? 300);
+      });
+    });
+  }
+
+  private async probe(proc: PodProcess): Promise<void> {
+    if (proc.probing || proc.stopping) return;
+    proc.probing = true;
+    let ok = false;
+    try {
+      const r = await fetch(`http://${proc.address}:${proc.metricsPort}/readyz`, { signal: AbortSignal.timeout(1000) });
+      ok = r.status === 200;
+      await r.arrayBuffer();
+    } catch {
+      ok = false;
+    } finally {
+      proc.probing = false;
+    }
+    if (ok !== proc.ready && !proc.stopping) {
+      proc.ready = ok;
+      this.reportStatus(proc);
+    }
+  }
+
+  /** Status writes for one pod are serialized; each sends the whole status (merge patch on pods/status). */
+  private reportStatus(proc: PodProcess, phase = 'Running'): void {
+    if (this.stopped) return;
+    // Never write a newer incarnation's status (same name, other uid).
+    const cached = this.informer.get(proc.name, proc.namespace);
+    if (cached && cached.metadata?.uid !== proc.uid) return;
+    const now = stamp();
+    const ready = proc.ready && !proc.stopping ? 'True' : 'False';
+    const status = {
+      phase,
+      hostIP: '127.0.0.1',
+      podIP: proc.address,
+      podIPs: [{ ip: proc.address }],
+      startTime: proc.startedAt,
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+        { type: 'Initialized', status: 'True', lastTransitionTime: now },
+        { type: 'ContainersReady', status: ready, lastTransitionTime: now },
+        { type: 'Ready', status: ready, lastTransitionTime: now },
+      ],
+      containerStatuses: [
+        {
+          name: proc.pod.spec?.containers[0]?.name ?? 'server',
+          image: proc.pod.spec?.containers[0]?.image ?? '',
+          imageID: '',
+          ready: ready === 'True',
+          started: true,
+          restartCount: proc.restartCount,
+          state: { running: { startedAt: proc.startedAt } },
+        },
+      ],
+    };
+    proc.statusChain = proc.statusChain
+      .then(() => this.core.patchNamespacedPodStatus({ name: proc.name, namespace: proc.namespace, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)))
+      .then(() => undefined)
+      .catch((e) => this.note(e, `status of ${proc.name}`));
+  }
+
+  /** preStop sleep (capped), SIGTERM, wait (SIGKILL after the grace period), then release the pod object. */
+  private async terminate(proc: PodProcess, releaseFinalizer: boolean): Promise<void> {
+    if (proc.stopping) return proc.exited;
+    proc.stopping = true;
+    clearInterval(proc.probeTimer);
+    this.reportStatus(proc);
+    const c = proc.pod.spec?.containers[0];
+    const preStop = Number((c?.lifecycle?.preStop as any)?.sleep?.seconds ?? 0) * 1000;
+    await new Promise((r) => setTimeout(r, Math.min(preStop, this.opts.preStopCapMs ?? 200)));
+    const graceMs = Math.min((proc.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, this.opts.killAfterMs ?? 20_000);
+    const child = proc.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await proc.exited;
+      clearTimeout(killer);
+    }
+    await proc.statusChain;
+    this.opts.network.unregister(proc.namespace, proc.name, proc.uid);
+    this.procs.delete(proc.uid);
+    if (releaseFinalizer && !this.stopped) await this.removeFinalizer(proc.pod);
+  }
+
+  private async removeFinalizer(pod: V1Pod): Promise<void> {
+    const key = pod.metadata!.uid!;
+    if (this.finalizing.has(key)) return;
+    this.finalizing.add(key);
+    try {
+      await this.editFinalizers(pod.metadata!.namespace ?? 'default', pod.metadata!.name!, key, (f) => f.filter((x) => x !== KUBELET_FINALIZER));
+    } catch (e) {
+      this.note(e, `finalizer of ${pod.metadata!.name}`);
+    } finally {
+      this.finalizing.delete(key);
+    }
+  }
+
+  /**
+   * Read-modify-write of a pod's finalizers, only on the incarnation `uid` (a pod recreated under the same
+   * name is left alone) and with its resourceVersion as precondition (409: read again). false: pod gone.
+   */
+  private async editFinalizers(namespace: string, name: string, uid: string, edit: (f: string[]) => string[]): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      let current: V1Pod;
+      try {
+        current = await this.core.readNamespacedPod({ name, namespace });
+      } catch (e) {
+        if ((e as { code?: number }).code === 404) return false;
+        throw e;
+      }
+      if (current.metadata?.uid !== uid) return false;
+      const before = current.metadata.finalizers ?? [];
+      const after = edit(before);
+      if (JSON.stringify(before) === JSON.stringify(after)) return true;
+      try {
+        await this.objects.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, resourceVersion: current.metadata.resourceVersion!, finalizers: after } }, undefined, undefined, 'e2e-kubelet', undefined, PatchStrategy.MergePatch);
+        return true;
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (code === 404) return false;
+        if (code !== 409 || attempt >= 10) throw e;
+      }
+    }
+  }
+}
