@@ -328,4 +328,43 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(others.wrong).toEqual([]);
     expect(others.misses).toEqual([]);
   }, STEP_MS);
+  test('a spec change rolls the servers one at a time, highest ordinal first, and every one comes back warm from flash', async () => {
+    // Fill all three members again (web-2 came back empty from the node loss).
+    await writeByRing(ring3, new Map(KEYS_A.map((k) => [k, valueFor(k, 3)])));
+    const versionBefore = ring3.spec.version;
+    const uids = new Map<string, string>();
+    for (const i of [0, 1, 2]) uids.set(`${NAME}-${i}`, (await pod(`${NAME}-${i}`)).metadata.uid);
+
+    const patch = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { memory: '24Mi' } }) });
+    expect(patch.status).toBe(200);
+    // Sample while it rolls: never more than one member down; the order of replacement.
+    const order: string[] = [];
+    let minReady = 3;
+    let sawRolling = false;
+    await waitUntil('every pod replaced and Ready', async () => {
+      const cc = await clusterObj();
+      if (cond(cc, 'Progressing')?.reason === 'RollingUpdate') sawRolling = true;
+      let replacedReady = 0;
+      let readyNow = 0;
+      for (const [name, uid] of uids) {
+        const p = await pod(name);
+        const ready = p && cond(p, 'Ready')?.status === 'True' && !p.metadata.deletionTimestamp;
+        if (ready) readyNow++;
+        if (p && p.metadata.uid !== uid && !order.includes(name)) order.push(name);
+        if (p && p.metadata.uid !== uid && ready && c.network.endpoint(NS, name)?.uid === p.metadata.uid) replacedReady++;
+      }
+      minReady = Math.min(minReady, readyNow);
+      return replacedReady === 3;
+    }, 40_000, 20);
+    expect(order).toEqual([`${NAME}-2`, `${NAME}-1`, `${NAME}-0`]);
+    expect(minReady).toBeGreaterThanOrEqual(2);
+    expect(sawRolling).toBe(true);
+    const { ring } = await settled(3);
+    expect(ring.spec.version).toBe(versionBefore);
+    for (const i of [0, 1, 2]) expect((await pod(`${NAME}-${i}`)).spec.containers[0].args).toEqual(expect.arrayContaining(['-m', '24']));
+
+    const read = await readByRing(ring, KEYS_A);
+    expect(read.wrong).toEqual([]);
+    expect(read.hits.length / KEYS_A.length).toBeGreaterThanOrEqual(0.95);
+  }, 60_000);
 });

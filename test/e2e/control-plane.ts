@@ -12,7 +12,7 @@
  *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating, held by the kubelet's
  *   finalizer) is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
  *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete); status replicas/readyReplicas/
- *   revisions. Rolling updates are not implemented (a template change does not replace pods).
+ *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
  *   PodScheduled=False/Unschedulable. A new claim is tied to the node running the fewest of the set's pods.
@@ -173,16 +173,25 @@ export class ControlPlane {
       }
     }
 
-    const live = this.informers.pods.list(ns).filter((p) => (p.metadata?.ownerReferences ?? []).some((r) => r.uid === sts.metadata!.uid) && !p.metadata?.deletionTimestamp);
+    const all = this.informers.pods.list(ns).filter((p) => (p.metadata?.ownerReferences ?? []).some((r) => r.uid === sts.metadata!.uid));
+    const live = all.filter((p) => !p.metadata?.deletionTimestamp);
     const ready = live.filter(isReady).length;
+    const revisionOf = (p: Obj): string | undefined => p.metadata?.labels?.[REVISION_LABEL];
+    // RollingUpdate: one pod at a time, highest ordinal first, only while every pod is there and Ready (so a
+    // replacement that does not become Ready halts the rollout), and never while one is still terminating.
+    const outdated = live.filter((p) => revisionOf(p) !== revision).sort((a, b) => ordinalOf(b.metadata!.name!) - ordinalOf(a.metadata!.name!));
+    if (outdated.length > 0 && all.length === live.length && live.length >= replicas && ready === live.length) {
+      await this.core.deleteNamespacedPod({ name: outdated[0]!.metadata!.name!, namespace: ns }).catch((e) => (codeOf(e) === 404 ? undefined : Promise.reject(e)));
+    }
+    const currentRevision = outdated.length === 0 ? revision : String(sts.status?.currentRevision ?? revision);
     const status = {
       observedGeneration: sts.metadata!.generation ?? 1,
       replicas: live.length,
       readyReplicas: ready,
       availableReplicas: ready,
-      currentReplicas: live.length,
-      updatedReplicas: live.length,
-      currentRevision: revision,
+      currentReplicas: live.filter((p) => revisionOf(p) === currentRevision).length,
+      updatedReplicas: live.filter((p) => revisionOf(p) === revision).length,
+      currentRevision,
       updateRevision: revision,
     };
     const prev = sts.status ?? {};
