@@ -24,8 +24,18 @@ export class OutBuf {
 
   /** Appends an ASCII string (command replies are ASCII). */
   ascii(s: string): void {
-    this.ensure(s.length);
-    this.pos += this.buf.write(s, this.pos, 'latin1');
+    const n = s.length;
+    this.ensure(n);
+    if (n <= 32) {
+      // Reply words and short lines: a charCode loop stays in JS; Buffer.write is a C++ call each time
+      // (measured in bench/micro/engine.mjs, get-hit: see the commit that added this).
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+      this.pos = p;
+    } else {
+      this.pos += this.buf.write(s, this.pos, 'latin1');
+    }
   }
 
   bytes(src: Uint8Array, start: number, end: number): void {
@@ -54,14 +64,19 @@ export class OutBuf {
     this.buf[this.pos++] = 10;
   }
 
-  /** Writes a non-negative integer in decimal. */
+  /** Writes a non-negative integer (< 2^53) in decimal, without making a string. */
   uint(v: number): void {
     this.ensure(20);
+    const buf = this.buf;
     if (v < 10) {
-      this.buf[this.pos++] = 48 + v;
+      buf[this.pos++] = 48 + v;
       return;
     }
-    this.pos += this.buf.write(String(v), this.pos, 'latin1');
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    for (let t = v; t >= 1; t = Math.floor(t / 10)) buf[--p] = 48 + (t % 10);
   }
 
   /** Replaces the buffer after it has been handed to a socket write; returns the filled bytes. */
