@@ -5,13 +5,14 @@ import { mkdirSync, openSync, readdirSync, statSync, truncateSync, unlinkSync, w
 import { join } from 'node:path';
 import { cachalotUnavailableReason } from '../../support/servers.js';
 import {
-  Client, MiB, itemsFor, metric, readItems, readyz, removeDir, startFlashServer, stop, tempDir, writeItems,
-  type FlashServer,
+  Client, MiB, itemsFor, keysOnDisk, metric, readItems, readyz, removeDir, startFlashServer, stop, tempDir,
+  writeItems, type FlashServer,
 } from './support.js';
 
 const RAM = 16 * MiB;
 /** Per test: a 64 MiB write and read back through a loaded 2-core machine. */
 const T = 240_000;
+const WRITE_WINDOW = 2;
 const unavailable = cachalotUnavailableReason();
 const maybe = unavailable === null ? describe : describe.skip;
 if (unavailable !== null) console.warn(`flash integration tests skipped: ${unavailable}`);
@@ -42,7 +43,9 @@ maybe('flash tier end to end', () => {
     server = await startFlashServer(dir);
     client = new Client(server.port);
     const n = itemsFor(0, 4 * RAM);
-    await writeItems(client, 0, n);
+    // Two requests in flight: a client that outruns the disk gets its evictions dropped (counted), which
+    // is a cache's right but not what this test is about (see the SIGKILL test for that case).
+    await writeItems(client, 0, n, WRITE_WINDOW);
     const r = await readItems(client, 0, n);
     expect(r.wrong).toEqual([]);
     expect(r.missing).toEqual([]);
@@ -60,7 +63,8 @@ maybe('flash tier end to end', () => {
     server = await startFlashServer(dir);
     client = new Client(server.port);
     const n = itemsFor(0, 4 * RAM);
-    await writeItems(client, 0, n);
+    await writeItems(client, 0, n, WRITE_WINDOW);
+    expect(await metric(server, 'cachalot_flash_wbuf_dropped_total')).toBe(0);
     client.close();
     const t0 = Date.now();
     await stop(server, 'SIGTERM');
@@ -81,11 +85,13 @@ maybe('flash tier end to end', () => {
     server = await startFlashServer(dir);
     client = new Client(server.port);
     const nA = itemsFor(0, 4 * RAM);
-    await writeItems(client, 0, nA);
-    // Items followed by >= 2 x RAM of later writes were evicted (FIFO segments, nothing read) and so
-    // demoted; 1 s is ten flush intervals (FLUSH_INTERVAL_MS = 100), generous on a loaded machine.
-    const surely = itemsFor(0, 2 * RAM);
+    await writeItems(client, 0, nA, WRITE_WINDOW);
+    // Wait ten flush intervals (FLUSH_INTERVAL_MS = 100; generous on a loaded machine), then take what is
+    // on disk now: every one of those must come back. (Which items left RAM is the store's business: its
+    // segment eviction keeps some old items, so "written long ago" does not mean "on flash".)
     await sleep(1000);
+    const onDisk = keysOnDisk(dir);
+    expect(onDisk.size).toBeGreaterThan(nA / 2);
     const writer = new Client(server.port);
     const nB = itemsFor(nA, 4 * RAM);
     const writing = writeItems(writer, nA, nB, 8, 1).catch(() => undefined);
@@ -101,7 +107,8 @@ maybe('flash tier end to end', () => {
     const b = await readItems(client, nA, nB, 8, 1);
     expect(a.wrong).toEqual([]);
     expect(b.wrong).toEqual([]);
-    expect(a.missing.filter((i) => i < surely)).toEqual([]);
+    expect(a.missing.filter((i) => onDisk.has(`item:${i}`))).toEqual([]);
+    expect(a.ok).toBeGreaterThanOrEqual(onDisk.size);
   }, T);
 
   test('a file truncated, corrupted or deleted under the server: no crash, no wrong bytes, errors counted', async () => {

@@ -1,11 +1,13 @@
 // Real cachalot-server processes with a flash tier, on loopback ports, against real files in a temp dir.
 // Every process is killed in afterAll (and by the exit hook of test/support/servers.ts's pattern here too).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHALOT_MAIN, REPO_ROOT, canConnect, freePort } from '../../support/servers.js';
+import { RECORD_OK, readU32, verifyRecord } from '../../../server/src/flash/record.js';
+import { R_KLEN_BYTE, R_LENGTH, R_TYPE_BYTE, RECORD_HEADER, TYPE_ITEM } from '../../../server/src/flash/layout.js';
 
 export const MiB = 1024 * 1024;
 const START_TIMEOUT_MS = 60_000;
@@ -254,4 +256,25 @@ export function itemsFor(from: number, bytes: number): number {
   let i = from;
   for (let total = 0; total < bytes; i++) total += sizeOf(i);
   return i;
+}
+
+/** Keys with a complete, checksummed item record in the log files under `dir` right now. */
+export function keysOnDisk(dir: string): Set<string> {
+  const keys = new Set<string>();
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.flash'))) {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(join(dir, name));
+    } catch {
+      continue;
+    }
+    for (let off = 0; off < buf.length;) {
+      if (verifyRecord(buf, off, buf.length - off) !== RECORD_OK) break;
+      if (buf[off + R_TYPE_BYTE] === TYPE_ITEM) {
+        keys.add(buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + buf[off + R_KLEN_BYTE]).toString());
+      }
+      off += Math.ceil(readU32(buf, off, R_LENGTH) / 8) * 8;
+    }
+  }
+  return keys;
 }

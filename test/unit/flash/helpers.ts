@@ -40,13 +40,6 @@ export function rig(dir: string, options: Partial<FlashOptions> = {}, memoryLimi
   return { storeMemory, memory, store, tier, flusher };
 }
 
-/** Reopens the same directory as a new process would: fresh memory, recovery. */
-export function reopen(dir: string, options: Partial<FlashOptions> = {}, now = NOW): Rig {
-  const r = rig(dir, options);
-  void now;
-  return r;
-}
-
 export function keyOf(i: number): Uint8Array {
   return Buffer.from(`key:${i}`);
 }
