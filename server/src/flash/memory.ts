@@ -70,6 +70,10 @@ const RING_SEGMENTS = 8;
  * dropped ~5% of evictions with 4 MiB and none with 16 MiB; 32 MiB leaves room for slower disks.
  */
 const MIN_RING = 32 * 1024 * 1024;
+/** With a large -I the segment-based floor would grow without bound; past this, huge items are dropped. */
+const MAX_AUTO_RING = 128 * 1024 * 1024;
+/** 16 M entries = 768 MiB of index: tiers above 16 GiB need items of tier/16M bytes on average to fill. */
+const MAX_INDEX_SLOTS = 16 * 1024 * 1024;
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -85,7 +89,7 @@ export function flashGeometry(o: FlashOptions): FlashGeometry {
   const filesPerPath = o.paths.map((p) => Math.max(1, Math.floor(p.size / fileSize)));
   const totalFiles = filesPerPath.reduce((s, n) => s + n, 0);
   const minSlots = SLOTS_PER_BUCKET * MIN_BUCKETS_PER_SHARD * o.shards;
-  const slots = Math.max(minSlots, nextPow2(o.indexSlots ?? Math.floor(total / FLASH_BYTES_PER_SLOT)));
+  const slots = Math.max(minSlots, nextPow2(o.indexSlots ?? Math.min(MAX_INDEX_SLOTS, Math.floor(total / FLASH_BYTES_PER_SLOT))));
   const slotsPerShard = slots / o.shards;
   return {
     fileSize, filesPerPath, totalFiles,
@@ -94,7 +98,7 @@ export function flashGeometry(o: FlashOptions): FlashGeometry {
     shardBits: Math.round(Math.log2(o.shards)),
     // The RAM store evicts a whole segment (>= 1 MiB, >= the largest item) at once: the ring must take a
     // few of those bursts between two flusher passes, or they are dropped.
-    ringSize: roundUp8(o.ringSize ?? Math.max(o.wbufSize, MIN_RING, RING_SEGMENTS * Math.max(MIN_FILE_SIZE, maxRecord))),
+    ringSize: roundUp8(o.ringSize ?? Math.max(o.wbufSize, MIN_RING, Math.min(MAX_AUTO_RING, RING_SEGMENTS * Math.max(MIN_FILE_SIZE, maxRecord)))),
     maxRecord,
     rows: o.threads + 2,
   };
