@@ -65,4 +65,7 @@ export interface FlashTier {
   flushAll(now: number): void;
   /** flush_all with a delay: as Store.setOldestLive. */
   setOldestLive(oldestLive: number): void;
+
+  /** Added by the flash tier: a flash item was brought back into RAM (memcached's recache_from_extstore). */
+  countRecache?(): void;
 }
