@@ -212,6 +212,7 @@ async function getLoad(s, keys, seconds) {
     ops, seconds: elapsed, rate: ops / elapsed, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99),
     p999: percentile(lat, 0.999), misses, flashHits: d('memcached_extstore_get_total'), hits,
     flashReadP: histQuantiles(before, after),
+    flashWrites: d('memcached_extstore_objects_written_total'), dropped: d('cachalot_flash_wbuf_dropped_total'),
     loopP99: loopP99.sort((a, b) => a - b), loopMax: loopMax.sort((a, b) => a - b),
   };
 }
@@ -291,6 +292,7 @@ async function main() {
     `| client latency p50 / p99 / p99.9 (µs) | ${fmt(g.p50)} / ${fmt(g.p99)} / ${fmt(g.p999)} |`,
     `| hits served from flash | ${fmt(g.flashHits)} of ${fmt(g.hits)} hits (${fmt((100 * g.flashHits) / Math.max(1, g.hits), 1)}%) |`,
     `| misses | ${fmt(g.misses)} of ${fmt(g.ops)} |`,
+    `| items written to flash meanwhile (each flash hit is promoted to RAM, evicting others) / dropped | ${fmt(g.flashWrites)} / ${fmt(g.dropped)} |`,
     `| server flash read latency p50 / p99 (ms, histogram bucket bound) | ${g.flashReadP.p50} / ${g.flashReadP.p99} |`,
     `| serving threads' event-loop delay p99, per-second samples: median / worst (ms) | ${fmt(percentile(g.loopP99, 0.5), 2)} / ${fmt(g.loopP99[g.loopP99.length - 1], 2)} |`,
     `| serving threads' event-loop delay max, worst second (ms) | ${fmt(g.loopMax[g.loopMax.length - 1], 2)} |`,
