@@ -167,7 +167,12 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
       const p = await pod(`${NAME}-${i}`);
       const ep = c.network.endpoint(NS, `${NAME}-${i}`)!;
       expect(p.status.podIP).toBe(ep.host);
-      expect(ep.host).toMatch(/^127\.\d+\.\d+\.\d+$/);
+      expect(ep.host).toMatch(/^127\.0\.0\.\d+$/);
+      // Bound to that loopback address only, memcached and metrics alike.
+      const argv = running.find((r) => r.name === `${NAME}-${i}`)!.argv;
+      expect(argv[argv.indexOf('-l') + 1]).toBe(ep.host);
+      expect(argv[argv.indexOf('--metrics-listen') + 1]).toBe(ep.host);
+      expect(argv.filter((a) => a === '-l' || a === '--metrics-listen')).toHaveLength(2);
       expect((await fetch(`http://${ep.host}:${ep.metricsPort}/readyz`)).status).toBe(200);
       expect(p.spec.containers[0].args).toEqual(expect.arrayContaining(['-m', '16', '-t', '1']));
     }

@@ -87,13 +87,18 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
     },
   };
   live.add(cluster);
-  for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
-  cluster.operator = new Operator(kc, {
-    leaderElection: false,
-    log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
-    controller: { queue: { baseDelayMs: 20, maxDelayMs: 1000 }, stallTimeoutMs: 5000 },
-  });
-  await cluster.operator.start();
+  try {
+    for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
+    cluster.operator = new Operator(kc, {
+      leaderElection: false,
+      log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
+      controller: { queue: { baseDelayMs: 20, maxDelayMs: 1000 }, stallTimeoutMs: 5000 },
+    });
+    await cluster.operator.start();
+  } catch (e) {
+    await cluster.stop().catch(() => undefined);
+    throw e;
+  }
   return cluster;
 }
 

@@ -47,18 +47,16 @@ export interface Endpoint {
 }
 
 /**
- * Loopback "pod network" and cluster DNS: hands out one 127.x.y.z address per pod incarnation and maps pod
- * DNS names to the live endpoint. The second octet is random per network so that two test runs on the same
- * machine are unlikely to meet; ports are picked free on each address anyway.
+ * Loopback "pod network" and cluster DNS: hands out one 127.0.0.x address per pod incarnation (x in 2..254,
+ * from a random start, never 127.0.0.1) and maps pod DNS names to the live endpoint. Ports are picked free on
+ * each address, so two test runs on one machine that meet on an address still do not collide.
  */
 export class LoopbackNetwork {
-  private next = 0;
-  private readonly octet2 = 100 + Math.floor(Math.random() * 150);
+  private next = Math.floor(Math.random() * 253);
   private readonly endpoints = new Map<string, Endpoint>();
 
   allocateAddress(): string {
-    const n = this.next++;
-    return `127.${this.octet2}.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
+    return `127.0.0.${2 + (this.next++ % 253)}`;
   }
 
   register(ep: Endpoint): void {
@@ -256,8 +254,8 @@ export class Kubelet {
   }
 
   /** Pods this kubelet runs now, by name. */
-  runningPods(): { namespace: string; name: string; uid: string; pid: number | undefined; restartCount: number; ready: boolean }[] {
-    return [...this.procs.values()].map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, pid: p.child?.pid, restartCount: p.restartCount, ready: p.ready }));
+  runningPods(): { namespace: string; name: string; uid: string; pid: number | undefined; restartCount: number; ready: boolean; address: string; argv: string[] }[] {
+    return [...this.procs.values()].map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, pid: p.child?.pid, restartCount: p.restartCount, ready: p.ready, address: p.address, argv: [...p.argv] }));
   }
 
   /** Graceful: SIGTERM every server and wait (used at the end of a test). */
