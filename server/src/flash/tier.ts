@@ -1,8 +1,8 @@
 /**
  * The flash tier as the serving threads (and the main thread at shutdown) see it: the FlashTier interface
  * (types.ts) over the shared index and write buffer, plus demotion, which the RAM store calls when it
- * evicts a live item. No method here does synchronous disk I/O; read() uses fs.read on a per-thread cache
- * of file descriptors.
+ * evicts a live item. read() uses fs.read on a per-thread cache of file descriptors; only readSync() (the
+ * engine's rare promotions for mutating commands) and demoteAll() (shutdown, main thread) ever block.
  */
 import { close, closeSync, open, openSync, read, readSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -11,9 +11,9 @@ import type { ItemRef, Store } from '../store/types.js';
 import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
-  ENTRY_WORDS, IN_WBUF, K_FILES_TOTAL, K_FILES_USED, K_BYTES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO, K_MIN_FILE, K_OLDEST_LIVE,
-  K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ, RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE,
-  recordSize,
+  ENTRY_WORDS, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO,
+  K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ,
+  RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE, recordSize,
 } from './layout.js';
 import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
 import { FlashIndex } from './table.js';
@@ -394,7 +394,8 @@ export class LogFlashTier implements FlashTier {
       fresh.waiters = null;
       if (err) {
         this.fds.delete(op.file);
-        logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file }, 'flash file cannot be opened: serving misses (counted in extstore_read_errors)');
+        logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file },
+          'flash file cannot be opened: serving misses (counted in extstore_read_errors)');
       } else {
         fresh.fd = fd;
       }
@@ -443,19 +444,22 @@ export class LogFlashTier implements FlashTier {
 
   private verify(op: ReadOp, err: NodeJS.ErrnoException | null, n: number): void {
     if (err) {
-      logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file }, 'flash read failed: serving a miss (counted in extstore_read_errors)');
+      logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file },
+        'flash read failed: serving a miss (counted in extstore_read_errors)');
       this.finish(op, null, 'extstore_read_errors');
       return;
     }
     const buf = op.buf;
     const verdict = n === buf.length ? verifyRecord(buf, 0, n) : RECORD_TORN;
     if (verdict === RECORD_BADCRC) {
-      logOnce(this.control, LOG_BAD_CRC, this.log, { file: op.file, offset: op.offset }, 'flash record failed its checksum: serving a miss (counted in badcrc_from_extstore)');
+      logOnce(this.control, LOG_BAD_CRC, this.log, { file: op.file, offset: op.offset },
+        'flash record failed its checksum: serving a miss (counted in badcrc_from_extstore)');
       this.finish(op, null, 'badcrc_from_extstore');
       return;
     }
     if (verdict !== RECORD_OK) {
-      logOnce(this.control, LOG_READ_ERROR, this.log, { file: op.file, offset: op.offset, bytes: n }, 'flash record missing or torn (file truncated or replaced?): serving a miss (counted in extstore_read_errors)');
+      logOnce(this.control, LOG_READ_ERROR, this.log, { file: op.file, offset: op.offset, bytes: n },
+        'flash record missing or torn (file truncated or replaced?): serving a miss (counted in extstore_read_errors)');
       this.finish(op, null, 'extstore_read_errors');
       return;
     }
