@@ -288,3 +288,32 @@ describe('flash tier: file descriptors', () => {
     expect(readdirSync('/proc/self/fd').length - fdsBefore).toBeLessThanOrEqual(5);
   });
 });
+
+describe('flash tier: the directory disappears', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeDir(dir));
+
+  test('files cannot be created: batches are dropped and counted, entries removed, RAM keeps working', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    flusher.flushOnce();
+    // The directory is replaced by a plain file: no new log file can be created there.
+    removeDir(dir);
+    writeFileSync(dir, 'not a directory');
+    expect(() => fill(r, 300, 700, () => 20_000)).not.toThrow();
+    flusher.flushOnce();
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('extstore_write_errors')).toBeGreaterThan(0);
+    // Items whose batch failed are plain misses, never dangling write-buffer entries or wrong bytes.
+    for (let i = 0; i < 700; i++) {
+      const v = await get(store, tier, keyOf(i));
+      if (v !== null) expect(v.equals(valueOf(i, 20_000))).toBe(true);
+    }
+    expect((await get(store, tier, keyOf(699)))?.equals(valueOf(699, 20_000))).toBe(true);
+    removeDir(dir);
+  });
+});
