@@ -254,6 +254,11 @@ export class Mc {
     return out;
   }
 
+  /** The connection failed or was closed (the server restarted): open a new one. */
+  get isFailed(): boolean {
+    return this.failed !== null;
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -231,6 +231,8 @@ export class Kubelet {
   private resync?: NodeJS.Timeout;
   /** Every error a sync step hit (kept for assertions and for the test's failure messages). */
   readonly errors: string[] = [];
+  /** Container restarts (a server that exited on its own), for the test's log. */
+  readonly events: string[] = [];
 
   constructor(private readonly opts: KubeletOptions) {
     this.node = opts.node;
@@ -395,7 +397,7 @@ export class Kubelet {
         // restartPolicy Always: the container comes back on the same pod, address and volumes.
         proc.restartCount++;
         proc.ready = false;
-        this.errors.push(`${proc.namespace}/${proc.name}: server exited on its own (code ${code}, signal ${signal}); restarting`);
+        this.events.push(`${proc.namespace}/${proc.name}: server exited on its own (code ${code}, signal ${signal}); restarting`);
         this.reportStatus(proc);
         setTimeout(() => {
           if (!proc.stopping && !this.stopped) {
