@@ -210,7 +210,7 @@ async function getLoad(s, keys, seconds) {
   const hits = d('memcached_commands_total{command="get",status="hit"}');
   return {
     ops, seconds: elapsed, rate: ops / elapsed, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99),
-    p999: percentile(lat, 0.999), misses, flashHits: d('memcached_extstore_get_total'), hits,
+    p999: percentile(lat, 0.999), misses, flashHits: d('cachalot_flash_gets_total'), hits,
     flashReadP: histQuantiles(before, after),
     flashWrites: d('memcached_extstore_objects_written_total'), dropped: d('cachalot_flash_wbuf_dropped_total'),
     loopP99: loopP99.sort((a, b) => a - b), loopMax: loopMax.sort((a, b) => a - b),

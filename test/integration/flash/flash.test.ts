@@ -128,7 +128,7 @@ maybe('flash tier end to end', () => {
     const r = await readItems(client, 0, n);
     expect(r.wrong).toEqual([]);
     expect(r.miss).toBeGreaterThan(0);
-    const errors = (await metric(server, 'memcached_extstore_badcrc_total')) + (await metric(server, 'cachalot_flash_read_errors_total'));
+    const errors = (await metric(server, 'cachalot_flash_badcrc_total')) + (await metric(server, 'cachalot_flash_read_errors_total'));
     expect(errors).toBeGreaterThan(0);
     // Still serving, RAM and flash alike.
     expect(await client.set('after', Buffer.from('fine'))).toBe('STORED');
