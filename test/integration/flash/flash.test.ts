@@ -75,6 +75,11 @@ maybe('flash tier end to end', () => {
     expect(await readyz(server)).toBe(200);
     expect(await metric(server, 'cachalot_flash_recovered_objects')).toBeGreaterThanOrEqual(n);
     client = new Client(server.port);
+    // A new item's CAS is above every recovered one (the store's counter starts above the largest).
+    const recoveredCas = await client.casOf(`item:${n - 1}`);
+    expect(recoveredCas).not.toBeNull();
+    expect(await client.set('fresh', Buffer.from('x'))).toBe('STORED');
+    expect(await client.casOf('fresh')).toBeGreaterThan(recoveredCas!);
     const r = await readItems(client, 0, n);
     expect(r.wrong).toEqual([]);
     expect(r.missing).toEqual([]);

@@ -194,6 +194,19 @@ export class Client {
     })) as Buffer | null;
   }
 
+  /** The CAS `gets` reports for a key, or null on a miss. */
+  async casOf(key: string): Promise<number | null> {
+    const head = (await this.cmd(`gets ${key}\r\n`, (b) => {
+      if (b.length >= 5 && b.subarray(0, 5).toString() === 'END\r\n') return { used: 5, value: null };
+      const e = b.indexOf('\r\n');
+      if (e < 0) return null;
+      const n = Number(b.subarray(0, e).toString().split(' ')[3]);
+      if (b.length < e + 2 + n + 2 + 5) return null;
+      return { used: e + 2 + n + 2 + 5, value: b.subarray(0, e).toString() };
+    })) as string | null;
+    return head === null ? null : Number(head.split(' ')[4]);
+  }
+
   async stats(group = ''): Promise<Map<string, string>> {
     const text = (await this.cmd(`stats${group ? ' ' + group : ''}\r\n`, (b) => {
       const e = b.indexOf('END\r\n');
