@@ -292,7 +292,7 @@ async function main() {
     `| client latency p50 / p99 / p99.9 (µs) | ${fmt(g.p50)} / ${fmt(g.p99)} / ${fmt(g.p999)} |`,
     `| hits served from flash | ${fmt(g.flashHits)} of ${fmt(g.hits)} hits (${fmt((100 * g.flashHits) / Math.max(1, g.hits), 1)}%) |`,
     `| misses | ${fmt(g.misses)} of ${fmt(g.ops)} |`,
-    `| items written to flash meanwhile (each flash hit is promoted to RAM, evicting others) / dropped | ${fmt(g.flashWrites)} / ${fmt(g.dropped)} |`,
+    `| items written to flash meanwhile (flash hits promoted to RAM evict other items) / dropped | ${fmt(g.flashWrites)} / ${fmt(g.dropped)} |`,
     `| server flash read latency p50 / p99 (ms, histogram bucket bound) | ${g.flashReadP.p50} / ${g.flashReadP.p99} |`,
     `| serving threads' event-loop delay p99, per-second samples: median / worst (ms) | ${fmt(percentile(g.loopP99, 0.5), 2)} / ${fmt(g.loopP99[g.loopP99.length - 1], 2)} |`,
     `| serving threads' event-loop delay max, worst second (ms) | ${fmt(g.loopMax[g.loopMax.length - 1], 2)} |`,
