@@ -5,7 +5,8 @@
  * One cluster, one scenario in steps that build on each other: create with 3 members and write 3,000 keys by
  * the ring; restart a pod (warm from flash on the same claim); scale up to 5 and down to 3 through the scale
  * subresource (draining first); lose a node (the member comes back empty on another node); roll a spec
- * change (every server restarts warm, one at a time); crash a server (the kubelet restarts it in place).
+ * change (every server restarts warm, one at a time); crash a server (the kubelet restarts it in place);
+ * scale down and back up within the drain period (the member is reactivated untouched); delete the cluster.
  * CACHALOT_E2E_VERBOSE=1 prints the hit ratios measured after each restart.
  *
  *   npm run build && NODE_OPTIONS=--experimental-vm-modules npx jest test/e2e
@@ -403,5 +404,50 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     report('after crash', read);
     expect(read.wrong).toEqual([]);
     expect(read.hits.length + read.misses.length).toBe(owned.length);
+  }, STEP_MS);
+  test('scaling back up during a drain reactivates the member: same pod, never restarted, its keys still there', async () => {
+    const patch = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { ring: { drainSeconds: 120 } } }) });
+    expect(patch.status).toBe(200);
+    const { ring: start } = await settled(3);
+    const victim = `${NAME}-2`;
+    const uid = (await pod(victim)).metadata.uid;
+    const pid = c.kubelets.get((await pod(victim)).spec.nodeName)!.runningPods().find((p) => p.name === victim)!.pid;
+    const owned = start.partition(KEYS_A).get(victim)!;
+    await scale(2);
+    const draining = await waitUntil(`${victim} draining`, async () => {
+      const t = await ringText();
+      const r = t ? new RingRouter(t) : undefined;
+      return r && r.spec.members.find((m) => m.name === victim)?.state === 'draining' ? r : undefined;
+    }, 15_000, 20);
+    expect(draining.active.map((m) => m.name)).toEqual([`${NAME}-0`, `${NAME}-1`]);
+    // Draining: off the continuum, so its keys are misses on the members that would own them.
+    const meanwhile = await readByRing(draining, owned);
+    expect(meanwhile.wrong).toEqual([]);
+    expect(meanwhile.hits.filter((k) => written.get(k)!.includes('|g3|'))).toEqual([]);
+
+    await scale(3);
+    const { ring } = await settled(3);
+    expect(ring.spec.version).toBeGreaterThan(draining.spec.version);
+    const p = await pod(victim);
+    expect(p.metadata.uid).toBe(uid);
+    expect(c.kubelets.get(p.spec.nodeName)!.runningPods().find((x) => x.name === victim)!.pid).toBe(pid);
+    const read = await readByRing(ring, owned);
+    expect(read.wrong).toEqual([]);
+    expect(read.misses).toEqual([]);
+  }, STEP_MS);
+
+  test('deleting the CacheCluster garbage-collects the StatefulSet, pods and claims; every server is stopped with SIGTERM', async () => {
+    const del = await fetch(`${c.api.url}${CC_PATH}`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    await waitUntil('pods, claims, StatefulSet and ring gone; no server running', async () => {
+      const pods = await getJson(`/api/v1/namespaces/${NS}/pods`);
+      const claims = await getJson(`/api/v1/namespaces/${NS}/persistentvolumeclaims`);
+      const sts = await getJson(`/apis/apps/v1/namespaces/${NS}/statefulsets/${NAME}`);
+      const procs = [...c.kubelets.values()].flatMap((k) => k.runningPods());
+      const left = [...pods.items.map((p: any) => `pod ${p.metadata.name}${p.metadata.deletionTimestamp ? ' (terminating)' : ''}`), ...claims.items.map((p: any) => `claim ${p.metadata.name}`), ...(sts ? ['statefulset'] : []), ...((await ringText()) ? ['ring'] : []), ...procs.map((p) => `server of ${p.name}`)];
+      if (left.length) throw new Error(`left: ${left.join(', ')}`);
+      return true;
+    }, 30_000);
+    expect([...c.kubelets.values()].flatMap((k) => k.errors)).toEqual([]);
   }, STEP_MS);
 });

@@ -11,7 +11,8 @@
  * - StatefulSet (Parallel pod management): pods `<sts>-<i>` for i < replicas with claims
  *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating, held by the kubelet's
  *   finalizer) is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
- *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete); status replicas/readyReplicas/
+ *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete; whenDeleted: Delete makes the set own
+ *   its claims, so they are garbage-collected with it); status replicas/readyReplicas/
  *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
@@ -144,7 +145,7 @@ export class ControlPlane {
     for (let i = 0; i < replicas; i++) {
       const podName = `${name}-${i}`;
       const claims: Obj[] = [];
-      for (const t of claimTemplates) claims.push(await this.ensureClaim(ns, `${t.metadata!.name}-${podName}`, t));
+      for (const t of claimTemplates) claims.push(await this.ensureClaim(sts, ns, `${t.metadata!.name}-${podName}`, t));
       const pod = this.informers.pods.get(podName, ns);
       if (pod) {
         if (!pod.metadata?.deletionTimestamp && !pod.spec?.nodeName) await this.trySchedule(ns, pod, claims, ownedPods);
@@ -200,11 +201,15 @@ export class ControlPlane {
     }
   }
 
-  private async ensureClaim(ns: string, claim: string, t: Obj): Promise<Obj> {
+  private async ensureClaim(sts: Obj, ns: string, claim: string, t: Obj): Promise<Obj> {
     const existing = this.informers.pvcs.get(claim, ns);
     if (existing && !existing.metadata?.deletionTimestamp) return plain<Obj>(existing);
+    // whenDeleted: Delete -> the claim is owned by the StatefulSet, so the garbage collector removes it with it.
+    const owned = sts.spec?.persistentVolumeClaimRetentionPolicy?.whenDeleted === 'Delete'
+      ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: sts.metadata!.name!, uid: sts.metadata!.uid!, controller: true, blockOwnerDeletion: true }] }
+      : {};
     try {
-      return plain<Obj>(await this.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: { metadata: { name: claim, namespace: ns, labels: t.metadata?.labels ?? {} }, spec: t.spec ?? {} } as any }));
+      return plain<Obj>(await this.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: { metadata: { name: claim, namespace: ns, labels: t.metadata?.labels ?? {}, ...owned }, spec: t.spec ?? {} } as any }));
     } catch (e) {
       if (codeOf(e) !== 409) throw e;
       return plain<Obj>(await this.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: ns }));

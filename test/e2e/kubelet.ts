@@ -279,6 +279,7 @@ export class Kubelet {
       p.child?.kill('SIGKILL');
       this.opts.network.unregister(p.namespace, p.name, p.uid);
     }
+    this.procs.clear();
   }
 
   /** Synchronous last resort for process exit hooks. */
