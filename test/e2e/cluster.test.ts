@@ -6,7 +6,8 @@
  * the ring; restart a pod (warm from flash on the same claim); scale up to 5 and down to 3 through the scale
  * subresource (draining first); lose a node (the member comes back empty on another node); roll a spec
  * change (every server restarts warm, one at a time); crash a server (the kubelet restarts it in place);
- * scale down and back up within the drain period (the member is reactivated untouched); delete the cluster.
+ * scale down and back up within the drain period (the member is reactivated untouched); a spec change whose
+ * servers cannot start (the rollout halts at one member, the rest serve; revert); delete the cluster.
  * CACHALOT_E2E_VERBOSE=1 prints the hit ratios measured after each restart.
  *
  *   npm run build && NODE_OPTIONS=--experimental-vm-modules npx jest test/e2e
@@ -435,6 +436,45 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(read.wrong).toEqual([]);
     expect(read.misses).toEqual([]);
   }, STEP_MS);
+
+  test('a spec change whose servers cannot start halts the rollout at the first member; the others keep serving; reverting brings it back warm without restarting them', async () => {
+    const { ring } = await settled(3);
+    const uids = new Map<string, string>();
+    for (const i of [0, 1, 2]) uids.set(`${NAME}-${i}`, (await pod(`${NAME}-${i}`)).metadata.uid);
+    const bad = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { extraArgs: ['--no-such-flag'] } }) });
+    expect(bad.status).toBe(200);
+    // web-2 is replaced first and its server exits at once (unknown option): restarts, never Ready.
+    await waitUntil('web-2 replaced and crash-looping', async () => {
+      const p = await pod(`${NAME}-2`);
+      return p && p.metadata.uid !== uids.get(`${NAME}-2`) && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2 && cond(p, 'Ready')?.status === 'False';
+    }, 20_000);
+    const cc = await waitUntil('Ready=False, Progressing=RollingUpdate', async () => {
+      const x = await clusterObj();
+      return cond(x, 'Ready')?.status === 'False' && cond(x, 'Progressing')?.reason === 'RollingUpdate' && x.status.readyReplicas === 2 ? x : undefined;
+    }, 10_000);
+    expect(cc.status.ring.version).toBe(ring.spec.version);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const i of [0, 1]) expect((await pod(`${NAME}-${i}`)).metadata.uid).toBe(uids.get(`${NAME}-${i}`));
+    const healthy = KEYS_A.filter((k) => ring.owner(k).name !== `${NAME}-2`);
+    const read = await readByRing(ring, healthy);
+    expect(read.wrong).toEqual([]);
+    expect(read.misses).toEqual([]);
+
+    // Revert. As with any StatefulSet, the pod stuck on the bad revision must be deleted by hand.
+    const revert = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { extraArgs: null } }) });
+    expect(revert.status).toBe(200);
+    await waitUntil('template reverted', async () => !(await getJson(`/apis/apps/v1/namespaces/${NS}/statefulsets/${NAME}`)).spec.template.spec.containers[0].args.includes('--no-such-flag'), 10_000);
+    expect((await fetch(`${c.api.url}/api/v1/namespaces/${NS}/pods/${NAME}-2`, { method: 'DELETE' })).status).toBe(200);
+    const { ring: after } = await settled(3);
+    expect(after.spec.version).toBe(ring.spec.version);
+    for (const i of [0, 1]) expect((await pod(`${NAME}-${i}`)).metadata.uid).toBe(uids.get(`${NAME}-${i}`));
+    // The broken incarnation never opened the flash directory: web-2 comes back with what it flushed at SIGTERM.
+    const owned = KEYS_A.filter((k) => ring.owner(k).name === `${NAME}-2`);
+    const back = await readByRing(after, owned);
+    report('after the failed rollout', back);
+    expect(back.wrong).toEqual([]);
+    expect(back.hits.length / owned.length).toBeGreaterThanOrEqual(0.95);
+  }, 60_000);
 
   test('deleting the CacheCluster garbage-collects the StatefulSet, pods and claims; every server is stopped with SIGTERM', async () => {
     const del = await fetch(`${c.api.url}${CC_PATH}`, { method: 'DELETE' });
