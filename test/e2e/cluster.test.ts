@@ -148,8 +148,22 @@ afterAll(async () => {
   if (errors.length) console.warn(`kubelet double reported:\n${errors.join('\n')}`);
 }, 60_000);
 
+/**
+ * Steps build on each other: once one fails, the later ones fail at once (naming the first failure) instead
+ * of each waiting out its deadlines on a cluster in an unknown state.
+ */
+let failedStep: string | undefined;
+function step(name: string, fn: () => Promise<void>, timeoutMs: number): void {
+  test(name, async () => {
+    if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
+    failedStep = name;
+    await fn();
+    failedStep = undefined;
+  }, timeoutMs);
+}
+
 describe('cachalot end to end: operator + real servers on loopback', () => {
-  test('a CacheCluster with 3 replicas: 3 real servers Ready, a 3-member ring, 3,000 keys routed by it read back byte-exact', async () => {
+  step('a CacheCluster with 3 replicas: 3 real servers Ready, a 3-member ring, 3,000 keys routed by it read back byte-exact', async () => {
     const create = await fetch(`${c.api.url}/apis/cachalot.io/v1alpha1/namespaces/${NS}/cacheclusters`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -200,7 +214,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     }
   }, STEP_MS);
 
-  test('a deleted pod is recreated on the same claim and its server comes back warm from flash', async () => {
+  step('a deleted pod is recreated on the same claim and its server comes back warm from flash', async () => {
     const victim = `${NAME}-1`;
     const before = await pod(victim);
     const claimBefore = await claim(`flash-${victim}`);
@@ -230,7 +244,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(others.misses).toEqual([]);
   }, STEP_MS);
 
-  test('scale up to 5 through the scale subresource: new ring version with 5 members; moved keys miss, none is wrong; new servers serve', async () => {
+  step('scale up to 5 through the scale subresource: new ring version with 5 members; moved keys miss, none is wrong; new servers serve', async () => {
     await scale(5);
     const { cc, ring } = await settled(5);
     ring5 = ring;
@@ -255,7 +269,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(onNew.length).toBeGreaterThan(200);
   }, STEP_MS);
 
-  test('scale down to 3: leaving members are published draining while still running, then removed with their pods and claims; the rest keep their keys', async () => {
+  step('scale down to 3: leaving members are published draining while still running, then removed with their pods and claims; the rest keep their keys', async () => {
     await scale(3);
     // Draining first: web-3 and web-4 are off the continuum but their servers still run.
     const draining = await waitUntil('web-3 and web-4 draining', async () => {
@@ -292,7 +306,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(new Set(back.misses)).toEqual(new Set(returned.filter((k) => k.startsWith('e2e:b'))));
   }, STEP_MS);
 
-  test('node loss: the member whose node is deleted stays unschedulable past the grace period, then the operator deletes its claim and pod and it comes back empty and Ready elsewhere', async () => {
+  step('node loss: the member whose node is deleted stays unschedulable past the grace period, then the operator deletes its claim and pod and it comes back empty and Ready elsewhere', async () => {
     const victim = `${NAME}-2`;
     const before = await pod(victim);
     const node = before.spec.nodeName as string;
@@ -342,7 +356,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(others.wrong).toEqual([]);
     expect(others.misses).toEqual([]);
   }, STEP_MS);
-  test('a spec change rolls the servers one at a time, highest ordinal first, and every one comes back warm from flash', async () => {
+  step('a spec change rolls the servers one at a time, highest ordinal first, and every one comes back warm from flash', async () => {
     // Fill all three members again (web-2 came back empty from the node loss).
     await writeByRing(ring3, new Map(KEYS_A.map((k) => [k, valueFor(k, 3)])));
     const versionBefore = ring3.spec.version;
@@ -382,7 +396,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(read.wrong).toEqual([]);
     expect(read.hits.length / KEYS_A.length).toBeGreaterThanOrEqual(0.95);
   }, 60_000);
-  test('a server that crashes (SIGKILL) is restarted in place by the kubelet: same pod, restartCount 1, Ready again, no wrong bytes', async () => {
+  step('a server that crashes (SIGKILL) is restarted in place by the kubelet: same pod, restartCount 1, Ready again, no wrong bytes', async () => {
     const victim = `${NAME}-0`;
     const before = await pod(victim);
     const kubelet = c.kubelets.get(before.spec.nodeName)!;
@@ -406,7 +420,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(read.wrong).toEqual([]);
     expect(read.hits.length + read.misses.length).toBe(owned.length);
   }, STEP_MS);
-  test('scaling back up during a drain reactivates the member: same pod, never restarted, its keys still there', async () => {
+  step('scaling back up during a drain reactivates the member: same pod, never restarted, its keys still there', async () => {
     const patch = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { ring: { drainSeconds: 120 } } }) });
     expect(patch.status).toBe(200);
     const { ring: start } = await settled(3);
@@ -437,7 +451,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(read.misses).toEqual([]);
   }, STEP_MS);
 
-  test('a spec change whose servers cannot start halts the rollout at the first member; the others keep serving; reverting brings it back warm without restarting them', async () => {
+  step('a spec change whose servers cannot start halts the rollout at the first member; the others keep serving; reverting brings it back warm without restarting them', async () => {
     const { ring } = await settled(3);
     const uids = new Map<string, string>();
     for (const i of [0, 1, 2]) uids.set(`${NAME}-${i}`, (await pod(`${NAME}-${i}`)).metadata.uid);
@@ -476,7 +490,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(back.hits.length / owned.length).toBeGreaterThanOrEqual(0.95);
   }, 60_000);
 
-  test('deleting the CacheCluster garbage-collects the StatefulSet, pods and claims; every server is stopped with SIGTERM', async () => {
+  step('deleting the CacheCluster garbage-collects the StatefulSet, pods and claims; every server is stopped with SIGTERM', async () => {
     const del = await fetch(`${c.api.url}${CC_PATH}`, { method: 'DELETE' });
     expect(del.status).toBe(200);
     await waitUntil('pods, claims, StatefulSet and ring gone; no server running', async () => {
