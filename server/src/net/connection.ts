@@ -11,6 +11,7 @@ import { LINE_LIMIT } from '../protocol/limits.js';
 import type { TextEngine } from '../engine/text.js';
 import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
 import { C, type Counters } from '../metrics/counters.js';
+import { stashBytes } from './readbuffer.js';
 
 export interface ConnectionLimits {
   /** Stop reading from a client while this many reply bytes wait in its socket. */
@@ -37,9 +38,10 @@ const OUT_FLUSH_AT = 256 * 1024;
 
 export class Connection {
   readonly session = new Session();
-  private rbuf: Buffer = Buffer.alloc(0);
-  private rstart = 0;
-  private rend = 0;
+  // ReadBuffered: public so that stashBytes() can work on them.
+  rbuf: Buffer = Buffer.alloc(0);
+  rstart = 0;
+  rend = 0;
   private paused = false;
   private closing = false;
   readonly remote: string;
@@ -82,28 +84,9 @@ export class Connection {
     this.flush();
   };
 
-  /** Appends bytes to the read buffer, compacting or growing it as needed. */
+  /** Appends bytes to the read buffer; a data block being received gets room for all of it at once. */
   private stash(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (this.rend + n > this.rbuf.length) {
-      const live = this.rend - this.rstart;
-      if (live + n <= this.rbuf.length && this.rstart > 0) {
-        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
-      } else {
-        let size = Math.max(4096, this.rbuf.length * 2);
-        // A data block being received: make room for all of it at once rather than doubling (and copying)
-        // its way up through every power of two.
-        if (this.session.want === WANT_NREAD) size = Math.max(size, this.session.nreadBytes + 4096);
-        while (size < live + n) size *= 2;
-        const next = Buffer.allocUnsafe(size);
-        this.rbuf.copy(next, 0, this.rstart, this.rend);
-        this.rbuf = next;
-      }
-      this.rstart = 0;
-      this.rend = live;
-    }
-    src.copy(this.rbuf, this.rend, start, end);
-    this.rend += n;
+    stashBytes(this, src, start, end, this.session.want === WANT_NREAD ? this.session.nreadBytes + 4096 : 0);
   }
 
   /** Executes every complete request in buf[pos, end); returns the offset of the first unused byte. */

@@ -11,6 +11,7 @@ import { mark, type Flushable } from './batch.js';
 import { appendBytes } from './copy.js';
 import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
+import { stashBytes } from '../net/readbuffer.js';
 
 export interface ClientLimits {
   /** Stop reading while this many reply bytes wait in the client's socket. */
@@ -37,9 +38,10 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private readonly out = new OutBuf();
   private slots: Slot[] = [];
   private head = 0;
-  private rbuf: Buffer = Buffer.alloc(0);
-  private rstart = 0;
-  private rend = 0;
+  // ReadBuffered: public so that stashBytes() can work on them.
+  rbuf: Buffer = Buffer.alloc(0);
+  rstart = 0;
+  rend = 0;
   private want = WANT_COMMAND;
   private swallowBytes = 0;
   private paused = false;
@@ -116,23 +118,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   };
 
   private stash(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (this.rend + n > this.rbuf.length) {
-      const live = this.rend - this.rstart;
-      if (live + n <= this.rbuf.length && this.rstart > 0) {
-        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
-      } else {
-        let size = Math.max(4096, this.rbuf.length * 2);
-        while (size < live + n) size *= 2;
-        const next = Buffer.allocUnsafe(size);
-        this.rbuf.copy(next, 0, this.rstart, this.rend);
-        this.rbuf = next;
-      }
-      this.rstart = 0;
-      this.rend = live;
-    }
-    src.copy(this.rbuf, this.rend, start, end);
-    this.rend += n;
+    stashBytes(this, src, start, end);
   }
 
   /** Dispatches every complete request in buf[pos, end); returns the offset of the first unused byte. */

@@ -14,6 +14,7 @@ import { mark, type Flushable } from './batch.js';
 import {
   FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, REPLY_QUIET, type Part,
 } from './request.js';
+import { stashBytes } from '../net/readbuffer.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
 const MAX_REPLY_LINE = 8192;
@@ -42,9 +43,10 @@ export class UpstreamConn implements Flushable {
   private closed = false;
   private queue: Part[] = [];
   private head = 0;
-  private rbuf: Buffer = Buffer.alloc(0);
-  private rstart = 0;
-  private rend = 0;
+  // ReadBuffered: public so that stashBytes() can work on them.
+  rbuf: Buffer = Buffer.alloc(0);
+  rstart = 0;
+  rend = 0;
   private timer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null;
 
@@ -170,23 +172,7 @@ export class UpstreamConn implements Flushable {
   };
 
   private stash(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (this.rend + n > this.rbuf.length) {
-      const live = this.rend - this.rstart;
-      if (live + n <= this.rbuf.length && this.rstart > 0) {
-        this.rbuf.copy(this.rbuf, 0, this.rstart, this.rend);
-      } else {
-        let size = Math.max(4096, this.rbuf.length * 2);
-        while (size < live + n) size *= 2;
-        const next = Buffer.allocUnsafe(size);
-        this.rbuf.copy(next, 0, this.rstart, this.rend);
-        this.rbuf = next;
-      }
-      this.rstart = 0;
-      this.rend = live;
-    }
-    src.copy(this.rbuf, this.rend, start, end);
-    this.rend += n;
+    stashBytes(this, src, start, end);
   }
 
   /** Completes every whole reply in buf[pos, end); returns the first unused offset, or -1 if it failed. */
