@@ -33,6 +33,9 @@ export interface ClientOwner {
 const WANT_COMMAND = 0;
 const WANT_SWALLOW = 1;
 
+/** A draining connection that received nothing for this long has nothing more in flight from its client. */
+const DRAIN_QUIET_MS = 50;
+
 export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   marked = false;
   private readonly out = new OutBuf();
@@ -106,6 +109,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.closing || this.quitting) return;
+    if (this.draining) this.lastData = Date.now();
     if (this.rend === this.rstart) {
       const used = this.process(chunk, 0, chunk.length);
       if (used < chunk.length) this.stash(chunk, used, chunk.length);
@@ -219,14 +223,33 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   };
 
   /** Graceful shutdown: dispatch what was already read, stop reading, close once every reply owed is written. */
+  /**
+   * Graceful stop. Requests the client already sent may still sit in the kernel's receive buffer, so the
+   * connection keeps reading until it has been quiet for DRAIN_QUIET_MS (as cachalot-server's drain
+   * does), then answers what it has and ends after the replies.
+   */
   drain(): void {
-    if (!this.paused && !this.closing && this.rend > this.rstart) {
-      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-      if (this.rstart === this.rend) this.rstart = this.rend = 0;
-    }
-    this.quit();
-    this.socket.pause();
+    if (this.draining || this.closing) return;
+    this.draining = true;
+    this.lastData = Date.now();
+    const check = (): void => {
+      if (this.closing || this.quitting) return;
+      if (Date.now() - this.lastData < DRAIN_QUIET_MS) {
+        setTimeout(check, DRAIN_QUIET_MS).unref();
+        return;
+      }
+      if (!this.paused && this.rend > this.rstart) {
+        this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+        if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      }
+      this.quit();
+      this.socket.pause();
+    };
+    setTimeout(check, DRAIN_QUIET_MS).unref();
   }
+
+  private draining = false;
+  private lastData = 0;
 }
 
 /** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */
