@@ -3,6 +3,7 @@
 // its reply is framed, and replies are matched to requests strictly in order, so a reply that arrives in the
 // wrong order or with the wrong shape fails the test instead of being silently re-associated.
 import net from 'node:net';
+import { connectLoopback } from './rawclient.js';
 
 /** How a reply is framed on the wire. */
 export type ReplyShape =
@@ -61,23 +62,8 @@ export class McClient {
     });
   }
 
-  static connect(port: number, timeoutMs = 5_000): Promise<McClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to 127.0.0.1:${port} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new McClient(socket));
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+  static async connect(port: number, timeoutMs = 5_000): Promise<McClient> {
+    return new McClient(await connectLoopback(port, timeoutMs));
   }
 
   /** The client's local port: the `addr` the server lists for this connection in `stats conns`. */

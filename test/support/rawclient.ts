@@ -10,6 +10,26 @@ export interface ReadResult {
   readonly end: ReadEnd;
 }
 
+/** A TCP connection to 127.0.0.1:port, or an error naming the port once timeoutMs has passed. */
+export function connectLoopback(port: number, timeoutMs = 5_000): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connect to 127.0.0.1:${port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
 export class RawClient {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
@@ -32,23 +52,8 @@ export class RawClient {
     socket.on('error', onEnd);
   }
 
-  static connect(port: number, timeoutMs = 5_000): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to 127.0.0.1:${port} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new RawClient(socket));
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+  static async connect(port: number, timeoutMs = 5_000): Promise<RawClient> {
+    return new RawClient(await connectLoopback(port, timeoutMs));
   }
 
   get closed(): boolean {

@@ -78,11 +78,16 @@ export class Connection {
       if (used < chunk.length) this.stash(chunk, used, chunk.length);
     } else {
       this.stash(chunk, 0, chunk.length);
-      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      this.processBuffered();
     }
     this.flush();
   };
+
+  /** Executes the complete requests waiting in the read buffer; empties it when all are used. */
+  private processBuffered(): void {
+    this.rstart = this.process(this.rbuf, this.rstart, this.rend);
+    if (this.rstart === this.rend) this.rstart = this.rend = 0;
+  }
 
   /** Appends bytes to the read buffer; a data block being received gets room for all of it at once. */
   private stash(src: Buffer, start: number, end: number): void {
@@ -206,8 +211,7 @@ export class Connection {
     if (!this.paused || this.closing) return;
     this.paused = false;
     if (this.rend > this.rstart) {
-      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-      if (this.rstart === this.rend) this.rstart = this.rend = 0;
+      this.processBuffered();
       this.flush();
     }
     if (!this.paused && !this.closing) this.socket.resume();
@@ -226,8 +230,7 @@ export class Connection {
     if (this.waitingForReads) {
       this.waitingForReads = false;
       if (this.rend > this.rstart) {
-        this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-        if (this.rstart === this.rend) this.rstart = this.rend = 0;
+        this.processBuffered();
       }
       if (!this.paused && !this.waitingForReads && !this.closing) this.socket.resume();
     }
