@@ -24,6 +24,13 @@ const opt = (name, def) => {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? Number(args[i + 1]) : def;
 };
+/** Every value of a repeatable string option. */
+const opts = (name) => args.flatMap((a, i) => (a === name && i + 1 < args.length ? [args[i + 1]] : []));
+// Profiling aids: node flags for the server (e.g. --node-arg --cpu-prof), its log copied to a file, part c
+// skipped.
+const NODE_ARGS = opts('--node-arg');
+const SERVER_LOG = opts('--server-log')[0];
+const SKIP_RESTART = flag('--skip-restart');
 const QUICK = flag('--quick');
 const DURATION = opt('--duration', QUICK ? 5 : 15);
 const CONNS = opt('--conns', 16);
@@ -74,12 +81,13 @@ async function start(dir, tier) {
   const port = await freePort();
   const mport = await freePort();
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [MAIN, '-p', String(port), '-l', '127.0.0.1', '-t', '2', '-m', String(RAM_MB),
+  const child = spawn(process.execPath, [...NODE_ARGS, MAIN, '-p', String(port), '-l', '127.0.0.1', '-t', '2', '-m', String(RAM_MB),
     '-U', '0', '-o', `ext_path=${dir}:${Math.round(tier / MiB)}m`, '--metrics-port', String(mport),
     '--metrics-listen', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { if (out.length < 1e6) out += d; });
-  child.stderr.on('data', (d) => { if (out.length < 1e6) out += d; });
+  const cap = SERVER_LOG ? 64e6 : 1e6;
+  child.stdout.on('data', (d) => { if (out.length < cap) out += d; });
+  child.stderr.on('data', (d) => { if (out.length < cap) out += d; });
   const s = { port, mport, child, out: () => out };
   for (let i = 0; i < 6000; i++) {
     if (child.exitCode !== null) break;
@@ -95,9 +103,13 @@ async function start(dir, tier) {
 
 function stop(s, signal = 'SIGTERM') {
   return new Promise((resolve) => {
-    if (s.child.exitCode !== null) return resolve();
+    const done = () => {
+      if (SERVER_LOG) appendFileSync(SERVER_LOG, s.out());
+      resolve();
+    };
+    if (s.child.exitCode !== null) return done();
     const t = setTimeout(() => s.child.kill('SIGKILL'), 120_000);
-    s.child.once('exit', () => { clearTimeout(t); resolve(); });
+    s.child.once('exit', () => { clearTimeout(t); done(); });
     s.child.kill(signal);
   });
 }
@@ -252,8 +264,13 @@ async function main() {
     results.fill = { keys, seconds: (Date.now() - t0) / 1000 };
     await sleep(500);
     results.get = await getLoad(s, keys, DURATION);
-    await stop(s, 'SIGKILL');
+    // A profiled server (--node-arg) writes its profiles on a clean exit only.
+    await stop(s, NODE_ARGS.length > 0 ? 'SIGTERM' : 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+    if (SKIP_RESTART) {
+      process.stdout.write(JSON.stringify(results.get, null, 1) + '\n');
+      return;
+    }
 
     // c: fill the tier, SIGTERM (writes RAM too), restart and time recovery
     s = await start(dir, TIER);

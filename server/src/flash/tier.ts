@@ -174,8 +174,24 @@ export class LogFlashTier implements FlashTier {
       this.locate(op);
       return;
     }
-    this.withFd(op);
+    // The engine calls read() under the key's shard lock, often for a whole pipelined batch of gets. A
+    // file read is submitted to libuv's thread pool, which wakes a pool thread (a futex wake that, on a
+    // 2-core machine, often gets the caller preempted) — measured at a quarter of a serving thread's time
+    // under flash load, much of it with the shard lock held while the other serving thread spun and then
+    // slept in Atomics.wait on it (event-loop delay). So reads are queued here and submitted together
+    // once the current task's synchronous work (and every lock it took) is done.
+    this.submitQueue.push(op);
+    if (this.submitQueue.length === 1) queueMicrotask(this.submitQueued);
   }
+
+  private readonly submitQueue: ReadOp[] = [];
+  private readonly submitQueued = (): void => {
+    const q = this.submitQueue;
+    // Bounded: withFd() never queues (it only reads this.submitQueue's snapshot).
+    const n = q.length;
+    for (let i = 0; i < n; i++) this.withFd(q[i]);
+    q.splice(0, n);
+  };
 
   /**
    * Under the key's shard lock (engine/text.ts promotes flash items under it; taking the lock here would
