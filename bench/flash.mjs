@@ -11,6 +11,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +37,7 @@ const DURATION = opt('--duration', QUICK ? 5 : 15);
 const CONNS = opt('--conns', 16);
 const DEPTH = opt('--depth', 4);
 const VALUE = opt('--value-size', 4096);
+const RATE = opt('--rate', 0); // gets/s, open loop; 0 = closed loop (--conns x --depth in flight)
 const RAM_MB = 16;
 const FILL = (QUICK ? 256 : 512) * MiB; // data set for a/b: 16x / 32x the RAM tier
 const TIER = QUICK ? 256 * MiB : 1024 * MiB; // c: the tier filled and recovered
@@ -193,15 +195,44 @@ async function getLoad(s, keys, seconds) {
       ops++;
     }
   };
+  // --rate R: open loop, R gets/s spread over the connections whatever the replies do (no depth limit);
+  // latency counts from when a request was due, so a stalled server or client is not hidden.
+  const openLoop = () => new Promise((resolve) => {
+    const start = performance.now();
+    let sent = 0;
+    let inflight = 0;
+    let ending = false;
+    const timer = setInterval(() => {
+      if (Date.now() >= stopAt) {
+        ending = true;
+        clearInterval(timer);
+        if (inflight === 0) resolve();
+        return;
+      }
+      const due = Math.floor(((performance.now() - start) * RATE) / 1000);
+      for (; sent < due; sent++) {
+        const intended = start + (sent * 1000) / RATE;
+        inflight++;
+        cs[sent % cs.length].send(`get key:${rnd() % keys}\r\n`, parseGet).then((used) => {
+          if (used === 5) misses++;
+          lat.push((performance.now() - intended) * 1000);
+          ops++;
+          if (--inflight === 0 && ending) resolve();
+        });
+      }
+    }, 1);
+  });
+  const drive = () => (RATE > 0 ? openLoop() : Promise.all(cs.flatMap((c) => Array.from({ length: DEPTH }, () => lane(c)))));
   // warm-up 1 s (JIT, fd caches), then the measured window with /metrics sampled every second
   stopAt = Date.now() + 1000;
-  await Promise.all(cs.flatMap((c) => Array.from({ length: DEPTH }, () => lane(c))));
+  await drive();
   lat.length = 0;
   ops = 0;
   misses = 0;
   const before = await metrics(s);
   const loopP99 = [];
   const loopMax = [];
+  const runq = [];
   stopAt = Date.now() + seconds * 1000;
   const sampler = (async () => {
     while (Date.now() < stopAt) {
@@ -209,11 +240,16 @@ async function getLoad(s, keys, seconds) {
       const m = await metrics(s);
       loopP99.push(m.get('cachalot_serving_eventloop_delay_p99_seconds') * 1000);
       loopMax.push(m.get('cachalot_serving_eventloop_delay_max_seconds') * 1000);
+      runq.push((m.get('cachalot_serving_runqueue_wait_seconds') ?? NaN) * 1000);
     }
   })();
+  const cpu0 = process.cpuUsage();
+  const srv0 = serverCpuTicks(s.child.pid);
   const t0 = Date.now();
-  await Promise.all(cs.flatMap((c) => Array.from({ length: DEPTH }, () => lane(c))));
+  await drive();
   const elapsed = (Date.now() - t0) / 1000;
+  const cpu1 = process.cpuUsage(cpu0);
+  const srv1 = serverCpuTicks(s.child.pid);
   await sampler;
   const after = await metrics(s);
   for (const c of cs) c.sock.destroy();
@@ -225,8 +261,22 @@ async function getLoad(s, keys, seconds) {
     p999: percentile(lat, 0.999), misses, flashHits: d('cachalot_flash_gets_total'), hits,
     flashReadP: histQuantiles(before, after),
     flashWrites: d('memcached_extstore_objects_written_total'), dropped: d('cachalot_flash_wbuf_dropped_total'),
-    loopP99: loopP99.sort((a, b) => a - b), loopMax: loopMax.sort((a, b) => a - b),
+    loopP99: loopP99.sort((a, b) => a - b), loopMax: loopMax.sort((a, b) => a - b), runq: runq.sort((a, b) => a - b),
+    // CPU used in the window, in cores: this generator, and the server (all its threads).
+    clientCores: (cpu1.user + cpu1.system) / 1e6 / elapsed,
+    serverCores: srv0 >= 0 && srv1 >= 0 ? (srv1 - srv0) / 100 / elapsed : NaN,
   };
+}
+
+/** utime + stime of a process in clock ticks (USER_HZ = 100 on Linux), or -1. */
+function serverCpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return -1;
+  }
 }
 
 /** p50/p99 of the server's flash read latency histogram over the window (bucket upper bounds, ms). */
@@ -301,7 +351,7 @@ async function main() {
     `- server: cachalot-server \`-t 2 -m ${RAM_MB} -o ext_path=DIR:SIZE\`, DIR under ${tmpdir()} (a disk file system; the page cache holds most of the files, so most reads do not reach the device)`,
     `- load average (1/5/15 min) at start: ${load0}; at end: ${load1} (other work on this machine makes the numbers noisy)`,
     '',
-    `### a/b. gets with nearly all hits from flash: ${fmt(results.fill.keys)} keys x ${VALUE} B (${Math.round(FILL / MiB)} MiB, ${Math.round(FILL / MiB / RAM_MB)}x the RAM tier), uniform random, ${CONNS} connections x depth ${DEPTH}, ${DURATION} s after 1 s warm-up`,
+    `### a/b. gets with nearly all hits from flash: ${fmt(results.fill.keys)} keys x ${VALUE} B (${Math.round(FILL / MiB)} MiB, ${Math.round(FILL / MiB / RAM_MB)}x the RAM tier), uniform random, ${RATE > 0 ? `open loop at ${fmt(RATE)} gets/s over ${CONNS} connections` : `${CONNS} connections x depth ${DEPTH}`}, ${DURATION} s after 1 s warm-up`,
     '',
     '| | value |',
     '|---|---:|',
@@ -313,6 +363,8 @@ async function main() {
     `| server flash read latency p50 / p99 (ms, histogram bucket bound) | ${g.flashReadP.p50} / ${g.flashReadP.p99} |`,
     `| serving threads' event-loop delay p99, per-second samples: median / worst (ms) | ${fmt(percentile(g.loopP99, 0.5), 2)} / ${fmt(g.loopP99[g.loopP99.length - 1], 2)} |`,
     `| serving threads' event-loop delay max, worst second (ms) | ${fmt(g.loopMax[g.loopMax.length - 1], 2)} |`,
+    `| serving thread's run-queue wait per second (runnable, no CPU): median / worst (ms) | ${fmt(percentile(g.runq, 0.5), 1)} / ${fmt(g.runq[g.runq.length - 1], 1)} |`,
+    `| CPU in the window: load generator / server, in cores of ${cpus().length} | ${fmt(g.clientCores, 2)} / ${fmt(g.serverCores, 2)} |`,
     `| fill (sets, 8 connections) | ${fmt(results.fill.seconds, 1)} s |`,
     '',
     `### c. restart of a full ${Math.round(TIER / MiB)} MiB flash tier`,

@@ -15,7 +15,7 @@ import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE
 import { Clock } from './engine/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
-import { LogFlashTier, createFlashMemory, startFlusher, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/index.js';
+import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/index.js';
 
 /** Quiet time after which a draining connection with nothing pending is closed. */
 const DRAIN_QUIET_MS = 50;
@@ -42,9 +42,21 @@ function run(config: ServerConfig): void {
   let flusher: Worker | undefined;
   let flashReady = true;
   if (config.extPaths.length > 0) {
+    // One server per directory: a second one exits here, before it reads or deletes anything.
+    const locks = new DirLocks();
+    try {
+      locks.acquire(config.extPaths.map((p) => p.path));
+    } catch (err) {
+      if (!(err instanceof FlashError)) throw err;
+      log.fatal({ code: err.code }, err.message);
+      process.stderr.write(`cachalot-server: ${err.message}\n`);
+      process.exit(EX_USAGE);
+    }
+    process.on('exit', () => locks.release());
     flashMemory = createFlashMemory({
       paths: config.extPaths, shards: storeMemory.options.shards, wbufSize: config.extWbufSize,
       maxItemSize: config.maxItemSize + 512, threads: config.threads, processStarted: clock.processStarted,
+      itemSize: config.extItemSize,
     }, storeMemory);
     flash = new LogFlashTier(flashMemory, config.threads, log);
     flashReady = false;
@@ -208,7 +220,12 @@ function run(config: ServerConfig): void {
   // half-recovered tier (and /readyz stays 503 until then).
   function flashRecovered(): void {
     flashReady = true;
-    if (flash !== undefined) store.ensureCasAbove(flash.maxRecoveredCas());
+    if (flash !== undefined) {
+      store.ensureCasAbove(flash.maxRecoveredCas());
+      // A delayed flush_all saved before the restart applies to what is stored until its deadline.
+      const oldestLive = flash.pendingOldestLive();
+      if (oldestLive > 0) store.setOldestLive(oldestLive);
+    }
     if (!shuttingDown) spawn(0);
   }
   if (flusher === undefined) spawn(0);

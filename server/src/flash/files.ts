@@ -2,7 +2,7 @@
  * Log file names and the shared file table (file number -> ext_path index). Numbers only grow, within a
  * run and across restarts (recovery continues after the highest found), so a number names one file ever.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const NAME = /^cachalot-(\d{10})\.flash$/;
@@ -50,5 +50,38 @@ export class FileTable {
     const i = (no & this.mask) * 2;
     if (Atomics.load(this.t, i) !== no) return -1;
     return Atomics.load(this.t, i + 1);
+  }
+}
+
+/**
+ * A pending delayed `flush_all N` (issue 3): `DIR/cachalot.flush` in the first ext_path holds the absolute
+ * unix second from which every item stored at or before it is dead (memcached's oldest_live), written when
+ * the command arrives and removed once the flusher has applied it (every log file dropped). Recovery reads
+ * it: a deadline already past drops every file; a future one is armed again.
+ */
+export const FLUSH_FILE = 'cachalot.flush';
+
+export function writeDelayedFlush(dir: string, oldestLiveAbs: number): void {
+  const path = join(dir, FLUSH_FILE);
+  writeFileSync(`${path}.tmp`, `oldest_live ${oldestLiveAbs}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The pending delayed flush's absolute second, from the first path that has one; 0 when none. */
+export function readDelayedFlush(dirs: string[]): number {
+  for (const dir of dirs) {
+    try {
+      const m = /^oldest_live (\d+)/.exec(readFileSync(join(dir, FLUSH_FILE), 'latin1'));
+      if (m !== null) return Number(m[1]);
+    } catch { /* none here */ }
+  }
+  return 0;
+}
+
+export function removeDelayedFlush(dirs: string[]): void {
+  for (const dir of dirs) {
+    try {
+      unlinkSync(join(dir, FLUSH_FILE));
+    } catch { /* none here */ }
   }
 }

@@ -14,17 +14,18 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import pino, { type Logger } from 'pino';
 import {
   E_FILE, E_OFFSET, E_SEQ, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_MAX_CAS_HI, K_MAX_CAS_LO,
-  K_MIN_FILE, K_READY, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH, R_MAGIC,
+  K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH, R_MAGIC,
   R_SEQ, R_TYPE_BYTE, TYPE_ITEM, roundUp8,
 } from './layout.js';
 import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
 import { FlashIndex } from './table.js';
 import { WriteBuffer } from './ring.js';
-import { FileTable, filePath } from './files.js';
+import { FileTable, filePath, removeDelayedFlush, writeDelayedFlush } from './files.js';
 import { F, FlashCounters } from './stats.js';
 import { sealRecord } from './record.js';
 import { recover, type LiveFile, type RecoveryResult } from './recovery.js';
 import { LOG_NO_SPACE, LOG_WRITE_ERROR, logOnce } from './tier.js';
+import { lockWord, unlockWord } from '../store/lock.js';
 
 /** Bytes written per flushOnce() pass (whole records: a pass may go one record past it). */
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -54,6 +55,9 @@ export class Flusher {
   private readonly maxBatch: number;
   private drops: number[] = [];
   private released: number[] = [];
+  // Delayed flush_all: the K_OLDEST_LIVE last seen (and persisted), and whether it is still to be applied.
+  private flushSeen = 0;
+  private flushPending = false;
 
   constructor(readonly memory: FlashMemory, private readonly log?: Logger) {
     this.g = flashGeometry(memory.options);
@@ -78,6 +82,11 @@ export class Flusher {
     Atomics.store(this.control, K_MAX_CAS_LO, r.maxCas % 4294967296);
     Atomics.store(this.control, K_MAX_CAS_HI, Math.floor(r.maxCas / 4294967296));
     this.gen = Atomics.load(this.control, K_GEN);
+    if (r.oldestLive > 0) {
+      Atomics.store(this.control, K_OLDEST_LIVE, r.oldestLive);
+      this.flushSeen = r.oldestLive;
+      this.flushPending = true;
+    }
     const row = this.counters.row;
     row[F.extstore_objects_used] += r.objects;
     row[F.extstore_recovered_objects] = r.objects;
@@ -175,8 +184,10 @@ export class Flusher {
           }
         }
       } else {
-        // A record of an older generation: flushed before it reached a file. Its entry is gone already.
+        // A record of an older generation: flushed before it reached a file. An immediate flush_all
+        // removed its entry already; a delayed one (checkDelayedFlush) did not: drop it if it is still there.
         endRun();
+        if (isItem) drops.push(u32[w + R_HASH], u32[w + R_SEQ]);
       }
       consumed += padded;
       tail += padded;
@@ -193,6 +204,37 @@ export class Flusher {
     ring.release(consumed, tail, K_TAIL);
     this.publish();
     return consumed;
+  }
+
+  /**
+   * A delayed flush_all (K_OLDEST_LIVE, set by the serving threads): persisted when first seen, so a
+   * restart before its deadline arms it again (recovery.ts); applied once `now` (rel) reaches it, as an
+   * immediate flush_all: a new generation, so every file and every record queued before goes. Until then
+   * the serving threads already treat the flushed entries as dead (FlashIndex.isDead). Items stored after
+   * the deadline and demoted before the flusher gets here (at most one flush interval on an idle machine)
+   * are dropped with them: misses, never wrong bytes.
+   */
+  checkDelayedFlush(now: number): void {
+    const c = this.control;
+    const ol = Atomics.load(c, K_OLDEST_LIVE);
+    if (ol !== this.flushSeen) {
+      this.flushSeen = ol;
+      this.flushPending = ol > 0;
+      if (ol > 0 && ol > now) {
+        try {
+          writeDelayedFlush(this.paths[0], ol + this.memory.options.processStarted);
+        } catch (err) {
+          this.log?.warn({ err, dir: this.paths[0] }, 'delayed flush_all cannot be saved: a restart before its deadline would not apply it');
+        }
+      }
+    }
+    if (!this.flushPending || now < ol) return;
+    this.flushPending = false;
+    lockWord(c, K_RING_LOCK);
+    c[K_GEN]++;
+    unlockWord(c, K_RING_LOCK);
+    this.flushOnce(); // sees the new generation: drops every file and the older records
+    removeDelayedFlush(this.paths);
   }
 
   /** Writes a run of ring bytes at `fileOff` of the current file; false (file closed) on failure. */
@@ -364,8 +406,10 @@ export class Flusher {
   /** The worker loop: flush whenever woken or every FLUSH_INTERVAL_MS; on K_STOP drain, sync, exit. */
   run(): void {
     const c = this.control;
+    const started = this.memory.options.processStarted;
     for (;;) {
       const wake = Atomics.load(c, K_WAKE);
+      this.checkDelayedFlush(Math.floor(Date.now() / 1000) - started);
       // Everything queued, batch by batch, before sleeping (bounded: producers may keep adding).
       for (let n = 0; n < 10_000 && this.flushOnce() > 0; n++);
       if (Atomics.load(c, K_STOP) === 1) {

@@ -8,3 +8,4 @@ export { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
 export { createFlashMemory, flashGeometry, FlashError, type FlashMemory, type FlashOptions } from './memory.js';
 export { LogFlashTier } from './tier.js';
 export { Flusher, startFlusher, stopFlusher, type FlusherMessage } from './flusher.js';
+export { DirLocks, LOCK_FILE } from './dirlock.js';

@@ -30,6 +30,12 @@ export interface FlashOptions {
   threads: number;
   /** The server clock's processStarted (unix seconds): converts rel exptime to absolute and back. */
   processStarted: number;
+  /**
+   * ext_item_size: an item evicted from RAM whose value is shorter than this many bytes is not written to
+   * flash (memcached: "store items larger than this", default 512). The shutdown flush writes every item.
+   * 0 or absent: every item.
+   */
+  itemSize?: number;
   /** Overrides (tests): log file size, index slots, write buffer size (exact, no floor). */
   fileSize?: number;
   indexSlots?: number;

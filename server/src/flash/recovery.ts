@@ -13,7 +13,7 @@ import {
   R_CAS_HI, R_CAS_LO, R_EXPTIME, R_FLAGS, R_HASH, R_LENGTH, R_SEQ, R_TYPE_BYTE, R_VLEN, TYPE_ITEM, roundUp8,
 } from './layout.js';
 import { readU32, RECORD_OK, verifyRecord } from './record.js';
-import { filePath, listLogFiles } from './files.js';
+import { filePath, listLogFiles, readDelayedFlush, removeDelayedFlush } from './files.js';
 import type { FlashIndex } from './table.js';
 
 export interface LiveFile {
@@ -30,6 +30,8 @@ export interface RecoveryResult {
   maxCas: number;
   nextFile: number;
   deleted: number;
+  /** A delayed flush_all still pending (rel time of its oldest_live), or 0. */
+  oldestLive: number;
 }
 
 /**
@@ -49,6 +51,23 @@ export function recover(index: FlashIndex, paths: string[], capacity: number, pr
   });
   found.sort((a, b) => a.no - b.no);
   let deleted = 0;
+  // A delayed flush_all whose deadline passed (while running or while down): every item on flash was
+  // stored before it (items stored later are written after the flusher applied it and removed this file).
+  // The file numbers continue after the dropped ones, as after any reclaim.
+  const flushAbs = readDelayedFlush(paths);
+  let oldestLive = flushAbs === 0 ? 0 : flushAbs - processStarted;
+  const lastNo = found.length > 0 ? found[found.length - 1].no : 0;
+  if (flushAbs !== 0 && oldestLive <= now) {
+    for (const f of found) {
+      try {
+        unlinkSync(filePath(paths[f.dir], f.no));
+      } catch { /* gone already */ }
+    }
+    deleted += found.length;
+    found.length = 0;
+    removeDelayedFlush(paths);
+    oldestLive = 0;
+  }
   while (found.length > capacity) {
     const f = found.shift()!;
     try {
@@ -58,7 +77,7 @@ export function recover(index: FlashIndex, paths: string[], capacity: number, pr
   }
   const e = index.e;
   const placed = { victim: false };
-  const result: RecoveryResult = { files: [], objects: 0, tornFiles: 0, maxCas: 0, nextFile: 1, deleted };
+  const result: RecoveryResult = { files: [], objects: 0, tornFiles: 0, maxCas: 0, nextFile: lastNo + 1, deleted, oldestLive };
   for (const f of found) {
     const path = filePath(paths[f.dir], f.no);
     let buf: Buffer;
@@ -117,7 +136,6 @@ export function recover(index: FlashIndex, paths: string[], capacity: number, pr
     }
     result.files.push({ no: f.no, dir: f.dir, bytes: off, objects });
   }
-  if (found.length > 0) result.nextFile = found[found.length - 1].no + 1;
   // Count live entries (an entry replaced or removed later was counted by `objects` of its file).
   let live = 0;
   for (let i = 0; i < e.length; i += ENTRY_WORDS) if (e[i + E_TAG] !== 0) live++;

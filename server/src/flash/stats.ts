@@ -20,6 +20,8 @@ export const FLASH_COUNTER_NAMES = [
   'extstore_objects_demoted', 'extstore_shutdown_flushed',
   // Gauges, one per serving thread (readers take the max over rows): event-loop delay over the last second.
   'eventloop_delay_p99_us', 'eventloop_delay_max_us',
+  // ... and the time it was runnable but waited for a CPU (Linux schedstat): the OS's share of that delay.
+  'runqueue_wait_us',
 ] as const;
 
 export type FlashCounterName = (typeof FLASH_COUNTER_NAMES)[number];

@@ -5,7 +5,7 @@ import { mkdirSync, openSync, readdirSync, statSync, truncateSync, unlinkSync, w
 import { join } from 'node:path';
 import { cachalotUnavailableReason } from '../../support/servers.js';
 import {
-  Client, MiB, itemsFor, keysOnDisk, metric, readItems, readyz, removeDir, startFlashServer, stop, tempDir,
+  Client, EVERY_SIZE, MiB, itemsFor, keysOnDisk, metric, readItems, readyz, removeDir, startFlashServer, stop, tempDir,
   writeItems, type FlashServer,
 } from './support.js';
 
@@ -40,7 +40,7 @@ maybe('flash tier end to end', () => {
   }, T);
 
   test('4 x RAM of distinct items (100 B .. 512 KiB) all read back byte-exact; stats and /metrics count them', async () => {
-    server = await startFlashServer(dir);
+    server = await startFlashServer(dir, '256m', EVERY_SIZE);
     client = new Client(server.port);
     const n = itemsFor(0, 4 * RAM);
     // Two requests in flight: a client that outruns the disk gets its evictions dropped (counted), which
@@ -60,7 +60,7 @@ maybe('flash tier end to end', () => {
   }, T);
 
   test('SIGTERM then restart on the same DIR: every item that fitted is there, byte-exact', async () => {
-    server = await startFlashServer(dir);
+    server = await startFlashServer(dir, '256m', EVERY_SIZE);
     client = new Client(server.port);
     const n = itemsFor(0, 4 * RAM);
     await writeItems(client, 0, n, WRITE_WINDOW);
@@ -71,7 +71,7 @@ maybe('flash tier end to end', () => {
     expect(server.process.exitCode).toBe(0);
     expect(server.output()).toMatch(/RAM items queued for flash/);
     const stopMs = Date.now() - t0;
-    server = await startFlashServer(dir);
+    server = await startFlashServer(dir, '256m', EVERY_SIZE);
     expect(await readyz(server)).toBe(200);
     expect(await metric(server, 'cachalot_flash_recovered_objects')).toBeGreaterThanOrEqual(n);
     client = new Client(server.port);
@@ -87,7 +87,7 @@ maybe('flash tier end to end', () => {
   }, T);
 
   test('SIGKILL while writing: nothing returns wrong bytes; items on flash a flush interval before the kill survive', async () => {
-    server = await startFlashServer(dir);
+    server = await startFlashServer(dir, '256m', EVERY_SIZE);
     client = new Client(server.port);
     const nA = itemsFor(0, 4 * RAM);
     await writeItems(client, 0, nA, WRITE_WINDOW);
@@ -106,7 +106,7 @@ maybe('flash tier end to end', () => {
     writer.close();
     client.close();
     await stop(server, 'SIGKILL');
-    server = await startFlashServer(dir);
+    server = await startFlashServer(dir, '256m', EVERY_SIZE);
     client = new Client(server.port);
     const a = await readItems(client, 0, nA);
     const b = await readItems(client, nA, nB, 8, 1);

@@ -34,6 +34,12 @@ export interface FlashServer {
   output(): string;
 }
 
+/**
+ * The issue's evidence writes values from 100 B: memcached's default ext_item_size (512) would keep the
+ * ones under 512 B out of flash, so those tests ask for every size.
+ */
+export const EVERY_SIZE = ['-o', 'ext_item_size=0'];
+
 /** `node dist/server/src/main.js -p PORT -l 127.0.0.1 -t 2 -m 16 -o ext_path=DIR:SIZE --metrics-port MPORT`. */
 export async function startFlashServer(dir: string, size = '256m', extra: string[] = []): Promise<FlashServer> {
   const port = await freePort();
@@ -205,6 +211,14 @@ export class Client {
       return { used: e + 2 + n + 2 + 5, value: b.subarray(0, e).toString() };
     })) as string | null;
     return head === null ? null : Number(head.split(' ')[4]);
+  }
+
+  /** A command whose reply is one line (flush_all, delete, ...): the line without its CRLF. */
+  async line(command: string): Promise<string> {
+    return (await this.cmd(`${command}\r\n`, (b) => {
+      const e = b.indexOf('\r\n');
+      return e < 0 ? null : { used: e + 2, value: b.subarray(0, e).toString() };
+    })) as string;
   }
 
   async stats(group = ''): Promise<Map<string, string>> {

@@ -27,14 +27,15 @@ export interface Rig {
   flusher: Flusher;
 }
 
-export function rig(dir: string, options: Partial<FlashOptions> = {}, memoryLimit = 4 * MiB): Rig {
+/** `now`: the rel time recovery runs at (a restart later than NOW). */
+export function rig(dir: string, options: Partial<FlashOptions> = {}, memoryLimit = 4 * MiB, now = NOW): Rig {
   const storeMemory = createStoreMemory({ memoryLimit, maxItemSize: 256 * 1024, shards: 4 });
   const memory = createFlashMemory({
     paths: [{ path: dir, size: 8 * MiB }], shards: 4, wbufSize: MiB, maxItemSize: 256 * 1024, threads: 1,
     processStarted: PROCESS_STARTED, fileSize: MiB, ringSize: 4 * MiB, ...options,
   }, storeMemory);
   const flusher = new Flusher(memory);
-  flusher.recover(NOW);
+  flusher.recover(now);
   const tier = new LogFlashTier(memory, 0);
   const store = openStore(storeMemory, { onEvict: (hash, ref, now) => tier.demote(hash, ref, store, now) });
   return { storeMemory, memory, store, tier, flusher };
@@ -118,4 +119,12 @@ export function inFlash(store: Store, tier: LogFlashTier, key: Uint8Array, now =
   const found = tier.lookup(h, key, 0, key.length, now, hit);
   store.unlock(h);
   return found ? hit : null;
+}
+
+export function inRam(store: Store, key: Uint8Array, now = NOW): boolean {
+  const h = store.hashKey(key, 0, key.length);
+  store.lock(h);
+  const found = store.find(h, key, 0, key.length, now) !== NO_ITEM;
+  store.unlock(h);
+  return found;
 }

@@ -1,8 +1,8 @@
-import { appendFileSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_WBUF } from '../../../server/src/flash/layout.js';
 import { FlashHit } from '../../../server/src/flash/index.js';
-import { MiB, NOW, del, fill, get, inFlash, keyOf, removeDir, rig, set, tempDir, valueOf } from './helpers.js';
+import { MiB, NOW, del, fill, get, inFlash, inRam, keyOf, removeDir, rig, set, tempDir, valueOf } from './helpers.js';
 
 function sizeOf(i: number): number {
   // 100 B .. ~64 KiB, deterministic
@@ -156,6 +156,87 @@ describe('flash tier: demotion, flusher, reads', () => {
     flusher.flushOnce();
     const r2 = rig(dir);
     for (let i = 0; i < 300; i++) expect(await get(r2.store, r2.tier, keyOf(i))).toBeNull();
+  });
+
+  test('a delayed flush_all survives a restart before its deadline and applies after it', async () => {
+    const r = rig(dir);
+    fill(r, 0, 300, () => 20_000);
+    r.flusher.flushOnce();
+    const onFlash = [...Array(300).keys()].filter((i) => !inRam(r.store, keyOf(i)) && inFlash(r.store, r.tier, keyOf(i)) !== null);
+    expect(onFlash.length).toBeGreaterThan(100);
+    // flush_all 5 at NOW, as engine/text.ts does it; the flusher persists it at its next pass.
+    r.store.setOldestLive(NOW + 5);
+    r.tier.setOldestLive(NOW + 5);
+    r.flusher.checkDelayedFlush(NOW);
+    expect(existsSync(join(dir, 'cachalot.flush'))).toBe(true);
+    // Crash (no close), restart one second later: the items are there until the deadline, not after.
+    const r2 = rig(dir, {}, 4 * MiB, NOW + 1);
+    expect(r2.tier.pendingOldestLive()).toBe(NOW + 5);
+    for (const i of onFlash) expect((await get(r2.store, r2.tier, keyOf(i), NOW + 4))?.equals(valueOf(i, 20_000))).toBe(true);
+    for (const i of onFlash) expect(await get(r2.store, r2.tier, keyOf(i), NOW + 5)).toBeNull();
+    // Down through the deadline: the next start drops the files and forgets the flush.
+    const r3 = rig(dir, {}, 4 * MiB, NOW + 6);
+    expect(r3.tier.pendingOldestLive()).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.flash'))).toEqual([]);
+    expect(existsSync(join(dir, 'cachalot.flush'))).toBe(false);
+    for (const i of onFlash) expect(await get(r3.store, r3.tier, keyOf(i), NOW + 6)).toBeNull();
+  });
+
+  test('a delayed flush_all reached while running drops the old files; items stored after it survive a restart', async () => {
+    const r = rig(dir);
+    fill(r, 0, 300, () => 20_000);
+    r.flusher.flushOnce();
+    r.store.setOldestLive(NOW + 5);
+    r.tier.setOldestLive(NOW + 5);
+    r.flusher.checkDelayedFlush(NOW);
+    const before = readdirSync(dir).filter((n) => n.endsWith('.flash'));
+    expect(before.length).toBeGreaterThan(0);
+    r.flusher.checkDelayedFlush(NOW + 5);
+    expect(existsSync(join(dir, 'cachalot.flush'))).toBe(false);
+    for (const f of before) expect(existsSync(join(dir, f))).toBe(false);
+    fill(r, 1000, 1300, () => 20_000, 0, NOW + 6);
+    r.flusher.flushOnce();
+    const later = [...Array(300).keys()].map((i) => 1000 + i).filter((i) => !inRam(r.store, keyOf(i), NOW + 6));
+    expect(later.length).toBeGreaterThan(100);
+    const r2 = rig(dir, {}, 4 * MiB, NOW + 7);
+    expect(r2.tier.pendingOldestLive()).toBe(0);
+    for (let i = 0; i < 300; i++) expect(await get(r2.store, r2.tier, keyOf(i), NOW + 7)).toBeNull();
+    let back = 0;
+    for (const i of later) {
+      const v = await get(r2.store, r2.tier, keyOf(i), NOW + 7);
+      if (v !== null) {
+        expect(v.equals(valueOf(i, 20_000))).toBe(true);
+        back++;
+      }
+    }
+    expect(back).toBeGreaterThan(later.length / 2);
+  });
+
+  test('ext_item_size: evicted items whose value is shorter stay out of flash; larger ones are written', async () => {
+    const r = rig(dir, { itemSize: 512 });
+    const size = (i: number): number => (i % 2 === 0 ? 200 : 20_000);
+    fill(r, 0, 600, size);
+    r.flusher.flushOnce();
+    const evicted = [...Array(600).keys()].filter((i) => !inRam(r.store, keyOf(i)));
+    const small = evicted.filter((i) => i % 2 === 0);
+    const large = evicted.filter((i) => i % 2 === 1);
+    expect(small.length).toBeGreaterThan(10);
+    expect(large.length).toBeGreaterThan(10);
+    for (const i of small) expect(inFlash(r.store, r.tier, keyOf(i))).toBeNull();
+    for (const i of large) expect((await get(r.store, r.tier, keyOf(i)))?.equals(valueOf(i, 20_000))).toBe(true);
+    expect(new Map(r.tier.statPairs()).get('extstore_objects_written')).toBe(large.length);
+    // The default (absent / 0) writes every size.
+    const dir2 = tempDir();
+    try {
+      const r2 = rig(dir2);
+      fill(r2, 0, 600, size);
+      r2.flusher.flushOnce();
+      const small2 = [...Array(600).keys()].filter((i) => i % 2 === 0 && !inRam(r2.store, keyOf(i)));
+      expect(small2.length).toBeGreaterThan(10);
+      for (const i of small2) expect((await get(r2.store, r2.tier, keyOf(i)))?.equals(valueOf(i, 200))).toBe(true);
+    } finally {
+      removeDir(dir2);
+    }
   });
 
   test('a write buffer that is full drops items and counts them, never blocks', () => {
