@@ -317,13 +317,17 @@ async function main() {
     // A profiled server (--node-arg) writes its profiles on a clean exit only.
     await stop(s, NODE_ARGS.length > 0 ? 'SIGTERM' : 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
-    if (SKIP_RESTART) {
-      process.stdout.write(JSON.stringify(results.get, null, 1) + '\n');
-      return;
-    }
+    if (!SKIP_RESTART) await restartRun(dir, results);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report(results, load0, commit);
+}
 
-    // c: fill the tier, SIGTERM (writes RAM too), restart and time recovery
-    s = await start(dir, TIER);
+/** c: fill the tier, SIGTERM (writes RAM too), restart and time recovery. */
+async function restartRun(dir, results) {
+  {
+    let s = await start(dir, TIER);
     const items = Math.floor((TIER * 0.9) / 16384);
     await fill(s.port, 0, items, 16384);
     const t1 = Date.now();
@@ -337,9 +341,10 @@ async function main() {
       bytes: m.get('memcached_extstore_bytes_used'),
     };
     await stop(s, 'SIGKILL');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function report(results, load0, commit) {
   const g = results.get;
   const r = results.restart;
   const load1 = loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -367,6 +372,8 @@ async function main() {
     `| CPU in the window: load generator / server, in cores of ${cpus().length} | ${fmt(g.clientCores, 2)} / ${fmt(g.serverCores, 2)} |`,
     `| fill (sets, 8 connections) | ${fmt(results.fill.seconds, 1)} s |`,
     '',
+  ];
+  if (r !== undefined) lines.push(
     `### c. restart of a full ${Math.round(TIER / MiB)} MiB flash tier`,
     '',
     '| | value |',
@@ -378,7 +385,7 @@ async function main() {
     `| items recovered | ${fmt(r.recovered)} (${fmt((100 * r.recovered) / r.items, 1)}% of those written; the rest were reclaimed with the oldest files) |`,
     `| flash bytes in use after recovery | ${fmt(r.bytes / MiB)} MiB |`,
     '',
-  ];
+  );
   const text = lines.join('\n');
   process.stdout.write(text + '\n');
   if (!flag('--no-append')) appendFileSync(join(ROOT, 'bench', 'RESULTS.md'), text);

@@ -9,11 +9,11 @@
  *
  * Run as a worker (startFlusher) or driven by hand in tests (new Flusher(...).flushOnce()).
  */
-import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import {
-  E_FILE, E_OFFSET, E_SEQ, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_MAX_CAS_HI, K_MAX_CAS_LO,
+  E_FILE, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, ENTRY_WORDS, IN_WBUF, R_CAS_HI, R_CAS_LO, R_EXPTIME, R_FLAGS, R_KLEN_BYTE, R_VLEN, RECORD_HEADER, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_MAX_CAS_HI, K_MAX_CAS_LO,
   K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH, R_MAGIC,
   R_SEQ, R_TYPE_BYTE, TYPE_ITEM, roundUp8,
 } from './layout.js';
@@ -22,13 +22,20 @@ import { FlashIndex } from './table.js';
 import { WriteBuffer } from './ring.js';
 import { FileTable, filePath, removeDelayedFlush, writeDelayedFlush } from './files.js';
 import { F, FlashCounters } from './stats.js';
-import { sealRecord } from './record.js';
+import { readU32, RECORD_OK, sealRecord, verifyRecord } from './record.js';
 import { recover, type LiveFile, type RecoveryResult } from './recovery.js';
 import { LOG_NO_SPACE, LOG_WRITE_ERROR, logOnce } from './tier.js';
 import { lockWord, unlockWord } from '../store/lock.js';
 
 /** Bytes written per flushOnce() pass (whole records: a pass may go one record past it). */
 const BATCH_BYTES = 2 * 1024 * 1024;
+/**
+ * Compaction (memcached's ext_compact_under in spirit): when the oldest file must go to make room and at
+ * most this fraction of its bytes are still live, its live items are queued again (rewritten into a new
+ * file) instead of being dropped with it. A file that is mostly live is dropped whole: rewriting it would
+ * cost nearly a file of writes to free nearly nothing.
+ */
+export const COMPACT_MAX_LIVE = 0.5;
 /** After a file cannot even be created, batches are dropped (not retried) for this long. */
 const OPEN_BACKOFF_MS = 1000;
 
@@ -286,6 +293,7 @@ export class Flusher {
       this.cur = null;
     }
     const total = this.capacity.reduce((s, n) => s + n, 0);
+    if (this.live.length >= total) this.compactOldest();
     for (let n = 0; this.live.length >= total && n < total + 1; n++) this.reclaimOldest();
     let dir = -1;
     let bestFree = 0;
@@ -324,6 +332,84 @@ export class Flusher {
     this.cur = f;
     this.counters.row[F.extstore_page_allocs]++;
     return true;
+  }
+
+  /**
+   * Before the oldest file is reclaimed: if at most COMPACT_MAX_LIVE of its bytes are live (the index
+   * still points at them), each live, unexpired item goes back into the write buffer and its entry is
+   * pointed there (under the shard lock, only if it still names this record), so the normal flush writes
+   * it into a new file. A full write buffer loses the rest (extstore_compact_lost); expired items are
+   * skipped (extstore_compact_skipped). Tombstones stay sound: only the current record of a key moves,
+   * and a later delete's tombstone is queued after it.
+   */
+  compactOldest(): void {
+    const f = this.live[0];
+    if (f === undefined || f.objects === 0) return;
+    const e = this.index.e;
+    // Live bytes from the index (a lock-free scan: an estimate is enough to decide), so that a file that is
+    // dropped whole is never read.
+    let liveBytes = 0;
+    for (let i = 0; i < e.length; i += ENTRY_WORDS) {
+      if (e[i + E_TAG] !== 0 && e[i + E_FILE] === f.no) liveBytes += roundUp8(e[i + E_LENGTH]);
+    }
+    if (liveBytes === 0 || liveBytes > f.bytes * COMPACT_MAX_LIVE) return;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(filePath(this.paths[f.dir], f.no));
+    } catch {
+      return;
+    }
+    const row = this.counters.row;
+    const liveAt = (hash: number, off: number): boolean => {
+      const i = this.index.find(hash);
+      return i >= 0 && e[i + E_FILE] === f.no && e[i + E_OFFSET] === off;
+    };
+    const live: number[] = [];
+    const end = Math.min(buf.length, f.bytes);
+    // Bounded: every step moves past one record of at least RECORD_HEADER bytes.
+    for (let off = 0; off + RECORD_HEADER <= end;) {
+      const length = readU32(buf, off, R_LENGTH);
+      if (length < RECORD_HEADER || off + length > end) break;
+      if (buf[off + R_TYPE_BYTE] === TYPE_ITEM) live.push(off);
+      off += roundUp8(length);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    for (const off of live) {
+      const hash = readU32(buf, off, R_HASH);
+      this.index.lockShard(hash);
+      const here = liveAt(hash, off);
+      this.index.unlockShard(hash);
+      if (!here) continue;
+      const exptime = readU32(buf, off, R_EXPTIME);
+      // Checked outside the lock (a crc32 of up to -I bytes); the entry is checked again before it moves.
+      if (verifyRecord(buf, off, buf.length - off) !== RECORD_OK) {
+        row[F.extstore_compact_lost]++;
+        continue;
+      }
+      if (exptime !== 0 && exptime <= now) {
+        row[F.extstore_compact_skipped]++;
+        continue;
+      }
+      const klen = buf[off + R_KLEN_BYTE];
+      const vlen = readU32(buf, off, R_VLEN);
+      const k = off + RECORD_HEADER;
+      this.index.lockShard(hash);
+      if (liveAt(hash, off)) {
+        if (this.ring.push(TYPE_ITEM, hash, buf, k, k + klen, buf.subarray(k + klen, k + klen + vlen),
+          readU32(buf, off, R_FLAGS), readU32(buf, off, R_CAS_HI) * 4294967296 + readU32(buf, off, R_CAS_LO), exptime)) {
+          const i = this.index.find(hash);
+          e[i + E_FILE] = IN_WBUF;
+          e[i + E_OFFSET] = this.ring.offset;
+          e[i + E_SEQ] = this.ring.seq;
+          row[F.extstore_compact_rescues]++;
+          // Not evicted with its file: extstore_objects_evicted counts what is lost.
+          f.objects--;
+        } else {
+          row[F.extstore_compact_lost]++;
+        }
+      }
+      this.index.unlockShard(hash);
+    }
   }
 
   /** Drops the oldest file: entries pointing into it become dead at once (K_MIN_FILE), then it is unlinked. */

@@ -18,6 +18,8 @@ export const FLASH_COUNTER_NAMES = [
   'extstore_wbuf_dropped', 'extstore_tombstones_written', 'extstore_write_errors', 'extstore_read_errors',
   'extstore_recovered_objects', 'extstore_recovered_files', 'extstore_torn_records', 'extstore_recovery_ms',
   'extstore_objects_demoted', 'extstore_shutdown_flushed',
+  // memcached's extstore_compact_* lines: live items of the oldest file rewritten instead of dropped
+  'extstore_compact_lost', 'extstore_compact_rescues', 'extstore_compact_skipped',
   // Gauges, one per serving thread (readers take the max over rows): event-loop delay over the last second.
   'eventloop_delay_p99_us', 'eventloop_delay_max_us',
   // ... and the time it was runnable but waited for a CPU (Linux schedstat): the OS's share of that delay.

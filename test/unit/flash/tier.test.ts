@@ -144,6 +144,44 @@ describe('flash tier: demotion, flusher, reads', () => {
     expect(stats.get('extstore_page_evictions')).toBeGreaterThan(0);
   });
 
+  test('compaction: the live items of a mostly-dead oldest file are rewritten, not dropped; a restart keeps them', async () => {
+    const r = rig(dir, { paths: [{ path: dir, size: 4 * MiB }] });
+    const { store, tier, flusher } = r;
+    fill(r, 0, 300, () => 20_000);
+    flusher.flushOnce();
+    const oldest = Number(new Map(tier.extstoreStats()).get('oldest_page'));
+    const inOldest = [...Array(300).keys()].filter((i) => inFlash(store, tier, keyOf(i))?.file === oldest);
+    expect(inOldest.length).toBeGreaterThan(20);
+    // Delete all but five: the file is mostly dead.
+    const keep = inOldest.slice(0, 5);
+    for (const i of inOldest.slice(5)) del(store, tier, keyOf(i));
+    // Write on until that file is reclaimed (bounded).
+    for (let n = 300; n < 1000 && Number(new Map(tier.extstoreStats()).get('oldest_page')) <= oldest; n += 10) {
+      fill(r, n, n + 10, () => 20_000);
+      flusher.flushOnce();
+    }
+    expect(Number(new Map(tier.extstoreStats()).get('oldest_page'))).toBeGreaterThan(oldest);
+    flusher.flushOnce();
+    for (const i of keep) expect((await get(store, tier, keyOf(i)))?.equals(valueOf(i, 20_000))).toBe(true);
+    for (const i of inOldest.slice(5)) expect(await get(store, tier, keyOf(i))).toBeNull();
+    const stats = new Map(tier.statPairs());
+    expect(stats.get('extstore_compact_rescues')).toBe(keep.length);
+    expect(stats.get('extstore_compact_lost')).toBe(0);
+    // The rewritten records are in a newer file: a restart serves them too.
+    const r2 = rig(dir, { paths: [{ path: dir, size: 4 * MiB }] });
+    for (const i of keep) expect((await get(r2.store, r2.tier, keyOf(i)))?.equals(valueOf(i, 20_000))).toBe(true);
+    for (const i of inOldest.slice(5)) expect(await get(r2.store, r2.tier, keyOf(i))).toBeNull();
+  });
+
+  test('compaction leaves a mostly-live oldest file alone: it is dropped whole', () => {
+    const r = rig(dir, { paths: [{ path: dir, size: 3 * MiB }] });
+    fill(r, 0, 600, () => 20_000);
+    r.flusher.flushOnce();
+    const stats = new Map(r.tier.statPairs());
+    expect(stats.get('extstore_page_evictions')).toBeGreaterThan(0);
+    expect(stats.get('extstore_compact_rescues')).toBe(0);
+  });
+
   test('flush_all hides every flash item and a restart does not bring them back', async () => {
     const r = rig(dir);
     const { store, tier, flusher } = r;
