@@ -58,18 +58,46 @@ function runQueueWaitNs(): number {
   }
 }
 
+/**
+ * Read buffers of one thread, reused: a record read from a file lands in a block of a power-of-two size
+ * class, given back once the read's callback has returned (the engine copies the value out). A fresh
+ * 4 KiB+ Buffer per flash hit is an ArrayBuffer outside the V8 heap per hit, and external memory that
+ * grows that fast makes V8 collect garbage often on the serving threads.
+ */
+class ReadBuffers {
+  private static readonly MIN_CLASS = 12; // 4 KiB
+  private static readonly MAX_CLASS = 20; // 1 MiB: larger records get a buffer of their own
+  private static readonly KEEP = 64; // blocks kept per class
+  private readonly free: Buffer[][] = [];
+
+  take(length: number): Buffer {
+    const c = Math.max(ReadBuffers.MIN_CLASS, Math.ceil(Math.log2(Math.max(1, length))));
+    if (c > ReadBuffers.MAX_CLASS) return Buffer.allocUnsafeSlow(length);
+    const block = this.free[c]?.pop() ?? Buffer.allocUnsafeSlow(1 << c);
+    return block.subarray(0, length);
+  }
+
+  give(buf: Buffer): void {
+    const size = buf.buffer.byteLength;
+    const c = Math.log2(size);
+    if (!Number.isInteger(c) || c < ReadBuffers.MIN_CLASS || c > ReadBuffers.MAX_CLASS || buf.byteOffset !== 0) return;
+    const list = (this.free[c] ??= []);
+    if (list.length < ReadBuffers.KEEP) list.push(Buffer.from(buf.buffer, 0, size));
+  }
+}
+
 /** One read in flight: what read() needs from the hit, copied (the hit and the key buffer are reused). */
 class ReadOp {
-  readonly buf: Buffer;
+  /** Where the record lands: a pooled block for file reads (read()), a fresh Buffer for readSync(). */
+  buf: Buffer = EMPTY;
   fd = NO_FD;
   sync = false;
   fromIo = false;
   readonly started = performance.now();
-  constructor(public file: number, public offset: number, length: number, readonly key: Buffer,
-    readonly vlen: number, readonly cas: number, readonly cb: FlashReadCallback) {
-    this.buf = Buffer.allocUnsafe(length);
-  }
+  constructor(public file: number, public offset: number, readonly length: number, readonly key: Buffer,
+    readonly vlen: number, readonly cas: number, readonly cb: FlashReadCallback) {}
 }
+const EMPTY = Buffer.alloc(0);
 
 export class LogFlashTier implements FlashTier {
   readonly g: FlashGeometry;
@@ -192,6 +220,7 @@ export class LogFlashTier implements FlashTier {
       this.locate(op);
       return;
     }
+    op.buf = this.readBuffers.take(op.length);
     // The engine calls read() under the key's shard lock, often for a whole pipelined batch of gets. A
     // file read is submitted to libuv's thread pool, which wakes a pool thread (a futex wake that, on a
     // 2-core machine, often gets the caller preempted) — measured at a quarter of a serving thread's time
@@ -203,6 +232,7 @@ export class LogFlashTier implements FlashTier {
   }
 
   private readonly submitQueue: ReadOp[] = [];
+  private readonly readBuffers = new ReadBuffers();
   private readonly submitQueued = (): void => {
     const q = this.submitQueue;
     // Bounded: withFd() never queues (it only reads this.submitQueue's snapshot).
@@ -221,6 +251,7 @@ export class LogFlashTier implements FlashTier {
     let result: Buffer | null = null;
     const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, (v) => { result = v; });
     op.sync = true;
+    op.buf = Buffer.allocUnsafe(op.length);
     this.counters.row[F.extstore_io_queue]++;
     if (op.file === IN_WBUF) {
       this.locate(op);
@@ -265,7 +296,7 @@ export class LogFlashTier implements FlashTier {
     const u32 = this.ring.u32;
     const w = op.offset >>> 2;
     const same = (): boolean => Atomics.load(u32, w + R_MAGIC) === MAGIC &&
-      Atomics.load(u32, w + R_LENGTH) === op.buf.length &&
+      Atomics.load(u32, w + R_LENGTH) === op.length &&
       (Atomics.load(u32, w + R_CAS_HI) >>> 0) * 4294967296 + (Atomics.load(u32, w + R_CAS_LO) >>> 0) === op.cas;
     let v: Buffer | null = null;
     if (same() && keyMatches(this.ring.u8, op.offset, op.key, 0, op.key.length)) {
@@ -530,8 +561,23 @@ export class LogFlashTier implements FlashTier {
     this.counters.observeRead(Math.round((performance.now() - op.started) * 1000));
     // From an fs callback we are already asynchronous; otherwise (write buffer, reclaimed file) one
     // setImmediate keeps the promise "never calls back synchronously".
-    if (op.sync || op.fromIo) op.cb(value);
-    else setImmediate(op.cb, value);
+    if (op.sync) {
+      op.cb(value);
+    } else if (op.fromIo) {
+      op.cb(value);
+      this.recycle(op);
+    } else {
+      setImmediate(() => {
+        op.cb(value);
+        this.recycle(op);
+      });
+    }
+  }
+
+  /** The callback has returned: the value (a view of op.buf) is no longer used. */
+  private recycle(op: ReadOp): void {
+    if (op.buf.length > 0) this.readBuffers.give(op.buf);
+    op.buf = EMPTY;
   }
 
   /** A record that cannot be read is dropped from the index, so later gets miss without I/O. */

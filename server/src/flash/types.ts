@@ -50,7 +50,8 @@ export interface FlashTier {
   /**
    * With or without the shard lock (the flash tier takes none here). Reads the value of a lookup() result asynchronously and verifies the record's
    * checksum and key; calls back with the value bytes, or null when the record is gone, torn, corrupt or
-   * unreadable (counted in metrics, logged once). Never calls back synchronously.
+   * unreadable (counted in metrics, logged once). Never calls back synchronously. The value is valid only
+   * until the callback returns (its memory is reused for the next read): copy what you keep.
    */
   read(hit: FlashHit, key: Uint8Array, start: number, end: number, cb: FlashReadCallback): void;
 

@@ -109,7 +109,8 @@ export async function get(store: Store, tier: LogFlashTier, key: Uint8Array, now
   const found = tier.lookup(h, key, 0, key.length, now, hit);
   store.unlock(h);
   if (!found) return null;
-  return new Promise((resolve) => tier.read(hit, key, 0, key.length, resolve));
+  // The value is valid only during the callback (its buffer is reused): keep a copy.
+  return new Promise((resolve) => tier.read(hit, key, 0, key.length, (v) => resolve(v === null ? null : Buffer.from(v))));
 }
 
 export function inFlash(store: Store, tier: LogFlashTier, key: Uint8Array, now = NOW): FlashHit | null {

@@ -319,7 +319,7 @@ describe('flash tier: reads under the shard lock (as engine/text.ts calls them)'
       try {
         if (!tier.lookup(h, key, 0, key.length, NOW, hit)) return Promise.resolve(null);
         if (sync) return Promise.resolve(tier.readSync(hit, key, 0, key.length));
-        return new Promise((resolve) => tier.read(hit, key, 0, key.length, resolve));
+        return new Promise((resolve) => tier.read(hit, key, 0, key.length, (v) => resolve(v === null ? null : Buffer.from(v))));
       } finally {
         store.unlock(h);
       }
@@ -348,7 +348,7 @@ describe('flash tier: reads under the shard lock (as engine/text.ts calls them)'
     flusher.flushOnce(); // moves it to a file and releases the ring bytes
     // Producers reuse the space.
     fill(r, 1000, 1400, () => 20_000);
-    const v = await new Promise<Buffer | null>((resolve) => tier.read(hit, keyOf(i), 0, keyOf(i).length, resolve));
+    const v = await new Promise<Buffer | null>((resolve) => tier.read(hit, keyOf(i), 0, keyOf(i).length, (x) => resolve(x === null ? null : Buffer.from(x))));
     expect(v === null || v.equals(valueOf(i, 20_000))).toBe(true);
   });
 });
