@@ -84,6 +84,7 @@ export function buildRegistry(ctx: MetricsContext): Registry {
   });
   counter('memcached_process_user_cpu_seconds_total', 'Accumulated user time for this process.', () => process.resourceUsage().userCPUTime / 1e6);
   counter('memcached_process_system_cpu_seconds_total', 'Accumulated system time for this process.', () => process.resourceUsage().systemCPUTime / 1e6);
+  gauge('cachalot_store_segments_pinned', 'Segment pins held by large values being sent without a copy (they are not evicted meanwhile).', () => store.stats().segmentsPinned ?? 0);
   gauge('cachalot_threads', 'Worker threads serving connections.', () => ctx.config.threads);
   gauge('cachalot_heap_used_bytes', 'V8 heap in use, summed over the main and worker threads.', () => c.get('heap_used_bytes'));
   return registry;

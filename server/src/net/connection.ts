@@ -12,6 +12,7 @@ import type { TextEngine } from '../engine/text.js';
 import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
 import { C, type Counters } from '../metrics/counters.js';
 import { stashBytes } from './readbuffer.js';
+import type { OutBuf } from './outbuf.js';
 
 export interface ConnectionLimits {
   /** Stop reading from a client while this many reply bytes wait in its socket. */
@@ -150,7 +151,7 @@ export class Connection {
           break;
         }
       }
-      if (s.out.pos >= OUT_FLUSH_AT) {
+      if (s.out.pos + s.out.refBytes >= OUT_FLUSH_AT) {
         // With flash reads in flight nothing can be sent yet: stop taking requests until they land.
         if (s.pendingReads.length > 0) {
           this.waitingForReads = true;
@@ -175,12 +176,17 @@ export class Connection {
   flush(): void {
     const out = this.session.out;
     if (out.pos === 0 || this.socket.destroyed || this.session.pendingReads.length > 0) return;
-    this.owner.counters.row[C.bytes_written] += out.pos;
+    this.owner.counters.row[C.bytes_written] += out.pos + out.refBytes;
     const socket = this.socket;
     const buf = out.buf;
-    socket.write(buf.subarray(0, out.pos), this.onWritten);
+    if (out.refView.length > 0) {
+      this.writeWithRefs(out);
+    } else {
+      socket.write(buf.subarray(0, out.pos), this.onWritten);
+      this.inflightPins.push(undefined);
+    }
     if (socket.writableLength === 0) {
-      // Written synchronously to the kernel: the buffer is free again.
+      // Written synchronously to the kernel: the buffer is free again (pins wait for the callback).
       this.inflight.push(EMPTY);
       out.pos = 0;
     } else {
@@ -198,13 +204,49 @@ export class Connection {
     }
   }
 
+  /**
+   * One socket write of buf[0, pos) with the refs' views spliced in at their positions: corked, so that
+   * Node hands libuv one writev. The callback goes on the last piece; the pins are released by it.
+   */
+  private writeWithRefs(out: OutBuf): void {
+    const socket = this.socket;
+    const buf = out.buf;
+    const n = out.refView.length;
+    socket.cork();
+    let prev = 0;
+    for (let i = 0; i < n; i++) {
+      const at = out.refPos[i];
+      if (at > prev) socket.write(buf.subarray(prev, at));
+      prev = at;
+      if (i === n - 1 && prev === out.pos) socket.write(out.refView[i], this.onWritten);
+      else socket.write(out.refView[i]);
+    }
+    if (out.pos > prev) socket.write(buf.subarray(prev, out.pos), this.onWritten);
+    this.inflightPins.push(out.takePins());
+    socket.uncork();
+  }
+
   /** Buffers handed to socket.write, in write order (EMPTY when the write completed synchronously). */
   private readonly inflight: Buffer[] = [];
+  /** Per write, in the same order: the store pins of the values it sends without a copy. */
+  private readonly inflightPins: (number[] | undefined)[] = [];
   private spare: Buffer | undefined;
 
   private readonly onWritten = (): void => {
+    const pins = this.inflightPins.shift();
+    if (pins !== undefined) this.session.out.releaseRefs(pins);
     const buf = this.inflight.shift();
-    if (buf !== undefined && buf !== EMPTY && buf.length <= MAX_SPARE) this.spare = buf;
+    if (buf === undefined || buf === EMPTY || buf.length > MAX_SPARE) return;
+    const out = this.session.out;
+    if (out.pos === 0 && out.buf.length < buf.length) {
+      // The next large reply would otherwise grow the small buffer `take()` left in place into a fresh
+      // allocation (page faults on every byte copied into it: measured 10x slower than a reused buffer
+      // for 1 MB values). Put the big one back to work now and keep the small one as the spare.
+      this.spare = out.buf;
+      out.buf = buf;
+    } else if (this.spare === undefined || this.spare.length < buf.length) {
+      this.spare = buf;
+    }
   };
 
   private readonly onDrain = (): void => {
@@ -294,5 +336,11 @@ export class Connection {
 
   dispose(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    // The socket is closed: libuv has cancelled its writes, nothing reads the pinned bytes any more.
+    // (Write callbacks that still come find the queues empty.)
+    const out = this.session.out;
+    for (const pins of this.inflightPins.splice(0)) if (pins !== undefined) out.releaseRefs(pins);
+    this.inflight.length = 0;
+    out.reset();
   }
 }

@@ -8,6 +8,18 @@ export class OutBuf {
   buf: Buffer;
   pos = 0;
 
+  /**
+   * Large values sent without copying them into `buf` (zero-copy gets): refView[i] goes out between
+   * buf[.., refPos[i]) and buf[refPos[i], ..). refPin[i] is what `unpin` must be given once the socket
+   * no longer needs the bytes (the store keeps the segment in place until then). refBytes sums their
+   * lengths, so that "how much is queued" is pos + refBytes.
+   */
+  readonly refPos: number[] = [];
+  readonly refView: Uint8Array[] = [];
+  readonly refPin: number[] = [];
+  refBytes = 0;
+  unpin: ((pin: number) => void) | undefined;
+
   constructor(size = INITIAL_SIZE) {
     this.buf = Buffer.allocUnsafe(size);
   }
@@ -77,6 +89,37 @@ export class OutBuf {
     let p = this.pos + digits;
     this.pos = p;
     for (let t = v; t >= 1; t = Math.floor(t / 10)) buf[--p] = 48 + (t % 10);
+  }
+
+  /** Queues `view` to be sent at the current position without copying it; `pin` is released later. */
+  ref(view: Uint8Array, pin: number): void {
+    this.refPos.push(this.pos);
+    this.refView.push(view);
+    this.refPin.push(pin);
+    this.refBytes += view.length;
+  }
+
+  /** Drops everything queued (memcached's conn_release_items), releasing the refs' pins. */
+  reset(): void {
+    this.pos = 0;
+    if (this.refPin.length > 0) this.releaseRefs(this.refPin.splice(0));
+    this.refPos.length = 0;
+    this.refView.length = 0;
+    this.refBytes = 0;
+  }
+
+  /** Hands the refs' pins to the caller (who releases them when the write is done) and forgets the refs. */
+  takePins(): number[] {
+    const pins = this.refPin.splice(0);
+    this.refPos.length = 0;
+    this.refView.length = 0;
+    this.refBytes = 0;
+    return pins;
+  }
+
+  releaseRefs(pins: number[]): void {
+    const unpin = this.unpin;
+    if (unpin !== undefined) for (const p of pins) unpin(p);
   }
 
   /** Replaces the buffer after it has been handed to a socket write; returns the filled bytes. */

@@ -34,7 +34,7 @@
  * Segment metadata (Int32 x SEG_STRIDE):
  *   0 OWNER shard (-1 = free)   1 NEXT (chain or free list, -1 = end)   2 WRITE offset   3 LIVE_BYTES
  *   4 LIVE_ITEMS   5 TTL_CLASS   6 MAX_EXPTIME (SEG_NEVER = holds never-expiring items)   7 SEQ (creation
- *   order, compared wrap-safe)   8 CREATE_TIME (rel time)
+ *   order, compared wrap-safe)   8 CREATE_TIME (rel time)   9 READERS (zero-copy replies in flight)
  *
  * Shard words (Int32 x SHARD_I32_STRIDE = 128 bytes, so two shards' lock words never share a cache line):
  *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]
@@ -73,6 +73,12 @@ export const SEG_TTL_CLASS = 5;
 export const SEG_MAX_EXPTIME = 6;
 export const SEG_SEQ = 7;
 export const SEG_CREATE_TIME = 8;
+/**
+ * Replies being sent straight out of this segment (zero-copy gets of large values): while non-zero the
+ * segment is neither evicted, compacted, stolen nor dropped as expired. Atomics.add under the owning
+ * shard's lock, Atomics.sub from any thread once the socket write completed.
+ */
+export const SEG_READERS = 9;
 export const SEG_NEVER = 0x7fffffff;
 export const NO_SEGMENT = -1;
 
@@ -118,6 +124,8 @@ export const G_LIMIT_MIB = 5;
 export const G_OLDEST_LIVE = 16;
 export const G_SEQ = 32;
 export const G_STEAL_CURSOR = 48;
+/** Segment reader pins held by all threads (SEG_READERS summed): bounded so they can't starve eviction. */
+export const G_READ_PINS = 40;
 /**
  * Byte offset of the global CAS counter (a BigUint64, Atomics.add): CAS values increase across all
  * shards, as memcached's one counter does, because meta's `I` (set-if-older) and clients compare CAS

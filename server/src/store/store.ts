@@ -6,9 +6,9 @@ import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
-  G_STEAL_CURSOR, G_CAS_BYTE, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
+  G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
-  SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
+  SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
   geometry, ttlClass,
 } from './layout.js';
@@ -209,6 +209,27 @@ export class SegmentStore implements Store {
     }
   }
 
+  pinValue(ref: ItemRef): number {
+    if (Atomics.load(this.global, G_READ_PINS) >= this.allowedSegments() >> 2) return NO_SEGMENT;
+    const s = Math.floor(((ref - 1) * 8) / this.segmentSize);
+    Atomics.add(this.seg, s * SEG_STRIDE + SEG_READERS, 1);
+    Atomics.add(this.global, G_READ_PINS, 1);
+    return s;
+  }
+
+  unpinSegment(segment: number): void {
+    Atomics.sub(this.seg, segment * SEG_STRIDE + SEG_READERS, 1);
+    Atomics.sub(this.global, G_READ_PINS, 1);
+  }
+
+  valueShared(ref: ItemRef): boolean {
+    return this.hasReaders(Math.floor(((ref - 1) * 8) / this.segmentSize));
+  }
+
+  private hasReaders(segment: number): boolean {
+    return Atomics.load(this.seg, segment * SEG_STRIDE + SEG_READERS) !== 0;
+  }
+
   setExptime(ref: ItemRef, exptime: number): void {
     this.u32[(ref - 1) * 2 + H_EXPTIME] = exptime;
     // A segment is dropped whole once its max exptime passes, so a touch that extends (or removes) an
@@ -362,6 +383,7 @@ export class SegmentStore implements Store {
       currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.limitBytes(), evictions: 0,
       evictedUnfetched: 0, evictedActive: 0, expiredUnfetched: 0, reclaimed: 0,
       segmentsTotal: this.allowedSegments(), segmentsFree: this.freeWithinLimit(),
+      segmentsPinned: Atomics.load(this.global, G_READ_PINS),
       segmentSize: this.segmentSize, indexSlots: this.slotsPerShard * this.shards,
     };
     const ctr = this.ctr;
@@ -596,7 +618,7 @@ export class SegmentStore implements Store {
         const head = this.sh[base + SH_HEAD + cls];
         if (head === NO_SEGMENT || budget === 0) break;
         const maxExp = this.seg[head * SEG_STRIDE + SEG_MAX_EXPTIME];
-        if (maxExp === SEG_NEVER || maxExp > now || this.isPinned(shard, head)) break;
+        if (maxExp === SEG_NEVER || maxExp > now || this.isPinned(shard, head) || this.hasReaders(head)) break;
         this.detach(shard, head);
         this.compact(shard, head, 0, now);
         this.release(shard, head);
@@ -624,7 +646,7 @@ export class SegmentStore implements Store {
     for (let cls = 0; cls < TTL_CLASSES; cls++) {
       let s = this.sh[base + SH_HEAD + cls];
       for (let seen = 0; s !== NO_SEGMENT && seen < VICTIM_WINDOW; s = this.seg[s * SEG_STRIDE + SEG_NEXT]) {
-        if (this.isPinned(shard, s)) continue;
+        if (this.isPinned(shard, s) || this.hasReaders(s)) continue;
         seen++;
         const live = this.seg[s * SEG_STRIDE + SEG_LIVE_BYTES];
         const sq = this.seg[s * SEG_STRIDE + SEG_SEQ];
@@ -644,7 +666,9 @@ export class SegmentStore implements Store {
     let bestSeq = 0;
     for (let cls = 0; cls < TTL_CLASSES; cls++) {
       let s = this.sh[base + SH_HEAD + cls];
-      while (s !== NO_SEGMENT && skipPinned && this.isPinned(shard, s)) s = this.seg[s * SEG_STRIDE + SEG_NEXT];
+      while (s !== NO_SEGMENT && ((skipPinned && this.isPinned(shard, s)) || this.hasReaders(s))) {
+        s = this.seg[s * SEG_STRIDE + SEG_NEXT];
+      }
       if (s === NO_SEGMENT) continue;
       const sq = this.seg[s * SEG_STRIDE + SEG_SEQ];
       if (best === NO_SEGMENT || seqBefore(sq, bestSeq)) {

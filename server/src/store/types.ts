@@ -61,6 +61,8 @@ export interface StoreStats {
   reclaimed: number; // reclaimed: expired items whose space was reused/unlinked
   segmentsTotal: number;
   segmentsFree: number;
+  /** Reader pins held by zero-copy replies in flight (pinValue). */
+  segmentsPinned?: number;
   segmentSize: number;
   /** Index slots (reported as hash_bytes / hash_power_level). */
   indexSlots?: number;
@@ -87,6 +89,17 @@ export interface Store {
   /** A view of the value bytes inside shared memory. Do not keep it past unlock(). */
   valueView(ref: ItemRef): Uint8Array;
   copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number): void;
+  /**
+   * Keeps the segment holding ref's bytes where it is (not evicted, compacted, stolen or dropped) until
+   * unpinSegment(), so that a reply can be written to a socket straight from valueView(ref) after unlock().
+   * Returns the segment to pass to unpinSegment(), or -1 when a quarter of the segments are pinned already
+   * (the caller copies instead). Lock held.
+   */
+  pinValue(ref: ItemRef): number;
+  /** Releases a pinValue() pin; any thread, no lock needed. */
+  unpinSegment(segment: number): void;
+  /** Whether a zero-copy reply may be reading ref's bytes (an in-place update must not change them). */
+  valueShared(ref: ItemRef): boolean;
 
   setExptime(ref: ItemRef, exptime: number): void;
   setBits(ref: ItemRef, bits: number): void; // replaces all bits
