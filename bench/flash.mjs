@@ -32,6 +32,8 @@ const opts = (name) => args.flatMap((a, i) => (a === name && i + 1 < args.length
 const NODE_ARGS = opts('--node-arg');
 const SERVER_LOG = opts('--server-log')[0];
 const SKIP_RESTART = flag('--skip-restart');
+// Extra server flags, e.g. --server-arg -o --server-arg ext_threads=0
+const SERVER_ARGS = opts('--server-arg');
 const QUICK = flag('--quick');
 const DURATION = opt('--duration', QUICK ? 5 : 15);
 const CONNS = opt('--conns', 16);
@@ -85,7 +87,7 @@ async function start(dir, tier) {
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, [...NODE_ARGS, MAIN, '-p', String(port), '-l', '127.0.0.1', '-t', '2', '-m', String(RAM_MB),
     '-U', '0', '-o', `ext_path=${dir}:${Math.round(tier / MiB)}m`, '--metrics-port', String(mport),
-    '--metrics-listen', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--metrics-listen', '127.0.0.1', ...SERVER_ARGS], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const cap = SERVER_LOG ? 64e6 : 1e6;
   child.stdout.on('data', (d) => { if (out.length < cap) out += d; });
@@ -353,7 +355,7 @@ function report(results, load0, commit) {
     `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/flash.mjs${args.length ? ' ' + args.join(' ') : ''}\``,
     '',
     `- machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM; node ${process.version}; commit ${commit}`,
-    `- server: cachalot-server \`-t 2 -m ${RAM_MB} -o ext_path=DIR:SIZE\`, DIR under ${tmpdir()} (a disk file system; the page cache holds most of the files, so most reads do not reach the device)`,
+    `- server: cachalot-server \`-t 2 -m ${RAM_MB} -o ext_path=DIR:SIZE${SERVER_ARGS.length ? ' ' + SERVER_ARGS.join(' ') : ''}\`, DIR under ${tmpdir()} (a disk file system; the page cache holds most of the files, so most reads do not reach the device)`,
     `- load average (1/5/15 min) at start: ${load0}; at end: ${load1} (other work on this machine makes the numbers noisy)`,
     '',
     `### a/b. gets with nearly all hits from flash: ${fmt(results.fill.keys)} keys x ${VALUE} B (${Math.round(FILL / MiB)} MiB, ${Math.round(FILL / MiB / RAM_MB)}x the RAM tier), uniform random, ${RATE > 0 ? `open loop at ${fmt(RATE)} gets/s over ${CONNS} connections` : `${CONNS} connections x depth ${DEPTH}`}, ${DURATION} s after 1 s warm-up`,

@@ -54,6 +54,8 @@ export interface ServerConfig {
   extItemSize: number;
   extWbufSize: number;
   extFlushOnShutdown: boolean;
+  /** ext_threads: flash reader threads (0: libuv's thread pool). */
+  extThreads: number;
   logLevel: string;
   /** -o suboptions memcached has and we accept without effect (logged at start). */
   ignoredOptions: string[];
@@ -86,6 +88,7 @@ export function defaultConfig(): ServerConfig {
     extItemSize: 512,
     extWbufSize: 4 * 1024 * 1024,
     extFlushOnShutdown: true,
+    extThreads: 1,
     logLevel: 'info',
     ignoredOptions: [],
   };
@@ -98,7 +101,7 @@ const IGNORED_SUBOPTIONS = new Set([
   'lru_crawler', 'no_lru_crawler', 'lru_crawler_sleep', 'lru_crawler_tocrawl', 'lru_maintainer',
   'no_lru_maintainer', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl',
   'modern', 'no_modern', 'watcher_logbuf_size', 'worker_logbuf_size', 'track_sizes', 'no_inline_ascii_resp',
-  'inline_ascii_resp', 'ext_page_size', 'ext_threads', 'ext_io_depth', 'ext_low_ttl', 'ext_recache_rate',
+  'inline_ascii_resp', 'ext_page_size', 'ext_io_depth', 'ext_low_ttl', 'ext_recache_rate',
   'ext_compact_under', 'ext_drop_under', 'ext_max_frag', 'ext_max_sleep', 'ext_drop_unread', 'ext_item_age',
   'slab_automove_freeratio', 'read_buf_mem_limit', 'drop_privileges', 'no_drop_privileges', 'lru_segmented',
   'no_lru_segmented', 'hash_algorithm', 'resp_obj_mem_limit',
@@ -145,6 +148,9 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
       case 'ext_item_size':
         cfg.extItemSize = intIn('-o ext_item_size', value, 0, MAX_ITEM_SIZE, ' of bytes');
         break;
+      case 'ext_threads':
+        cfg.extThreads = intIn('-o ext_threads', value, 0, 64);
+        break;
       case 'ext_wbuf_size':
         cfg.extWbufSize = parseSize('-o ext_wbuf_size', value, 64 * 1024, 1024 * 1024 * 1024);
         break;
@@ -183,7 +189,7 @@ const USAGE = `cachalot-server — memcached-compatible cache server
   -b, --listen-backlog=<num>  listen backlog (default: ${DEFAULT_BACKLOG})
   -A, --enable-shutdown       allow the "shutdown" command
   -v, -vv                     verbose logging
-  -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size,
+  -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,
                               ext_flush_on_shutdown, metrics_port, shards
       --metrics-port=<num>    HTTP port for /metrics /healthz /readyz (default: ${DEFAULT_METRICS_PORT}, 0 = off)
       --metrics-listen=<addr> interface for the HTTP port (default: 0.0.0.0)

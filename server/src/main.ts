@@ -15,7 +15,7 @@ import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE
 import { Clock } from './engine/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
-import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/index.js';
+import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/index.js';
 
 /** Quiet time after which a draining connection with nothing pending is closed. */
 const DRAIN_QUIET_MS = 50;
@@ -56,8 +56,10 @@ function run(config: ServerConfig): void {
     flashMemory = createFlashMemory({
       paths: config.extPaths, shards: storeMemory.options.shards, wbufSize: config.extWbufSize,
       maxItemSize: config.maxItemSize + 512, threads: config.threads, processStarted: clock.processStarted,
-      itemSize: config.extItemSize,
+      itemSize: config.extItemSize, readers: config.extThreads,
     }, storeMemory);
+    // ext_threads: the serving threads' flash reads (unreferenced threads; they die with the process).
+    for (let r = 0; r < config.extThreads; r++) startReader(flashMemory, r, config.extThreads);
     flash = new LogFlashTier(flashMemory, config.threads, log);
     flashReady = false;
     flusher = startFlusher({ memory: flashMemory, logLevel: config.logLevel, now: clock.now() });

@@ -9,3 +9,4 @@ export { createFlashMemory, flashGeometry, FlashError, type FlashMemory, type Fl
 export { LogFlashTier } from './tier.js';
 export { Flusher, startFlusher, stopFlusher, type FlusherMessage } from './flusher.js';
 export { DirLocks, LOCK_FILE } from './dirlock.js';
+export { startReader } from './reader.js';

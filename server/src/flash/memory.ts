@@ -4,6 +4,7 @@ import {
   MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, recordSize, roundUp8,
 } from './layout.js';
 import { ROW_WIDTH } from './stats.js';
+import { MAX_READERS, readsBufferBytes } from './reader.js';
 
 export class FlashError extends Error {
   override readonly name = 'FlashError';
@@ -36,6 +37,11 @@ export interface FlashOptions {
    * 0 or absent: every item.
    */
   itemSize?: number;
+  /**
+   * ext_threads: reader threads doing the serving threads' file reads (reader.ts). 0 or absent: reads go
+   * through libuv's thread pool (fs.read).
+   */
+  readers?: number;
   /** Overrides (tests): log file size, index slots, write buffer size (exact, no floor). */
   fileSize?: number;
   indexSlots?: number;
@@ -65,6 +71,8 @@ export interface FlashMemory {
     counters: SharedArrayBuffer;
     /** The RAM store's `shards` buffer: the lock words of the shards. */
     storeLocks: SharedArrayBuffer;
+    /** Read channels of the serving threads, when there are reader threads (reader.ts). */
+    reads?: SharedArrayBuffer;
   };
 }
 
@@ -115,6 +123,9 @@ export function validateFlashOptions(o: FlashOptions): FlashOptions {
   if (!Number.isInteger(o.shards) || o.shards < 1 || (o.shards & (o.shards - 1)) !== 0) {
     throw new FlashError('ERR_FLASH_OPTIONS', `flash option shards must be a power of two, got ${o.shards}`);
   }
+  if (o.readers !== undefined && !(Number.isInteger(o.readers) && o.readers >= 0 && o.readers <= MAX_READERS)) {
+    throw new FlashError('ERR_FLASH_OPTIONS', `-o ext_threads must be an integer between 0 and ${MAX_READERS}, got ${o.readers}`);
+  }
   for (const p of o.paths) {
     if (!(p.size >= MIN_FILE_SIZE)) throw new FlashError('ERR_FLASH_OPTIONS', `-o ext_path ${p.path}: size must be at least 1m, got ${p.size}`);
   }
@@ -133,6 +144,7 @@ export function createFlashMemory(options: FlashOptions, store: StoreMemory): Fl
     files: new SharedArrayBuffer(g.fileTableSlots * 8),
     counters: new SharedArrayBuffer(g.rows * ROW_WIDTH * 8),
     storeLocks: store.buffers.shards,
+    reads: (o.readers ?? 0) > 0 ? new SharedArrayBuffer(readsBufferBytes(o.threads)) : undefined,
   };
   const control = new Int32Array(buffers.control);
   control[K_MIN_FILE] = 1;

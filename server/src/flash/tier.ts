@@ -23,6 +23,10 @@ import { F, FlashCounterReader, FlashCounters, type FlashCounterName } from './s
 import { keyMatches, readU32, RECORD_BADCRC, RECORD_OK, RECORD_TORN, verifyRecord } from './record.js';
 import { lockWord, unlockWord } from '../store/lock.js';
 import { HASH_SEED, murmur3 } from '../store/hash.js';
+import {
+  C_DONE, C_SUBMITTED, HEADER_WORDS, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, ReadChannel, S_ARENA, S_FILE,
+  S_LENGTH, S_OFFSET, S_RESULT, SLOT_WORDS,
+} from './reader.js';
 
 /** Bits of K_LOGGED: each kind of failure is logged once per process (every thread shares the bits). */
 export const LOG_READ_ERROR = 1;
@@ -48,6 +52,11 @@ const EVENT_LOOP_RESOLUTION_MS = 5;
 const DEMOTE_QUEUED = 0;
 const DEMOTE_SKIPPED = 1;
 const DEMOTE_FULL = 2;
+
+/** Atomics.waitAsync (V8, Node >= 16); typed here because the project's lib is older than ES2024. */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync.bind(Atomics);
 
 /** This thread's total run-queue wait in ns (Linux), or -1. */
 function runQueueWaitNs(): number {
@@ -93,6 +102,9 @@ class ReadOp {
   fd = NO_FD;
   sync = false;
   fromIo = false;
+  /** Reader-thread path: where the record lands in the channel's arena, and the arena bytes it holds. */
+  arenaOff = 0;
+  arenaCost = 0;
   readonly started = performance.now();
   constructor(public file: number, public offset: number, readonly length: number, readonly key: Buffer,
     readonly vlen: number, readonly cas: number, readonly cb: FlashReadCallback) {}
@@ -124,6 +136,12 @@ export class LogFlashTier implements FlashTier {
     this.paths = memory.options.paths.map((p) => p.path);
     this.processStarted = memory.options.processStarted;
     this.minItemSize = memory.options.itemSize ?? 0;
+    const readers = memory.options.readers ?? 0;
+    if (memory.buffers.reads !== undefined && readers > 0 && row < memory.options.threads) {
+      this.chan = new ReadChannel(memory.buffers.reads, row);
+      this.bells = new Int32Array(memory.buffers.reads, 0, HEADER_WORDS);
+      this.bell = row % readers;
+    }
     if (row < memory.options.threads && log !== undefined) this.monitorEventLoop();
   }
 
@@ -220,7 +238,6 @@ export class LogFlashTier implements FlashTier {
       this.locate(op);
       return;
     }
-    op.buf = this.readBuffers.take(op.length);
     // The engine calls read() under the key's shard lock, often for a whole pipelined batch of gets. A
     // file read is submitted to libuv's thread pool, which wakes a pool thread (a futex wake that, on a
     // 2-core machine, often gets the caller preempted) — measured at a quarter of a serving thread's time
@@ -237,8 +254,109 @@ export class LogFlashTier implements FlashTier {
     const q = this.submitQueue;
     // Bounded: withFd() never queues (it only reads this.submitQueue's snapshot).
     const n = q.length;
-    for (let i = 0; i < n; i++) this.withFd(q[i]);
+    let rang = false;
+    for (let i = 0; i < n; i++) {
+      const op = q[i];
+      if (this.toChannel(op)) {
+        rang = true;
+      } else {
+        op.buf = this.readBuffers.take(op.length);
+        this.withFd(op);
+      }
+    }
     q.splice(0, n);
+    if (rang) {
+      // One doorbell per batch: the reader preads the whole batch, then wakes us once.
+      Atomics.add(this.bells!, this.bell, 1);
+      Atomics.notify(this.bells!, this.bell, 1);
+      this.awaitChannel();
+    }
+  };
+
+  // ---- reads through a reader thread (reader.ts; -o ext_threads) -----------------------------------------
+
+  private readonly chan: ReadChannel | undefined;
+  private readonly bells: Int32Array | undefined;
+  private readonly bell: number = 0;
+  /** Reads submitted to the channel, oldest first (the reader completes them in this order). */
+  private readonly chanPending: ReadOp[] = [];
+  private chanSubmitted = 0;
+  private chanSeenDone = 0;
+  private chanWaiting = false;
+  private arenaHead = 0;
+  private arenaUsed = 0;
+
+  /** Queues op on this thread's channel; false (use the pool) when there is none or it is full. */
+  private toChannel(op: ReadOp): boolean {
+    const ch = this.chan;
+    if (ch === undefined || op.length > MAX_CHANNEL_READ || this.chanPending.length >= READ_SLOTS) return false;
+    let off = this.arenaHead;
+    let cost = op.length;
+    if (off + op.length > READ_ARENA) {
+      cost += READ_ARENA - off; // the tail of the arena stays unused; the record goes to its start
+      off = 0;
+    }
+    if (this.arenaUsed + cost > READ_ARENA) return false;
+    this.arenaHead = off + op.length;
+    this.arenaUsed += cost;
+    op.arenaOff = off;
+    op.arenaCost = cost;
+    const s = ((this.chanSubmitted >>> 0) % READ_SLOTS) * SLOT_WORDS;
+    const slots = ch.slots;
+    slots[s + S_FILE] = op.file;
+    slots[s + S_OFFSET] = op.offset;
+    slots[s + S_LENGTH] = op.length;
+    slots[s + S_ARENA] = off;
+    this.chanSubmitted = (this.chanSubmitted + 1) | 0;
+    Atomics.store(ch.ctl, C_SUBMITTED, this.chanSubmitted);
+    this.chanPending.push(op);
+    return true;
+  }
+
+  /** Arms one Atomics.waitAsync on the channel's completion count (a task on this event loop). */
+  private awaitChannel(): void {
+    if (this.chanWaiting || this.chanPending.length === 0) return;
+    const r = waitAsync(this.chan!.ctl, C_DONE, this.chanSeenDone);
+    if (!r.async) {
+      queueMicrotask(this.drainChannel);
+      return;
+    }
+    this.chanWaiting = true;
+    void r.value.then(this.onChannelWake);
+  }
+
+  private readonly onChannelWake = (): void => {
+    this.chanWaiting = false;
+    this.drainChannel();
+  };
+
+  /** Finishes every read the reader completed, in order. */
+  private readonly drainChannel = (): void => {
+    const ch = this.chan!;
+    const done = Atomics.load(ch.ctl, C_DONE);
+    // Bounded: at most READ_SLOTS reads are outstanding.
+    for (let n = 0; this.chanSeenDone !== done && n < READ_SLOTS && this.chanPending.length > 0; n++) {
+      const op = this.chanPending.shift()!;
+      const result = ch.slots[((this.chanSeenDone >>> 0) % READ_SLOTS) * SLOT_WORDS + S_RESULT];
+      this.chanSeenDone = (this.chanSeenDone + 1) | 0;
+      // The arena bytes are copied out below, before anything else can queue a read.
+      this.arenaUsed -= op.arenaCost;
+      if (this.chanPending.length === 0) {
+        this.arenaHead = 0;
+        this.arenaUsed = 0;
+      }
+      op.fromIo = true;
+      if (result === R_GONE) {
+        this.finish(op, null, null); // reclaimed since lookup(): an ordinary miss
+      } else if (result < 0) {
+        this.verify(op, Object.assign(new Error('flash reader thread: open or read failed'), { code: 'EIO' }), 0);
+      } else {
+        op.buf = this.readBuffers.take(op.length);
+        op.buf.set(ch.arena.subarray(op.arenaOff, op.arenaOff + result));
+        this.verify(op, null, result);
+      }
+    }
+    this.awaitChannel();
   };
 
   /**

@@ -1,0 +1,171 @@
+/**
+ * Flash reader threads (memcached's ext_threads): the serving threads' file reads, done off their event
+ * loops without libuv's thread pool.
+ *
+ * Why: through `fs.read`, every flash hit is one job on libuv's pool, and submitting it wakes a pool thread
+ * (a futex wake; on a 2-core machine the woken thread often preempts the caller). A CPU profile under flash
+ * load put a quarter of each serving thread's time there. Here a serving thread writes its reads into a
+ * shared channel and rings the reader once per batch (a whole pipelined batch of gets); the reader
+ * preads them into the channel's arena in order and wakes the serving thread once per batch it finished
+ * (Atomics.waitAsync on the serving side: a task on its event loop, no thread of its own).
+ *
+ * Shared layout (buffers.reads, one SharedArrayBuffer):
+ *
+ *   header   Int32 x HEADER_WORDS: doorbell word per reader (bumped and notified by serving threads)
+ *   channel  one per serving thread, CHANNEL_BYTES each:
+ *     ctl    Int32 x CTL_WORDS: C_SUBMITTED (serving thread), C_DONE (reader), both counts that wrap
+ *     slots  Int32 x READ_SLOTS x SLOT_WORDS: file, offset, length, arena offset, result (bytes or < 0)
+ *     arena  READ_ARENA bytes: records land here, in submission order (a ring the serving thread manages)
+ *
+ * Reader r serves the channels c with c % readers === r. A read of a reclaimed file is R_GONE (a miss, as
+ * on the pool path); a failed open or read is R_ERROR (a read error).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { K_MIN_FILE } from './layout.js';
+import type { FlashMemory } from './memory.js';
+import { FileTable, filePath } from './files.js';
+
+export const HEADER_WORDS = 64;
+export const MAX_READERS = HEADER_WORDS;
+export const CTL_WORDS = 8;
+export const C_SUBMITTED = 0;
+export const C_DONE = 1;
+export const READ_SLOTS = 1024;
+export const SLOT_WORDS = 5;
+export const S_FILE = 0;
+export const S_OFFSET = 1;
+export const S_LENGTH = 2;
+export const S_ARENA = 3;
+export const S_RESULT = 4;
+/** Arena per serving thread; records larger than MAX_CHANNEL_READ go through libuv's pool instead. */
+export const READ_ARENA = 2 * 1024 * 1024;
+export const MAX_CHANNEL_READ = 256 * 1024;
+export const CHANNEL_BYTES = (CTL_WORDS + READ_SLOTS * SLOT_WORDS) * 4 + READ_ARENA;
+export const R_GONE = -2;
+export const R_ERROR = -1;
+/** A reader sleeps at most this long between checks (so that a stopping process never waits on it long). */
+const IDLE_WAIT_MS = 200;
+
+export function readsBufferBytes(threads: number): number {
+  return HEADER_WORDS * 4 + threads * CHANNEL_BYTES;
+}
+
+/** Views of one channel (both sides use the same). */
+export class ReadChannel {
+  readonly ctl: Int32Array;
+  readonly slots: Int32Array;
+  readonly arena: Uint8Array;
+  constructor(reads: SharedArrayBuffer, channel: number) {
+    const base = HEADER_WORDS * 4 + channel * CHANNEL_BYTES;
+    this.ctl = new Int32Array(reads, base, CTL_WORDS);
+    this.slots = new Int32Array(reads, base + CTL_WORDS * 4, READ_SLOTS * SLOT_WORDS);
+    this.arena = new Uint8Array(reads, base + (CTL_WORDS + READ_SLOTS * SLOT_WORDS) * 4, READ_ARENA);
+  }
+}
+
+/** The reader's side: preads every submitted slot of its channels, in order. */
+export class FlashReader {
+  private readonly channels: ReadChannel[] = [];
+  private readonly header: Int32Array;
+  private readonly control: Int32Array;
+  private readonly files: FileTable;
+  private readonly paths: string[];
+  private readonly fds = new Map<number, number>();
+  private minSeen = 0;
+
+  constructor(memory: FlashMemory, readonly index: number, readers: number) {
+    const reads = memory.buffers.reads!;
+    this.header = new Int32Array(reads, 0, HEADER_WORDS);
+    this.control = new Int32Array(memory.buffers.control);
+    this.files = new FileTable(memory.buffers.files);
+    this.paths = memory.options.paths.map((p) => p.path);
+    for (let c = index; c < memory.options.threads; c += readers) this.channels.push(new ReadChannel(reads, c));
+  }
+
+  /** Serves everything submitted so far; the number of reads done. */
+  serveOnce(): number {
+    this.closeReclaimed();
+    let total = 0;
+    for (const ch of this.channels) {
+      const ctl = ch.ctl;
+      const submitted = Atomics.load(ctl, C_SUBMITTED);
+      let done = Atomics.load(ctl, C_DONE);
+      if (done === submitted) continue;
+      // Bounded: at most READ_SLOTS reads are outstanding on a channel.
+      for (let n = 0; done !== submitted && n < READ_SLOTS; n++) {
+        const s = ((done >>> 0) % READ_SLOTS) * SLOT_WORDS;
+        ch.slots[s + S_RESULT] = this.readOne(ch, s);
+        done = (done + 1) | 0;
+        total++;
+      }
+      Atomics.store(ctl, C_DONE, done);
+      Atomics.notify(ctl, C_DONE);
+    }
+    return total;
+  }
+
+  private readOne(ch: ReadChannel, s: number): number {
+    const file = ch.slots[s + S_FILE];
+    let fd = this.fds.get(file);
+    if (fd === undefined) {
+      const dir = this.files.pathOf(file);
+      if (dir < 0 || file < Atomics.load(this.control, K_MIN_FILE)) return R_GONE;
+      try {
+        fd = openSync(filePath(this.paths[dir], file), 'r');
+      } catch {
+        return R_ERROR;
+      }
+      this.fds.set(file, fd);
+    }
+    try {
+      return readSync(fd, ch.arena, ch.slots[s + S_ARENA], ch.slots[s + S_LENGTH], ch.slots[s + S_OFFSET]);
+    } catch {
+      return R_ERROR;
+    }
+  }
+
+  /** The fds of reclaimed files (a reclaimed file's space comes back when its last fd closes). */
+  private closeReclaimed(): void {
+    const min = Atomics.load(this.control, K_MIN_FILE);
+    if (min === this.minSeen) return;
+    this.minSeen = min;
+    for (const [file, fd] of this.fds) {
+      if (file < min) {
+        this.fds.delete(file);
+        try {
+          closeSync(fd);
+        } catch { /* closed already */ }
+      }
+    }
+  }
+
+  /** The thread's loop: serve, then sleep on the doorbell until a serving thread rings it. */
+  run(): void {
+    const bell = this.index;
+    for (;;) {
+      const rung = Atomics.load(this.header, bell);
+      if (this.serveOnce() === 0) Atomics.wait(this.header, bell, rung, IDLE_WAIT_MS);
+    }
+  }
+}
+
+export interface ReaderInit {
+  kind: 'cachalot-flash-reader';
+  memory: FlashMemory;
+  index: number;
+  readers: number;
+}
+
+/** Main thread: starts reader `index` of `readers`. Unreferenced: it never keeps the process alive. */
+export function startReader(memory: FlashMemory, index: number, readers: number): Worker {
+  const w = new Worker(new URL('./reader.js', import.meta.url),
+    { workerData: { kind: 'cachalot-flash-reader', memory, index, readers } satisfies ReaderInit });
+  w.unref();
+  return w;
+}
+
+if (!isMainThread && (workerData as ReaderInit | undefined)?.kind === 'cachalot-flash-reader') {
+  const init = workerData as ReaderInit;
+  new FlashReader(init.memory, init.index, init.readers).run();
+}
