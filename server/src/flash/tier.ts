@@ -1,8 +1,10 @@
 /**
  * The flash tier as the serving threads (and the main thread at shutdown) see it: the FlashTier interface
  * (types.ts) over the shared index and write buffer, plus demotion, which the RAM store calls when it
- * evicts a live item. read() uses fs.read on a per-thread cache of file descriptors; only readSync() (the
- * engine's rare promotions for mutating commands) and demoteAll() (shutdown, main thread) ever block.
+ * evicts a live item. read() hands file reads to a reader thread (reader.ts) through this thread's channel,
+ * or to libuv's pool (fs.read on a per-thread cache of file descriptors) when there is no reader or the
+ * channel is full; only readSync() (the engine's rare promotions for mutating commands) and demoteAll()
+ * (shutdown, main thread) ever block.
  */
 import { close, closeSync, open, openSync, read, readFileSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
