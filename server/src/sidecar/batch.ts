@@ -6,6 +6,13 @@
  * read: the sidecar pipelines for clients that do not. Measured with bench/sidecar.mjs (50 connections,
  * depth 1): flushing at the end of each callback instead cost about twice the sidecar CPU per request and a
  * third more upstream CPU per request, from one write and one read per request on every hop.
+ *
+ * Upstreams are written before clients in each turn, so that the servers (other processes, often on the
+ * other core) start on their requests while the sidecar is still writing replies to its clients.
+ *
+ * A client may ask to be flushed in the next turn instead (`markNextTurn`): client.ts does that once when
+ * only part of a pipelined batch is answered, so the rest, usually from another server and already on its way,
+ * goes out in the same write.
  */
 export interface Flushable {
   /** True while marked; cleared by flush(). */
@@ -13,26 +20,67 @@ export interface Flushable {
   flush(): void;
 }
 
-const pending: Flushable[] = [];
+let upstreams: Flushable[] = [];
+let clients: Flushable[] = [];
+let nextTurn: Flushable[] = [];
 let scheduled = false;
 
-export function mark(f: Flushable): void {
-  if (f.marked) return;
-  f.marked = true;
-  pending.push(f);
+function schedule(): void {
   if (!scheduled) {
     scheduled = true;
     setImmediate(runBatch);
   }
 }
 
-/** Flushes everything marked, including what flushing marks (a client flush never marks an upstream). */
+/** An upstream connection has requests to write. */
+export function markUpstream(f: Flushable): void {
+  if (f.marked) return;
+  f.marked = true;
+  upstreams.push(f);
+  schedule();
+}
+
+/** A client connection has replies to write. */
+export function mark(f: Flushable): void {
+  if (f.marked) return;
+  f.marked = true;
+  clients.push(f);
+  schedule();
+}
+
+/** Flushed in the next turn, not this one (it stays marked meanwhile, so mark() in between is a no-op). */
+export function markNextTurn(f: Flushable): void {
+  f.marked = true;
+  nextTurn.push(f);
+  schedule();
+}
+
+/**
+ * Flushes everything marked: upstreams, then clients; a client flush can mark upstreams again (a paused client
+ * resumes and dispatches what it had buffered), so this repeats until both lists are empty.
+ */
 export function runBatch(): void {
   scheduled = false;
-  for (let i = 0; i < pending.length; i++) {
-    const f = pending[i]!;
-    f.marked = false;
-    f.flush();
+  if (nextTurn.length > 0) {
+    const later = nextTurn;
+    nextTurn = [];
+    for (let i = 0; i < later.length; i++) clients.push(later[i]!);
   }
-  pending.length = 0;
+  for (let round = 0; round < 1000 && (upstreams.length > 0 || clients.length > 0); round++) {
+    const ups = upstreams;
+    upstreams = [];
+    for (let i = 0; i < ups.length; i++) {
+      const f = ups[i]!;
+      f.marked = false;
+      f.flush();
+    }
+    const cs = clients;
+    clients = [];
+    for (let i = 0; i < cs.length; i++) {
+      const f = cs[i]!;
+      f.marked = false;
+      f.flush();
+    }
+  }
+  if (upstreams.length > 0 || clients.length > 0) schedule();
 }

@@ -7,11 +7,12 @@
 import type { Socket } from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
 import { LINE_LIMIT } from '../protocol/limits.js';
-import { mark, type Flushable } from './batch.js';
+import { mark, markNextTurn, type Flushable } from './batch.js';
 import { appendBytes } from './copy.js';
 import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
+import { tick } from './clock.js';
 
 export interface ClientLimits {
   /** Stop reading while this many reply bytes wait in the client's socket. */
@@ -39,8 +40,10 @@ const DRAIN_QUIET_MS = 50;
 export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   marked = false;
   private readonly out = new OutBuf();
-  private slots: Slot[] = [];
+  /** Requests in reply order: the oldest unanswered at `head`, the next free place at `tail` (upstream-conn.ts's queue). */
+  private slots: Array<Slot | null> = [];
   private head = 0;
+  private tail = 0;
   // ReadBuffered: public so that stashBytes() can work on them.
   rbuf: Buffer = Buffer.alloc(0);
   rstart = 0;
@@ -63,24 +66,24 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   }
 
   get inFlight(): number {
-    return this.slots.length - this.head;
+    return this.tail - this.head;
   }
 
   // ------------------------------------------------------------ DispatchClient
 
   push(slot: Slot): void {
     slot.owner = this;
-    this.slots.push(slot);
+    this.slots[this.tail++] = slot;
   }
 
   local(bytes: Buffer | null): void {
-    if (this.head === this.slots.length) {
+    if (this.head === this.tail) {
       // Nothing waiting ahead of it: straight into the reply buffer, no slot.
       if (bytes !== null) appendBytes(this.out, bytes, 0, bytes.length);
       mark(this);
       return;
     }
-    this.slots.push(Slot.local(this, bytes));
+    this.slots[this.tail++] = Slot.local(this, bytes);
   }
 
   swallow(n: number): void {
@@ -103,6 +106,16 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
 
   slotDone(slot: Slot): void {
     if (this.slots[this.head] === slot) mark(this);
+  }
+
+  writeNow(slot: Slot, buf: Buffer, start: number, end: number): boolean {
+    if (this.slots[this.head] !== slot || this.closing) return false;
+    appendBytes(this.out, buf, start, end);
+    slot.writtenByOwner();
+    this.slots[this.head++] = null;
+    if (this.head === this.tail) this.head = this.tail = 0;
+    mark(this);
+    return true;
   }
 
   // ------------------------------------------------------------ input
@@ -129,6 +142,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private process(buf: Buffer, pos: number, end: number): number {
     const dispatcher = this.owner.dispatcher;
     const limits = this.owner.limits;
+    tick();
     while (pos < end && !this.paused && !this.closing && !this.quitting) {
       if (this.want === WANT_SWALLOW) {
         const n = Math.min(end - pos, this.swallowBytes);
@@ -186,25 +200,38 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     if (this.closing) return;
     const slots = this.slots;
     const out = this.out;
+    const tail = this.tail;
     let i = this.head;
-    while (i < slots.length && slots[i]!.done) {
-      const bytes = slots[i]!.out;
+    for (; i < tail; i++) {
+      const slot = slots[i]!;
+      if (!slot.done) break;
+      const bytes = slot.out;
       if (bytes !== null) appendBytes(out, bytes, 0, bytes.length);
-      i++;
+      slots[i] = null;
     }
-    if (i === slots.length) {
-      slots.length = 0;
-      this.head = 0;
+    if (i === tail) {
+      this.head = this.tail = 0;
     } else if (i > 1024) {
-      this.slots = slots.slice(i);
+      slots.copyWithin(0, i, tail);
+      slots.fill(null, tail - i, tail);
+      this.tail = tail - i;
       this.head = 0;
     } else this.head = i;
+    if (i < tail && out.pos > 0 && !this.deferred) {
+      // Part of a pipelined batch is answered and the rest is not: its replies usually come from another
+      // server in the same poll phase or the next, so wait one turn and send both in one write (bench: 1.55
+      // writes per 16-request batch otherwise, at about 10 µs of CPU per write on loopback).
+      this.deferred = true;
+      markNextTurn(this);
+      return;
+    }
+    this.deferred = false;
     if (out.pos > 0 && !this.socket.destroyed) {
       this.socket.write(out.buf.subarray(0, out.pos));
       if (this.socket.writableLength === 0) out.pos = 0;
       else out.take(undefined);
     }
-    if (this.endAfterReplies && this.head === this.slots.length) {
+    if (this.endAfterReplies && this.head === this.tail) {
       // Close once the replies are written, without waiting for the client to close its side.
       this.closing = true;
       this.socket.destroySoon();
@@ -216,9 +243,9 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
 
   private readonly onClose = (): void => {
     this.closing = true;
-    for (let i = this.head; i < this.slots.length; i++) this.slots[i]!.owner = null;
+    for (let i = this.head; i < this.tail; i++) this.slots[i]!.owner = null;
     this.slots = [];
-    this.head = 0;
+    this.head = this.tail = 0;
     this.owner.clientClosed(this);
   };
 
@@ -250,6 +277,8 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
 
   private draining = false;
   private lastData = 0;
+  /** The last flush left its replies for the next turn (at most once in a row). */
+  private deferred = false;
 }
 
 /** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */

@@ -20,6 +20,7 @@ import type { RoutingTable } from './routing.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamConn } from './upstream-conn.js';
 import { appendBytes } from './copy.js';
+import { clock } from './clock.js';
 import type { SidecarStats } from './stats.js';
 
 /** memcached's version line: the protocol level the sidecar speaks (the server answers the same). */
@@ -77,7 +78,6 @@ export class Dispatcher {
   private keyEnds: Int32Array<ArrayBuffer> = new Int32Array(64);
   private keyUp: Int32Array<ArrayBuffer> = new Int32Array(64);
   private readonly ups: Upstream[] = [];
-  private now = 0;
 
   constructor(private readonly ctx: DispatchContext) {}
 
@@ -89,7 +89,6 @@ export class Dispatcher {
     const t = this.t;
     const ntokens = t.tokenize(buf, start, lineEnd);
     const stats = this.ctx.stats;
-    this.now = Date.now();
     if (ntokens < 2 || t.length(0) < 2) return this.local(c, R_ERROR, next);
     const first = t.first(0);
     const len0 = t.length(0);
@@ -196,7 +195,7 @@ export class Dispatcher {
     }
     const part = slot.addPart(kind);
     c.push(slot);
-    const conn = u.send(part, this.now, c.affinity);
+    const conn = u.send(part, clock.now, c.affinity);
     writeLine(conn, buf, start, lineEnd, strip, this.t);
     if (dataLen > 0) appendBytes(conn.out, buf, dataStart, dataStart + dataLen);
     if (kind === REPLY_QUIET) conn.out.ascii('mn\r\n');
@@ -383,7 +382,7 @@ export class Dispatcher {
       // Every key on one server (always, with one member): the request goes as it came.
       const part = slot.addPart(REPLY_GET);
       c.push(slot);
-      const conn = ups[0]!.send(part, this.now, c.affinity);
+      const conn = ups[0]!.send(part, clock.now, c.affinity);
       appendBytes(conn.out, buf, start, lineEnd);
       conn.out.crlf();
       return next;
@@ -403,7 +402,7 @@ export class Dispatcher {
     c.push(slot);
     const head = exptimeToken === '' ? cmd : `${cmd} ${exptimeToken}`;
     for (let ui = 0; ui < ups.length; ui++) {
-      const conn = ups[ui]!.send(parts[ui]!, this.now, c.affinity);
+      const conn = ups[ui]!.send(parts[ui]!, clock.now, c.affinity);
       const out = conn.out;
       out.ascii(head);
       for (let i = 0; i < nkeys; i++) {
@@ -455,7 +454,7 @@ export class Dispatcher {
         unavailable.push(parts[i]!);
         continue;
       }
-      writeLine(u.send(parts[i]!, this.now, c.affinity), buf, start, lineEnd, strip, t);
+      writeLine(u.send(parts[i]!, clock.now, c.affinity), buf, start, lineEnd, strip, t);
     }
     for (const p of unavailable) p.fail(FAIL_EJECTED);
     return next;
@@ -469,7 +468,7 @@ export class Dispatcher {
     const slot = new Slot(null);
     slot.drop = DROP_ALL;
     const part = slot.addPart(REPLY_META);
-    const out = u.send(part, this.now, c.affinity).out;
+    const out = u.send(part, clock.now, c.affinity).out;
     out.ascii('md ');
     appendBytes(out, buf, ks, ke);
     if (binary) out.ascii(' b');

@@ -29,6 +29,12 @@ export const MERGE_FANOUT = 2;
 
 export interface SlotOwner {
   slotDone(slot: Slot): void;
+  /**
+   * A single-part slot's reply has arrived as buf[start, end): if the slot is the next one its client owes a
+   * reply, the owner copies the bytes straight into its output and returns true (the slot is then finished);
+   * otherwise false, and the reply is kept on the slot until the slots before it are answered.
+   */
+  writeNow?(slot: Slot, buf: Buffer, start: number, end: number): boolean;
 }
 
 export const FAIL_EJECTED = 'SERVER_ERROR upstream unavailable\r\n';
@@ -43,9 +49,9 @@ export class Part {
   reply: Buffer | null = null;
   /** Set instead of reply when the upstream could not answer. */
   failure = '';
-  /** Absolute ms (Date.now() clock) after which the client is answered without this upstream. */
+  /** Absolute ms (performance.now(), clock.ts) after which the client is answered without this upstream. */
   deadline = 0;
-  /** performance.now() at send, for the latency histogram. */
+  /** performance.now() when the request was read (clock.ts), for the latency histogram. */
   started = 0;
   /** REPLY_GET, REPLY_QUIET: how far into this reply the framing scan got (it resumes there when more arrives). */
   scanned = 0;
@@ -55,6 +61,22 @@ export class Part {
   complete(reply: Buffer): void {
     this.reply = reply;
     this.slot.partDone();
+  }
+
+  /**
+   * Completes from an upstream's read buffer. A single-part reply that the client can be sent as it is goes
+   * straight into the client's output when nothing is ahead of it (the common case without pipelining), with
+   * no view object and no second copy; otherwise the reply is kept as a view of `buf` when `stable` (Node's
+   * read chunk, never reused) or as a copy (a reused stash buffer).
+   */
+  completeFrom(buf: Buffer, start: number, end: number, stable: boolean): void {
+    const slot = this.slot;
+    if (slot.single === this && slot.waiting === 1 && slot.drop === DROP_NONE && this.kind !== REPLY_QUIET
+      && slot.merge !== MERGE_FANOUT) {
+      const owner = slot.owner;
+      if (owner !== null && owner.writeNow !== undefined && owner.writeNow(slot, buf, start, end)) return;
+    }
+    this.complete(stable ? buf.subarray(start, end) : Buffer.from(buf.subarray(start, end)));
   }
 
   fail(failure: string): void {
@@ -107,6 +129,13 @@ export class Slot {
       this.parts.push(p);
     }
     return p;
+  }
+
+  /** The owner wrote the single part's reply itself (SlotOwner.writeNow). */
+  writtenByOwner(): void {
+    this.waiting = 0;
+    this.done = true;
+    this.out = null;
   }
 
   partDone(): void {
