@@ -19,6 +19,9 @@ import HashRing from 'hashring';
 import { md5First32 } from './md5.js';
 
 const KETAMA_DEFAULT_PORT = 11211;
+const BUCKET_SHIFT = 20;
+const BUCKETS = 2 ** (32 - BUCKET_SHIFT);
+const BUCKET_WIDTH = 2 ** BUCKET_SHIFT;
 const POINTS_PER_DIGEST = 4;
 
 export interface ContinuumMember {
@@ -49,12 +52,19 @@ export class Continuum {
   /** owners[i]: index (into the members given to the constructor) of the member owning points[i]. */
   readonly owners: Int32Array;
   readonly memberCount: number;
+  /**
+   * bucketStart[b]: index of the first point >= b << BUCKET_SHIFT (points.length past the last), so a lookup
+   * binary-searches only the points of one bucket: usually none or one (3 members: 480 points over 4096
+   * buckets), instead of nine steps over the whole continuum. 16 KiB, which stays in cache.
+   */
+  private readonly bucketStart: Int32Array;
 
   constructor(members: readonly ContinuumMember[], vnodes: number) {
     this.memberCount = members.length;
     if (members.length === 0) {
       this.points = new Uint32Array(0);
       this.owners = new Int32Array(0);
+      this.bucketStart = new Int32Array(BUCKETS + 1);
       return;
     }
     const total = members.reduce((s, m) => s + m.weight, 0);
@@ -77,13 +87,21 @@ export class Continuum {
       this.points[i] = nodes[i]!.value;
       this.owners[i] = indexByString.get(nodes[i]!.server) ?? -1;
     }
+    this.bucketStart = new Int32Array(BUCKETS + 1);
+    for (let b = 0, i = 0; b <= BUCKETS; b++) {
+      const low = b * BUCKET_WIDTH; // 2^32 for b = BUCKETS: past every point
+      while (i < this.points.length && this.points[i]! < low) i++;
+      this.bucketStart[b] = i;
+    }
   }
 
   /** Index of the first point >= hash, wrapping to 0 (libmemcached's lower bound over the continuum). */
   pointFor(hash: number): number {
     const points = this.points;
-    let lo = 0;
-    let hi = points.length;
+    // The answer lies between the lower bounds of the hash's 2^20-wide bucket and the next one's.
+    const bucket = hash >>> BUCKET_SHIFT;
+    let lo = this.bucketStart[bucket]!;
+    let hi = this.bucketStart[bucket + 1]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (points[mid]! < hash) lo = mid + 1;

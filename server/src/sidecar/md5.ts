@@ -187,9 +187,10 @@ export function md5First32(src: Uint8Array, start: number, end: number): number 
     p += 64;
   }
   const rest = end - p;
+  // Zeroed as 16 words rather than up to 63 bytes, then the tail and its terminator on top.
+  for (let i = 0; i < 16; i++) block[i] = 0;
   for (let i = 0; i < rest; i++) blockBytes[i] = src[p + i]!;
   blockBytes[rest] = 0x80;
-  for (let i = rest + 1; i < 64; i++) blockBytes[i] = 0;
   if (rest >= 56) {
     transform();
     block.fill(0);

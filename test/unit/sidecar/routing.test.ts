@@ -84,3 +84,29 @@ test('ejected owner: miss policy answers without a server; next policy uses the 
     }
   }
 });
+
+test('the bucketed point lookup equals a lower bound over the whole continuum, at every edge', () => {
+  const lowerBound = (points: Uint32Array, h: number): number => {
+    let lo = 0;
+    let hi = points.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (points[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === points.length ? 0 : lo;
+  };
+  for (const n of [1, 3, 10, 50]) {
+    const c = new Continuum(Array.from({ length: n }, (_, i) => ({ host: `10.1.0.${i}`, port: 11211 + i, weight: 1 + (i % 3) })), 40);
+    const hashes = [0, 1, 0xffffffff, 0xfffffffe, 0x100000, 0xfffff, 0x80000000];
+    for (const p of c.points) hashes.push(p, (p + 1) >>> 0, (p - 1) >>> 0, (p & 0xfff00000) >>> 0, ((p | 0xfffff) >>> 0));
+    let x = 12345;
+    for (let i = 0; i < 20000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      hashes.push(x);
+    }
+    let disagree = 0;
+    for (const h of hashes) if (c.pointFor(h) !== lowerBound(c.points, h)) disagree++;
+    expect(disagree).toBe(0);
+  }
+});
