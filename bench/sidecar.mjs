@@ -5,6 +5,15 @@
 // Reported per scenario: throughput ratio (target >= 0.6x direct) and added p50 (target < 100 µs), with the
 // sidecar's CPU per million requests, read from /proc/PID/stat over the measured window.
 //
+// That configuration (issue 5's) is the headline. On a small machine it also measures something else: the
+// sidecar, three servers and the generator share the same cores, and the direct case spreads its server work
+// over three processes while the sidecar case adds a fourth busy one. So two more things are reported:
+// - every process's CPU per request (generator included) and the machine's idle share, and the ratio the
+//   throughputs would have if CPU were the only limit (direct CPU per request / sidecar CPU per request);
+// - a second run with ONE server (direct to it, and through a sidecar whose ring lists only it): the same
+//   server processes on both sides, so the difference is the hop itself. `--servers N` sets the headline's
+//   server count; `--no-single` skips the one-server run.
+//
 // Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--sidecar FILE]` (needs
 // `npm run build`). --append adds the markdown section to the end of bench/RESULTS.md; without it the section
 // goes to stdout only. Short by default (about 30 s), since the machine is shared.
@@ -24,11 +33,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
 const SERVER_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
-const UPSTREAMS = 3;
+const UPSTREAMS = 3; // the issue's configuration; --servers changes it
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
 
-const o = { micro: false, append: false, warmup: 1, duration: 3, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { micro: false, append: false, warmup: 1, duration: 3, servers: UPSTREAMS, single: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
@@ -36,16 +45,18 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--warmup') o.warmup = Number(process.argv[++i]);
   else if (a === '--duration') o.duration = Number(process.argv[++i]);
   else if (a === '--sidecar') o.sidecar = process.argv[++i];
+  else if (a === '--servers') o.servers = Number(process.argv[++i]);
+  else if (a === '--no-single') o.single = false;
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--sidecar FILE] | --micro\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--no-single] [--sidecar FILE] | --micro\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
     process.exit(2);
   }
 }
-if (!(o.warmup >= 0 && o.duration > 0)) {
-  process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0 and --duration > 0\n');
+if (!(o.warmup >= 0 && o.duration > 0 && Number.isInteger(o.servers) && o.servers >= 1 && o.servers <= 16)) {
+  process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0, --duration > 0, --servers 1..16\n');
   process.exit(2);
 }
 for (const f of [SERVER_MAIN, o.sidecar]) {
@@ -138,19 +149,23 @@ function loadgen(ports, pids, args) {
 
 const fmt = (n) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
 const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+const signed = (n) => `${n < 0 ? '-' : '+'}${fmt(Math.abs(n))}`;
 
-async function main() {
-  const tmp = mkdtempSync(join(tmpdir(), 'cachalot-sidecar-bench-'));
+/**
+ * One comparison: `n` fresh servers, one sidecar whose ring lists them, every scenario direct then through
+ * the sidecar. Returns the markdown section and a one-line summary per scenario.
+ */
+async function compare(n, tmp, heading, note) {
   const upstreams = [];
   let sidecar = null;
   const sections = [];
-  const load0 = loadavg();
+  const summary = [];
   try {
-    for (let i = 0; i < UPSTREAMS; i++) {
+    for (let i = 0; i < n; i++) {
       const port = await freePort();
       upstreams.push(await launch(`cachalot-${i}`, [SERVER_MAIN, '-p', String(port), '-l', '127.0.0.1', '-t', '1', '-m', '256', '--metrics-port', '0'], port));
     }
-    const ringFile = join(tmp, 'ring.json');
+    const ringFile = join(tmp, `ring-${n}.json`);
     writeFileSync(ringFile, JSON.stringify({
       cluster: 'bench', namespace: 'default', version: 1, hash: 'ketama-md5', vnodes: 40,
       members: upstreams.map((u, i) => ({ name: `bench-${i}`, host: '127.0.0.1', port: u.port, weight: 1, state: 'active' })),
@@ -159,53 +174,81 @@ async function main() {
     sidecar = await launch('sidecar', [o.sidecar, '--ring-file', ringFile, '-p', String(sport), '--metrics-port', '0', '--log-level', 'warn'], sport);
     const upPids = upstreams.map((u) => u.pid);
     for (const sc of SCENARIOS) {
-      process.stderr.write(`bench/sidecar: ${sc.title}: direct ...\n`);
+      process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: direct ...\n`);
       const A = await loadgen(upstreams.map((u) => u.port), upPids, sc.args);
-      process.stderr.write(`bench/sidecar: ${sc.title}: through the sidecar ...\n`);
+      process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: through the sidecar ...\n`);
       const B = await loadgen([sidecar.port], [...upPids, sidecar.pid], sc.args);
       const sidecarCpu = B.ticksByPid[sidecar.pid] / CLK_TCK;
       const perM = (cpu, r) => (r.ops > 0 ? (cpu / r.ops) * 1e6 : NaN);
       const upA = upPids.reduce((s, p) => s + A.ticksByPid[p], 0) / CLK_TCK;
       const upB = upPids.reduce((s, p) => s + B.ticksByPid[p], 0) / CLK_TCK;
+      // Everything the run used: servers, sidecar, generator (its own process CPU).
+      const allA = upA + A.genCpuSeconds;
+      const allB = upB + sidecarCpu + B.genCpuSeconds;
       const addedP50 = B.latencyUs.p50 - A.latencyUs.p50;
       const thr = B.opsPerSec / A.opsPerSec;
+      const cpuBound = perM(allA, A) / perM(allB, B);
       const rows = [
         ['throughput (ops/s)', fmt(A.opsPerSec), fmt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
-        ['p50 latency (µs)', fmt(A.latencyUs.p50), fmt(B.latencyUs.p50), `+${fmt(addedP50)} µs`],
+        ['p50 latency (µs)', fmt(A.latencyUs.p50), fmt(B.latencyUs.p50), `${signed(addedP50)} µs`],
         ['p99 latency (µs)', fmt(A.latencyUs.p99), fmt(B.latencyUs.p99), ratio(B.latencyUs.p99, A.latencyUs.p99)],
-        ['upstream CPU s per M ops', (perM(upA, A)).toFixed(2), (perM(upB, B)).toFixed(2), ''],
+        ['server CPU s per M ops (all servers)', perM(upA, A).toFixed(2), perM(upB, B).toFixed(2), ''],
         ['sidecar CPU s per M ops', '', perM(sidecarCpu, B).toFixed(2), ''],
+        ['generator CPU s per M ops', perM(A.genCpuSeconds, A).toFixed(2), perM(B.genCpuSeconds, B).toFixed(2), ''],
+        ['all processes: CPU s per M ops', perM(allA, A).toFixed(2), perM(allB, B).toFixed(2), `${cpuBound.toFixed(2)}x if CPU-bound`],
+        ['cores busy (these processes, of ' + cpus().length + ')', (allA / A.seconds).toFixed(2), (allB / B.seconds).toFixed(2), ''],
         ['sidecar CPU (of one core)', '', `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ''],
         ['get misses / errors', `${A.misses} / ${A.errors}`, `${B.misses} / ${B.errors}`, ''],
       ];
       sections.push([
-        `### ${sc.title}`,
+        `### ${heading}: ${sc.title}`,
         '',
         '| | direct | through sidecar | sidecar / direct |',
         '|---|---:|---:|---:|',
         ...rows.map((r) => `| ${r.join(' | ')} |`),
         '',
         `- target: throughput >= 0.6x direct: ${thr >= 0.6 ? 'met' : 'NOT met'} (${thr.toFixed(2)}x)`,
-        `- target: added p50 < 100 µs: ${addedP50 < 100 ? 'met' : 'NOT met'} (+${fmt(addedP50)} µs)`,
+        `- target: added p50 < 100 µs: ${addedP50 < 100 ? 'met' : 'NOT met'} (${signed(addedP50)} µs)`,
         `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\``,
         '',
       ].join('\n'));
+      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${thr.toFixed(2)}x ${thr >= 0.6 ? '(met)' : '(NOT met)'} | ${signed(addedP50)} µs ${addedP50 < 100 ? '(met)' : '(NOT met)'} | ${perM(sidecarCpu, B).toFixed(2)} | ${cpuBound.toFixed(2)}x |`);
     }
   } finally {
     await stop(sidecar);
     for (const u of upstreams) await stop(u);
+  }
+  return { text: [`#### ${heading}`, '', note, '', ...sections].join('\n'), summary };
+}
+
+async function main() {
+  const tmp = mkdtempSync(join(tmpdir(), 'cachalot-sidecar-bench-'));
+  const load0 = loadavg();
+  const parts = [];
+  try {
+    parts.push(await compare(o.servers, tmp, `${o.servers} servers (issue 5's configuration, headline)`,
+      `- direct: the generator's connections spread over the ${o.servers} servers in turn (a client that knows the ring); through the sidecar: all of them to the sidecar, which routes each key by the ring`));
+    if (o.single && o.servers !== 1) {
+      parts.push(await compare(1, tmp, '1 server (the hop alone)',
+        '- the same single server both ways (ring of one member): the same server processes on both sides, so the difference is the added hop; not the issue\'s configuration'));
+    }
+  } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   const head = [
     '',
     `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/sidecar.mjs\` (issue 5: cachalot-sidecar vs direct)`,
     '',
-    `- machine: ${cpus().length} CPUs, node ${process.version}; ${UPSTREAMS} cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server); warm-up ${o.warmup} s, measured ${o.duration} s per side`,
-    '- direct: the 50 connections spread over the three servers in turn (a client that knows the ring); through the sidecar: all 50 to the sidecar, which routes each key by the ring',
-    `- the sidecar, three servers and the generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `- machine: ${cpus().length} CPUs, node ${process.version}; cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server); warm-up ${o.warmup} s, measured ${o.duration} s per side`,
+    `- sidecar, servers and generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    '- "if CPU-bound": all processes\' CPU per request direct / through the sidecar, the throughput ratio a machine whose only limit is CPU would show; "cores busy" says how close to that limit each side ran (process CPU from /proc/PID/stat: the kernel\'s softirq time for loopback packets is counted apart from processes, so both read low)',
+    '',
+    '| comparison | load | throughput vs direct (target >= 0.6x) | added p50 (target < 100 µs) | sidecar CPU s per M ops | if CPU-bound |',
+    '|---|---|---:|---:|---:|---:|',
+    ...parts.flatMap((p) => p.summary),
     '',
   ].join('\n');
-  const text = head + sections.join('\n');
+  const text = head + parts.map((p) => p.text).join('\n');
   process.stdout.write(text);
   if (o.append) appendFileSync(RESULTS, text);
 }
