@@ -42,6 +42,8 @@ export interface FlashOptions {
    * through libuv's thread pool (fs.read).
    */
   readers?: number;
+  /** Tests: how long a serving thread waits on a reader that makes no progress before giving up on it. */
+  readerStallMs?: number;
   /** Overrides (tests): log file size, index slots, write buffer size (exact, no floor). */
   fileSize?: number;
   indexSlots?: number;

@@ -27,7 +27,9 @@ import type { FlashMemory } from './memory.js';
 import { FileTable, filePath } from './files.js';
 
 export const HEADER_WORDS = 64;
-export const MAX_READERS = HEADER_WORDS;
+/** Header word HEARTBEAT + r: bumped by reader r on every pass (a stuck or dead reader stops bumping it). */
+export const HEARTBEAT = 32;
+export const MAX_READERS = HEARTBEAT;
 export const CTL_WORDS = 8;
 export const C_SUBMITTED = 0;
 export const C_DONE = 1;
@@ -144,6 +146,7 @@ export class FlashReader {
   run(): void {
     const bell = this.index;
     for (;;) {
+      Atomics.add(this.header, HEARTBEAT + bell, 1);
       const rung = Atomics.load(this.header, bell);
       if (this.serveOnce() === 0) Atomics.wait(this.header, bell, rung, IDLE_WAIT_MS);
     }

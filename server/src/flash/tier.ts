@@ -26,7 +26,7 @@ import { keyMatches, readU32, RECORD_BADCRC, RECORD_OK, RECORD_TORN, verifyRecor
 import { lockWord, unlockWord } from '../store/lock.js';
 import { HASH_SEED, murmur3 } from '../store/hash.js';
 import {
-  C_DONE, C_SUBMITTED, HEADER_WORDS, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, ReadChannel, S_ARENA, S_FILE,
+  C_DONE, C_SUBMITTED, HEADER_WORDS, HEARTBEAT, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, ReadChannel, S_ARENA, S_FILE,
   S_LENGTH, S_OFFSET, S_RESULT, SLOT_WORDS,
 } from './reader.js';
 
@@ -49,6 +49,8 @@ interface FdSlot {
 }
 
 const NO_FD = -1;
+/** A reader thread that neither completes a read nor makes a pass for this long is given up on. */
+const READER_STALL_MS = 5000;
 const EVENT_LOOP_WINDOW_MS = 1000;
 const EVENT_LOOP_RESOLUTION_MS = 5;
 const DEMOTE_QUEUED = 0;
@@ -57,7 +59,7 @@ const DEMOTE_FULL = 2;
 
 /** Atomics.waitAsync (V8, Node >= 16); typed here because the project's lib is older than ES2024. */
 const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, i: number, v: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  waitAsync(a: Int32Array, i: number, v: number, timeoutMs?: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }).waitAsync.bind(Atomics);
 
 /** This thread's total run-queue wait in ns (Linux), or -1. */
@@ -139,6 +141,7 @@ export class LogFlashTier implements FlashTier {
     this.processStarted = memory.options.processStarted;
     this.minItemSize = memory.options.itemSize ?? 0;
     const readers = memory.options.readers ?? 0;
+    this.stallMs = memory.options.readerStallMs ?? READER_STALL_MS;
     if (memory.buffers.reads !== undefined && readers > 0 && row < memory.options.threads) {
       this.chan = new ReadChannel(memory.buffers.reads, row);
       this.bells = new Int32Array(memory.buffers.reads, 0, HEADER_WORDS);
@@ -287,11 +290,15 @@ export class LogFlashTier implements FlashTier {
   private chanWaiting = false;
   private arenaHead = 0;
   private arenaUsed = 0;
+  /** The reader's heartbeat when the last wait began; a reader that stops beating is given up on. */
+  private beatSeen = 0;
+  private chanDead = false;
+  private readonly stallMs: number;
 
   /** Queues op on this thread's channel; false (use the pool) when there is none or it is full. */
   private toChannel(op: ReadOp): boolean {
     const ch = this.chan;
-    if (ch === undefined || op.length > MAX_CHANNEL_READ || this.chanPending.length >= READ_SLOTS) return false;
+    if (ch === undefined || this.chanDead || op.length > MAX_CHANNEL_READ || this.chanPending.length >= READ_SLOTS) return false;
     let off = this.arenaHead;
     let cost = op.length;
     if (off + op.length > READ_ARENA) {
@@ -318,7 +325,8 @@ export class LogFlashTier implements FlashTier {
   /** Arms one Atomics.waitAsync on the channel's completion count (a task on this event loop). */
   private awaitChannel(): void {
     if (this.chanWaiting || this.chanPending.length === 0) return;
-    const r = waitAsync(this.chan!.ctl, C_DONE, this.chanSeenDone);
+    this.beatSeen = Atomics.load(this.bells!, HEARTBEAT + this.bell);
+    const r = waitAsync(this.chan!.ctl, C_DONE, this.chanSeenDone, this.stallMs);
     if (!r.async) {
       queueMicrotask(this.drainChannel);
       return;
@@ -327,10 +335,31 @@ export class LogFlashTier implements FlashTier {
     void r.value.then(this.onChannelWake);
   }
 
-  private readonly onChannelWake = (): void => {
+  private readonly onChannelWake = (why: string): void => {
     this.chanWaiting = false;
+    if (why === 'timed-out' && Atomics.load(this.chan!.ctl, C_DONE) === this.chanSeenDone &&
+      Atomics.load(this.bells!, HEARTBEAT + this.bell) === this.beatSeen) {
+      this.abandonChannel();
+      return;
+    }
     this.drainChannel();
   };
+
+  /**
+   * The reader made no progress and no pass for READER_STALL_MS while reads waited (its thread died, or a
+   * read hangs on a failing disk): those reads become misses (read errors) and this thread's later reads go
+   * through libuv's pool. Its channel is never used again (the reader may still write into it).
+   */
+  private abandonChannel(): void {
+    this.chanDead = true;
+    logOnce(this.control, LOG_READ_ERROR, this.log, { stallMs: this.stallMs },
+      'flash reader thread stalled: its reads are served as misses, later reads use the thread pool');
+    const pending = this.chanPending.splice(0);
+    for (const op of pending) {
+      op.fromIo = true;
+      this.finish(op, null, 'extstore_read_errors');
+    }
+  }
 
   /** Finishes every read the reader completed, in order. */
   private readonly drainChannel = (): void => {

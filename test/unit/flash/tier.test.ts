@@ -390,6 +390,39 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
     expect(served).toBe(3 * onFile.length); // every read went through the channel, none through the pool
     expect(new Map(tier.statPairs()).get('extstore_read_errors')).toBe(0);
   });
+
+  test('a read of a file reclaimed after lookup() is a plain miss', async () => {
+    const r = rig(dir, { readers: 1, paths: [{ path: dir, size: 3 * MiB }] });
+    const reader = new FlashReader(r.memory, 0, 1);
+    fill(r, 0, 300, () => 20_000);
+    r.flusher.flushOnce();
+    const i = [...Array(300).keys()].find((k) => !inRam(r.store, keyOf(k)) && (inFlash(r.store, r.tier, keyOf(k))?.file ?? IN_WBUF) !== IN_WBUF)!;
+    const hit = inFlash(r.store, r.tier, keyOf(i))!;
+    fill(r, 300, 700, () => 20_000); // the tier turns over: that file is reclaimed
+    r.flusher.flushOnce();
+    expect(Number(new Map(r.tier.extstoreStats()).get('oldest_page'))).toBeGreaterThan(hit.file);
+    let v: Buffer | null | undefined;
+    r.tier.read(hit, keyOf(i), 0, keyOf(i).length, (x) => { v = x === null ? null : Buffer.from(x); });
+    for (let n = 0; n < 100 && v === undefined; n++) {
+      await new Promise((res) => setImmediate(res));
+      reader.serveOnce();
+    }
+    expect(v).toBeNull();
+    expect(new Map(r.tier.statPairs()).get('extstore_read_errors')).toBe(0);
+  });
+
+  test('a reader that stalls: its reads become misses (read errors), later reads use the thread pool', async () => {
+    const r = rig(dir, { readers: 1, readerStallMs: 200 });
+    fill(r, 0, 400, () => 20_000);
+    r.flusher.flushOnce();
+    const onFile = [...Array(400).keys()].filter((k) => !inRam(r.store, keyOf(k)) && (inFlash(r.store, r.tier, keyOf(k))?.file ?? IN_WBUF) !== IN_WBUF);
+    expect(onFile.length).toBeGreaterThan(10);
+    // No reader ever serves this channel.
+    expect(await get(r.store, r.tier, keyOf(onFile[0]))).toBeNull();
+    expect(new Map(r.tier.statPairs()).get('extstore_read_errors')).toBe(1);
+    // From now on the pool serves this thread's reads.
+    expect((await get(r.store, r.tier, keyOf(onFile[1])))?.equals(valueOf(onFile[1], 20_000))).toBe(true);
+  });
 });
 
 describe('flash tier: several ext_paths', () => {
