@@ -14,9 +14,12 @@
 //   server processes on both sides, so the difference is the hop itself. `--servers N` sets the headline's
 //   server count; `--no-single` skips the one-server run.
 //
-// Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--sidecar FILE]` (needs
-// `npm run build`). --append adds the markdown section to the end of bench/RESULTS.md; without it the section
-// goes to stdout only. Short by default (about 30 s), since the machine is shared.
+// Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--rounds N] [--servers N]
+// [--no-single] [--sidecar FILE]` (needs `npm run build`). --append adds the markdown section to the end of
+// bench/RESULTS.md; without it the section goes to stdout only. Each direct/sidecar pair runs --rounds times
+// (3) in alternating order and each side is reported from its median run: single runs of 3 s on a shared
+// 2-core machine gave ratios from 0.45x to 1.00x for the same build. That takes about 4 minutes; `--rounds 1
+// --no-single` about 30 s.
 //
 // `node bench/sidecar.mjs --micro` instead measures the sidecar's JavaScript per request without sockets:
 // dispatch, routing, the bytes written for the upstream, the reply completed and composed, the client's copy
@@ -37,7 +40,7 @@ const UPSTREAMS = 3; // the issue's configuration; --servers changes it
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
 
-const o = { micro: false, append: false, warmup: 1, duration: 3, servers: UPSTREAMS, single: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { micro: false, append: false, warmup: 1, duration: 3, rounds: 3, servers: UPSTREAMS, single: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
@@ -46,17 +49,18 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--duration') o.duration = Number(process.argv[++i]);
   else if (a === '--sidecar') o.sidecar = process.argv[++i];
   else if (a === '--servers') o.servers = Number(process.argv[++i]);
+  else if (a === '--rounds') o.rounds = Number(process.argv[++i]);
   else if (a === '--no-single') o.single = false;
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--no-single] [--sidecar FILE] | --micro\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--rounds N (3)] [--no-single] [--sidecar FILE] | --micro\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
     process.exit(2);
   }
 }
-if (!(o.warmup >= 0 && o.duration > 0 && Number.isInteger(o.servers) && o.servers >= 1 && o.servers <= 16)) {
-  process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0, --duration > 0, --servers 1..16\n');
+if (!(o.warmup >= 0 && o.duration > 0 && Number.isInteger(o.servers) && o.servers >= 1 && o.servers <= 16 && Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) {
+  process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0, --duration > 0, --servers 1..16, --rounds 1..20\n');
   process.exit(2);
 }
 for (const f of [SERVER_MAIN, o.sidecar]) {
@@ -174,10 +178,22 @@ async function compare(n, tmp, heading, note) {
     sidecar = await launch('sidecar', [o.sidecar, '--ring-file', ringFile, '-p', String(sport), '--metrics-port', '0', '--log-level', 'warn'], sport);
     const upPids = upstreams.map((u) => u.pid);
     for (const sc of SCENARIOS) {
-      process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: direct ...\n`);
-      const A = await loadgen(upstreams.map((u) => u.port), upPids, sc.args);
-      process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: through the sidecar ...\n`);
-      const B = await loadgen([sidecar.port], [...upPids, sidecar.pid], sc.args);
+      // Rounds alternate the order (direct first, then sidecar first, ...) so that drift in what else the
+      // machine does falls on both sides; each side is reported from its median-throughput run.
+      const As = [];
+      const Bs = [];
+      for (let r = 0; r < o.rounds; r++) {
+        for (const side of r % 2 === 0 ? ['direct', 'sidecar'] : ['sidecar', 'direct']) {
+          process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: round ${r + 1}/${o.rounds}: ${side} ...\n`);
+          if (side === 'direct') As.push(await loadgen(upstreams.map((u) => u.port), upPids, sc.args));
+          else Bs.push(await loadgen([sidecar.port], [...upPids, sidecar.pid], sc.args));
+        }
+      }
+      const median = (runs) => [...runs].sort((x, y) => x.opsPerSec - y.opsPerSec)[(runs.length - 1) >> 1];
+      const A = median(As);
+      const B = median(Bs);
+      const roundRatios = As.map((a, r) => ratio(Bs[r].opsPerSec, a.opsPerSec)).join(', ');
+      const roundP50 = As.map((a, r) => `${signed(Bs[r].latencyUs.p50 - a.latencyUs.p50)}`).join(', ');
       const sidecarCpu = B.ticksByPid[sidecar.pid] / CLK_TCK;
       const perM = (cpu, r) => (r.ops > 0 ? (cpu / r.ops) * 1e6 : NaN);
       const upA = upPids.reduce((s, p) => s + A.ticksByPid[p], 0) / CLK_TCK;
@@ -209,6 +225,7 @@ async function compare(n, tmp, heading, note) {
         '',
         `- target: throughput >= 0.6x direct: ${thr >= 0.6 ? 'met' : 'NOT met'} (${thr.toFixed(2)}x)`,
         `- target: added p50 < 100 µs: ${addedP50 < 100 ? 'met' : 'NOT met'} (${signed(addedP50)} µs)`,
+        `- ${o.rounds} rounds, order alternating; the columns are each side's median-throughput run. Per round: throughput ${roundRatios}; added p50 (µs) ${roundP50}`,
         `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\``,
         '',
       ].join('\n'));
@@ -239,7 +256,7 @@ async function main() {
     '',
     `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/sidecar.mjs\` (issue 5: cachalot-sidecar vs direct)`,
     '',
-    `- machine: ${cpus().length} CPUs, node ${process.version}; cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server); warm-up ${o.warmup} s, measured ${o.duration} s per side`,
+    `- machine: ${cpus().length} CPUs, node ${process.version}; cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server); warm-up ${o.warmup} s, measured ${o.duration} s per side and round, ${o.rounds} rounds`,
     `- sidecar, servers and generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     '- "if CPU-bound": all processes\' CPU per request direct / through the sidecar, the throughput ratio a machine whose only limit is CPU would show; "cores busy" says how close to that limit each side ran (process CPU from /proc/PID/stat: the kernel\'s softirq time for loopback packets is counted apart from processes, so both read low)',
     '',
