@@ -14,7 +14,8 @@
  *   header   Int32 x HEADER_WORDS: doorbell word per reader (bumped and notified by serving threads)
  *   channel  one per serving thread, CHANNEL_BYTES each:
  *     ctl    Int32 x CTL_WORDS: C_SUBMITTED (serving thread), C_DONE (reader), both counts that wrap
- *     slots  Int32 x READ_SLOTS x SLOT_WORDS: file, offset, length, arena offset, result (bytes or < 0)
+ *     slots  Int32 x READ_SLOTS x SLOT_WORDS: file, offset, length, arena offset, result (bytes or < 0),
+ *            verdict (record.ts: magic, length and crc32 checked by the reader)
  *     arena  READ_ARENA bytes: records land here, in submission order (a ring the serving thread manages)
  *
  * Reader r serves the channels c with c % readers === r. A read of a reclaimed file is R_GONE (a miss, as
@@ -25,6 +26,7 @@ import { isMainThread, Worker, workerData } from 'node:worker_threads';
 import { K_MIN_FILE } from './layout.js';
 import type { FlashMemory } from './memory.js';
 import { FileTable, filePath } from './files.js';
+import { RECORD_TORN, verifyRecord } from './record.js';
 
 export const HEADER_WORDS = 64;
 /** Header word HEARTBEAT + r: bumped by reader r on every pass (a stuck or dead reader stops bumping it). */
@@ -34,12 +36,14 @@ export const CTL_WORDS = 8;
 export const C_SUBMITTED = 0;
 export const C_DONE = 1;
 export const READ_SLOTS = 1024;
-export const SLOT_WORDS = 5;
+export const SLOT_WORDS = 6;
 export const S_FILE = 0;
 export const S_OFFSET = 1;
 export const S_LENGTH = 2;
 export const S_ARENA = 3;
 export const S_RESULT = 4;
+/** verifyRecord()'s verdict on the bytes read (checked here, off the serving thread). */
+export const S_VERDICT = 5;
 /** Arena per serving thread; records larger than MAX_CHANNEL_READ go through libuv's pool instead. */
 export const READ_ARENA = 2 * 1024 * 1024;
 export const MAX_CHANNEL_READ = 256 * 1024;
@@ -97,7 +101,12 @@ export class FlashReader {
       // Bounded: at most READ_SLOTS reads are outstanding on a channel.
       for (let n = 0; done !== submitted && n < READ_SLOTS; n++) {
         const s = ((done >>> 0) % READ_SLOTS) * SLOT_WORDS;
-        ch.slots[s + S_RESULT] = this.readOne(ch, s);
+        const n = this.readOne(ch, s);
+        ch.slots[s + S_RESULT] = n;
+        // The checksum is computed here, not on the serving thread (a crc32 of every record read).
+        if (n >= 0) {
+          ch.slots[s + S_VERDICT] = n === ch.slots[s + S_LENGTH] ? verifyRecord(ch.arena, ch.slots[s + S_ARENA], n) : RECORD_TORN;
+        }
         done = (done + 1) | 0;
         total++;
       }

@@ -27,7 +27,7 @@ import { lockWord, unlockWord } from '../store/lock.js';
 import { HASH_SEED, murmur3 } from '../store/hash.js';
 import {
   C_DONE, C_SUBMITTED, HEADER_WORDS, HEARTBEAT, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, ReadChannel, S_ARENA, S_FILE,
-  S_LENGTH, S_OFFSET, S_RESULT, SLOT_WORDS,
+  S_LENGTH, S_OFFSET, S_RESULT, S_VERDICT, SLOT_WORDS,
 } from './reader.js';
 
 /** Bits of K_LOGGED: each kind of failure is logged once per process (every thread shares the bits). */
@@ -368,9 +368,9 @@ export class LogFlashTier implements FlashTier {
     // Bounded: at most READ_SLOTS reads are outstanding.
     for (let n = 0; this.chanSeenDone !== done && n < READ_SLOTS && this.chanPending.length > 0; n++) {
       const op = this.chanPending.shift()!;
-      const result = ch.slots[((this.chanSeenDone >>> 0) % READ_SLOTS) * SLOT_WORDS + S_RESULT];
+      const slot = ((this.chanSeenDone >>> 0) % READ_SLOTS) * SLOT_WORDS;
+      const result = ch.slots[slot + S_RESULT];
       this.chanSeenDone = (this.chanSeenDone + 1) | 0;
-      // The arena bytes are copied out below, before anything else can queue a read.
       this.arenaUsed -= op.arenaCost;
       if (this.chanPending.length === 0) {
         this.arenaHead = 0;
@@ -382,9 +382,10 @@ export class LogFlashTier implements FlashTier {
       } else if (result < 0) {
         this.verify(op, Object.assign(new Error('flash reader thread: open or read failed'), { code: 'EIO' }), 0);
       } else {
-        op.buf = this.readBuffers.take(op.length);
-        op.buf.set(ch.arena.subarray(op.arenaOff, op.arenaOff + result));
-        this.verify(op, null, result);
+        // The value handed to the callback is a view of the arena: valid until the callback returns, and
+        // nothing reuses those bytes before that (new reads are submitted in a later microtask).
+        const view = Buffer.from(ch.arena.buffer, ch.arena.byteOffset + op.arenaOff, result);
+        this.verify(op, null, result, view, ch.slots[slot + S_VERDICT]);
       }
     }
     this.awaitChannel();
@@ -665,15 +666,18 @@ export class LogFlashTier implements FlashTier {
     }
   }
 
-  private verify(op: ReadOp, err: NodeJS.ErrnoException | null, n: number): void {
+  /**
+   * `buf` (op.buf by default) holds the n bytes read; `verdict`, when the reader thread already checked the
+   * record (reader.ts), saves the crc32 here.
+   */
+  private verify(op: ReadOp, err: NodeJS.ErrnoException | null, n: number, buf: Buffer = op.buf, verdict = -1): void {
     if (err) {
       logOnce(this.control, LOG_READ_ERROR, this.log, { err, file: op.file },
         'flash read failed: serving a miss (counted in extstore_read_errors)');
       this.finish(op, null, 'extstore_read_errors');
       return;
     }
-    const buf = op.buf;
-    const verdict = n === buf.length ? verifyRecord(buf, 0, n) : RECORD_TORN;
+    if (verdict < 0) verdict = n === op.length ? verifyRecord(buf, 0, n) : RECORD_TORN;
     if (verdict === RECORD_BADCRC) {
       logOnce(this.control, LOG_BAD_CRC, this.log, { file: op.file, offset: op.offset },
         'flash record failed its checksum: serving a miss (counted in badcrc_from_extstore)');
@@ -686,7 +690,7 @@ export class LogFlashTier implements FlashTier {
       this.finish(op, null, 'extstore_read_errors');
       return;
     }
-    if (!keyMatches(buf, 0, op.key, 0, op.key.length) || buf.length !== RECORD_HEADER + op.key.length + op.vlen ||
+    if (!keyMatches(buf, 0, op.key, 0, op.key.length) || n !== RECORD_HEADER + op.key.length + op.vlen ||
       readU32(buf, 0, R_CAS_HI) * 4294967296 + readU32(buf, 0, R_CAS_LO) !== op.cas) {
       // Another key with the same 32-bit hash, or another version of this one: a miss, not an error.
       this.finish(op, null, null);
