@@ -111,7 +111,7 @@ class UpstreamSeries {
 /** A Prometheus histogram rendered from UpstreamSeries at scrape time (prom-client's metric interface). */
 class LatencyHistogram {
   readonly name = 'cachalot_sidecar_upstream_request_duration_seconds';
-  readonly help = 'Time from sending a request to an upstream to its reply.';
+  readonly help = 'Time from reading a request (the read event it came in) to reading its upstream reply.';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   constructor(private readonly series: Map<string, UpstreamSeries>) {}
