@@ -22,7 +22,8 @@
  *   flags    u32 client flags                 vlen  u32 value length
  *   cas      float64 integer < 2^53           klen  u8 key length (1..255)
  *   bits     u8 ITEM_FETCHED | ITEM_STALE | ITEM_TOKEN_SENT (types.ts), replaced whole by setBits
- *   intl     u8 store-internal: INTL_LINKED (the index points here), INTL_HOT (read since written)
+ *   intl     u8 store-internal: INTL_LINKED (the index points here), INTL_FREQ (reads since written or
+ *            last kept by eviction, saturating at 3, in units of INTL_HOT)
  *   hash     u32 hashKey() of the key, so eviction finds the index slot without rehashing the key
  *   size on the segment = roundUp8(ITEM_HEADER + klen + vlen)
  *
@@ -55,7 +56,9 @@ export const H_INTL = 26; // byte
 export const H_HASH = 7; // u32 word
 
 export const INTL_LINKED = 1;
+/** One read: INTL_FREQ holds a saturating read count 0..3 in units of INTL_HOT. */
 export const INTL_HOT = 2;
+export const INTL_FREQ = 6;
 export const MAX_KEY_LENGTH = 255;
 
 export const SLOTS_PER_BUCKET = 8;

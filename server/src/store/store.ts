@@ -6,7 +6,7 @@ import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
-  G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_HOT, INTL_LINKED,
+  G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
@@ -246,7 +246,9 @@ export class SegmentStore implements Store {
   touchAccess(ref: ItemRef, now: number): void {
     const off = (ref - 1) * 8;
     this.u8[off + H_BITS] |= ITEM_FETCHED;
-    this.u8[off + H_INTL] |= INTL_HOT;
+    // A 2-bit saturating read count (INTL_FREQ): eviction keeps the most-read items first.
+    const intl = this.u8[off + H_INTL];
+    if ((intl & INTL_FREQ) !== INTL_FREQ) this.u8[off + H_INTL] = intl + INTL_HOT;
     this.u32[(ref - 1) * 2 + H_TIME] = now;
   }
 
@@ -440,7 +442,7 @@ export class SegmentStore implements Store {
     const off = loc * 8;
     const sq = this.seg[Math.floor(off / this.segmentSize) * SEG_STRIDE + SEG_SEQ];
     const age = (sq - this.global[G_SEQ]) | 0;
-    return (this.u8[off + H_INTL] & INTL_HOT) !== 0 ? age + 0x40000000 : age;
+    return (this.u8[off + H_INTL] & INTL_FREQ) !== 0 ? age + 0x40000000 : age;
   }
 
   private keyEquals(off: number, buf: Uint8Array, start: number, end: number): boolean {
@@ -721,6 +723,24 @@ export class SegmentStore implements Store {
     const end = base + this.seg[m + SEG_WRITE];
     const u8 = this.u8;
     const c = shard * SHARD_F64_STRIDE;
+    // The read-count threshold: the lowest count whose items (and those read more) fit in `keep`, so that
+    // when the hot items do not all fit, the most-read ones stay. Kept items lose one count, so an item
+    // must keep being read to survive round after round (a CLOCK with three levels).
+    let threshold = INTL_HOT;
+    if (keep > 0) {
+      let b1 = 0;
+      let b2 = 0;
+      let b3 = 0;
+      for (let p = base; p < end;) {
+        const size = this.itemSize(p);
+        const f = u8[p + H_INTL] & (INTL_FREQ | INTL_LINKED);
+        if (f === (INTL_LINKED | INTL_HOT)) b1 += size;
+        else if (f === (INTL_LINKED | (2 * INTL_HOT))) b2 += size;
+        else if (f === (INTL_LINKED | INTL_FREQ)) b3 += size;
+        p += size;
+      }
+      if (b1 + b2 + b3 > keep) threshold = b2 + b3 > keep ? 3 * INTL_HOT : 2 * INTL_HOT;
+    }
     let src = base;
     let dst = base;
     let items = 0;
@@ -734,9 +754,9 @@ export class SegmentStore implements Store {
         const slot = this.slotOf(hash, loc);
         if (this.isDead(shard, loc, now)) {
           if (slot >= 0) this.dropSlot(shard, slot, loc, RECLAIM);
-        } else if ((intl & INTL_HOT) !== 0 && dst + size - base <= keep) {
+        } else if ((intl & INTL_FREQ) >= threshold && dst + size - base <= keep) {
           if (dst !== src) u8.copyWithin(dst, src, src + size);
-          u8[dst + H_INTL] = INTL_LINKED;
+          u8[dst + H_INTL] = INTL_LINKED | ((intl & INTL_FREQ) - INTL_HOT);
           if (slot >= 0) this.index[slot + 1] = dst / 8;
           this.ctr[c + C_EVICTED_ACTIVE] += 1;
           const e = this.u32[dst / 4 + H_EXPTIME];
