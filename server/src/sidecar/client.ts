@@ -13,6 +13,7 @@ import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
+import { readInto } from './read.js';
 
 export interface ClientLimits {
   /** Stop reading while this many reply bytes wait in the client's socket. */
@@ -58,7 +59,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
 
   constructor(readonly socket: Socket, private readonly owner: ClientOwner, readonly affinity: number) {
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    if (!readInto(socket, this.onRead)) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', () => {});
     socket.on('close', this.onClose);
@@ -121,13 +122,18 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   // ------------------------------------------------------------ input
 
   private readonly onData = (chunk: Buffer): void => {
+    this.onRead(chunk.length, chunk);
+  };
+
+  /** buf[0, n) was read (a 'data' chunk, or the shared read buffer, reused after this returns). */
+  private readonly onRead = (n: number, chunk: Buffer): void => {
     if (this.closing || this.quitting) return;
     if (this.draining) this.lastData = Date.now();
     if (this.rend === this.rstart) {
-      const used = this.process(chunk, 0, chunk.length);
-      if (used < chunk.length) this.stash(chunk, used, chunk.length);
+      const used = this.process(chunk, 0, n);
+      if (used < n) this.stash(chunk, used, n);
     } else {
-      this.stash(chunk, 0, chunk.length);
+      this.stash(chunk, 0, n);
       this.rstart = this.process(this.rbuf, this.rstart, this.rend);
       if (this.rstart === this.rend) this.rstart = this.rend = 0;
     }
@@ -182,6 +188,9 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     if (this.inFlight > this.owner.limits.maxInFlight >> 1) return;
     if (this.socket.writableLength >= this.owner.limits.outputLimit) return;
     this.paused = false;
+    // A paused socket reading into the shared buffer leaves new data in the kernel until resumed: a drain
+    // must not take the time before the next read for quiet.
+    if (this.draining) this.lastData = Date.now();
     if (this.rend > this.rstart) {
       this.rstart = this.process(this.rbuf, this.rstart, this.rend);
       if (this.rstart === this.rend) this.rstart = this.rend = 0;

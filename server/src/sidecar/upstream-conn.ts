@@ -16,6 +16,7 @@ import {
 } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
+import { sharedReadBuffer } from './read.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
 const MAX_REPLY_LINE = 8192;
@@ -58,12 +59,14 @@ export class UpstreamConn implements Flushable {
   private connectTimer: NodeJS.Timeout | null;
 
   constructor(private readonly owner: ConnOwner) {
-    this.socket = net.connect({ host: owner.host, port: owner.port });
+    // Reads land in the shared buffer (read.ts): replies not written to their client at once are copied out.
+    this.socket = net.connect({
+      host: owner.host, port: owner.port, onread: { buffer: sharedReadBuffer, callback: this.onRead },
+    } as unknown as net.NetConnectOpts);
     this.socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by the request timeout when busy, by keepalive when idle.
     this.socket.setKeepAlive(true, 30_000);
     this.socket.on('connect', this.onConnect);
-    this.socket.on('data', this.onData);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
     this.connectTimer = setTimeout(this.onConnectTimeout, owner.connectTimeoutMs);
@@ -164,14 +167,14 @@ export class UpstreamConn implements Flushable {
     for (let i = head; i < tail; i++) parts[i]!.fail(failure);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onRead = (n: number, chunk: Buffer): void => {
     if (this.closed) return;
     if (this.rend === this.rstart) {
-      const used = this.process(chunk, 0, chunk.length, false);
-      if (used >= 0 && used < chunk.length) this.stash(chunk, used, chunk.length);
+      const used = this.process(chunk, 0, n);
+      if (used >= 0 && used < n) this.stash(chunk, used, n);
     } else {
-      this.stash(chunk, 0, chunk.length);
-      const used = this.process(this.rbuf, this.rstart, this.rend, true);
+      this.stash(chunk, 0, n);
+      const used = this.process(this.rbuf, this.rstart, this.rend);
       if (used >= 0) {
         this.rstart = used;
         if (this.rstart === this.rend) this.rstart = this.rend = 0;
@@ -184,7 +187,7 @@ export class UpstreamConn implements Flushable {
   }
 
   /** Completes every whole reply in buf[pos, end); returns the first unused offset, or -1 if it failed. */
-  private process(buf: Buffer, pos: number, end: number, stashed: boolean): number {
+  private process(buf: Buffer, pos: number, end: number): number {
     const queue = this.queue;
     const now = tick();
     while (pos < end) {
@@ -202,8 +205,8 @@ export class UpstreamConn implements Flushable {
       }
       queue[this.head++] = null;
       this.owner.replied(now - part.started);
-      // Node's read chunk is not reused (a view of it may be kept); the stash buffer is.
-      part.completeFrom(buf, pos, pos + len, !stashed);
+      // Both the shared read buffer and the stash buffer are reused: a reply kept for later is copied.
+      part.completeFrom(buf, pos, pos + len, false);
       pos += len;
     }
     if (this.head === this.tail) {
