@@ -6,12 +6,13 @@
  * whole requests per read); only a partial request at the end of a chunk is copied into `rbuf`. Replies
  * to every request of a read are written with one socket write.
  */
-import { Socket as NetSocket, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { LINE_LIMIT } from '../protocol/limits.js';
 import type { TextEngine } from '../engine/text.js';
 import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from '../engine/session.js';
 import { C, type Counters } from '../metrics/counters.js';
 import { stashBytes } from './readbuffer.js';
+import { readInto } from './sharedread.js';
 import type { OutBuf } from './outbuf.js';
 
 export interface ConnectionLimits {
@@ -37,40 +38,6 @@ const MAX_SPARE = 4 * 1024 * 1024;
 /** Flush the reply buffer mid-batch once it holds this much, so one read can't build a huge reply. */
 const OUT_FLUSH_AT = 256 * 1024;
 
-/**
- * Reads of every connection of a thread land in one buffer, as a client socket's `onread` option does
- * (Node has no such option for accepted sockets): no Buffer is allocated per read and the bytes skip the
- * Readable stream machinery (push, 'data' events). Measured: see the commit that added it. Uses the
- * symbols of Node's own onread support, found on a socket created with that option; when they are not
- * there (another Node version), connections fall back to 'data' events.
- */
-const SHARED_READ_SIZE = 64 * 1024;
-let sharedRead: { buffer: Buffer; kBuffer: symbol; kBufferCb: symbol } | null | undefined;
-
-function readIntoSharedBuffer(socket: Socket, callback: (n: number, buf: Buffer) => void): boolean {
-  if (sharedRead === undefined) {
-    sharedRead = null;
-    const buffer = Buffer.allocUnsafe(SHARED_READ_SIZE);
-    // onread is in Node 20's net.Socket options but not in @types/node's SocketConstructorOpts.
-    const probe = new NetSocket({ onread: { buffer, callback: () => true } } as ConstructorParameters<typeof NetSocket>[0]);
-    const syms = Object.getOwnPropertySymbols(probe);
-    const kBuffer = syms.find((sym) => sym.description === 'kBuffer');
-    const kBufferCb = syms.find((sym) => sym.description === 'kBufferCb');
-    const own = probe as unknown as Record<symbol, unknown>;
-    if (kBuffer !== undefined && kBufferCb !== undefined && own[kBuffer] === buffer) {
-      sharedRead = { buffer, kBuffer, kBufferCb };
-    }
-    probe.destroy();
-  }
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } })._handle;
-  if (sharedRead === null || typeof handle?.useUserBuffer !== 'function') return false;
-  const own = socket as unknown as Record<symbol, unknown>;
-  own[sharedRead.kBuffer] = sharedRead.buffer;
-  own[sharedRead.kBufferCb] = callback;
-  handle.useUserBuffer(sharedRead.buffer);
-  return true;
-}
-
 export class Connection {
   readonly session = new Session();
   // ReadBuffered: public so that stashBytes() can work on them.
@@ -86,7 +53,7 @@ export class Connection {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    if (!readIntoSharedBuffer(socket, this.onRead)) socket.on('data', this.onData);
+    if (!readInto(socket, this.onRead)) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);

@@ -13,7 +13,7 @@ import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
 import { Slot, type SlotOwner } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
-import { readInto } from './read.js';
+import { readInto } from '../net/sharedread.js';
 
 export interface ClientLimits {
   /** Stop reading while this many reply bytes wait in the client's socket. */

@@ -16,7 +16,7 @@ import {
 } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
-import { sharedReadBuffer } from './read.js';
+import { sharedReadBuffer } from '../net/sharedread.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
 const MAX_REPLY_LINE = 8192;

@@ -1,12 +1,16 @@
 /**
- * Socket reads into one reused buffer instead of a new Buffer per read pushed through the Readable stream
- * ('data' events): Node's `onread` option. The sidecar consumes every read synchronously (requests are copied
- * into upstream buffers, replies into client buffers or copied out, incomplete tails stashed), so one buffer
- * serves all its sockets. Upstream connections are client sockets and take the option directly; accepted
- * client sockets have no such option, so they get it as cachalot-server's connections do (net/connection.ts,
- * commit 4a6b792): the symbols of Node's own onread support found on a probe socket, and the handle's
- * useUserBuffer(). When those are not there (another Node version) `readInto` returns false and the caller
- * stays on 'data' events.
+ * Socket reads into one reused buffer per thread instead of a new Buffer per read pushed through the
+ * Readable stream ('data' events): Node's `onread` option. Used by cachalot-server's client connections
+ * (net/connection.ts) and by the sidecar's client and upstream connections. A reader must consume every
+ * read synchronously (execute it, or copy what it cannot use yet): the next read on any socket of the
+ * thread overwrites the buffer. Client sockets (the sidecar's upstreams) take the option directly;
+ * accepted sockets have no such option, so they get it through the symbols of Node's own onread support,
+ * found on a probe socket, and the handle's useUserBuffer(). When those are not there (another Node
+ * version) `readInto` returns false and the caller stays on 'data' events.
+ *
+ * Measured: server CPU per request with memcaslap (50 conns, 1:10, 100 B) 14.5-17 -> 11 µs; sidecar CPU
+ * per request at depth 16 1.57-1.61 -> 1.52-1.53 µs. A paused socket now stops reading at once (its
+ * client's bytes wait in the kernel) instead of Node reading ahead into its stream buffer.
  */
 import { Socket } from 'node:net';
 
