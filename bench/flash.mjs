@@ -262,6 +262,7 @@ async function getLoad(s, keys, seconds) {
     ops, seconds: elapsed, rate: ops / elapsed, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99),
     p999: percentile(lat, 0.999), misses, flashHits: d('cachalot_flash_gets_total'), hits,
     flashReadP: histQuantiles(before, after),
+    loopWindowP: histQuantiles(before, after, 'cachalot_serving_eventloop_delay_seconds'),
     flashWrites: d('memcached_extstore_objects_written_total'), dropped: d('cachalot_flash_wbuf_dropped_total'),
     loopP99: loopP99.sort((a, b) => a - b), loopMax: loopMax.sort((a, b) => a - b), runq: runq.sort((a, b) => a - b),
     // CPU used in the window, in cores: this generator, and the server (all its threads).
@@ -281,11 +282,12 @@ function serverCpuTicks(pid) {
   }
 }
 
-/** p50/p99 of the server's flash read latency histogram over the window (bucket upper bounds, ms). */
-function histQuantiles(before, after) {
+/** p50/p99 of one of the server's histograms over the window (bucket upper bounds, ms). */
+function histQuantiles(before, after, name = 'cachalot_flash_read_duration_seconds') {
   const buckets = [];
+  const re = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`);
   for (const [k, v] of after) {
-    const m = /^cachalot_flash_read_duration_seconds_bucket\{le="([^"]+)"\}$/.exec(k);
+    const m = re.exec(k);
     if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), v - (before.get(k) ?? 0)]);
   }
   buckets.sort((a, b) => a[0] - b[0]);
@@ -368,6 +370,7 @@ function report(results, load0, commit) {
     `| misses | ${fmt(g.misses)} of ${fmt(g.ops)} |`,
     `| items written to flash meanwhile (flash hits promoted to RAM evict other items) / dropped | ${fmt(g.flashWrites)} / ${fmt(g.dropped)} |`,
     `| server flash read latency p50 / p99 (ms, histogram bucket bound) | ${g.flashReadP.p50} / ${g.flashReadP.p99} |`,
+    `| serving threads' event-loop delay p99 over the whole window (ms, histogram bucket bound; ${fmt(g.loopWindowP.count)} samples of a 5 ms timer) | ${g.loopWindowP.p99} |`,
     `| serving threads' event-loop delay p99, per-second samples: median / worst (ms) | ${fmt(percentile(g.loopP99, 0.5), 2)} / ${fmt(g.loopP99[g.loopP99.length - 1], 2)} |`,
     `| serving threads' event-loop delay max, worst second (ms) | ${fmt(g.loopMax[g.loopMax.length - 1], 2)} |`,
     `| serving thread's run-queue wait per second (runnable, no CPU): median / worst (ms) | ${fmt(percentile(g.runq, 0.5), 1)} / ${fmt(g.runq[g.runq.length - 1], 1)} |`,

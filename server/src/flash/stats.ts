@@ -34,12 +34,27 @@ export const F: { [K in FlashCounterName]: number } =
 export const READ_BUCKETS_US = [25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000];
 const HIST_BASE = FLASH_COUNTER_NAMES.length;
 const SUM = HIST_BASE + READ_BUCKETS_US.length + 1;
-export const ROW_WIDTH = SUM + 1;
+/**
+ * Serving threads' event-loop delay histogram (µs bounds; the last bucket is +Inf): every sample since
+ * start, so that a benchmark can take the p99 of exactly its window from two scrapes (the per-second p99
+ * gauges above show the shape over time, not one window's p99).
+ */
+export const LOOP_BUCKETS_US = [250, 500, 1000, 2000, 3000, 4000, 5000, 7500, 10000, 25000, 100000, 1000000];
+const LOOP_BASE = SUM + 1;
+const LOOP_SUM = LOOP_BASE + LOOP_BUCKETS_US.length + 1;
+export const ROW_WIDTH = LOOP_SUM + 1;
 
 export class FlashCounters {
   readonly row: Float64Array;
   constructor(counters: SharedArrayBuffer, rowIndex: number) {
     this.row = new Float64Array(counters, rowIndex * ROW_WIDTH * 8, ROW_WIDTH);
+  }
+
+  observeLoopDelay(micros: number): void {
+    let b = 0;
+    while (b < LOOP_BUCKETS_US.length && micros > LOOP_BUCKETS_US[b]) b++;
+    this.row[LOOP_BASE + b]++;
+    this.row[LOOP_SUM] += micros;
   }
 
   observeRead(micros: number): void {
@@ -77,14 +92,23 @@ export class FlashCounterReader {
 
   /** Prometheus text for the read latency histogram. */
   histogramText(name: string, help: string): string {
+    return this.histogram(name, help, READ_BUCKETS_US, HIST_BASE, SUM);
+  }
+
+  /** Prometheus text for the serving threads' event-loop delay histogram (all threads' samples). */
+  loopDelayText(name: string, help: string): string {
+    return this.histogram(name, help, LOOP_BUCKETS_US, LOOP_BASE, LOOP_SUM);
+  }
+
+  private histogram(name: string, help: string, bounds: readonly number[], base: number, sum: number): string {
     const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
     let cum = 0;
-    for (let b = 0; b <= READ_BUCKETS_US.length; b++) {
-      cum += this.total(HIST_BASE + b);
-      const le = b < READ_BUCKETS_US.length ? String(READ_BUCKETS_US[b] / 1e6) : '+Inf';
+    for (let b = 0; b <= bounds.length; b++) {
+      cum += this.total(base + b);
+      const le = b < bounds.length ? String(bounds[b] / 1e6) : '+Inf';
       lines.push(`${name}_bucket{le="${le}"} ${cum}`);
     }
-    lines.push(`${name}_sum ${this.total(SUM) / 1e6}`, `${name}_count ${cum}`);
+    lines.push(`${name}_sum ${this.total(sum) / 1e6}`, `${name}_count ${cum}`);
     return lines.join('\n') + '\n';
   }
 }

@@ -165,6 +165,15 @@ export class LogFlashTier implements FlashTier {
     // but another thread had the CPU. On a machine where clients share the cores with the server, that is
     // most of the loop delay; a tiny read once a second.
     let waited = runQueueWaitNs();
+    // Every delay sample into a histogram kept since start (the per-second gauges reset): a 5 ms timer
+    // whose lateness is the delay, as Node's monitor measures it, at bucket resolution.
+    let last = performance.now();
+    const sampler = setInterval(() => {
+      const t = performance.now();
+      this.counters.observeLoopDelay(Math.max(0, Math.round((t - last - EVENT_LOOP_RESOLUTION_MS) * 1000)));
+      last = t;
+    }, EVENT_LOOP_RESOLUTION_MS);
+    sampler.unref();
     const timer = setInterval(() => {
       row[F.eventloop_delay_p99_us] = Math.max(0, Math.round(h.percentile(99) / 1000) - base);
       row[F.eventloop_delay_max_us] = Math.max(0, Math.round(h.max / 1000) - base);
@@ -860,6 +869,7 @@ export class LogFlashTier implements FlashTier {
       '# TYPE cachalot_serving_runqueue_wait_seconds gauge',
       `cachalot_serving_runqueue_wait_seconds ${this.reader.max('runqueue_wait_us') / 1e6}`);
     return out.join('\n') + '\n' +
-      this.reader.histogramText('cachalot_flash_read_duration_seconds', 'Flash read latency (lookup to value, file reads only).');
+      this.reader.histogramText('cachalot_flash_read_duration_seconds', 'Flash read latency (lookup to value, file reads only).') +
+      this.reader.loopDelayText('cachalot_serving_eventloop_delay_seconds', 'Event-loop delay samples of the serving threads since start (a 5 ms timer\'s lateness).');
   }
 }

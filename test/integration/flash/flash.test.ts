@@ -53,6 +53,10 @@ maybe('flash tier end to end', () => {
     expect(await metric(server, 'memcached_extstore_objects_written_total')).toBeGreaterThan(n / 2);
     expect(await metric(server, 'cachalot_flash_wbuf_dropped_total')).toBe(0);
     expect(await metric(server, 'cachalot_flash_read_duration_seconds_count')).toBeGreaterThan(0);
+    // The serving threads' event-loop delay samples (a 5 ms timer per thread) accumulate since start.
+    const loopSamples = await metric(server, 'cachalot_serving_eventloop_delay_seconds_count');
+    expect(loopSamples).toBeGreaterThan(10);
+    expect(await metric(server, 'cachalot_serving_eventloop_delay_seconds_bucket\\{le="\\+Inf"\\}')).toBeGreaterThanOrEqual(loopSamples);
     const stats = await client.stats();
     expect(Number(stats.get('get_extstore'))).toBeGreaterThan(0);
     expect(Number(stats.get('extstore_bytes_written'))).toBeGreaterThan(2 * RAM);
