@@ -51,17 +51,18 @@ export class FlashCounters {
   }
 
   observeLoopDelay(micros: number): void {
-    let b = 0;
-    while (b < LOOP_BUCKETS_US.length && micros > LOOP_BUCKETS_US[b]) b++;
-    this.row[LOOP_BASE + b]++;
-    this.row[LOOP_SUM] += micros;
+    this.observe(LOOP_BUCKETS_US, LOOP_BASE, LOOP_SUM, micros);
   }
 
   observeRead(micros: number): void {
+    this.observe(READ_BUCKETS_US, HIST_BASE, SUM, micros);
+  }
+
+  private observe(bounds: readonly number[], base: number, sum: number, micros: number): void {
     let b = 0;
-    while (b < READ_BUCKETS_US.length && micros > READ_BUCKETS_US[b]) b++;
-    this.row[HIST_BASE + b]++;
-    this.row[SUM] += micros;
+    while (b < bounds.length && micros > bounds[b]) b++;
+    this.row[base + b]++;
+    this.row[sum] += micros;
   }
 }
 

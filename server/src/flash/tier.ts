@@ -7,7 +7,7 @@
  * (shutdown, main thread) ever block.
  */
 import { close, closeSync, open, openSync, read, readFileSync, readSync } from 'node:fs';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createHistogram, performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ItemRef, Store } from '../store/types.js';
 import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
@@ -155,34 +155,33 @@ export class LogFlashTier implements FlashTier {
    * /metrics shows whether flash I/O (or anything else) stalls the threads that answer clients.
    */
   private monitorEventLoop(): void {
-    const h = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
-    h.enable();
+    // One sampler: a 5 ms timer whose lateness is the loop's delay (what Node's monitorEventLoopDelay
+    // records, minus its resolution). Each sample goes into this second's histogram (the p99 and max
+    // gauges) and into the row's histogram kept since start (a window's p99 from two scrapes).
+    const second = createHistogram();
     const row = this.counters.row;
-    // Node's samples are whole timer intervals (measured: an idle loop reads p50 10.1 ms at resolution 10):
-    // the delay is what exceeds the resolution.
-    const base = EVENT_LOOP_RESOLUTION_MS * 1000;
     // Run-queue wait (ns, second field of /proc/thread-self/schedstat): time this thread was ready to run
     // but another thread had the CPU. On a machine where clients share the cores with the server, that is
     // most of the loop delay; a tiny read once a second.
     let waited = runQueueWaitNs();
-    // Every delay sample into a histogram kept since start (the per-second gauges reset): a 5 ms timer
-    // whose lateness is the delay, as Node's monitor measures it, at bucket resolution.
     let last = performance.now();
+    let lastSecond = last;
     const sampler = setInterval(() => {
       const t = performance.now();
-      this.counters.observeLoopDelay(Math.max(0, Math.round((t - last - EVENT_LOOP_RESOLUTION_MS) * 1000)));
+      const delayUs = Math.max(0, Math.round((t - last - EVENT_LOOP_RESOLUTION_MS) * 1000));
       last = t;
-    }, EVENT_LOOP_RESOLUTION_MS);
-    sampler.unref();
-    const timer = setInterval(() => {
-      row[F.eventloop_delay_p99_us] = Math.max(0, Math.round(h.percentile(99) / 1000) - base);
-      row[F.eventloop_delay_max_us] = Math.max(0, Math.round(h.max / 1000) - base);
-      h.reset();
+      this.counters.observeLoopDelay(delayUs);
+      second.record(Math.max(1, delayUs));
+      if (t - lastSecond < EVENT_LOOP_WINDOW_MS) return;
+      lastSecond = t;
+      row[F.eventloop_delay_p99_us] = second.count > 0 ? second.percentile(99) : 0;
+      row[F.eventloop_delay_max_us] = second.count > 0 ? second.max : 0;
+      second.reset();
       const w = runQueueWaitNs();
       if (w >= 0 && waited >= 0) row[F.runqueue_wait_us] = Math.round((w - waited) / 1000);
       waited = w;
-    }, EVENT_LOOP_WINDOW_MS);
-    timer.unref();
+    }, EVENT_LOOP_RESOLUTION_MS);
+    sampler.unref();
   }
 
   /** The largest CAS recovered from the files: the store's CAS counter must start above it. */

@@ -102,10 +102,7 @@ export class OutBuf {
   /** Drops everything queued (memcached's conn_release_items), releasing the refs' pins. */
   reset(): void {
     this.pos = 0;
-    if (this.refPin.length > 0) this.releaseRefs(this.refPin.splice(0));
-    this.refPos.length = 0;
-    this.refView.length = 0;
-    this.refBytes = 0;
+    if (this.refPin.length > 0) this.releaseRefs(this.takePins());
   }
 
   /** Hands the refs' pins to the caller (who releases them when the write is done) and forgets the refs. */

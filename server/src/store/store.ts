@@ -211,7 +211,7 @@ export class SegmentStore implements Store {
 
   pinValue(ref: ItemRef): number {
     if (Atomics.load(this.global, G_READ_PINS) >= this.allowedSegments() >> 2) return NO_SEGMENT;
-    const s = Math.floor(((ref - 1) * 8) / this.segmentSize);
+    const s = this.segmentOf(ref);
     Atomics.add(this.seg, s * SEG_STRIDE + SEG_READERS, 1);
     Atomics.add(this.global, G_READ_PINS, 1);
     return s;
@@ -223,7 +223,12 @@ export class SegmentStore implements Store {
   }
 
   valueShared(ref: ItemRef): boolean {
-    return this.hasReaders(Math.floor(((ref - 1) * 8) / this.segmentSize));
+    return this.hasReaders(this.segmentOf(ref));
+  }
+
+  /** The segment holding an item. */
+  private segmentOf(ref: ItemRef): number {
+    return Math.floor(((ref - 1) * 8) / this.segmentSize);
   }
 
   private hasReaders(segment: number): boolean {
@@ -234,7 +239,7 @@ export class SegmentStore implements Store {
     this.u32[(ref - 1) * 2 + H_EXPTIME] = exptime;
     // A segment is dropped whole once its max exptime passes, so a touch that extends (or removes) an
     // item's expiry must raise the bound of the segment that holds it.
-    const m = Math.floor(((ref - 1) * 8) / this.segmentSize) * SEG_STRIDE + SEG_MAX_EXPTIME;
+    const m = this.segmentOf(ref) * SEG_STRIDE + SEG_MAX_EXPTIME;
     if (exptime === 0 || exptime >= SEG_NEVER) this.seg[m] = SEG_NEVER;
     else if (exptime > this.seg[m]) this.seg[m] = exptime;
   }
@@ -530,7 +535,7 @@ export class SegmentStore implements Store {
   private pin(shard: number, loc: number): void {
     const p = shard * PINS;
     const n = this.pinNext[shard];
-    this.pins[p + n] = Math.floor((loc * 8) / this.segmentSize);
+    this.pins[p + n] = this.segmentOf(loc + 1);
     this.pinNext[shard] = (n + 1) % PINS;
   }
 

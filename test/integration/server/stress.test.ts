@@ -3,11 +3,11 @@
 // one cas winner per round, no torn or mixed-up values (each value carries its key and a checksum,
 // verified on every read, sizes up to 64 KiB), and the memory accounting back to its starting numbers
 // after everything written is deleted. Every loop is bounded in count and by a deadline.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stopServer } from '../../support/servers.js';
 import { startCachalotServer, type Cachalot } from '../../support/cachalot.js';
 import { connectMany, McClient, storageCommand, type Reply } from '../../support/mcclient.js';
+import { checkValue, makeValue, rng } from '../../support/selfcheck.js';
 
 const CLIENTS = 120;
 const ROUNDS = 30;
@@ -17,53 +17,6 @@ const OWN_KEYS = 4;
 const CAS_ROUNDS = 12;
 const SIZES = [0, 1, 50, 300, 1_000, 4_000, 12_000, 30_000, 65_536 - 64];
 const PHASE_DEADLINE_MS = 30_000;
-
-/** xorshift32: deterministic per (client, round), cheap to regenerate. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
-/** A checksum computed natively: hashing ~100 MB in JS would dominate the test's CPU time. */
-function checksum(buf: Buffer, start: number): string {
-  return createHash('sha1').update(buf.subarray(start)).digest('hex').slice(0, 16);
-}
-
-/**
- * `<key>|<writer>|<payload length>|<sha1 of payload, 16 hex>|` then the payload. The payload is binary and
- * may contain CR LF, so framing bugs show up as checksum failures rather than parse errors.
- */
-function makeValue(key: string, writer: string, size: number, seed: number): Buffer {
-  const next = rng(seed);
-  const payload = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) payload[i] = next() & 0xff;
-  const header = Buffer.from(`${key}|${writer}|${size}|${checksum(payload, 0)}|`, 'latin1');
-  return Buffer.concat([header, payload]);
-}
-
-/** null if the value is intact and belongs to `key`, else what is wrong with it. */
-function checkValue(key: string, value: Buffer): string | null {
-  let pos = 0;
-  const fields: string[] = [];
-  for (let f = 0; f < 4; f++) {
-    const bar = value.indexOf(0x7c, pos);
-    if (bar < 0) return `no header (${value.length} bytes)`;
-    fields.push(value.toString('latin1', pos, bar));
-    pos = bar + 1;
-  }
-  const [owner, writer, size, sum] = fields;
-  if (owner !== key) return `value of ${owner} (written by ${writer}) returned for ${key}`;
-  if (Number(size) !== value.length - pos) return `${key} by ${writer}: payload ${value.length - pos} bytes, header says ${size}`;
-  if (checksum(value, pos) !== sum) return `${key} by ${writer}: checksum mismatch (torn value)`;
-  return null;
-}
 
 let server: Cachalot;
 let clients: McClient[] = [];

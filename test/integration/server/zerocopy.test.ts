@@ -4,55 +4,17 @@
 // others read; slow readers hold replies in the kernel while the store churns; connections close with
 // replies still queued. Every value carries its key, writer, length and a sha1 of its payload, checked on
 // every read; afterwards every pin must be released (/metrics cachalot_store_segments_pinned back to 0).
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stopServer } from '../../support/servers.js';
 import { scrape, startCachalotServer, waitFor, type Cachalot } from '../../support/cachalot.js';
-import { connectMany, McClient, storageCommand } from '../../support/mcclient.js';
+import { connectMany, storageCommand } from '../../support/mcclient.js';
+import { checkValue, makeValue, rng } from '../../support/selfcheck.js';
 
 const KEYS = 24;
 const WRITERS = 6;
 const READERS = 10;
 const ROUNDS = 25;
 const DEADLINE_MS = 60_000;
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
-const sha = (b: Buffer): string => createHash('sha1').update(b).digest('hex').slice(0, 16);
-
-function makeValue(key: string, writer: string, size: number, seed: number): Buffer {
-  const next = rng(seed);
-  const payload = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i += 4) payload.writeUInt32LE(next(), i);
-  const header = Buffer.from(`${key}|${writer}|${size}|${sha(payload)}|`, 'latin1');
-  return Buffer.concat([header, payload]);
-}
-
-function verify(key: string, value: Buffer): string | null {
-  const fields: string[] = [];
-  let pos = 0;
-  for (let f = 0; f < 4; f++) {
-    const bar = value.indexOf(0x7c, pos);
-    if (bar < 0 || bar - pos > 64) return `${key}: no header (${value.length} bytes)`;
-    fields.push(value.toString('latin1', pos, bar));
-    pos = bar + 1;
-  }
-  const [owner, writer, size, sum] = fields;
-  if (owner !== key) return `value of ${owner} (by ${writer}) returned for ${key}`;
-  if (Number(size) !== value.length - pos) return `${key} by ${writer}: ${value.length - pos} payload bytes, header says ${size}`;
-  if (sha(value.subarray(pos)) !== sum) return `${key} by ${writer}: checksum mismatch (bytes changed under the reply)`;
-  return null;
-}
 
 /** Sizes from 64 KiB to 900 KiB: every one goes out zero-copy. */
 const sizeOf = (r: () => number): number => 65_536 + ((r() % (835 * 1024)) & ~3);
@@ -106,7 +68,7 @@ describe('zero-copy gets of large values', () => {
           for (const reply of await pending) {
             for (const v of reply.values) {
               hits++;
-              const p = verify(v.key, v.data);
+              const p = checkValue(v.key, v.data);
               if (p) problems.push(p);
             }
           }
@@ -116,7 +78,7 @@ describe('zero-copy gets of large values', () => {
         if (reply.line !== 'END') problems.push(`get: ${reply.line}`);
         for (const v of reply.values) {
           hits++;
-          const p = verify(v.key, v.data);
+          const p = checkValue(v.key, v.data);
           if (p) problems.push(p);
         }
       }
@@ -159,7 +121,7 @@ describe('zero-copy gets of large values', () => {
       'every pin released after the stuck connections closed');
     const last = await setter!.request('get fill:95\r\n', 'values');
     expect(last.values.length).toBe(1);
-    expect(verify('fill:95', last.values[0]!.data)).toBeNull();
+    expect(checkValue('fill:95', last.values[0]!.data)).toBeNull();
     setter!.close();
   });
 });
