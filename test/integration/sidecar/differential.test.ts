@@ -10,6 +10,8 @@ import type { RunningServer } from '../../support/servers.js';
 import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 import type { SidecarConfig } from '../../../server/src/sidecar/config.js';
 import { RawClient, RingFile, fileSidecar, ringJson, startUpstreams, stopAll } from './helpers.js';
+// The differential runner's seeded generator, so a failing script can be replayed.
+import { prng as rng } from '../differential/runner.js';
 
 let servers: RunningServer[] = [];
 const rings: RingFile[] = [];
@@ -32,18 +34,6 @@ async function sidecarFor(members: RunningServer[], overrides: Partial<SidecarCo
   const sc = await fileSidecar(ring, overrides);
   sidecars.push(sc);
   return sc;
-}
-
-/** A deterministic generator (mulberry32), so a failing script can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function handScript(withCas: boolean): string {
