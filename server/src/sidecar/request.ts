@@ -30,11 +30,12 @@ export const MERGE_FANOUT = 2;
 export interface SlotOwner {
   slotDone(slot: Slot): void;
   /**
-   * A single-part slot's reply has arrived as buf[start, end): if the slot is the next one its client owes a
-   * reply, the owner copies the bytes straight into its output and returns true (the slot is then finished);
-   * otherwise false, and the reply is kept on the slot until the slots before it are answered.
+   * A single-part slot's reply has arrived as buf[start, end) of a buffer reused after this call. The owner
+   * takes the bytes and returns true (the slot is then finished): into its output when the slot is the next
+   * one its client owes a reply, else into its own buffer of held replies until the slots ahead are answered
+   * (client.ts). False leaves the reply to the slot, which keeps a copy.
    */
-  writeNow?(slot: Slot, buf: Buffer, start: number, end: number): boolean;
+  takeReply?(slot: Slot, buf: Buffer, start: number, end: number): boolean;
 }
 
 export const FAIL_EJECTED = 'SERVER_ERROR upstream unavailable\r\n';
@@ -64,19 +65,21 @@ export class Part {
   }
 
   /**
-   * Completes from an upstream's read buffer. A single-part reply that the client can be sent as it is goes
-   * straight into the client's output when nothing is ahead of it (the common case without pipelining), with
-   * no view object and no second copy; otherwise the reply is kept as a view of `buf` when `stable` (Node's
-   * read chunk, never reused) or as a copy (a reused stash buffer).
+   * Completes from an upstream's read buffer (reused after this returns). A single-part reply that the client
+   * can be sent as it is goes to the slot's owner (SlotOwner.takeReply: its output, or its held replies),
+   * with no Buffer per reply; otherwise, or when the owner declines, the reply is copied out.
    */
-  completeFrom(buf: Buffer, start: number, end: number, stable: boolean): void {
+  completeFrom(buf: Buffer, start: number, end: number): void {
     const slot = this.slot;
     if (slot.single === this && slot.waiting === 1 && slot.drop === DROP_NONE && this.kind !== REPLY_QUIET
       && slot.merge !== MERGE_FANOUT) {
       const owner = slot.owner;
-      if (owner !== null && owner.writeNow !== undefined && owner.writeNow(slot, buf, start, end)) return;
+      if (owner !== null && owner.takeReply !== undefined && owner.takeReply(slot, buf, start, end)) return;
     }
-    this.complete(stable ? buf.subarray(start, end) : Buffer.from(buf.subarray(start, end)));
+    // allocUnsafe + copy: Buffer.from(buf.subarray()) made a view object first (bench/sidecar.mjs --micro).
+    const copy = Buffer.allocUnsafe(end - start);
+    buf.copy(copy, 0, start, end);
+    this.complete(copy);
   }
 
   fail(failure: string): void {
@@ -102,6 +105,9 @@ export class Slot {
   keyBytes: Buffer | null = null;
   keyOffsets: Int32Array | null = null;
   keyPart: Int32Array | null = null;
+  /** SlotOwner.takeReply: where the owner holds this slot's reply until it is written (heldEnd 0: not held). */
+  heldStart = 0;
+  heldEnd = 0;
   /** Set while queued on a client; cleared when the client goes away so late replies are discarded. */
   owner: SlotOwner | null;
 
@@ -131,11 +137,16 @@ export class Slot {
     return p;
   }
 
-  /** The owner wrote the single part's reply itself (SlotOwner.writeNow). */
-  writtenByOwner(): void {
+  /**
+   * The owner took the single part's reply itself (SlotOwner.takeReply): written already, or held in the
+   * owner's buffer at [heldStart, heldEnd) (both 0 when written).
+   */
+  takenByOwner(heldStart: number, heldEnd: number): void {
     this.waiting = 0;
     this.done = true;
     this.out = null;
+    this.heldStart = heldStart;
+    this.heldEnd = heldEnd;
   }
 
   partDone(): void {

@@ -206,7 +206,7 @@ export class UpstreamConn implements Flushable {
       queue[this.head++] = null;
       this.owner.replied(now - part.started);
       // Both the shared read buffer and the stash buffer are reused: a reply kept for later is copied.
-      part.completeFrom(buf, pos, pos + len, false);
+      part.completeFrom(buf, pos, pos + len);
       pos += len;
     }
     if (this.head === this.tail) {
