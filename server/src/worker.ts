@@ -102,7 +102,13 @@ function main(): void {
   const owner: ConnectionOwner = {
     engine,
     counters,
-    limits: { outputLimit: config.outputLimit, maxGetLine: Math.max(config.maxItemSize, 1 << 20), idleTimeout: config.idleTimeout },
+    limits: {
+      outputLimit: config.outputLimit,
+      maxGetLine: Math.max(config.maxItemSize, 1 << 20),
+      idleTimeout: config.idleTimeout,
+      // The Writable-stream fallback of directwrite.ts, for the tests that check it still works.
+      directWrites: process.env.CACHALOT_STREAM_WRITES !== '1',
+    },
     closed: (conn) => {
       if (conns.delete(conn)) Atomics.sub(gauges, GAUGE_CURR_CONNECTIONS, 1);
       if (!accepting && conns.size === 0) port.postMessage({ type: 'drained' } satisfies WorkerMessage);

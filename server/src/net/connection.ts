@@ -13,6 +13,7 @@ import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SW
 import { C, type Counters } from '../metrics/counters.js';
 import { stashBytes } from './readbuffer.js';
 import { readInto } from './sharedread.js';
+import { SocketWriter } from './directwrite.js';
 import type { OutBuf } from './outbuf.js';
 
 export interface ConnectionLimits {
@@ -22,6 +23,8 @@ export interface ConnectionLimits {
   maxGetLine: number;
   /** Seconds; 0 disables (memcached's -o idle_timeout). */
   idleTimeout: number;
+  /** false: write through socket.write() instead of the socket's handle (directwrite.ts); for tests. */
+  directWrites?: boolean;
 }
 
 export interface ConnectionOwner {
@@ -31,7 +34,6 @@ export interface ConnectionOwner {
   closed(conn: Connection): void;
 }
 
-const EMPTY = Buffer.alloc(0);
 /** The largest reply buffer kept for reuse after its write completes. */
 const MAX_SPARE = 4 * 1024 * 1024;
 
@@ -53,8 +55,8 @@ export class Connection {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
+    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
     if (!readInto(socket, this.onRead)) socket.on('data', this.onData);
-    socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;
@@ -153,10 +155,7 @@ export class Connection {
         }
         if (s.closeAfterWrite) {
           this.closing = true;
-          if (s.pendingReads.length === 0) {
-            this.flush();
-            this.socket.end();
-          }
+          if (s.pendingReads.length === 0) this.endWhenWritten();
           break;
         }
       }
@@ -186,80 +185,92 @@ export class Connection {
     const out = this.session.out;
     if (out.pos === 0 || this.socket.destroyed || this.session.pendingReads.length > 0) return;
     this.owner.counters.row[C.bytes_written] += out.pos + out.refBytes;
-    const socket = this.socket;
     const buf = out.buf;
+    const writer = this.writer;
+    let pins: number[] | undefined;
+    let done: boolean;
     if (out.refView.length > 0) {
-      this.writeWithRefs(out);
+      const chunks = this.chunksWithRefs(out);
+      pins = out.takePins();
+      done = writer.writev(chunks);
     } else {
-      socket.write(buf.subarray(0, out.pos), this.onWritten);
-      this.inflightPins.push(undefined);
+      done = writer.write(buf.subarray(0, out.pos));
     }
-    if (socket.writableLength === 0) {
-      // Written synchronously to the kernel: the buffer is free again (pins wait for the callback).
-      this.inflight.push(EMPTY);
+    if (done) {
+      // The kernel took it all: the buffer is free again, and so are the values sent from shared memory.
       out.pos = 0;
-    } else {
-      // The socket still holds a reference to the bytes: continue in another buffer, and take this one
-      // back when its write completes. Reusing buffers matters for large values: a fresh 1 MiB buffer
-      // per reply costs its page faults on every copy into it (measured: a third of the CPU at 1 MB gets).
-      this.inflight.push(buf);
-      out.take(this.spare);
-      this.spare = undefined;
-      if (socket.writableLength >= this.owner.limits.outputLimit && !this.paused) {
-        this.paused = true;
-        this.owner.counters.row[C.conn_yields]++;
-        socket.pause();
-      }
+      if (pins !== undefined) out.releaseRefs(pins);
+      return;
+    }
+    // The socket still holds the bytes: continue in another buffer, and take this one back when its write
+    // completes. Reusing buffers matters for large values: a fresh 1 MiB buffer per reply costs its page
+    // faults on every copy into it (measured: a third of the CPU at 1 MB gets).
+    this.inflightBufs.push(buf);
+    this.inflightPins.push(pins);
+    out.take(this.spare);
+    this.spare = undefined;
+    if (writer.pendingBytes >= this.owner.limits.outputLimit && !this.paused) {
+      this.paused = true;
+      this.owner.counters.row[C.conn_yields]++;
+      this.socket.pause();
     }
   }
 
   /**
-   * One socket write of buf[0, pos) with the refs' views spliced in at their positions: corked, so that
-   * Node hands libuv one writev. The callback goes on the last piece; the pins are released by it.
+   * buf[0, pos) with the refs' views spliced in at their positions, for one writev: header, value straight
+   * from shared memory, trailer, and so on.
    */
-  private writeWithRefs(out: OutBuf): void {
-    const socket = this.socket;
+  private chunksWithRefs(out: OutBuf): Uint8Array[] {
     const buf = out.buf;
     const n = out.refView.length;
-    socket.cork();
+    const chunks: Uint8Array[] = [];
     let prev = 0;
     for (let i = 0; i < n; i++) {
       const at = out.refPos[i];
-      if (at > prev) socket.write(buf.subarray(prev, at));
+      if (at > prev) chunks.push(buf.subarray(prev, at));
       prev = at;
-      if (i === n - 1 && prev === out.pos) socket.write(out.refView[i], this.onWritten);
-      else socket.write(out.refView[i]);
+      chunks.push(out.refView[i]);
     }
-    if (out.pos > prev) socket.write(buf.subarray(prev, out.pos), this.onWritten);
-    this.inflightPins.push(out.takePins());
-    socket.uncork();
+    if (out.pos > prev) chunks.push(buf.subarray(prev, out.pos));
+    return chunks;
   }
 
-  /** Buffers handed to socket.write, in write order (EMPTY when the write completed synchronously). */
-  private readonly inflight: Buffer[] = [];
-  /** Per write, in the same order: the store pins of the values it sends without a copy. */
+  /** Writes what is gathered, then ends the connection (libuv sends pending writes before the shutdown). */
+  private endWhenWritten(): void {
+    this.flush();
+    this.socket.end();
+  }
+
+  private readonly writer: SocketWriter;
+  /** Per write still pending, in write order: its buffer and the store pins of the values it sends. */
+  private readonly inflightBufs: Buffer[] = [];
   private readonly inflightPins: (number[] | undefined)[] = [];
   private spare: Buffer | undefined;
 
-  private readonly onWritten = (): void => {
-    const pins = this.inflightPins.shift();
-    if (pins !== undefined) this.session.out.releaseRefs(pins);
-    const buf = this.inflight.shift();
-    if (buf === undefined || buf === EMPTY || buf.length > MAX_SPARE) return;
+  /** The oldest pending write completed (ok) or failed (the socket is being destroyed). */
+  private readonly onWritten = (ok: boolean): void => {
     const out = this.session.out;
-    if (out.pos === 0 && out.buf.length < buf.length) {
-      // The next large reply would otherwise grow the small buffer `take()` left in place into a fresh
-      // allocation (page faults on every byte copied into it: measured 10x slower than a reused buffer
-      // for 1 MB values). Put the big one back to work now and keep the small one as the spare.
-      this.spare = out.buf;
-      out.buf = buf;
-    } else if (this.spare === undefined || this.spare.length < buf.length) {
-      this.spare = buf;
+    const pins = this.inflightPins.shift();
+    if (pins !== undefined) out.releaseRefs(pins);
+    const buf = this.inflightBufs.shift();
+    if (!ok || this.socket.destroyed) return;
+    if (buf !== undefined && buf.length <= MAX_SPARE) {
+      if (out.pos === 0 && out.buf.length < buf.length) {
+        // The next large reply would otherwise grow the small buffer `take()` left in place into a fresh
+        // allocation (page faults on every byte copied into it: measured 10x slower than a reused buffer
+        // for 1 MB values). Put the big one back to work now and keep the small one as the spare.
+        this.spare = out.buf;
+        out.buf = buf;
+      } else if (this.spare === undefined || this.spare.length < buf.length) {
+        this.spare = buf;
+      }
     }
+    // Everything written (the stream's 'drain'): read again.
+    if (this.writer.pending === 0 && this.paused && !this.closing) this.resumeAfterOutput();
   };
 
-  private readonly onDrain = (): void => {
-    if (!this.paused || this.closing) return;
+  /** Every reply is written: read again (and run what was read before the pause). */
+  private resumeAfterOutput(): void {
     this.paused = false;
     if (this.rend > this.rstart) {
       this.processBuffered();
@@ -271,7 +282,7 @@ export class Connection {
       if (this.draining) this.lastData = Date.now();
       this.socket.resume();
     }
-  };
+  }
 
   private waitingForReads = false;
 
@@ -279,8 +290,7 @@ export class Connection {
   private readonly onReadsDone = (): void => {
     if (this.socket.destroyed) return;
     if (this.session.closeAfterWrite) {
-      this.flush();
-      this.socket.end();
+      this.endWhenWritten();
       return;
     }
     if (this.waitingForReads) {
@@ -301,7 +311,7 @@ export class Connection {
     // multi-get, nor one whose replies are still being delivered to a slow reader.
     const s = this.session;
     if (s.want !== WANT_COMMAND || this.paused || this.waitingForReads || s.pendingReads.length > 0 ||
-      this.socket.writableLength > 0 || this.rend > this.rstart) return;
+      this.writer.pending > 0 || this.rend > this.rstart) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
   };
@@ -337,7 +347,7 @@ export class Connection {
       if (this.closing) return;
       const idle = this.rend === this.rstart && this.session.want === WANT_COMMAND &&
         this.session.pendingReads.length === 0 &&
-        this.socket.writableLength === 0 && this.lastData + quietMs <= Date.now();
+        this.writer.pending === 0 && this.lastData + quietMs <= Date.now();
       if (idle) {
         this.closing = true;
         this.socket.end();
@@ -357,7 +367,7 @@ export class Connection {
     // (Write callbacks that still come find the queues empty.)
     const out = this.session.out;
     for (const pins of this.inflightPins.splice(0)) if (pins !== undefined) out.releaseRefs(pins);
-    this.inflight.length = 0;
+    this.inflightBufs.length = 0;
     out.reset();
   }
 }

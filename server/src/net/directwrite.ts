@@ -1,0 +1,182 @@
+/**
+ * Socket writes straight to the socket's libuv handle, the way Node's own stream_base_commons.js does for
+ * net.Socket, but without the Writable stream around it: no per-write state machine, no nextTick and
+ * callback after every synchronous write, no write queue in JavaScript. A write the kernel could not take
+ * at once stays queued in libuv, which completes queued writes in order: `onDone` is called once per such
+ * write, in the order they were made. libuv also orders these writes with any the stream itself makes and
+ * with the stream's shutdown (socket.end() after a pending write still sends the write first).
+ *
+ * Measured (memcaslap, 50 connections, no pipelining, 1:10, 100 B; a minimal server that answers from a
+ * constant): 1.66-1.76 µs of user CPU per request through socket.write, 1.25-1.39 µs through the handle.
+ *
+ * The handle's methods (writeBuffer, writev) and the WriteWrap request type are Node internals (the
+ * `stream_wrap` binding, reachable through the deprecated process.binding()). When they are not there, or
+ * not as expected, `SocketWriter.direct` is false and writes go through socket.write(): same contract.
+ */
+import type { Socket } from 'node:net';
+
+interface WriteReq {
+  handle: unknown;
+  oncomplete: (this: WriteReq, status: number) => void;
+  async: boolean;
+  bytes: number;
+  buffer: unknown;
+  writer: SocketWriter | null;
+}
+
+interface StreamHandle {
+  writeBuffer(req: WriteReq, data: Uint8Array): number;
+  writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteReq;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+
+let binding: StreamWrapBinding | null | undefined;
+
+function streamWrap(): StreamWrapBinding | null {
+  if (binding !== undefined) return binding;
+  binding = null;
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
+    // (isView, not instanceof: under jest the test's realm has its own Int32Array.)
+    if (typeof b.WriteWrap === 'function' && ArrayBuffer.isView(b.streamBaseState) && typeof b.kLastWriteWasAsync === 'number') {
+      binding = b as StreamWrapBinding;
+    }
+  } catch {
+    // Not available in this Node: the stream path.
+  }
+  return binding;
+}
+
+/** Completion of an asynchronous handle write; `this` is the request (Node calls it as a method). */
+function onWriteComplete(this: WriteReq, status: number): void {
+  const writer = this.writer;
+  this.writer = null;
+  this.buffer = null;
+  if (writer !== null) writer.completed(status, this.bytes);
+}
+
+export interface WriteDone {
+  /**
+   * The oldest pending write is no longer needed by the socket (written, or failed: `ok` false, and the
+   * socket is being destroyed). Called only for writes that did not complete synchronously.
+   */
+  (ok: boolean): void;
+}
+
+export class SocketWriter {
+  /** Writes handed over that the kernel has not taken yet, and their bytes (the socket's writableLength). */
+  pending = 0;
+  pendingBytes = 0;
+  /** Whether writes bypass the Writable stream (false: Node internals missing, or forced for tests). */
+  readonly direct: boolean;
+  private readonly handle: StreamHandle | null;
+  private readonly b: StreamWrapBinding | null;
+
+  constructor(private readonly socket: Socket, private readonly onDone: WriteDone, allowDirect = true) {
+    const b = allowDirect ? streamWrap() : null;
+    const handle = (socket as unknown as { _handle?: Partial<StreamHandle> })._handle;
+    const usable = b !== null && handle != null && typeof handle.writeBuffer === 'function' && typeof handle.writev === 'function';
+    this.direct = usable;
+    this.b = usable ? b : null;
+    this.handle = usable ? (handle as StreamHandle) : null;
+  }
+
+  /**
+   * Writes `data` (or `chunks`, in order, as one writev). Returns true when the kernel took all of it now:
+   * the caller may reuse the memory at once, and `onDone` will not be called for it. Otherwise the memory
+   * must stay untouched until its `onDone`.
+   */
+  write(data: Uint8Array): boolean {
+    return this.send(data, null);
+  }
+
+  writev(chunks: Uint8Array[]): boolean {
+    return this.send(null, chunks);
+  }
+
+  private send(data: Uint8Array | null, chunks: Uint8Array[] | null): boolean {
+    const socket = this.socket;
+    if (socket.destroyed) return true;
+    const b = this.b;
+    const handle = this.handle;
+    if (b === null || handle === null || (socket as unknown as { _handle: unknown })._handle !== handle) {
+      return this.viaStream(data, chunks);
+    }
+    const req = new b.WriteWrap();
+    req.handle = handle;
+    req.oncomplete = onWriteComplete;
+    req.async = false;
+    req.bytes = 0;
+    req.buffer = null;
+    req.writer = null;
+    const err = chunks === null ? handle.writeBuffer(req, data!) : handle.writev(req, chunks, true);
+    // (On Node's side, streamBaseState[kBytesWritten] now says how much of it went out at once.)
+    if (err !== 0) {
+      // EPIPE, ECONNRESET...: the connection is gone; nothing more will be read from these bytes.
+      socket.destroy();
+      return true;
+    }
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
+    // libuv still holds the bytes: keep them alive with the request until it completes.
+    req.buffer = chunks ?? data;
+    req.writer = this;
+    req.bytes = byteLength(data, chunks);
+    this.pending++;
+    this.pendingBytes += req.bytes;
+    return false;
+  }
+
+  /** The fallback: socket.write(); a write the stream could not pass on at once completes in its callback. */
+  private viaStream(data: Uint8Array | null, chunks: Uint8Array[] | null): boolean {
+    const socket = this.socket;
+    if (chunks !== null) {
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]);
+      socket.write(chunks[chunks.length - 1], this.streamDone);
+      socket.uncork();
+    } else {
+      socket.write(data!, this.streamDone);
+    }
+    // The stream calls back every write, a tick later even when it went out at once: per write, in order,
+    // the bytes of the ones reported pending, 0 for the ones already reported complete.
+    if (socket.writableLength === 0) {
+      this.streamWrites.push(0);
+      return true;
+    }
+    const n = byteLength(data, chunks);
+    this.streamWrites.push(n);
+    this.pending++;
+    this.pendingBytes += n;
+    return false;
+  }
+
+  private readonly streamWrites: number[] = [];
+
+  private readonly streamDone = (err?: Error | null): void => {
+    const n = this.streamWrites.shift();
+    if (n === undefined || n === 0) return;
+    this.completed(err == null ? 0 : -1, n);
+  };
+
+  /** @internal a pending write of `bytes` finished with libuv's status (0, or a negative errno). */
+  completed(status: number, bytes: number): void {
+    if (this.pending === 0) return;
+    this.pending--;
+    this.pendingBytes -= bytes;
+    if (status < 0 && !this.socket.destroyed) this.socket.destroy();
+    // After a destroy Node may still report the write in flight as done: not known to be delivered.
+    this.onDone(status >= 0 && !this.socket.destroyed);
+  }
+}
+
+function byteLength(data: Uint8Array | null, chunks: Uint8Array[] | null): number {
+  if (chunks === null) return data!.length;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
