@@ -10,7 +10,7 @@ import { LINE_LIMIT } from '../protocol/limits.js';
 import { mark, markNextTurn, type Flushable } from './batch.js';
 import { appendBytes } from './copy.js';
 import { NEED_DATA, type DispatchClient, type Dispatcher } from './dispatch.js';
-import { Slot, type SlotOwner } from './request.js';
+import { END, Slot, type SlotOwner } from './request.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
 import { readInto } from '../net/sharedread.js';
@@ -121,10 +121,11 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     if (this.slots[this.head] === slot) mark(this);
   }
 
-  takeReply(slot: Slot, buf: Buffer, start: number, end: number): boolean {
+  takeReply(slot: Slot, buf: Buffer, start: number, end: number, withEnd: boolean): boolean {
     if (this.closing) return false;
     if (this.slots[this.head] === slot) {
       appendBytes(this.out, buf, start, end);
+      if (withEnd) appendBytes(this.out, END, 0, END.length);
       slot.takenByOwner(0, 0);
       this.slots[this.head++] = null;
       if (this.head === this.tail) this.head = this.tail = 0;
@@ -138,6 +139,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     else if (held.pos + (end - start) > HELD_LIMIT) return false;
     const heldStart = held.pos;
     appendBytes(held, buf, start, end);
+    if (withEnd) appendBytes(held, END, 0, END.length);
     slot.takenByOwner(heldStart, held.pos);
     this.heldSlots++;
     return true;

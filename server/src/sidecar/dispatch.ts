@@ -439,6 +439,11 @@ export class Dispatcher {
     }
     const part = slot.addPart(REPLY_GET);
     c.push(slot);
+    if (t.length(0) === 3) {
+      // get (not gets): may share one get line with the gets queued just before it (upstream-conn.ts).
+      u.sendGet(part, clock.now, c.affinity, buf, ks, ke);
+      return next;
+    }
     const out = u.send(part, clock.now, c.affinity).out;
     appendBytes(out, buf, start, lineEnd);
     out.crlf();

@@ -33,9 +33,10 @@ export interface SlotOwner {
    * A single-part slot's reply has arrived as buf[start, end) of a buffer reused after this call. The owner
    * takes the bytes and returns true (the slot is then finished): into its output when the slot is the next
    * one its client owes a reply, else into its own buffer of held replies until the slots ahead are answered
-   * (client.ts). False leaves the reply to the slot, which keeps a copy.
+   * (client.ts). `withEnd`: "END\r\n" follows the bytes (one VALUE block of a coalesced get). False leaves the
+   * reply to the slot, which keeps a copy.
    */
-  takeReply?(slot: Slot, buf: Buffer, start: number, end: number): boolean;
+  takeReply?(slot: Slot, buf: Buffer, start: number, end: number, withEnd: boolean): boolean;
 }
 
 export const FAIL_EJECTED = 'SERVER_ERROR upstream unavailable\r\n';
@@ -43,7 +44,8 @@ export const FAIL_TIMEOUT = 'SERVER_ERROR upstream timeout\r\n';
 export const FAIL_CONNECTION = 'SERVER_ERROR upstream connection failed\r\n';
 export const FAIL_PROTOCOL = 'SERVER_ERROR upstream protocol error\r\n';
 
-const END = Buffer.from('END\r\n');
+/** memcached's end of a get reply. */
+export const END = Buffer.from('END\r\n');
 
 export class Part {
   /** Reply bytes, once complete (a view of the upstream's read chunk, or a copy). */
@@ -56,6 +58,14 @@ export class Part {
   started = 0;
   /** REPLY_GET, REPLY_QUIET: how far into this reply the framing scan got (it resumes there when more arrives). */
   scanned = 0;
+  /**
+   * Coalesced single-key gets (upstream-conn.ts): the group's next request (the first one is the queued part),
+   * this request's key at [keyStart, keyEnd) of the group's line, and on the first part a copy of that line.
+   */
+  next: Part | null = null;
+  keyStart = 0;
+  keyEnd = 0;
+  groupLine: Buffer | null = null;
 
   constructor(readonly slot: Slot, readonly kind: number) {}
 
@@ -69,16 +79,18 @@ export class Part {
    * can be sent as it is goes to the slot's owner (SlotOwner.takeReply: its output, or its held replies),
    * with no Buffer per reply; otherwise, or when the owner declines, the reply is copied out.
    */
-  completeFrom(buf: Buffer, start: number, end: number): void {
+  completeFrom(buf: Buffer, start: number, end: number, withEnd = false): void {
     const slot = this.slot;
     if (slot.single === this && slot.waiting === 1 && slot.drop === DROP_NONE && this.kind !== REPLY_QUIET
       && slot.merge !== MERGE_FANOUT) {
       const owner = slot.owner;
-      if (owner !== null && owner.takeReply !== undefined && owner.takeReply(slot, buf, start, end)) return;
+      if (owner !== null && owner.takeReply !== undefined && owner.takeReply(slot, buf, start, end, withEnd)) return;
     }
     // allocUnsafe + copy: Buffer.from(buf.subarray()) made a view object first (bench/sidecar.mjs --micro).
-    const copy = Buffer.allocUnsafe(end - start);
+    const n = end - start;
+    const copy = Buffer.allocUnsafe(withEnd ? n + END.length : n);
     buf.copy(copy, 0, start, end);
+    if (withEnd) END.copy(copy, n);
     this.complete(copy);
   }
 

@@ -12,14 +12,20 @@ import net from 'node:net';
 import { OutBuf } from '../net/outbuf.js';
 import { markUpstream, type Flushable } from './batch.js';
 import {
-  FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, REPLY_QUIET, type Part,
+  END, FAIL_CONNECTION, FAIL_PROTOCOL, FAIL_TIMEOUT, REPLY_GET, REPLY_LINE, REPLY_QUIET, type Part,
 } from './request.js';
+import { appendBytes } from './copy.js';
 import { stashBytes } from '../net/readbuffer.js';
 import { tick } from './clock.js';
 import { sharedReadBuffer } from '../net/sharedread.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
 const MAX_REPLY_LINE = 8192;
+/**
+ * Keys per coalesced get line (enqueueGet): a line of at most 64 x 251 bytes, well under the server's limit
+ * for get lines.
+ */
+const COALESCE_MAX = 64;
 const NEED_MORE = -1;
 const BAD_STREAM = -2;
 
@@ -57,6 +63,16 @@ export class UpstreamConn implements Flushable {
   rend = 0;
   private timer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null;
+  /**
+   * The coalesced get still open for more keys: its first part (queued), its last, how many, and where its
+   * line starts in `out`. Null once anything else is queued after it or `out` is written.
+   */
+  private openGet: Part | null = null;
+  private openGetTail: Part | null = null;
+  private openGetCount = 0;
+  private openGetLine = 0;
+  /** Requests in coalesced gets besides their first parts (which are in `queue`). */
+  private followers = 0;
 
   constructor(private readonly owner: ConnOwner) {
     // Reads land in the shared buffer (read.ts): replies not written to their client at once are copied out.
@@ -73,7 +89,7 @@ export class UpstreamConn implements Flushable {
   }
 
   get inFlight(): number {
-    return this.tail - this.head;
+    return this.tail - this.head + this.followers;
   }
 
   get isClosed(): boolean {
@@ -82,6 +98,7 @@ export class UpstreamConn implements Flushable {
 
   /** Registers a request whose bytes the caller appends to `out`; `now` is the clock.ts time of this event. */
   enqueue(part: Part, now: number): void {
+    if (this.openGet !== null) this.closeGet();
     part.deadline = now + this.owner.requestTimeoutMs;
     part.started = now;
     this.queue[this.tail++] = part;
@@ -89,9 +106,56 @@ export class UpstreamConn implements Flushable {
     markUpstream(this);
   }
 
+  /**
+   * Queues a single-key `get` of key[ks, ke) (REPLY_GET part): as another key of the get line queued just before
+   * it when there is one still open, else as a new line "get <key>". The server then parses one command for
+   * the group and ends one reply, and the group's reply is split by key here (completeGroup). Only a get
+   * queued last on this connection is extended, so every client's requests stay in the order it sent them.
+   */
+  enqueueGet(part: Part, now: number, key: Buffer, ks: number, ke: number): void {
+    const out = this.out;
+    const tail = this.openGetTail;
+    if (tail !== null && this.openGetCount < COALESCE_MAX) {
+      part.deadline = now + this.owner.requestTimeoutMs;
+      part.started = now;
+      out.pos -= 2; // the line's "\r\n"
+      out.byte(32);
+      part.keyStart = out.pos - this.openGetLine;
+      appendBytes(out, key, ks, ke);
+      part.keyEnd = out.pos - this.openGetLine;
+      out.crlf();
+      tail.next = part;
+      this.openGetTail = part;
+      this.openGetCount++;
+      this.followers++;
+      return;
+    }
+    this.enqueue(part, now);
+    this.openGetLine = out.pos;
+    out.ascii('get ');
+    part.keyStart = 4;
+    appendBytes(out, key, ks, ke);
+    part.keyEnd = out.pos - this.openGetLine;
+    out.crlf();
+    this.openGet = this.openGetTail = part;
+    this.openGetCount = 1;
+  }
+
+  /** No more keys for the open get: a group of several keeps a copy of its line to match the reply's keys. */
+  private closeGet(): void {
+    const first = this.openGet!;
+    this.openGet = this.openGetTail = null;
+    if (first.next === null) return;
+    const out = this.out;
+    const line = Buffer.allocUnsafe(out.pos - this.openGetLine);
+    out.buf.copy(line, 0, this.openGetLine, out.pos);
+    first.groupLine = line;
+  }
+
   flush(): void {
     const out = this.out;
     if (!this.connected || this.closed || out.pos === 0) return;
+    if (this.openGet !== null) this.closeGet();
     this.socket.write(out.buf.subarray(0, out.pos));
     if (this.socket.writableLength === 0) out.pos = 0;
     else out.take(undefined);
@@ -163,8 +227,23 @@ export class UpstreamConn implements Flushable {
     this.queue = [];
     this.head = this.tail = 0;
     this.out.pos = 0;
+    this.openGet = this.openGetTail = null;
+    this.followers = 0;
     this.owner.connFailed(this, reason);
-    for (let i = head; i < tail; i++) parts[i]!.fail(failure);
+    for (let i = head; i < tail; i++) {
+      for (let p: Part | null = parts[i]!; p !== null;) {
+        const next: Part | null = p.next;
+        p.next = null;
+        p.fail(failure);
+        p = next;
+      }
+    }
+  }
+
+  /** A coalesced get's whole reply buf[start, end) arrived: each of its requests is answered from it. */
+  private completeGroup(first: Part, buf: Buffer, start: number, end: number, now: number): void {
+    for (let p: Part | null = first; p !== null; p = p.next) this.owner.replied(now - p.started);
+    this.followers -= splitGroup(first, buf, start, end) - 1;
   }
 
   private readonly onRead = (n: number, chunk: Buffer): void => {
@@ -204,9 +283,12 @@ export class UpstreamConn implements Flushable {
         return -1;
       }
       queue[this.head++] = null;
-      this.owner.replied(now - part.started);
-      // Both the shared read buffer and the stash buffer are reused: a reply kept for later is copied.
-      part.completeFrom(buf, pos, pos + len);
+      if (part.next !== null) this.completeGroup(part, buf, pos, pos + len, now);
+      else {
+        this.owner.replied(now - part.started);
+        // Both the shared read buffer and the stash buffer are reused: a reply kept for later is copied.
+        part.completeFrom(buf, pos, pos + len);
+      }
       pos += len;
     }
     if (this.head === this.tail) {
@@ -220,6 +302,51 @@ export class UpstreamConn implements Flushable {
     }
     return pos;
   }
+}
+
+/**
+ * Splits a coalesced get's reply buf[start, end) over its parts. The server answers the keys in the order
+ * asked, each hit as one VALUE block and misses not at all, then END: each part in turn gets the next block
+ * if it is for its key (with END appended) and END alone otherwise. An error line instead of a block (the
+ * reply ends there) is every remaining part's reply, as it would have been for each get alone.
+ */
+function splitGroup(first: Part, buf: Buffer, start: number, end: number): number {
+  const line = first.groupLine!;
+  let pos = start;
+  let n = 0;
+  for (let p: Part | null = first; p !== null;) {
+    const next: Part | null = p.next;
+    p.next = null;
+    n++;
+    const nl = buf.indexOf(10, pos);
+    if (buf[pos] === 86 && buf[pos + 1] === 65 && buf[pos + 2] === 76 && buf[pos + 5] === 32) { // "VALUE "
+      const ks = pos + 6;
+      let q = ks;
+      while (q < nl && buf[q] !== 32) q++;
+      if (sameBytes(buf, ks, q, line, p.keyStart, p.keyEnd)) {
+        q++;
+        while (q < nl && buf[q] !== 32) q++; // flags
+        q++;
+        let size = 0;
+        while (q < nl && buf[q]! >= 48 && buf[q]! <= 57) size = size * 10 + (buf[q++]! - 48);
+        const blockEnd = nl + 1 + size + 2;
+        p.completeFrom(buf, pos, blockEnd, true);
+        pos = blockEnd;
+      } else p.complete(END);
+    } else if (buf[pos] === 69 && buf[pos + 1] === 78 && buf[pos + 2] === 68 && nl - pos <= 4) {
+      p.complete(END);
+    } else {
+      p.completeFrom(buf, pos, nl < 0 || nl >= end ? end : nl + 1);
+    }
+    p = next;
+  }
+  return n;
+}
+
+function sameBytes(a: Buffer, as: number, ae: number, b: Buffer, bs: number, be: number): boolean {
+  if (ae - as !== be - bs) return false;
+  for (let i = 0; i < ae - as; i++) if (a[as + i] !== b[bs + i]) return false;
+  return true;
 }
 
 /** Length of the complete reply at buf[pos, end) for `part`, NEED_MORE, or BAD_STREAM. */

@@ -81,6 +81,18 @@ export class Upstream implements ConnOwner {
     return conn;
   }
 
+  /** send() for a single-key `get` of key[ks, ke): the connection may coalesce it with the get before it. */
+  sendGet(part: Part, now: number, affinity: number, key: Buffer, ks: number, ke: number): void {
+    const i = affinity % this.conns.length;
+    let conn = this.conns[i];
+    if (conn === null || conn === undefined || conn.isClosed) {
+      conn = new UpstreamConn(this);
+      this.conns[i] = conn;
+    }
+    this.observer.request();
+    conn.enqueueGet(part, now, key, ks, ke);
+  }
+
   /** Requests outstanding on every connection. */
   get inFlight(): number {
     let n = 0;
