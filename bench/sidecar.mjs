@@ -292,7 +292,12 @@ async function micro() {
   // the parts so the "replies" can be completed as an upstream read would.
   const sent = [];
   const conn = { out: new OutBuf(1 << 20) };
-  const upstream = (address) => ({ address, ejected: false, send(part) { sent.push(part); return conn; } });
+  const upstream = (address) => ({
+    address, ejected: false,
+    send(part) { sent.push(part); return conn; },
+    // A single-key get (coalesced on a real connection): its key goes into the line being built.
+    sendGet(part, now, affinity, key, ks, ke) { sent.push(part); conn.out.byte(32); appendBytes(conn.out, key, ks, ke); },
+  });
   const spec = parseRingDocument(JSON.stringify({ version: 1, members: [0, 1, 2].map((i) => ({ host: `10.0.0.${i}`, port: 11211 })) }));
   const ups = new Map();
   const table = new RoutingTable(spec, (m) => ups.get(m.address) ?? ups.set(m.address, upstream(m.address)).get(m.address), 'miss');
