@@ -43,7 +43,10 @@ function makeEngine() {
   const store = openStore(createStoreMemory({ memoryLimit: 256 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: 16 }));
   const counters = new Counters(createCounterMemory(1), 0);
   const noStats = { general: () => [], settings: () => [], items: () => [], slabs: () => [], conns: () => [], reset() {} };
-  return new TextEngine(store, counters, Clock.startingNow(), {
+  // The server's workers keep a ticking clock (engine/clock.ts): so does the benchmark.
+  const clock = Clock.startingNow();
+  clock.startTicking();
+  return new TextEngine(store, counters, clock, {
     maxItemSize: 1024 * 1024, shutdownEnabled: false, flushEnabled: true, version: 'bench',
   }, { shutdown() {}, setVerbosity() {} }, noStats);
 }

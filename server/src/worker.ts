@@ -60,6 +60,7 @@ function main(): void {
   const counters = new Counters(init.counters, init.index);
   const reader = new CounterReader(init.counters);
   const clock = new Clock(init.processStarted);
+  clock.startTicking();
   const gauges = counters.gauges;
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;

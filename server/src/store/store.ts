@@ -209,6 +209,18 @@ export class SegmentStore implements Store {
     }
   }
 
+  writeValue(ref: ItemRef, src: Uint8Array, start: number): void {
+    const off = (ref - 1) * 8;
+    const dst = off + ITEM_HEADER + this.u8[off + H_KLEN];
+    const len = this.u32[(ref - 1) * 2 + H_VLEN];
+    const u8 = this.u8;
+    if (len < SMALL_COPY) {
+      for (let i = 0; i < len; i++) u8[dst + i] = src[start + i];
+    } else {
+      u8.set(src.subarray(start, start + len), dst);
+    }
+  }
+
   pinValue(ref: ItemRef): number {
     if (Atomics.load(this.global, G_READ_PINS) >= this.allowedSegments() >> 2) return NO_SEGMENT;
     const s = this.segmentOf(ref);

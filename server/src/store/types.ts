@@ -89,6 +89,8 @@ export interface Store {
   /** A view of the value bytes inside shared memory. Do not keep it past unlock(). */
   valueView(ref: ItemRef): Uint8Array;
   copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number): void;
+  /** Fills the value of a freshly allocated item from src[start, start + itemValueLength(ref)). */
+  writeValue(ref: ItemRef, src: Uint8Array, start: number): void;
   /**
    * Keeps the segment holding ref's bytes where it is (not evicted, compacted, stolen or dropped) until
    * unpinSegment(), so that a reply can be written to a socket straight from valueView(ref) after unlock().
