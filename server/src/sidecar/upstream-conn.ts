@@ -318,24 +318,27 @@ function splitGroup(first: Part, buf: Buffer, start: number, end: number): numbe
     const next: Part | null = p.next;
     p.next = null;
     n++;
-    const nl = buf.indexOf(10, pos);
+    // The reply's framing was checked (getReplyLength): lines are scanned here in JS, without an indexOf
+    // call into C++ per key.
     if (buf[pos] === 86 && buf[pos + 1] === 65 && buf[pos + 2] === 76 && buf[pos + 5] === 32) { // "VALUE "
       const ks = pos + 6;
       let q = ks;
-      while (q < nl && buf[q] !== 32) q++;
+      while (q < end && buf[q] !== 32) q++;
       if (sameBytes(buf, ks, q, line, p.keyStart, p.keyEnd)) {
         q++;
-        while (q < nl && buf[q] !== 32) q++; // flags
+        while (q < end && buf[q] !== 32) q++; // flags
         q++;
         let size = 0;
-        while (q < nl && buf[q]! >= 48 && buf[q]! <= 57) size = size * 10 + (buf[q++]! - 48);
-        const blockEnd = nl + 1 + size + 2;
+        while (q < end && buf[q]! >= 48 && buf[q]! <= 57) size = size * 10 + (buf[q++]! - 48);
+        while (q < end && buf[q] !== 10) q++;
+        const blockEnd = q + 1 + size + 2;
         p.completeFrom(buf, pos, blockEnd, true);
         pos = blockEnd;
       } else p.complete(END);
-    } else if (buf[pos] === 69 && buf[pos + 1] === 78 && buf[pos + 2] === 68 && nl - pos <= 4) {
+    } else if (buf[pos] === 69 && buf[pos + 1] === 78 && buf[pos + 2] === 68 && (buf[pos + 3] === 13 || buf[pos + 3] === 10)) {
       p.complete(END);
     } else {
+      const nl = buf.indexOf(10, pos);
       p.completeFrom(buf, pos, nl < 0 || nl >= end ? end : nl + 1);
     }
     p = next;
