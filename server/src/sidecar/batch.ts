@@ -13,6 +13,14 @@
  * A client may ask to be flushed in the next turn instead (`markNextTurn`): client.ts does that once when
  * only part of a pipelined batch is answered, so the rest, usually from another server and already on its way,
  * goes out in the same write.
+ *
+ * Spinning (`--spin-us`): after light turns (on average at most SPIN_LIGHT_FLUSHES sockets written), the loop keeps
+ * polling (setImmediate, so epoll with a zero timeout) for up to that long instead of sleeping in epoll_wait.
+ * A request's round trip through the sidecar has two waits for another process (the server, then the
+ * application's next request); sleeping through them costs a wake-up each, which on this 2-vCPU VM was most
+ * of the hop: 1 connection, 3 servers, 3 alternating rounds each: 0.55-0.63x direct throughput sleeping,
+ * 0.96-1.07x spinning 100 us, at 62 instead of 50 us of sidecar CPU per request. Under load the turns are
+ * heavy and nothing spins: spinning after every turn cost 10-20% more sidecar CPU at 50 connections.
  */
 export interface Flushable {
   /** True while marked; cleared by flush(). */
@@ -24,6 +32,22 @@ let upstreams: Flushable[] = [];
 let clients: Flushable[] = [];
 let nextTurn: Flushable[] = [];
 let scheduled = false;
+/** Spinning: how long after the last light turn (ms; 0: never), when that was, and whether a spin is running. */
+let spinMs = 0;
+let lastLight = 0;
+let spinning = false;
+const SPIN_LIGHT_FLUSHES = 2;
+let flushAverage = 0;
+
+/** Sets the spin time (--spin-us); 0 turns spinning off. */
+export function setSpin(us: number): void {
+  spinMs = us / 1000;
+}
+
+function spin(): void {
+  if (performance.now() - lastLight < spinMs) setImmediate(spin);
+  else spinning = false;
+}
 
 function schedule(): void {
   if (!scheduled) {
@@ -66,6 +90,7 @@ export function runBatch(): void {
     nextTurn = [];
     for (let i = 0; i < later.length; i++) clients.push(later[i]!);
   }
+  let flushed = 0;
   for (let round = 0; round < 1000 && (upstreams.length > 0 || clients.length > 0); round++) {
     const ups = upstreams;
     upstreams = [];
@@ -81,6 +106,17 @@ export function runBatch(): void {
       f.marked = false;
       f.flush();
     }
+    flushed += ups.length + cs.length;
   }
   if (upstreams.length > 0 || clients.length > 0) schedule();
+  // Light load: few sockets written per turn, on average over the last ~8 turns (one light turn in a busy
+  // stretch is not enough: spinning then took CPU from the servers at 50 connections).
+  flushAverage += (flushed - flushAverage) * 0.125;
+  if (spinMs > 0 && flushAverage <= SPIN_LIGHT_FLUSHES) {
+    lastLight = performance.now();
+    if (!spinning) {
+      spinning = true;
+      setImmediate(spin);
+    }
+  }
 }

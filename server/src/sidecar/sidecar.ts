@@ -15,6 +15,7 @@ import type { RingSource } from './ring-source.js';
 import { RoutingTable } from './routing.js';
 import { SidecarStats, statsReply } from './stats.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
+import { setSpin } from './batch.js';
 
 export class Sidecar implements ClientOwner {
   readonly stats = new SidecarStats();
@@ -55,6 +56,7 @@ export class Sidecar implements ClientOwner {
       statsReply: (sub) => statsReply(this.statsView, sub),
     };
     this.dispatcher = new Dispatcher(ctx);
+    setSpin(config.spinUs);
   }
 
   /** The routing table in use (null until the first ring). */

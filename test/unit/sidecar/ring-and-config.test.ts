@@ -61,6 +61,14 @@ describe('command line', () => {
     expect(r.config.requestTimeoutMs).toBe(250);
   });
 
+  test('--spin-us: 100 by default, 0 turns it off, bounded at 10 ms', () => {
+    expect(defaultConfig().spinUs).toBe(100);
+    const r = parseArgs(['--ring-file', 'a', '--spin-us', '0']);
+    if (r.kind !== 'run') throw new Error('expected run');
+    expect(r.config.spinUs).toBe(0);
+    expect(() => parseArgs(['--ring-file', 'a', '--spin-us', '10001'])).toThrow('must be in [0, 10000], got 10001');
+  });
+
   test('both ring sources at once are refused', () => {
     expect(() => parseArgs(['--ring-file', 'a', '--ring-configmap', 'ns/b'])).toThrow('exactly one ring source');
   });
