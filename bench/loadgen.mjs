@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Closed-loop memcached text-protocol load generator for what memcaslap cannot do: pipelining depth N,
+// Closed-loop (or, with --rate, paced) memcached text-protocol load generator for what memcaslap cannot do: pipelining depth N,
 // Zipf key choice, mixed value sizes, 1 MB values, a get-then-set-on-miss trace, and fills.
 //
 // It is one process with many connections, run by bench/run.mjs as a child so that it never shares an
@@ -32,6 +32,9 @@ const USAGE = `usage: node bench/loadgen.mjs --port P[,P...] [options]
   --no-populate       load mode: do not set every key once before the warm-up
   --warmup S          load mode: seconds of load before measuring (3)
   --duration S        load mode: measured seconds (10)
+  --rate R            load mode: offer R requests/s in total (paced): each connection sends its batches on a
+                      fixed schedule (conns x depth / R apart) instead of right after the last reply, so two
+                      systems can be compared at the same load below saturation; 0 = closed loop (0)
   --requests N        trace mode: gets in the trace (1000000)
   --count N           fill mode: stop after N sets
   --bytes N           fill mode: stop after N value bytes sent
@@ -71,7 +74,7 @@ function parseArgs(argv) {
   const o = {
     host: '127.0.0.1', port: 0, mode: 'load', conns: 50, depth: 1, keys: 100000, dist: 'uniform', zipfS: 0.99,
     setRatio: 1 / 11, valueSize: 100, valueMin: 0, valueMax: 0, populate: true, warmup: 3, duration: 10,
-    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [],
+    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [], rate: 0,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -107,6 +110,7 @@ function parseArgs(argv) {
       case '--count': o.count = num(a, v, 1, 1e10); i++; break;
       case '--bytes': o.bytes = num(a, v, 1, 1e13); i++; break;
       case '--seed': o.seed = num(a, v, 0, 2 ** 31); i++; break;
+      case '--rate': o.rate = num(a, v, 0, 1e9); i++; break;
       case '--cpu-pid': o.cpuPids = String(v).split(',').map((p) => num(a, p, 1, 2 ** 31)); i++; break;
       case '--max-seconds': o.maxSeconds = num(a, v, 1, 86400); i++; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
@@ -120,6 +124,7 @@ function parseArgs(argv) {
   if (o.keys < o.ports.length) throw new Error('--keys must be at least the number of ports');
   if (o.ports.length > 1 && (o.mode === 'trace' || o.mode === 'scan')) throw new Error(`--mode ${o.mode} takes one port`);
   if (o.mode === 'fill' && !o.count && !o.bytes) throw new Error('--mode fill needs --count or --bytes');
+  if (o.rate > 0 && o.mode !== 'load') throw new Error('--rate is for --mode load');
   if (!o.maxSeconds) {
     o.maxSeconds = o.mode === 'load' ? o.warmup + o.duration + 120 : 1800;
   }
@@ -380,6 +385,22 @@ class Conn {
     this.readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
     this.onRead = this.onRead.bind(this);
     this.socket = null;
+    // --rate: ms between this connection's batches (0: closed loop) and when the next one is due.
+    this.interval = 0;
+    this.nextAt = 0;
+    this.sendDue = () => this.sendBatch();
+  }
+
+  /** The batch is answered: the next one now (closed loop), or when it is due (paced; at once if late). */
+  next() {
+    if (this.interval === 0) {
+      this.sendBatch();
+      return;
+    }
+    this.nextAt += this.interval;
+    const wait = this.nextAt - performance.now();
+    if (wait > 0) setTimeout(this.sendDue, wait);
+    else this.sendBatch();
   }
 
   connect() {
@@ -543,7 +564,7 @@ class Conn {
       const v = Math.round((now - this.sentAt) * 10000); // ms -> 0.1 µs
       stats.hist[histIndex(v > 0x7fffffff ? 0x7fffffff : v)]++;
     }
-    if (++this.cursor === this.batchLen) this.sendBatch();
+    if (++this.cursor === this.batchLen) this.next();
   }
 }
 
@@ -638,7 +659,7 @@ function startStallWatchdog() {
 }
 
 /** Runs a source on every connection, `depth` requests per batch, until the source runs dry on all of them. */
-function runPhase(source, { limitMs, depth }) {
+function runPhase(source, { limitMs, depth, rate = 0 }) {
   return new Promise((resolve) => {
     let idle = 0;
     const timer = setTimeout(() => fatal(`phase did not finish within ${limitMs / 1000} s`), limitMs);
@@ -646,7 +667,19 @@ function runPhase(source, { limitMs, depth }) {
       if (++idle === conns.length) { clearTimeout(timer); resolve(); }
     };
     for (const c of conns) { c.source = source; c.onIdle = onIdle; c.depth = depth; }
-    for (const c of conns) c.sendBatch();
+    if (rate > 0) {
+      // Paced: each connection's first batch at its own offset within one interval, so the load is even.
+      const interval = (conns.length * depth * 1000) / rate;
+      const t0 = performance.now();
+      conns.forEach((c, i) => {
+        c.interval = interval;
+        c.nextAt = t0 + (interval * i) / conns.length;
+        setTimeout(c.sendDue, c.nextAt - t0);
+      });
+    } else {
+      for (const c of conns) c.interval = 0;
+      for (const c of conns) c.sendBatch();
+    }
   });
 }
 
@@ -665,7 +698,7 @@ async function main() {
   for (let i = 0; i < o.conns; i++) conns.push(new Conn(o, i, () => {}));
   await Promise.all(conns.map((c) => c.connect()));
 
-  const result = { mode: o.mode, conns: o.conns, depth: o.depth, unanswered: 0 };
+  const result = { mode: o.mode, conns: o.conns, depth: o.depth, rate: o.rate, unanswered: 0 };
   startStallWatchdog();
   const phaseLimit = (o.maxSeconds * 1000) | 0;
 
@@ -704,7 +737,7 @@ async function main() {
     cpu1 = process.cpuUsage(cpu0);
   };
   if (o.mode === 'load') {
-    const done = runPhase(src, { limitMs: phaseLimit, depth: o.depth });
+    const done = runPhase(src, { limitMs: phaseLimit, depth: o.depth, rate: o.rate });
     await sleep(o.warmup * 1000);
     begin();
     await sleep(o.duration * 1000);
