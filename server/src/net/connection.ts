@@ -56,7 +56,8 @@ export class Connection {
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
     this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
-    if (!readInto(socket, this.onRead)) socket.on('data', this.onData);
+    // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
+    if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;

@@ -21,8 +21,33 @@ export const sharedReadBuffer = Buffer.allocUnsafe(SIZE);
 
 let symbols: { kBuffer: symbol; kBufferCb: symbol } | null | undefined;
 
-/** Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`; false if unsupported. */
-export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => void): boolean {
+interface ReadState {
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+}
+
+let readState: ReadState | null | undefined;
+
+function streamReadState(): ReadState | null {
+  if (readState !== undefined) return readState;
+  readState = null;
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<ReadState> }).binding('stream_wrap');
+    if (ArrayBuffer.isView(b.streamBaseState) && typeof b.kReadBytesOrError === 'number') readState = b as ReadState;
+  } catch {
+    // Node's own onread path then.
+  }
+  return readState;
+}
+
+/**
+ * Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`; false if unsupported.
+ *
+ * `direct`: the caller never gives the socket a timeout (socket.setTimeout), so the handle's read callback
+ * may be ours instead of Node's onStreamRead (which refreshes the socket's timer, looks up the stream and
+ * its callback per read): data goes straight to `callback`; end of stream and errors still go to Node's.
+ */
+export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => void, direct = false): boolean {
   if (symbols === undefined) {
     symbols = null;
     // onread is in Node 20's net.Socket options but not in @types/node's SocketConstructorOpts.
@@ -40,5 +65,20 @@ export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => v
   own[symbols.kBuffer] = sharedReadBuffer;
   own[symbols.kBufferCb] = callback;
   handle.useUserBuffer(sharedReadBuffer);
+  const state = direct ? streamReadState() : null;
+  const h = handle as unknown as { onread?: (this: unknown, ab: ArrayBuffer | undefined) => unknown };
+  const nodeOnRead = h.onread;
+  if (state !== null && typeof nodeOnRead === 'function') {
+    const sbs = state.streamBaseState;
+    const k = state.kReadBytesOrError;
+    h.onread = function onread(this: unknown, ab: ArrayBuffer | undefined): unknown {
+      const nread = sbs[k];
+      if (nread > 0 && !socket.destroyed) {
+        callback(nread, sharedReadBuffer);
+        return undefined;
+      }
+      return nodeOnRead.call(this, ab);
+    };
+  }
   return true;
 }

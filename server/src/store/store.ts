@@ -261,12 +261,18 @@ export class SegmentStore implements Store {
   }
 
   touchAccess(ref: ItemRef, now: number): void {
+    // Each field is written only when it changes (ITEM_FETCHED once, the count until it saturates, the
+    // access time once per second): most reads then leave the item's cache line clean, with no write-back
+    // to memory for a read (memcached likewise sets ITEM_FETCHED once and bumps its LRU rarely).
     const off = (ref - 1) * 8;
-    this.u8[off + H_BITS] |= ITEM_FETCHED;
+    const u8 = this.u8;
+    const bits = u8[off + H_BITS];
+    if ((bits & ITEM_FETCHED) === 0) u8[off + H_BITS] = bits | ITEM_FETCHED;
     // A 2-bit saturating read count (INTL_FREQ): eviction keeps the most-read items first.
-    const intl = this.u8[off + H_INTL];
-    if ((intl & INTL_FREQ) !== INTL_FREQ) this.u8[off + H_INTL] = intl + INTL_HOT;
-    this.u32[(ref - 1) * 2 + H_TIME] = now;
+    const intl = u8[off + H_INTL];
+    if ((intl & INTL_FREQ) !== INTL_FREQ) u8[off + H_INTL] = intl + INTL_HOT;
+    const t = (ref - 1) * 2 + H_TIME;
+    if (this.u32[t] !== now) this.u32[t] = now;
   }
 
   alloc(hash: number, buf: Uint8Array, start: number, end: number, flags: number, exptime: number,
