@@ -48,8 +48,8 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private readonly out = new OutBuf();
   /**
    * Replies that arrived before the slots ahead of them were answered (takeReply), at the slot's [heldStart,
-   * heldEnd); emptied whenever no slot holds bytes here. Instead of a Buffer per such reply: at depth 16
-   * over three servers about two replies in three arrive behind another server's.
+   * heldEnd); emptied whenever no slot holds bytes here. Instead of a Buffer per such reply, which perf
+   * showed at ~5% of the sidecar at depth 16 over three servers (Buffer.from and its view).
    */
   private held: OutBuf | null = null;
   private heldSlots = 0;
