@@ -335,7 +335,8 @@ function splitGroup(first: Part, buf: Buffer, start: number, end: number): numbe
         p.completeFrom(buf, pos, blockEnd, true);
         pos = blockEnd;
       } else p.complete(END);
-    } else if (buf[pos] === 69 && buf[pos + 1] === 78 && buf[pos + 2] === 68 && (buf[pos + 3] === 13 || buf[pos + 3] === 10)) {
+    } else if (buf[pos] === 69 && buf[pos + 1] === 78 && buf[pos + 2] === 68 // "END\r\n" or "END\n"
+      && (buf[pos + 3] === 13 || buf[pos + 3] === 10)) {
       p.complete(END);
     } else {
       const nl = buf.indexOf(10, pos);
