@@ -26,7 +26,10 @@ function run(config: ServerConfig): void {
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.ignoredOptions.length > 0) log.info({ options: config.ignoredOptions }, 'memcached options accepted without effect');
 
-  const clock = Clock.startingNow();
+  // memcached's current_time: ticked here into shared memory, read by every worker (engine/clock.ts).
+  const clockMemory = new SharedArrayBuffer(4);
+  const clock = Clock.startingNow(new Int32Array(clockMemory));
+  clock.startTicking();
   const storeMemory = createStoreMemory({
     memoryLimit: config.memoryLimitMb * 1024 * 1024,
     maxItemSize: config.maxItemSize,
@@ -196,7 +199,7 @@ function run(config: ServerConfig): void {
   };
 
   const spawn = (index: number, fd?: number): void => {
-    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, fd, flash: flashMemory };
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     worker.on('message', onWorkerMessage(index));
     worker.on('error', (err) => {

@@ -27,6 +27,8 @@ export interface WorkerInit {
   store: StoreMemory;
   counters: CounterMemory;
   processStarted: number;
+  /** The shared cell of the main thread's ticking clock (engine/clock.ts). */
+  clock: SharedArrayBuffer;
   /** The listening socket's fd; absent for worker 0, which creates it. */
   fd?: number;
   /** flash tier (issue 3): its shared memory, when -o ext_path is given. */
@@ -59,8 +61,8 @@ function main(): void {
   // ---- end flash tier
   const counters = new Counters(init.counters, init.index);
   const reader = new CounterReader(init.counters);
-  const clock = new Clock(init.processStarted);
-  clock.startTicking();
+  // The main thread's clock ticks into init.clock; this one reads it (engine/clock.ts).
+  const clock = new Clock(init.processStarted, new Int32Array(init.clock));
   const gauges = counters.gauges;
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;

@@ -10,39 +10,56 @@ export const ITEM_UPDATE_INTERVAL = 60;
 /** How often a ticking clock re-reads the system time. */
 export const TICK_MS = 100;
 
+/**
+ * Whole seconds since processStarted, memcached's `current_time`: one value for every thread, set by a
+ * timer rather than read per request (Date.now() is ~40 ns, called for every request otherwise).
+ *
+ * The main thread's clock ticks (startTicking) into a cell of shared memory; the workers' clocks are made
+ * on the same cell and only read it, so every thread sees the same second: an item one thread stores is
+ * never younger than the clock of the thread that reads it (per-thread timers disagreed for up to a tick
+ * around each second boundary, and the differential test caught `mg ... l` answering 4294967295 seconds).
+ * The cell lags the system time by at most TICK_MS plus the main thread's event-loop delay, and never goes
+ * back. A clock with no cell that does not tick reads the system time on every call (tests, benchmarks).
+ */
 export class Clock {
-  private current = 0;
+  private readonly cell: Int32Array;
+  private readonly follows: boolean;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly processStarted: number) {}
-
-  static startingNow(): Clock {
-    return new Clock(Math.floor(Date.now() / 1000) - ITEM_UPDATE_INTERVAL - 2);
+  /** `shared`: the cell (an Int32Array of at least one element over shared memory) of a ticking clock. */
+  constructor(readonly processStarted: number, shared?: Int32Array) {
+    this.follows = shared !== undefined;
+    this.cell = shared ?? new Int32Array(1);
   }
 
-  /**
-   * Whole seconds since processStarted. A ticking clock returns the value its timer last read, as
-   * memcached's current_time is set by a timer rather than read per request (Date.now() is ~40 ns, called
-   * for every request otherwise; the timer makes it lag the system time by at most TICK_MS plus the
-   * event loop's delay). A clock that does not tick reads the system time on every call.
-   */
+  static startingNow(shared?: Int32Array): Clock {
+    return new Clock(Math.floor(Date.now() / 1000) - ITEM_UPDATE_INTERVAL - 2, shared);
+  }
+
   now(): number {
-    return this.timer !== undefined ? this.current : this.read();
+    if (this.follows || this.timer !== undefined) {
+      const v = this.cell[0];
+      if (v !== 0) return v;
+    }
+    return this.read();
   }
 
-  /** Starts the timer (unref'd: it never keeps a thread alive). */
+  /** Starts the timer that writes the cell (unref'd: it never keeps a thread alive). One clock per cell. */
   startTicking(): void {
     if (this.timer !== undefined) return;
-    this.current = this.read();
-    this.timer = setInterval(() => {
-      this.current = this.read();
-    }, TICK_MS);
+    this.tick();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
 
   stopTicking(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  private tick(): void {
+    const t = this.read();
+    if (t > this.cell[0]) this.cell[0] = t;
   }
 
   private read(): number {
