@@ -439,6 +439,7 @@ export class TextEngine {
       if (c === 32 || c === 0) return false;
     }
     const now = this.clock.now();
+    this.now = now;
     const begun = performance.now();
     const store = this.store;
     const counters = this.counters.row;
@@ -450,7 +451,6 @@ export class TextEngine {
         if (this.flash !== undefined) return false;
         counters[C.get_misses]++;
       } else {
-        this.now = now;
         this.writeValueReply(s, ref, buf, ks, ke, false);
         counters[C.get_hits]++;
       }
@@ -458,7 +458,6 @@ export class TextEngine {
     } finally {
       store.unlock(h);
     }
-    this.now = now;
     s.lastCommandTime = now;
     s.noreply = false;
     s.out.ascii('END\r\n');

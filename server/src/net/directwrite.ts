@@ -14,6 +14,7 @@
  * not as expected, `SocketWriter.direct` is false and writes go through socket.write(): same contract.
  */
 import type { Socket } from 'node:net';
+import { streamWrap, type StreamWrapBinding } from './streamwrap.js';
 
 interface WriteReq {
   handle: unknown;
@@ -29,13 +30,6 @@ interface StreamHandle {
   writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
 }
 
-interface StreamWrapBinding {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kLastWriteWasAsync: number;
-}
-
-let binding: StreamWrapBinding | null | undefined;
 
 /**
  * A request object no write has been queued with (writes the kernel takes at once never bind theirs to a
@@ -44,20 +38,6 @@ let binding: StreamWrapBinding | null | undefined;
  */
 let freeReq: WriteReq | null = null;
 
-function streamWrap(): StreamWrapBinding | null {
-  if (binding !== undefined) return binding;
-  binding = null;
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
-    // (isView, not instanceof: under jest the test's realm has its own Int32Array.)
-    if (typeof b.WriteWrap === 'function' && ArrayBuffer.isView(b.streamBaseState) && typeof b.kLastWriteWasAsync === 'number') {
-      binding = b as StreamWrapBinding;
-    }
-  } catch {
-    // Not available in this Node: the stream path.
-  }
-  return binding;
-}
 
 /** Completion of an asynchronous handle write; `this` is the request (Node calls it as a method). */
 function onWriteComplete(this: WriteReq, status: number): void {
@@ -117,7 +97,7 @@ export class SocketWriter {
     let req = freeReq;
     freeReq = null;
     if (req === null) {
-      req = new b.WriteWrap();
+      req = new b.WriteWrap() as WriteReq;
       req.oncomplete = onWriteComplete;
       req.async = false;
       req.bytes = 0;

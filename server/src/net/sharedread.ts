@@ -13,32 +13,14 @@
  * client's bytes wait in the kernel) instead of Node reading ahead into its stream buffer.
  */
 import { Socket } from 'node:net';
+import { streamWrap } from './streamwrap.js';
 
 const SIZE = 64 * 1024;
 
-/** The buffer every sidecar socket reads into; valid only during the read callback. */
+/** The buffer every socket of this thread reads into; valid only during the read callback. */
 export const sharedReadBuffer = Buffer.allocUnsafe(SIZE);
 
 let symbols: { kBuffer: symbol; kBufferCb: symbol } | null | undefined;
-
-interface ReadState {
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-}
-
-let readState: ReadState | null | undefined;
-
-function streamReadState(): ReadState | null {
-  if (readState !== undefined) return readState;
-  readState = null;
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<ReadState> }).binding('stream_wrap');
-    if (ArrayBuffer.isView(b.streamBaseState) && typeof b.kReadBytesOrError === 'number') readState = b as ReadState;
-  } catch {
-    // Node's own onread path then.
-  }
-  return readState;
-}
 
 /**
  * Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`; false if unsupported.
@@ -65,7 +47,7 @@ export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => v
   own[symbols.kBuffer] = sharedReadBuffer;
   own[symbols.kBufferCb] = callback;
   handle.useUserBuffer(sharedReadBuffer);
-  const state = direct ? streamReadState() : null;
+  const state = direct ? streamWrap() : null;
   const h = handle as unknown as { onread?: (this: unknown, ab: ArrayBuffer | undefined) => unknown };
   const nodeOnRead = h.onread;
   if (state !== null && typeof nodeOnRead === 'function') {

@@ -47,14 +47,15 @@ let lastLight = 0;
 let spinning = false;
 const SPIN_LIGHT_FLUSHES = 2;
 let flushAverage = 0;
-/** Average (weight 1/4) over spins of the share of their time that was the final, idle stretch. */
-let spinWaste = 0;
 const SPIN_WASTE_MAX = 0.5;
 const SPIN_PROBE_EVERY = 16;
 let lightTurnsUnspun = 0;
 let spinStarted = 0;
-/** What spinning did (for tests): spins started and ended, and the current waste average. */
-export const spinStats = { started: 0, ended: 0, waste: 0 };
+/**
+ * Spins started, and the average (weight 1/4) over spins of the share of their time that was the final,
+ * idle stretch (exported for tests).
+ */
+export const spinStats = { started: 0, waste: 0 };
 
 /** Sets the spin time (--spin-us); 0 turns spinning off. */
 export function setSpin(us: number): void {
@@ -69,9 +70,7 @@ function spin(): void {
   spinning = false;
   const total = performance.now() - spinStarted;
   const share = total > 0 ? Math.min(1, spinMs / total) : 1;
-  spinWaste += (share - spinWaste) * 0.25;
-  spinStats.ended++;
-  spinStats.waste = spinWaste;
+  spinStats.waste += (share - spinStats.waste) * 0.25;
 }
 
 function schedule(): void {
@@ -104,6 +103,14 @@ export function markNextTurn(f: Flushable): void {
   schedule();
 }
 
+function flushEach(list: Flushable[]): void {
+  for (let i = 0; i < list.length; i++) {
+    const f = list[i]!;
+    f.marked = false;
+    f.flush();
+  }
+}
+
 /**
  * Flushes everything marked: upstreams, then clients; a client flush can mark upstreams again (a paused client
  * resumes and dispatches what it had buffered), so this repeats until both lists are empty.
@@ -119,18 +126,10 @@ export function runBatch(): void {
   for (let round = 0; round < 1000 && (upstreams.length > 0 || clients.length > 0); round++) {
     const ups = upstreams;
     upstreams = [];
-    for (let i = 0; i < ups.length; i++) {
-      const f = ups[i]!;
-      f.marked = false;
-      f.flush();
-    }
+    flushEach(ups);
     const cs = clients;
     clients = [];
-    for (let i = 0; i < cs.length; i++) {
-      const f = cs[i]!;
-      f.marked = false;
-      f.flush();
-    }
+    flushEach(cs);
     flushed += ups.length + cs.length;
   }
   if (upstreams.length > 0 || clients.length > 0) schedule();
@@ -139,7 +138,7 @@ export function runBatch(): void {
   flushAverage += (flushed - flushAverage) * 0.125;
   if (spinMs > 0 && flushAverage <= SPIN_LIGHT_FLUSHES) {
     lastLight = performance.now();
-    if (!spinning && (spinWaste <= SPIN_WASTE_MAX || ++lightTurnsUnspun >= SPIN_PROBE_EVERY)) {
+    if (!spinning && (spinStats.waste <= SPIN_WASTE_MAX || ++lightTurnsUnspun >= SPIN_PROBE_EVERY)) {
       lightTurnsUnspun = 0;
       spinning = true;
       spinStarted = lastLight;

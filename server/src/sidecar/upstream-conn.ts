@@ -75,7 +75,7 @@ export class UpstreamConn implements Flushable {
   private followers = 0;
 
   constructor(private readonly owner: ConnOwner) {
-    // Reads land in the shared buffer (read.ts): replies not written to their client at once are copied out.
+    // Reads land in the shared buffer (net/sharedread.ts): replies not written to their client at once are copied out.
     this.socket = net.connect({
       host: owner.host, port: owner.port, onread: { buffer: sharedReadBuffer, callback: this.onRead },
     } as unknown as net.NetConnectOpts);

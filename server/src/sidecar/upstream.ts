@@ -70,19 +70,18 @@ export class Upstream implements ConnOwner {
    * executed in any order: a set and the get after it must not overtake each other.
    */
   send(part: Part, now: number, affinity: number): UpstreamConn {
-    const i = affinity % this.conns.length;
-    let conn = this.conns[i];
-    if (conn === null || conn === undefined || conn.isClosed) {
-      conn = new UpstreamConn(this);
-      this.conns[i] = conn;
-    }
-    this.observer.request();
+    const conn = this.connFor(affinity);
     conn.enqueue(part, now);
     return conn;
   }
 
   /** send() for a single-key `get` of key[ks, ke): the connection may coalesce it with the get before it. */
   sendGet(part: Part, now: number, affinity: number, key: Buffer, ks: number, ke: number): void {
+    this.connFor(affinity).enqueueGet(part, now, key, ks, ke);
+  }
+
+  /** The client's connection (opened again if it closed), with the request counted. */
+  private connFor(affinity: number): UpstreamConn {
     const i = affinity % this.conns.length;
     let conn = this.conns[i];
     if (conn === null || conn === undefined || conn.isClosed) {
@@ -90,7 +89,7 @@ export class Upstream implements ConnOwner {
       this.conns[i] = conn;
     }
     this.observer.request();
-    conn.enqueueGet(part, now, key, ks, ke);
+    return conn;
   }
 
   /** Requests outstanding on every connection. */

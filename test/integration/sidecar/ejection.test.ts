@@ -109,8 +109,9 @@ test('under the next policy an ejected member\'s keys go to the next member on t
   c.close();
 }, 30_000);
 
-test('a server that never answers costs the request timeout; pipelined requests behind it are all answered', async () => {
-  const silent = net.createServer((sock) => sock.on('data', () => {}));
+/** A sidecar whose one member accepts and reads but never answers; `onData` sees what it is sent. */
+async function silentMemberSidecar(onData: (d: Buffer) => void = () => {}): Promise<RawClient> {
+  const silent = net.createServer((sock) => sock.on('data', onData));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
   cleanups.push(() => new Promise<void>((r) => silent.close(() => r())));
   const silentPort = (silent.address() as net.AddressInfo).port;
@@ -119,7 +120,11 @@ test('a server that never answers costs the request timeout; pipelined requests 
   ring.write(ringJson(1, [{ port: silentPort }]));
   const sc = await fileSidecar(ring, { ...FAST, failureLimit: 100 });
   cleanups.push(() => sc.stop());
-  const c = await RawClient.connect(sc.port);
+  return RawClient.connect(sc.port);
+}
+
+test('a server that never answers costs the request timeout; pipelined requests behind it are all answered', async () => {
+  const c = await silentMemberSidecar();
   const reply = await ask(c, 'set a 0 0 1\r\nx\r\nget a b\r\nmg a v O7 ka\r\ndelete a noreply\r\nmn\r\n', 'MN\r\n');
   expect(reply).toBe('SERVER_ERROR upstream timeout\r\nEND\r\nEN O7 ka\r\nMN\r\n');
   c.close();
@@ -127,16 +132,7 @@ test('a server that never answers costs the request timeout; pipelined requests 
 
 test('single-key gets sent as one get line to a server that never answers are each answered, as misses', async () => {
   let received = '';
-  const silent = net.createServer((sock) => sock.on('data', (d: Buffer) => { received += d.toString('latin1'); }));
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
-  cleanups.push(() => new Promise<void>((r) => silent.close(() => r())));
-  const silentPort = (silent.address() as net.AddressInfo).port;
-  const ring = new RingFile();
-  cleanups.push(() => ring.remove());
-  ring.write(ringJson(1, [{ port: silentPort }]));
-  const sc = await fileSidecar(ring, { ...FAST, failureLimit: 100 });
-  cleanups.push(() => sc.stop());
-  const c = await RawClient.connect(sc.port);
+  const c = await silentMemberSidecar((d) => { received += d.toString('latin1'); });
   const reply = await ask(c, 'get a\r\nget b\r\nget a\r\nset x 0 0 1\r\n1\r\nget c\r\nmn\r\n', 'MN\r\n');
   expect(received).toContain('get a b a\r\nset x 0 0 1\r\n1\r\nget c\r\n');
   expect(reply).toBe('END\r\nEND\r\nEND\r\nSERVER_ERROR upstream timeout\r\nEND\r\nMN\r\n');
