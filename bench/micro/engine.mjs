@@ -72,6 +72,15 @@ function feed(engine, s, buf) {
   return n;
 }
 
+const RANDOM_KEYS = 400000;
+const RANDOM_LINES = 20000;
+let seed = 12345;
+/** A fixed pseudo-random key number in [0, RANDOM_KEYS) (xorshift32: the same lines every run). */
+function randomKey() {
+  seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+  return (seed >>> 0) % RANDOM_KEYS;
+}
+
 /** A buffer of PIPELINE requests per "read", cycling over `count` requests made by make(i). */
 function requests(count, make) {
   const parts = [];
@@ -92,6 +101,12 @@ const CASES = {
     reqs: requests(KEYS / 10, (i) => `get ${Array.from({ length: 10 }, (_, k) => key(i * 10 + k)).join(' ')}\r\n`),
     preload: true,
   },
+  // As a sidecar's coalesced get lines are: keys in random order over a store larger than the CPU caches
+  // (RANDOM_KEYS items, each line 10 of them picked at random), so that most lookups miss the caches.
+  'get-10-keys-random': {
+    reqs: requests(RANDOM_LINES, () => `get ${Array.from({ length: 10 }, () => key(randomKey())).join(' ')}\r\n`),
+    preload: RANDOM_KEYS,
+  },
 };
 
 let gcCount = 0;
@@ -103,9 +118,13 @@ async function runCase(name, spec, seconds) {
   const engine = makeEngine();
   const s = new Session();
   if (spec.preload) {
-    const load = Buffer.from(requests(KEYS, (i) => `set ${key(i)} 0 0 100\r\n${VALUE}\r\n`).join(''), 'latin1');
-    feed(engine, s, load);
-    s.out.pos = 0;
+    // Preloaded in chunks: the reply buffer is emptied after each, as a socket write would.
+    const count = spec.preload === true ? KEYS : spec.preload;
+    for (let from = 0; from < count; from += KEYS) {
+      const load = Buffer.from(requests(Math.min(KEYS, count - from), (i) => `set ${key(from + i)} 0 0 100\r\n${VALUE}\r\n`).join(''), 'latin1');
+      feed(engine, s, load);
+      s.out.pos = 0;
+    }
   }
   // Reads of PIPELINE requests each, so replies accumulate per read as in the server; the reply buffer is
   // emptied after every read, as a socket write would.
