@@ -20,7 +20,13 @@ import { performance } from 'node:perf_hooks';
 
 const USAGE = `usage: node bench/loadgen.mjs --port P[,P...] [options]
   --host H            server address (127.0.0.1)
-  --port P[,P...]     server port; with several, connections are spread over them in turn
+  --port P[,P...]     server port; with several, connections are spread over them in turn, each with the
+                      keys of its server (key number mod the number of ports), unless --route ketama
+  --route R           partition | ketama (partition). ketama, with several ports in load mode: each connection
+                      is one socket per server and picks keys from the whole key space; a batch is split by
+                      the key's ketama owner (the continuum cachalot-sidecar computes, 40 points per member:
+                      a ring of 127.0.0.1:PORT members) into one write per server, as an application's ketama
+                      client does, and is complete when every server answered its share
   --mode M            load | trace | fill | scan (load); scan gets every key once, in order
   --conns N           connections (50)
   --depth N           requests per batch written at once; 1 = no pipelining (1)
@@ -74,7 +80,7 @@ function parseArgs(argv) {
   const o = {
     host: '127.0.0.1', port: 0, mode: 'load', conns: 50, depth: 1, keys: 100000, dist: 'uniform', zipfS: 0.99,
     setRatio: 1 / 11, valueSize: 100, valueMin: 0, valueMax: 0, populate: true, warmup: 3, duration: 10,
-    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [], rate: 0,
+    requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [], rate: 0, route: 'partition',
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -111,6 +117,9 @@ function parseArgs(argv) {
       case '--bytes': o.bytes = num(a, v, 1, 1e13); i++; break;
       case '--seed': o.seed = num(a, v, 0, 2 ** 31); i++; break;
       case '--rate': o.rate = num(a, v, 0, 1e9); i++; break;
+      case '--route':
+        if (v !== 'partition' && v !== 'ketama') throw new Error(`--route must be partition or ketama, got ${v}`);
+        o.route = v; i++; break;
       case '--cpu-pid': o.cpuPids = String(v).split(',').map((p) => num(a, p, 1, 2 ** 31)); i++; break;
       case '--max-seconds': o.maxSeconds = num(a, v, 1, 86400); i++; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
@@ -125,6 +134,8 @@ function parseArgs(argv) {
   if (o.ports.length > 1 && (o.mode === 'trace' || o.mode === 'scan')) throw new Error(`--mode ${o.mode} takes one port`);
   if (o.mode === 'fill' && !o.count && !o.bytes) throw new Error('--mode fill needs --count or --bytes');
   if (o.rate > 0 && o.mode !== 'load') throw new Error('--rate is for --mode load');
+  if (o.route === 'ketama' && (o.mode !== 'load' || o.ports.length < 2)) throw new Error('--route ketama is for --mode load with several ports');
+  o.routed = o.route === 'ketama';
   if (!o.maxSeconds) {
     o.maxSeconds = o.mode === 'load' ? o.warmup + o.duration + 120 : 1800;
   }
@@ -284,7 +295,7 @@ class LoadSource {
   constructor(o, sizeFor, zipf) {
     this.stopped = false;
     this.setRatio = o.setRatio;
-    this.parts = o.ports.length;
+    this.parts = o.routed ? 1 : o.ports.length;
     this.keys = o.keys;
     this.sizeFor = sizeFor;
     this.zipf = zipf;
@@ -378,6 +389,8 @@ class Conn {
     this.gotValue = false;
     this.skip = 0;
     this.idle = true;
+    /** --route ketama: the RoutedConn this socket is one server's share of (null: a connection of its own). */
+    this.parent = null;
     const inlineMax = Math.min(INLINE_VALUE_MAX, maxValueSize(o));
     this.scratch = Buffer.allocUnsafe(slots * (HEADER_MAX + inlineMax + 2));
     this.line = Buffer.allocUnsafe(LINE_MAX);
@@ -393,6 +406,10 @@ class Conn {
 
   /** The batch is answered: the next one now (closed loop), or when it is due (paced; at once if late). */
   next() {
+    if (this.parent !== null) {
+      this.parent.childDone();
+      return;
+    }
     if (this.interval === 0) {
       this.sendBatch();
       return;
@@ -428,13 +445,21 @@ class Conn {
     const src = this.source;
     let n = 0;
     while (n < this.depth && src.fill(this, n)) n++;
-    this.batchLen = n;
-    this.cursor = 0;
     if (n === 0) {
+      this.batchLen = 0;
+      this.cursor = 0;
       this.idle = true;
       this.onIdle(this);
       return false;
     }
+    this.writeBatch(n);
+    return true;
+  }
+
+  /** Writes slots [0, n) as one batch. */
+  writeBatch(n) {
+    this.batchLen = n;
+    this.cursor = 0;
     this.idle = false;
     const buf = this.scratch;
     const sock = this.socket;
@@ -480,7 +505,6 @@ class Conn {
     } else {
       sock.write(buf.subarray(0, pos));
     }
-    return true;
   }
 
   onRead(nread, whole) {
@@ -568,6 +592,97 @@ class Conn {
   }
 }
 
+/**
+ * --route ketama: one application connection made of one socket (a Conn) per server. A batch is filled from
+ * the source as a Conn's would be, split by each key's owner (ketamaOwner), written as one batch per server
+ * that has keys in it, and complete when all of those answered. Latency is per request, as for a Conn: from
+ * its share's write to its reply.
+ */
+class RoutedConn {
+  constructor(o, index) {
+    this.o = o;
+    this.part = 0;
+    this.depth = o.depth;
+    this.rng = new Rng(o.seed * 7919 + index + 1);
+    this.source = null;
+    this.onIdle = null;
+    const slots = Math.max(o.depth, POPULATE_DEPTH);
+    this.slotOp = new Uint8Array(slots);
+    this.slotKey = new Int32Array(slots);
+    this.slotSize = new Int32Array(slots);
+    this.subs = o.ports.map((port, s) => {
+      const c = new Conn(o, s, () => {});
+      c.parent = this;
+      return c;
+    });
+    this.waiting = 0;
+    this.idle = true;
+    this.parent = null;
+    this.interval = 0;
+    this.nextAt = 0;
+    this.sendDue = () => this.sendBatch();
+  }
+
+  connect() { return Promise.all(this.subs.map((c) => c.connect())); }
+
+  setSlot(slot, op, id, size) {
+    this.slotOp[slot] = op;
+    this.slotKey[slot] = id;
+    this.slotSize[slot] = size;
+  }
+
+  sendBatch() {
+    const src = this.source;
+    let n = 0;
+    while (n < this.depth && src.fill(this, n)) n++;
+    if (n === 0) {
+      this.idle = true;
+      this.onIdle(this);
+      return false;
+    }
+    this.idle = false;
+    const subs = this.subs;
+    const counts = this.counts ??= new Int32Array(subs.length);
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const id = this.slotKey[i];
+      const s = ketamaOwner[id];
+      const c = subs[s];
+      c.setSlot(counts[s]++, this.slotOp[i], id, this.slotSize[i]);
+    }
+    this.waiting = 0;
+    for (let s = 0; s < subs.length; s++) {
+      if (counts[s] > 0) {
+        this.waiting++;
+        subs[s].source = src;
+        subs[s].writeBatch(counts[s]);
+      }
+    }
+    return true;
+  }
+
+  /** One server's share is answered. */
+  childDone() {
+    if (--this.waiting === 0) Conn.prototype.next.call(this);
+  }
+}
+
+/** --route ketama: the owning server (index into --port) of every key number. */
+let ketamaOwner = new Uint8Array(0);
+
+async function computeKetamaOwners(o) {
+  // The product's continuum (libmemcached-compatible, tested against python3-pylibmc): needs `npm run build`.
+  const { Continuum } = await import('../dist/server/src/sidecar/continuum.js');
+  const continuum = new Continuum(o.ports.map((port) => ({ host: o.host, port, weight: 1 })), 40);
+  const owners = new Uint8Array(o.keys);
+  const key = Buffer.alloc(KEY_LEN);
+  for (let id = 0; id < o.keys; id++) {
+    writeKey(key, 0, id);
+    owners[id] = continuum.ownerOf(key, 0, KEY_LEN);
+  }
+  return owners;
+}
+
 function maxValueSize(o) { return o.valueMin ? o.valueMax : o.valueSize; }
 
 const KEY_PREFIX_BYTES = Buffer.from(KEY_PREFIX, 'latin1');
@@ -624,15 +739,20 @@ function fatal(msg) {
   if (closing) return;
   closing = true;
   process.stderr.write(`loadgen: ${msg}\n`);
-  for (const c of conns) c.socket?.destroy();
+  for (const c of sockets()) c.socket?.destroy();
   process.exit(1);
 }
 
-/** Requests written whose replies have not arrived, and on how many connections. */
+/** Every Conn with a socket: the connections, or with --route ketama their per-server sockets. */
+function sockets() {
+  return conns.flatMap((c) => (c.subs ? c.subs : [c]));
+}
+
+/** Requests written whose replies have not arrived, and on how many sockets. */
 function outstanding() {
   let requests = 0;
   let onConns = 0;
-  for (const c of conns) {
+  for (const c of sockets()) {
     if (!c.idle && c.cursor < c.batchLen) { requests += c.batchLen - c.cursor; onConns++; }
   }
   return { requests, onConns };
@@ -695,7 +815,8 @@ async function main() {
   const zipf = o.dist === 'zipf' || o.mode === 'trace' ? new Zipf(o.keys, o.zipfS) : null;
 
   conns = [];
-  for (let i = 0; i < o.conns; i++) conns.push(new Conn(o, i, () => {}));
+  if (o.routed) ketamaOwner = await computeKetamaOwners(o);
+  for (let i = 0; i < o.conns; i++) conns.push(o.routed ? new RoutedConn(o, i) : new Conn(o, i, () => {}));
   await Promise.all(conns.map((c) => c.connect()));
 
   const result = { mode: o.mode, conns: o.conns, depth: o.depth, rate: o.rate, unanswered: 0 };
@@ -704,7 +825,7 @@ async function main() {
 
   if (o.mode === 'load' && o.populate) {
     const t = performance.now();
-    await runPhase(new PopulateSource(o.keys, sizeFor, o.ports.length), { limitMs: phaseLimit, depth: POPULATE_DEPTH });
+    await runPhase(new PopulateSource(o.keys, sizeFor, o.routed ? 1 : o.ports.length), { limitMs: phaseLimit, depth: POPULATE_DEPTH });
     result.populateSeconds = round3((performance.now() - t) / 1000);
   }
 
@@ -776,7 +897,7 @@ async function main() {
     ticksByPid: Object.fromEntries(o.cpuPids.map((pid, k) => [pid, tick1[k] - tick0[k]])),
   });
   closing = true;
-  for (const c of conns) c.socket.end();
+  for (const c of sockets()) c.socket.end();
   process.stdout.write(`${JSON.stringify(result)}\n`);
   // Sockets are ended; do not wait for the server to close them.
   setTimeout(() => process.exit(0), 50).unref();

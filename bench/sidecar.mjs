@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // cachalot-sidecar against direct access, in the same run (issue 5): three cachalot-server processes on
-// loopback; the same bench/loadgen.mjs load first straight to them (connections spread over the three, as a
-// client that already knows the ring would be), then through one sidecar whose ring file lists the three.
+// loopback; the same bench/loadgen.mjs load straight to them, two ways, and through one sidecar whose ring
+// file lists the three. Straight to them "partitioned": connections spread over the three, each using only
+// its own server's keys (one write per batch: the least work direct access can cost, and what no application
+// with random keys gets); and as a "ketama client" (loadgen --route ketama): every connection to all three,
+// each batch split by the key's owner on the same ring, as an application's libmemcached-style client does.
 // Reported per scenario: throughput ratio (target >= 0.6x direct) and added p50 (target < 100 µs), with the
 // sidecar's CPU per million requests, read from /proc/PID/stat over the measured window. A fourth row offers
 // both sides the same paced load at depth 16 (loadgen --rate, 50% of the direct side's saturated throughput
-// in the same run): saturated, added p50 only restates the throughput gap (Little's law); paced, it is the
+// in the same run; a fifth row 12.5%): saturated, added p50 only restates the throughput gap (Little's law); paced, it is the
 // hop's own latency at that load.
 //
 // That configuration (issue 5's) is the headline. On a small machine it also measures something else: the
@@ -80,12 +83,12 @@ const SCENARIOS = [
   { title: 'as above, pipeline depth 16', args: ['--conns', '50', '--depth', '16'] },
   // The row above runs both sides saturated (800 requests always outstanding), where Little's law ties p50 to
   // throughput: added p50 ~ direct p50 x (1 / ratio - 1), i.e. it restates the throughput gap. This one
-  // offers both sides the same load, PACED_SHARE of what the direct side did saturated in this run (its
-  // median), so the added p50 is the hop's own latency at that load.
-  { title: 'as above, depth 16, paced: the same offered load both ways', args: ['--conns', '50', '--depth', '16'], paced: true },
+  // offers both sides the same load, `paced` (a share) of what the direct side did saturated in this run
+  // (its median), so the added p50 is the hop's own latency at that load: half, and an eighth (light load,
+  // where the sidecar path is far from its own saturation too).
+  { title: 'as above, depth 16, paced: the same offered load both ways', args: ['--conns', '50', '--depth', '16'], paced: 0.5 },
+  { title: 'as above, depth 16, paced at light load: the same offered load both ways', args: ['--conns', '50', '--depth', '16'], paced: 0.125 },
 ];
-/** The paced row's offered load, as a share of the direct side's saturated depth-16 throughput in the same run. */
-const PACED_SHARE = 0.5;
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
@@ -188,70 +191,96 @@ async function compare(n, tmp, heading, note) {
     sidecar = await launch('sidecar', [o.sidecar, '--ring-file', ringFile, '-p', String(sport), '--metrics-port', '0', '--log-level', 'warn'], sport);
     const upPids = upstreams.map((u) => u.pid);
     let saturatedDirect = 0; // the last closed-loop scenario's direct median ops/s (the paced row's reference)
+    // The sides: straight to the servers as a partitioned client (each connection to one server, with keys
+    // of that server only: an upper bound no application with random keys reaches) and, with several
+    // servers, as a ketama client (each connection to every server, each batch split by key, one write per
+    // server: what an application's libmemcached-style client does); then through the sidecar.
+    const ports = upstreams.map((u) => u.port);
+    const sides = [
+      { key: 'direct', label: 'direct, partitioned', run: (args) => loadgen(ports, upPids, args) },
+      ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
+      { key: 'sidecar', label: 'through sidecar', run: (args) => loadgen([sidecar.port], [...upPids, sidecar.pid], args) },
+    ];
     for (const sc0 of SCENARIOS) {
-      const rate = sc0.paced ? Math.round(saturatedDirect * PACED_SHARE) : 0;
+      const rate = sc0.paced ? Math.round(saturatedDirect * sc0.paced) : 0;
       const sc = sc0.paced ? { ...sc0, args: [...sc0.args, '--rate', String(rate)] } : sc0;
-      // Rounds alternate the order (direct first, then sidecar first, ...) so that drift in what else the
-      // machine does falls on both sides; each side is reported from its median-throughput run.
-      const As = [];
-      const Bs = [];
+      // Rounds rotate the order (direct first, then sidecar first, ...) so that drift in what else the
+      // machine does falls on every side; each side is reported from its median-throughput run.
+      const runs = Object.fromEntries(sides.map((d) => [d.key, []]));
       for (let r = 0; r < o.rounds; r++) {
-        for (const side of r % 2 === 0 ? ['direct', 'sidecar'] : ['sidecar', 'direct']) {
-          process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: round ${r + 1}/${o.rounds}: ${side} ...\n`);
-          if (side === 'direct') As.push(await loadgen(upstreams.map((u) => u.port), upPids, sc.args));
-          else Bs.push(await loadgen([sidecar.port], [...upPids, sidecar.pid], sc.args));
+        const order = sides.map((_, i) => sides[(i + r) % sides.length]);
+        for (const side of order) {
+          process.stderr.write(`bench/sidecar: ${n} server(s): ${sc.title}: round ${r + 1}/${o.rounds}: ${side.label} ...\n`);
+          runs[side.key][r] = await side.run(sc.args);
         }
       }
-      const median = (runs) => [...runs].sort((x, y) => x.opsPerSec - y.opsPerSec)[(runs.length - 1) >> 1];
-      const A = median(As);
-      const B = median(Bs);
+      // Closed loop: each side's median-throughput run. Paced, every run does the offered load, so the
+      // throughput order is arbitrary: each side's median-p50 run instead.
+      const median = (list) => [...list].sort(sc.paced
+        ? (x, y) => x.latencyUs.p50 - y.latencyUs.p50
+        : (x, y) => x.opsPerSec - y.opsPerSec)[(list.length - 1) >> 1];
+      const A = median(runs.direct);
+      const K = runs.ketama ? median(runs.ketama) : null;
+      const B = median(runs.sidecar);
       if (!sc.paced) saturatedDirect = A.opsPerSec;
-      const roundRatios = As.map((a, r) => ratio(Bs[r].opsPerSec, a.opsPerSec)).join(', ');
-      const roundP50 = As.map((a, r) => `${signed(Bs[r].latencyUs.p50 - a.latencyUs.p50)}`).join(', ');
+      const perRound = (base) => ({
+        thr: base.map((a, r) => ratio(runs.sidecar[r].opsPerSec, a.opsPerSec)).join(', '),
+        p50: base.map((a, r) => signed(runs.sidecar[r].latencyUs.p50 - a.latencyUs.p50)).join(', '),
+      });
       const sidecarCpu = B.ticksByPid[sidecar.pid] / CLK_TCK;
       const perM = (cpu, r) => (r.ops > 0 ? (cpu / r.ops) * 1e6 : NaN);
-      const upA = upPids.reduce((s, p) => s + A.ticksByPid[p], 0) / CLK_TCK;
-      const upB = upPids.reduce((s, p) => s + B.ticksByPid[p], 0) / CLK_TCK;
-      // Everything the run used: servers, sidecar, generator (its own process CPU).
-      const allA = upA + A.genCpuSeconds;
-      const allB = upB + sidecarCpu + B.genCpuSeconds;
-      const addedP50 = B.latencyUs.p50 - A.latencyUs.p50;
-      const thr = B.opsPerSec / A.opsPerSec;
-      const cpuBound = perM(allA, A) / perM(allB, B);
+      const up = (r) => upPids.reduce((sum, pid) => sum + r.ticksByPid[pid], 0) / CLK_TCK;
+      // Everything a run used: servers, sidecar, generator (its own process CPU).
+      const all = (r) => up(r) + (r === B ? sidecarCpu : 0) + r.genCpuSeconds;
+      const directs = K ? [A, K] : [A];
+      const cols = [...directs, B];
+      const cmp = (X) => ({
+        thr: B.opsPerSec / X.opsPerSec,
+        addedP50: B.latencyUs.p50 - X.latencyUs.p50,
+        cpuBound: perM(all(X), X) / perM(all(B), B),
+      });
+      const vs = directs.map(cmp);
       const rows = [
-        ['throughput (ops/s)', fmt(A.opsPerSec), fmt(B.opsPerSec), ratio(B.opsPerSec, A.opsPerSec)],
-        ['p50 latency (µs)', fmt(A.latencyUs.p50), fmt(B.latencyUs.p50), `${signed(addedP50)} µs`],
-        ['p99 latency (µs)', fmt(A.latencyUs.p99), fmt(B.latencyUs.p99), ratio(B.latencyUs.p99, A.latencyUs.p99)],
-        ['server CPU s per M ops (all servers)', perM(upA, A).toFixed(2), perM(upB, B).toFixed(2), ''],
-        ['sidecar CPU s per M ops', '', perM(sidecarCpu, B).toFixed(2), ''],
-        ['generator CPU s per M ops', perM(A.genCpuSeconds, A).toFixed(2), perM(B.genCpuSeconds, B).toFixed(2), ''],
-        ['all processes: CPU s per M ops', perM(allA, A).toFixed(2), perM(allB, B).toFixed(2), `${cpuBound.toFixed(2)}x if CPU-bound`],
-        ['cores busy (these processes, of ' + cpus().length + ')', (allA / A.seconds).toFixed(2), (allB / B.seconds).toFixed(2), ''],
-        ['sidecar CPU (of one core)', '', `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ''],
-        ['get misses / errors', `${A.misses} / ${A.errors}`, `${B.misses} / ${B.errors}`, ''],
+        ['throughput (ops/s)', ...cols.map((r) => fmt(r.opsPerSec)), ...vs.map((v) => `${v.thr.toFixed(2)}x`)],
+        ['p50 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p50)), ...vs.map((v) => `${signed(v.addedP50)} µs`)],
+        ['p99 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p99)), ...directs.map((X) => ratio(B.latencyUs.p99, X.latencyUs.p99))],
+        ['server CPU s per M ops (all servers)', ...cols.map((r) => perM(up(r), r).toFixed(2)), ...directs.map(() => '')],
+        ['sidecar CPU s per M ops', ...directs.map(() => ''), perM(sidecarCpu, B).toFixed(2), ...directs.map(() => '')],
+        ['generator CPU s per M ops', ...cols.map((r) => perM(r.genCpuSeconds, r).toFixed(2)), ...directs.map(() => '')],
+        ['all processes: CPU s per M ops', ...cols.map((r) => perM(all(r), r).toFixed(2)), ...vs.map((v) => `${v.cpuBound.toFixed(2)}x if CPU-bound`)],
+        ['cores busy (these processes, of ' + cpus().length + ')', ...cols.map((r) => (all(r) / r.seconds).toFixed(2)), ...directs.map(() => '')],
+        ['sidecar CPU (of one core)', ...directs.map(() => ''), `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ...directs.map(() => '')],
+        ['get misses / errors', ...cols.map((r) => `${r.misses} / ${r.errors}`), ...directs.map(() => '')],
       ];
-      // Paced: both sides are offered `rate`; a side that could not keep up shows it in its throughput.
-      const verdicts = sc.paced ? [
-        `- offered ${fmt(rate)} ops/s both ways (${Math.round(PACED_SHARE * 100)}% of the direct side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: direct ${fmt(A.opsPerSec)}, through the sidecar ${fmt(B.opsPerSec)}${B.opsPerSec < rate * 0.97 ? ' (the sidecar side did NOT keep up: its latency includes queueing)' : ''}`,
-        `- target: added p50 < 100 µs at the same offered load: ${addedP50 < 100 ? 'met' : 'NOT met'} (${signed(addedP50)} µs)`,
-      ] : [
-        `- target: throughput >= 0.6x direct: ${thr >= 0.6 ? 'met' : 'NOT met'} (${thr.toFixed(2)}x)`,
-        `- target: added p50 < 100 µs: ${addedP50 < 100 ? 'met' : 'NOT met'} (${signed(addedP50)} µs)`,
+      const names = K ? ['partitioned', 'ketama client'] : ['direct'];
+      // Paced: a side that could not keep up with the offered load ran saturated, so comparing its latency is
+      // not comparing at equal load.
+      const kept = (r) => !sc.paced || r.opsPerSec >= rate * 0.97;
+      const verdict = (v, i) => (sc.paced
+        ? `added p50 at the same offered load vs ${names[i]}: ${!kept(directs[i]) ? `no verdict: ${names[i]} did not keep up with the offered load` : v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`
+        : `throughput >= 0.6x ${names[i]}: ${v.thr >= 0.6 ? 'met' : 'NOT met'} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${names[i]}: ${v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`);
+      const verdicts = [
+        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the partitioned direct side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${cols.map((r, i) => `${i === cols.length - 1 ? 'through the sidecar' : names[i]} ${fmt(r.opsPerSec)}`).join(', ')}${B.opsPerSec < rate * 0.97 ? ' (the sidecar side did NOT keep up: its latency includes queueing)' : ''}${directs.filter((X) => !kept(X)).map((X) => ` (${names[directs.indexOf(X)]} did NOT keep up)`).join('')}`] : []),
+        ...vs.map((v, i) => `- target: ${verdict(v, i)}`),
       ];
+      const header = K
+        ? ['| | direct, partitioned | direct, ketama client | through sidecar | sidecar / partitioned | sidecar / ketama client |', '|---|---:|---:|---:|---:|---:|']
+        : ['| | direct | through sidecar | sidecar / direct |', '|---|---:|---:|---:|'];
       sections.push([
         `### ${heading}: ${sc.title}`,
         '',
-        '| | direct | through sidecar | sidecar / direct |',
-        '|---|---:|---:|---:|',
+        ...header,
         ...rows.map((r) => `| ${r.join(' | ')} |`),
         '',
         ...verdicts,
-        `- ${o.rounds} rounds, order alternating; the columns are each side's median-throughput run. Per round: throughput ${roundRatios}; added p50 (µs) ${roundP50}`,
-        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\``,
+        `- ${o.rounds} rounds, order rotating; the columns are each side's median-${sc.paced ? 'p50' : 'throughput'} run. Per round, through the sidecar vs ${directs.map((X, i) => `${names[i]}: throughput ${perRound(runs[i === 0 ? 'direct' : 'ketama']).thr}; added p50 (µs) ${perRound(runs[i === 0 ? 'direct' : 'ketama']).p50}`).join('; vs ')}`,
+        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\`${K ? ' (ketama client: plus `--route ketama`)' : ''}`,
         '',
       ].join('\n'));
-      const thrCell = sc.paced ? `${thr.toFixed(2)}x (offered load, paced: no target)` : `${thr.toFixed(2)}x ${thr >= 0.6 ? '(met)' : '(NOT met)'}`;
-      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${thrCell} | ${signed(addedP50)} µs ${addedP50 < 100 ? '(met)' : '(NOT met)'} | ${perM(sidecarCpu, B).toFixed(2)} | ${cpuBound.toFixed(2)}x |`);
+      const cell = (v, X) => (sc.paced
+        ? `${v.thr.toFixed(2)}x (paced: no target) | ${signed(v.addedP50)} µs ${!kept(X) ? '(no verdict: direct side saturated)' : v.addedP50 < 100 ? '(met)' : '(NOT met)'}`
+        : `${v.thr.toFixed(2)}x ${v.thr >= 0.6 ? '(met)' : '(NOT met)'} | ${signed(v.addedP50)} µs ${v.addedP50 < 100 ? '(met)' : '(NOT met)'}`);
+      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0], A)} | ${K ? cell(vs[1], K) : '— | —'} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
     }
   } finally {
     await stop(sidecar);
@@ -266,7 +295,7 @@ async function main() {
   const parts = [];
   try {
     parts.push(await compare(o.servers, tmp, `${o.servers} servers (issue 5's configuration, headline)`,
-      `- direct: the generator's connections spread over the ${o.servers} servers in turn (a client that knows the ring); through the sidecar: all of them to the sidecar, which routes each key by the ring`));
+      `- direct, partitioned: the generator's connections spread over the ${o.servers} servers in turn, each with keys of its own server only; direct, ketama client: every connection to all ${o.servers} servers, keys routed by the same ketama ring the sidecar uses (\`--route ketama\`); through the sidecar: all connections to the sidecar, which routes each key by the ring`));
     if (o.single && o.servers !== 1) {
       parts.push(await compare(1, tmp, '1 server (the hop alone)',
         '- the same single server both ways (ring of one member): the same server processes on both sides, so the difference is the added hop; not the issue\'s configuration'));
@@ -282,8 +311,10 @@ async function main() {
     `- sidecar, servers and generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     '- "if CPU-bound": all processes\' CPU per request direct / through the sidecar, the throughput ratio a machine whose only limit is CPU would show; "cores busy" says how close to that limit each side ran (process CPU from /proc/PID/stat: the kernel\'s softirq time for loopback packets is counted apart from processes, so both read low)',
     '',
-    '| comparison | load | throughput vs direct (target >= 0.6x) | added p50 (target < 100 µs) | sidecar CPU s per M ops | if CPU-bound |',
-    '|---|---|---:|---:|---:|---:|',
+    '- two direct baselines with several servers: "partitioned" (each connection to one server, with only that server\'s keys: one write per batch, the least work straight to the servers can cost, which no application with random keys gets) and "ketama client" (each connection to every server, a batch split by key into one write per server, as libmemcached-style clients do: what the application would run without the sidecar)',
+    '',
+    '| comparison | load | throughput vs partitioned (target >= 0.6x) | added p50 vs partitioned (target < 100 µs) | throughput vs ketama client | added p50 vs ketama client | sidecar CPU s per M ops | if CPU-bound (vs partitioned) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
     ...parts.flatMap((p) => p.summary),
     '',
   ].join('\n');
