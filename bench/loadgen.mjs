@@ -65,6 +65,8 @@ const STALL_SECONDS = 30;
 // reports them as unanswered instead of waiting.
 const DRAIN_SECONDS = 10; // longest reply line kept across reads (memcached's are < 2048 bytes)
 
+const KETAMA_KEYS_MAX = 50_000_000;
+
 const OP_GET = 1;
 const OP_SET = 2;
 
@@ -135,6 +137,8 @@ function parseArgs(argv) {
   if (o.mode === 'fill' && !o.count && !o.bytes) throw new Error('--mode fill needs --count or --bytes');
   if (o.rate > 0 && o.mode !== 'load') throw new Error('--rate is for --mode load');
   if (o.route === 'ketama' && (o.mode !== 'load' || o.ports.length < 2)) throw new Error('--route ketama is for --mode load with several ports');
+  // The owner of every key is computed once, into a table of 2 bytes per key.
+  if (o.route === 'ketama' && (o.keys > KETAMA_KEYS_MAX || o.ports.length > 65535)) throw new Error(`--route ketama takes --keys up to ${KETAMA_KEYS_MAX}`);
   o.routed = o.route === 'ketama';
   if (!o.maxSeconds) {
     o.maxSeconds = o.mode === 'load' ? o.warmup + o.duration + 120 : 1800;
@@ -668,13 +672,13 @@ class RoutedConn {
 }
 
 /** --route ketama: the owning server (index into --port) of every key number. */
-let ketamaOwner = new Uint8Array(0);
+let ketamaOwner = new Uint16Array(0);
 
 async function computeKetamaOwners(o) {
   // The product's continuum (libmemcached-compatible, tested against python3-pylibmc): needs `npm run build`.
   const { Continuum } = await import('../dist/server/src/sidecar/continuum.js');
   const continuum = new Continuum(o.ports.map((port) => ({ host: o.host, port, weight: 1 })), 40);
-  const owners = new Uint8Array(o.keys);
+  const owners = new Uint16Array(o.keys);
   const key = Buffer.alloc(KEY_LEN);
   for (let id = 0; id < o.keys; id++) {
     writeKey(key, 0, id);
