@@ -46,6 +46,8 @@ export interface SidecarConfig {
   ringPollMs: number;
   shutdownTimeoutMs: number;
   spinUs: number;
+  /** --spin-us was given (main.ts otherwise turns spinning off under a CPU limit of less than one CPU). */
+  spinUsGiven: boolean;
   logLevel: string;
 }
 
@@ -69,6 +71,7 @@ export function defaultConfig(): SidecarConfig {
     ringPollMs: DEFAULT_RING_POLL_MS,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     spinUs: DEFAULT_SPIN_US,
+    spinUsGiven: false,
     logLevel: 'info',
   };
 }
@@ -100,7 +103,8 @@ Other:
       --ring-poll-ms=N              ring file check interval (default ${DEFAULT_RING_POLL_MS})
       --shutdown-timeout-ms=N       SIGTERM: how long to wait for replies already owed (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
       --spin-us=N                   after a light event-loop turn, poll up to N µs for more work instead of
-                                    sleeping (lower latency, more CPU when lightly loaded; 0 off; default ${DEFAULT_SPIN_US})
+                                    sleeping (lower latency, more CPU when lightly loaded; 0 off; default ${DEFAULT_SPIN_US},
+                                    or 0 when the container's CPU limit is under one CPU)
       --log-level=LEVEL             pino level (default info)
   -h, --help                        this text
   -V, --version                     version
@@ -186,7 +190,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'max-in-flight': cfg.maxInFlight = int(flag, take(), 1, 1_000_000); break;
       case 'ring-poll-ms': cfg.ringPollMs = int(flag, take(), 10, 600_000); break;
       case 'shutdown-timeout-ms': cfg.shutdownTimeoutMs = int(flag, take(), 0, 600_000); break;
-      case 'spin-us': cfg.spinUs = int(flag, take(), 0, 10_000); break;
+      case 'spin-us': cfg.spinUs = int(flag, take(), 0, 10_000); cfg.spinUsGiven = true; break;
       case 'log-level': {
         const v = take();
         if (!LOG_LEVELS.includes(v)) bad(flag, `must be one of ${LOG_LEVELS.join(', ')}, got '${v}'`);

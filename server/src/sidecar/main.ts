@@ -4,6 +4,7 @@
  */
 import pino from 'pino';
 import { parseArgs } from './config.js';
+import { cpuQuota, spinForQuota } from './cpuquota.js';
 import { SidecarError } from './errors.js';
 import { FileRingSource } from './ring-file.js';
 import type { RingSource } from './ring-source.js';
@@ -26,6 +27,9 @@ async function main(): Promise<number> {
   }
   const config = parsed.config;
   const log = pino({ name: 'cachalot-sidecar', level: config.logLevel, base: { pid: process.pid } });
+  const spin = spinForQuota(config.spinUs, config.spinUsGiven, cpuQuota());
+  if (spin.reason !== undefined) log.info({ spinUs: spin.spinUs }, spin.reason);
+  config.spinUs = spin.spinUs;
   let source: RingSource;
   if (config.ringFile !== undefined) {
     source = new FileRingSource(config.ringFile, config.ringPollMs);

@@ -159,6 +159,7 @@ export class Sidecar implements ClientOwner {
     return {
       stats: this.stats,
       startedAt: this.startedAt,
+      spinUs: this.config.spinUs,
       ringVersion: () => this.current?.version ?? 0,
       membersByState: () => {
         const t = this.current;

@@ -33,6 +33,8 @@ export interface StatsView {
   ringVersion(): number;
   membersByState(): { active: number; draining: number };
   upstreamSummary(): { servers: number; ejected: number; inFlight: number };
+  /** The spin time in use (--spin-us, or 0 under a CPU limit below one CPU: cpuquota.ts). */
+  readonly spinUs: number;
 }
 
 /** `stats` and `stats reset`; null for sub-commands the sidecar does not have (answered ERROR). */
@@ -69,6 +71,7 @@ export function statsReply(view: StatsView, sub: string): Buffer | null {
     ['upstream_in_flight', up.inFlight],
     ['unrouted', s.unrouted],
     ['local_replies', s.local_replies],
+    ['spin_us', view.spinUs],
   ];
   let text = '';
   for (const [k, v] of rows) text += `STAT ${k} ${v}\r\n`;
