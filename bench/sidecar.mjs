@@ -260,7 +260,7 @@ async function compare(n, tmp, heading, note) {
         ? `added p50 at the same offered load vs ${names[i]}: ${!kept(directs[i]) ? `no verdict: ${names[i]} did not keep up with the offered load` : v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`
         : `throughput >= 0.6x ${names[i]}: ${v.thr >= 0.6 ? 'met' : 'NOT met'} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${names[i]}: ${v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`);
       const verdicts = [
-        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the partitioned direct side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${cols.map((r, i) => `${i === cols.length - 1 ? 'through the sidecar' : names[i]} ${fmt(r.opsPerSec)}`).join(', ')}${B.opsPerSec < rate * 0.97 ? ' (the sidecar side did NOT keep up: its latency includes queueing)' : ''}${directs.filter((X) => !kept(X)).map((X) => ` (${names[directs.indexOf(X)]} did NOT keep up)`).join('')}`] : []),
+        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the ${K ? 'partitioned direct' : 'direct'} side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${cols.map((r, i) => `${i === cols.length - 1 ? 'through the sidecar' : names[i]} ${fmt(r.opsPerSec)}`).join(', ')}${B.opsPerSec < rate * 0.97 ? ' (the sidecar side did NOT keep up: its latency includes queueing)' : ''}${directs.filter((X) => !kept(X)).map((X) => ` (${names[directs.indexOf(X)]} did NOT keep up)`).join('')}`] : []),
         ...vs.map((v, i) => `- target: ${verdict(v, i)}`),
       ];
       const header = K
