@@ -372,40 +372,47 @@ class FillSource {
 
 let valueBuf = Buffer.alloc(0);
 
-class Conn {
-  constructor(o, index, onIdle) {
+/**
+ * What the load sources see of a connection: its batch of slots, filled by source.fill(this, slot), and its
+ * pacing. A Conn writes the batch to its socket; a RoutedConn (--route ketama) splits it over its Conns.
+ */
+class Batcher {
+  constructor(o, index, part) {
     this.o = o;
-    this.part = index % o.ports.length;
-    this.port = o.ports[this.part];
-    const slots = Math.max(o.depth, POPULATE_DEPTH);
+    this.part = part;
     this.depth = o.depth;
-    this.onIdle = onIdle;
+    this.onIdle = null;
     this.rng = new Rng(o.seed * 7919 + index + 1);
     this.source = null;
+    const slots = Math.max(o.depth, POPULATE_DEPTH);
     this.slotOp = new Uint8Array(slots);
     this.slotKey = new Int32Array(slots);
     this.slotSize = new Int32Array(slots);
-    this.pendingSet = new Int32Array(slots);
-    this.pendingSets = 0;
-    this.batchLen = 0;
-    this.cursor = 0;
-    this.sentAt = 0;
-    this.gotValue = false;
-    this.skip = 0;
     this.idle = true;
     /** --route ketama: the RoutedConn this socket is one server's share of (null: a connection of its own). */
     this.parent = null;
-    const inlineMax = Math.min(INLINE_VALUE_MAX, maxValueSize(o));
-    this.scratch = Buffer.allocUnsafe(slots * (HEADER_MAX + inlineMax + 2));
-    this.line = Buffer.allocUnsafe(LINE_MAX);
-    this.lineLen = 0;
-    this.readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-    this.onRead = this.onRead.bind(this);
-    this.socket = null;
     // --rate: ms between this connection's batches (0: closed loop) and when the next one is due.
     this.interval = 0;
     this.nextAt = 0;
     this.sendDue = () => this.sendBatch();
+  }
+
+  setSlot(slot, op, id, size) {
+    this.slotOp[slot] = op;
+    this.slotKey[slot] = id;
+    this.slotSize[slot] = size;
+  }
+
+  /** Fills up to `depth` slots from the source; 0 (and idle) when the source is done. */
+  fill() {
+    const src = this.source;
+    let n = 0;
+    while (n < this.depth && src.fill(this, n)) n++;
+    if (n === 0) {
+      this.idle = true;
+      this.onIdle(this);
+    }
+    return n;
   }
 
   /** The batch is answered: the next one now (closed loop), or when it is due (paced; at once if late). */
@@ -423,6 +430,28 @@ class Conn {
     if (wait > 0) setTimeout(this.sendDue, wait);
     else this.sendBatch();
   }
+}
+
+class Conn extends Batcher {
+  constructor(o, index) {
+    super(o, index, index % o.ports.length);
+    this.port = o.ports[this.part];
+    const slots = this.slotOp.length;
+    this.pendingSet = new Int32Array(slots);
+    this.pendingSets = 0;
+    this.batchLen = 0;
+    this.cursor = 0;
+    this.sentAt = 0;
+    this.gotValue = false;
+    this.skip = 0;
+    const inlineMax = Math.min(INLINE_VALUE_MAX, maxValueSize(o));
+    this.scratch = Buffer.allocUnsafe(slots * (HEADER_MAX + inlineMax + 2));
+    this.line = Buffer.allocUnsafe(LINE_MAX);
+    this.lineLen = 0;
+    this.readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    this.onRead = this.onRead.bind(this);
+    this.socket = null;
+  }
 
   connect() {
     return new Promise((resolve, reject) => {
@@ -438,22 +467,11 @@ class Conn {
     });
   }
 
-  setSlot(slot, op, id, size) {
-    this.slotOp[slot] = op;
-    this.slotKey[slot] = id;
-    this.slotSize[slot] = size;
-  }
-
   /** Starts a batch from the source; returns false (and goes idle) when the source is done. */
   sendBatch() {
-    const src = this.source;
-    let n = 0;
-    while (n < this.depth && src.fill(this, n)) n++;
+    const n = this.fill();
     if (n === 0) {
-      this.batchLen = 0;
-      this.cursor = 0;
-      this.idle = true;
-      this.onIdle(this);
+      this.batchLen = this.cursor = 0;
       return false;
     }
     this.writeBatch(n);
@@ -602,51 +620,27 @@ class Conn {
  * that has keys in it, and complete when all of those answered. Latency is per request, as for a Conn: from
  * its share's write to its reply.
  */
-class RoutedConn {
+class RoutedConn extends Batcher {
   constructor(o, index) {
-    this.o = o;
-    this.part = 0;
-    this.depth = o.depth;
-    this.rng = new Rng(o.seed * 7919 + index + 1);
-    this.source = null;
-    this.onIdle = null;
-    const slots = Math.max(o.depth, POPULATE_DEPTH);
-    this.slotOp = new Uint8Array(slots);
-    this.slotKey = new Int32Array(slots);
-    this.slotSize = new Int32Array(slots);
+    super(o, index, 0);
     this.subs = o.ports.map((port, s) => {
-      const c = new Conn(o, s, () => {});
+      const c = new Conn(o, s);
       c.parent = this;
       return c;
     });
+    this.counts = new Int32Array(this.subs.length);
     this.waiting = 0;
-    this.idle = true;
-    this.parent = null;
-    this.interval = 0;
-    this.nextAt = 0;
-    this.sendDue = () => this.sendBatch();
   }
 
   connect() { return Promise.all(this.subs.map((c) => c.connect())); }
 
-  setSlot(slot, op, id, size) {
-    this.slotOp[slot] = op;
-    this.slotKey[slot] = id;
-    this.slotSize[slot] = size;
-  }
-
   sendBatch() {
-    const src = this.source;
-    let n = 0;
-    while (n < this.depth && src.fill(this, n)) n++;
-    if (n === 0) {
-      this.idle = true;
-      this.onIdle(this);
-      return false;
-    }
+    const n = this.fill();
+    if (n === 0) return false;
     this.idle = false;
+    const src = this.source;
     const subs = this.subs;
-    const counts = this.counts ??= new Int32Array(subs.length);
+    const counts = this.counts;
     counts.fill(0);
     for (let i = 0; i < n; i++) {
       const id = this.slotKey[i];
@@ -667,7 +661,7 @@ class RoutedConn {
 
   /** One server's share is answered. */
   childDone() {
-    if (--this.waiting === 0) Conn.prototype.next.call(this);
+    if (--this.waiting === 0) this.next();
   }
 }
 
@@ -820,7 +814,7 @@ async function main() {
 
   conns = [];
   if (o.routed) ketamaOwner = await computeKetamaOwners(o);
-  for (let i = 0; i < o.conns; i++) conns.push(o.routed ? new RoutedConn(o, i) : new Conn(o, i, () => {}));
+  for (let i = 0; i < o.conns; i++) conns.push(o.routed ? new RoutedConn(o, i) : new Conn(o, i));
   await Promise.all(conns.map((c) => c.connect()));
 
   const result = { mode: o.mode, conns: o.conns, depth: o.depth, rate: o.rate, unanswered: 0 };

@@ -197,10 +197,12 @@ async function compare(n, tmp, heading, note) {
     // server: what an application's libmemcached-style client does); then through the sidecar.
     const ports = upstreams.map((u) => u.port);
     const sides = [
-      { key: 'direct', label: 'direct, partitioned', run: (args) => loadgen(ports, upPids, args) },
-      ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
+      { key: 'direct', label: 'direct, partitioned', name: n > 1 ? 'partitioned' : 'direct', run: (args) => loadgen(ports, upPids, args) },
+      ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', name: 'ketama client', run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
       { key: 'sidecar', label: 'through sidecar', run: (args) => loadgen([sidecar.port], [...upPids, sidecar.pid], args) },
     ];
+    const directSides = sides.filter((d) => d.key !== 'sidecar');
+    const met = (ok) => (ok ? 'met' : 'NOT met');
     for (const sc0 of SCENARIOS) {
       const rate = sc0.paced ? Math.round(saturatedDirect * sc0.paced) : 0;
       const sc = sc0.paced ? { ...sc0, args: [...sc0.args, '--rate', String(rate)] } : sc0;
@@ -219,51 +221,51 @@ async function compare(n, tmp, heading, note) {
       const median = (list) => [...list].sort(sc.paced
         ? (x, y) => x.latencyUs.p50 - y.latencyUs.p50
         : (x, y) => x.opsPerSec - y.opsPerSec)[(list.length - 1) >> 1];
-      const A = median(runs.direct);
-      const K = runs.ketama ? median(runs.ketama) : null;
       const B = median(runs.sidecar);
-      if (!sc.paced) saturatedDirect = A.opsPerSec;
-      const perRound = (base) => ({
-        thr: base.map((a, r) => ratio(runs.sidecar[r].opsPerSec, a.opsPerSec)).join(', '),
-        p50: base.map((a, r) => signed(runs.sidecar[r].latencyUs.p50 - a.latencyUs.p50)).join(', '),
-      });
       const sidecarCpu = B.ticksByPid[sidecar.pid] / CLK_TCK;
       const perM = (cpu, r) => (r.ops > 0 ? (cpu / r.ops) * 1e6 : NaN);
       const up = (r) => upPids.reduce((sum, pid) => sum + r.ticksByPid[pid], 0) / CLK_TCK;
       // Everything a run used: servers, sidecar, generator (its own process CPU).
       const all = (r) => up(r) + (r === B ? sidecarCpu : 0) + r.genCpuSeconds;
-      const directs = K ? [A, K] : [A];
-      const cols = [...directs, B];
-      const cmp = (X) => ({
-        thr: B.opsPerSec / X.opsPerSec,
-        addedP50: B.latencyUs.p50 - X.latencyUs.p50,
-        cpuBound: perM(all(X), X) / perM(all(B), B),
-      });
-      const vs = directs.map(cmp);
-      const rows = [
-        ['throughput (ops/s)', ...cols.map((r) => fmt(r.opsPerSec)), ...vs.map((v) => `${v.thr.toFixed(2)}x`)],
-        ['p50 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p50)), ...vs.map((v) => `${signed(v.addedP50)} µs`)],
-        ['p99 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p99)), ...directs.map((X) => ratio(B.latencyUs.p99, X.latencyUs.p99))],
-        ['server CPU s per M ops (all servers)', ...cols.map((r) => perM(up(r), r).toFixed(2)), ...directs.map(() => '')],
-        ['sidecar CPU s per M ops', ...directs.map(() => ''), perM(sidecarCpu, B).toFixed(2), ...directs.map(() => '')],
-        ['generator CPU s per M ops', ...cols.map((r) => perM(r.genCpuSeconds, r).toFixed(2)), ...directs.map(() => '')],
-        ['all processes: CPU s per M ops', ...cols.map((r) => perM(all(r), r).toFixed(2)), ...vs.map((v) => `${v.cpuBound.toFixed(2)}x if CPU-bound`)],
-        ['cores busy (these processes, of ' + cpus().length + ')', ...cols.map((r) => (all(r) / r.seconds).toFixed(2)), ...directs.map(() => '')],
-        ['sidecar CPU (of one core)', ...directs.map(() => ''), `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ...directs.map(() => '')],
-        ['get misses / errors', ...cols.map((r) => `${r.misses} / ${r.errors}`), ...directs.map(() => '')],
-      ];
-      const names = K ? ['partitioned', 'ketama client'] : ['direct'];
       // Paced: a side that could not keep up with the offered load ran saturated, so comparing its latency is
       // not comparing at equal load.
       const kept = (r) => !sc.paced || r.opsPerSec >= rate * 0.97;
-      const verdict = (v, i) => (sc.paced
-        ? `added p50 at the same offered load vs ${names[i]}: ${!kept(directs[i]) ? `no verdict: ${names[i]} did not keep up with the offered load` : v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`
-        : `throughput >= 0.6x ${names[i]}: ${v.thr >= 0.6 ? 'met' : 'NOT met'} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${names[i]}: ${v.addedP50 < 100 ? 'met' : 'NOT met'} (${signed(v.addedP50)} µs)`);
-      const verdicts = [
-        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the ${K ? 'partitioned direct' : 'direct'} side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${cols.map((r, i) => `${i === cols.length - 1 ? 'through the sidecar' : names[i]} ${fmt(r.opsPerSec)}`).join(', ')}${B.opsPerSec < rate * 0.97 ? ' (the sidecar side did NOT keep up: its latency includes queueing)' : ''}${directs.filter((X) => !kept(X)).map((X) => ` (${names[directs.indexOf(X)]} did NOT keep up)`).join('')}`] : []),
-        ...vs.map((v, i) => `- target: ${verdict(v, i)}`),
+      // Each direct side and the sidecar compared with it.
+      const vs = directSides.map((d) => {
+        const X = median(runs[d.key]);
+        const thr = B.opsPerSec / X.opsPerSec;
+        const addedP50 = B.latencyUs.p50 - X.latencyUs.p50;
+        return {
+          name: d.name, X, thr, addedP50, kept: kept(X),
+          cpuBound: perM(all(X), X) / perM(all(B), B),
+          roundThr: runs[d.key].map((a, r) => ratio(runs.sidecar[r].opsPerSec, a.opsPerSec)).join(', '),
+          roundP50: runs[d.key].map((a, r) => signed(runs.sidecar[r].latencyUs.p50 - a.latencyUs.p50)).join(', '),
+        };
+      });
+      const A = vs[0].X;
+      if (!sc.paced) saturatedDirect = A.opsPerSec;
+      const cols = [...vs.map((v) => v.X), B];
+      const blank = vs.map(() => '');
+      const rows = [
+        ['throughput (ops/s)', ...cols.map((r) => fmt(r.opsPerSec)), ...vs.map((v) => `${v.thr.toFixed(2)}x`)],
+        ['p50 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p50)), ...vs.map((v) => `${signed(v.addedP50)} µs`)],
+        ['p99 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p99)), ...vs.map((v) => ratio(B.latencyUs.p99, v.X.latencyUs.p99))],
+        ['server CPU s per M ops (all servers)', ...cols.map((r) => perM(up(r), r).toFixed(2)), ...blank],
+        ['sidecar CPU s per M ops', ...blank, perM(sidecarCpu, B).toFixed(2), ...blank],
+        ['generator CPU s per M ops', ...cols.map((r) => perM(r.genCpuSeconds, r).toFixed(2)), ...blank],
+        ['all processes: CPU s per M ops', ...cols.map((r) => perM(all(r), r).toFixed(2)), ...vs.map((v) => `${v.cpuBound.toFixed(2)}x if CPU-bound`)],
+        ['cores busy (these processes, of ' + cpus().length + ')', ...cols.map((r) => (all(r) / r.seconds).toFixed(2)), ...blank],
+        ['sidecar CPU (of one core)', ...blank, `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ...blank],
+        ['get misses / errors', ...cols.map((r) => `${r.misses} / ${r.errors}`), ...blank],
       ];
-      const header = K
+      const verdict = (v) => (sc.paced
+        ? `added p50 at the same offered load vs ${v.name}: ${!v.kept ? `no verdict: ${v.name} did not keep up with the offered load` : met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`
+        : `throughput >= 0.6x ${v.name}: ${met(v.thr >= 0.6)} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${v.name}: ${met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`);
+      const verdicts = [
+        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the ${vs.length > 1 ? 'partitioned direct' : 'direct'} side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${[...vs.map((v) => `${v.name} ${fmt(v.X.opsPerSec)}`), `through the sidecar ${fmt(B.opsPerSec)}`].join(', ')}${kept(B) ? '' : ' (the sidecar side did NOT keep up: its latency includes queueing)'}${vs.filter((v) => !v.kept).map((v) => ` (${v.name} did NOT keep up)`).join('')}`] : []),
+        ...vs.map((v) => `- target: ${verdict(v)}`),
+      ];
+      const header = vs.length > 1
         ? ['| | direct, partitioned | direct, ketama client | through sidecar | sidecar / partitioned | sidecar / ketama client |', '|---|---:|---:|---:|---:|---:|']
         : ['| | direct | through sidecar | sidecar / direct |', '|---|---:|---:|---:|'];
       sections.push([
@@ -273,14 +275,14 @@ async function compare(n, tmp, heading, note) {
         ...rows.map((r) => `| ${r.join(' | ')} |`),
         '',
         ...verdicts,
-        `- ${o.rounds} rounds, order rotating; the columns are each side's median-${sc.paced ? 'p50' : 'throughput'} run. Per round, through the sidecar vs ${directs.map((X, i) => `${names[i]}: throughput ${perRound(runs[i === 0 ? 'direct' : 'ketama']).thr}; added p50 (µs) ${perRound(runs[i === 0 ? 'direct' : 'ketama']).p50}`).join('; vs ')}`,
-        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\`${K ? ' (ketama client: plus `--route ketama`)' : ''}`,
+        `- ${o.rounds} rounds, order rotating; the columns are each side's median-${sc.paced ? 'p50' : 'throughput'} run. Per round, through the sidecar vs ${vs.map((v) => `${v.name}: throughput ${v.roundThr}; added p50 (µs) ${v.roundP50}`).join('; vs ')}`,
+        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\`${vs.length > 1 ? ' (ketama client: plus `--route ketama`)' : ''}`,
         '',
       ].join('\n'));
-      const cell = (v, X) => (sc.paced
-        ? `${v.thr.toFixed(2)}x (paced: no target) | ${signed(v.addedP50)} µs ${!kept(X) ? '(no verdict: direct side saturated)' : v.addedP50 < 100 ? '(met)' : '(NOT met)'}`
-        : `${v.thr.toFixed(2)}x ${v.thr >= 0.6 ? '(met)' : '(NOT met)'} | ${signed(v.addedP50)} µs ${v.addedP50 < 100 ? '(met)' : '(NOT met)'}`);
-      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0], A)} | ${K ? cell(vs[1], K) : '— | —'} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
+      const cell = (v) => (sc.paced
+        ? `${v.thr.toFixed(2)}x (paced: no target) | ${signed(v.addedP50)} µs ${!v.kept ? '(no verdict: direct side saturated)' : `(${met(v.addedP50 < 100)})`}`
+        : `${v.thr.toFixed(2)}x (${met(v.thr >= 0.6)}) | ${signed(v.addedP50)} µs (${met(v.addedP50 < 100)})`);
+      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0])} | ${vs.length > 1 ? cell(vs[1]) : '— | —'} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
     }
   } finally {
     await stop(sidecar);

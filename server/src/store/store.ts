@@ -34,6 +34,15 @@ const EXPIRED_DROPS_PER_ALLOC = 8;
  */
 const SMALL_COPY = 24;
 
+/** dst[d, d + len) = src[from, from + len), by the SMALL_COPY rule. */
+function copyBytes(dst: Uint8Array, d: number, src: Uint8Array, from: number, len: number): void {
+  if (len < SMALL_COPY) {
+    for (let i = 0; i < len; i++) dst[d + i] = src[from + i]!;
+  } else {
+    dst.set(src.subarray(from, from + len), d);
+  }
+}
+
 /** Why an index entry is dropped, for the counters: deleted/replaced, evicted for space, dead (reclaimed). */
 const REMOVED = 0;
 const EVICTED = 1;
@@ -200,25 +209,13 @@ export class SegmentStore implements Store {
   copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number): void {
     const off = (ref - 1) * 8;
     const start = off + ITEM_HEADER + this.u8[off + H_KLEN];
-    const len = this.u32[(ref - 1) * 2 + H_VLEN];
-    if (len < SMALL_COPY) {
-      const u8 = this.u8;
-      for (let i = 0; i < len; i++) dst[dstOffset + i] = u8[start + i];
-    } else {
-      dst.set(this.u8.subarray(start, start + len), dstOffset);
-    }
+    copyBytes(dst, dstOffset, this.u8, start, this.u32[(ref - 1) * 2 + H_VLEN]!);
   }
 
   writeValue(ref: ItemRef, src: Uint8Array, start: number): void {
     const off = (ref - 1) * 8;
     const dst = off + ITEM_HEADER + this.u8[off + H_KLEN];
-    const len = this.u32[(ref - 1) * 2 + H_VLEN];
-    const u8 = this.u8;
-    if (len < SMALL_COPY) {
-      for (let i = 0; i < len; i++) u8[dst + i] = src[start + i];
-    } else {
-      u8.set(src.subarray(start, start + len), dst);
-    }
+    copyBytes(this.u8, dst, src, start, this.u32[(ref - 1) * 2 + H_VLEN]!);
   }
 
   pinValue(ref: ItemRef): number {
@@ -297,8 +294,7 @@ export class SegmentStore implements Store {
     u8[off + H_BITS] = 0;
     u8[off + H_INTL] = 0;
     const k = off + ITEM_HEADER;
-    if (klen < SMALL_COPY) for (let i = 0; i < klen; i++) u8[k + i] = buf[start + i];
-    else u8.set(buf.subarray(start, end), k);
+    copyBytes(u8, k, buf, start, klen);
     const s = Math.floor(off / this.segmentSize) * SEG_STRIDE;
     if (exptime === 0) this.seg[s + SEG_MAX_EXPTIME] = SEG_NEVER;
     else if (exptime > this.seg[s + SEG_MAX_EXPTIME]) this.seg[s + SEG_MAX_EXPTIME] = Math.min(exptime, SEG_NEVER);
