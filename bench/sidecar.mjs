@@ -1,17 +1,19 @@
 #!/usr/bin/env node
-// cachalot-sidecar against direct access, in the same run (issue 5): three cachalot-server processes on
-// loopback; the same bench/loadgen.mjs load straight to them, two ways, and through one sidecar whose ring
+// cachalot-sidecar against direct access and against twemproxy, in the same run: three cachalot-server
+// processes on loopback; the same bench/loadgen.mjs load straight to them, two ways, through twemproxy
+// (Debian's nutcracker, ketama over md5, in front of the same servers) and through one sidecar whose ring
 // file lists the three. Straight to them "partitioned": connections spread over the three, each using only
 // its own server's keys (one write per batch: the least work direct access can cost, and what no application
 // with random keys gets); and as a "ketama client" (loadgen --route ketama): every connection to all three,
 // each batch split by the key's owner on the same ring, as an application's libmemcached-style client does.
-// Reported per scenario: throughput ratio (target >= 0.6x direct) and added p50 (target < 100 µs), with the
-// sidecar's CPU per million requests, read from /proc/PID/stat over the measured window. A fourth row offers
-// both sides the same paced load at depth 16 (loadgen --rate, 50% of the direct side's saturated throughput
-// in the same run; a fifth row 12.5%): saturated, added p50 only restates the throughput gap (Little's law); paced, it is the
-// hop's own latency at that load.
+// Reported per scenario: throughput ratio (target >= 0.6x direct) and added p50 (target < 100 µs), the ratios
+// against twemproxy (the anchor: no target), with each proxy's CPU per million requests, read from
+// /proc/PID/stat over the measured window. A fourth row offers every side the same paced load at depth 16
+// (loadgen --rate, 50% of the direct side's saturated throughput in the same run; a fifth row 12.5%):
+// saturated, added p50 only restates the throughput gap (Little's law); paced, it is the hop's own latency at
+// that load.
 //
-// That configuration (issue 5's) is the headline. On a small machine it also measures something else: the
+// That configuration is the headline. On a small machine it also measures something else: the
 // sidecar, three servers and the generator share the same cores, and the direct case spreads its server work
 // over three processes while the sidecar case adds a fourth busy one. So two more things are reported:
 // - every process's CPU per request (generator included) and the machine's idle share, and the ratio the
@@ -21,7 +23,7 @@
 //   server count; `--no-single` skips the one-server run.
 //
 // Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--rounds N] [--servers N]
-// [--no-single] [--sidecar FILE]` (needs `npm run build`). --append adds the markdown section to the end of
+// [--no-single] [--no-twemproxy] [--sidecar FILE]` (needs `npm run build`). --append adds the markdown section to the end of
 // bench/RESULTS.md; without it the section goes to stdout only. Each direct/sidecar pair runs --rounds times
 // (3) in alternating order and each side is reported from its median run: single runs of 3 s on a shared
 // 2-core machine gave ratios from 0.45x to 1.00x for the same build. That takes about 5 minutes; `--rounds 1
@@ -45,8 +47,10 @@ const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 const UPSTREAMS = 3; // the issue's configuration; --servers changes it
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
+// Debian's nutcracker (twemproxy 0.5.0): the proxy the sidecar is measured against.
+const TWEMPROXY = ['/usr/sbin/nutcracker', '/usr/bin/nutcracker', '/usr/local/sbin/nutcracker', '/usr/local/bin/nutcracker'].find((f) => existsSync(f));
 
-const o = { micro: false, append: false, warmup: 1, duration: 3, rounds: 3, servers: UPSTREAMS, single: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { micro: false, append: false, warmup: 1, duration: 3, rounds: 3, servers: UPSTREAMS, single: true, twemproxy: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
@@ -57,8 +61,9 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--servers') o.servers = Number(process.argv[++i]);
   else if (a === '--rounds') o.rounds = Number(process.argv[++i]);
   else if (a === '--no-single') o.single = false;
+  else if (a === '--no-twemproxy') o.twemproxy = false;
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--rounds N (3)] [--no-single] [--sidecar FILE] | --micro\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--rounds N (3)] [--no-single] [--no-twemproxy] [--sidecar FILE] | --micro\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
@@ -68,6 +73,10 @@ for (let i = 2; i < process.argv.length; i++) {
 if (!(o.warmup >= 0 && o.duration > 0 && Number.isInteger(o.servers) && o.servers >= 1 && o.servers <= 16 && Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) {
   process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0, --duration > 0, --servers 1..16, --rounds 1..20\n');
   process.exit(2);
+}
+if (o.twemproxy && !TWEMPROXY && !o.micro) {
+  process.stderr.write('bench/sidecar.mjs: nutcracker (twemproxy) is not installed (apt-get install nutcracker); running without the twemproxy side\n');
+  o.twemproxy = false;
 }
 for (const f of [SERVER_MAIN, o.sidecar]) {
   if (!existsSync(f)) {
@@ -115,8 +124,8 @@ function canConnect(port) {
   });
 }
 
-async function launch(name, args, port) {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+async function launch(name, args, port, command = process.execPath) {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let err = '';
   child.stderr.on('data', (d) => { if (err.length < 4096) err += d; });
@@ -168,13 +177,34 @@ const fmt = (n) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : M
 const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 const signed = (n) => `${n < 0 ? '-' : '+'}${fmt(Math.abs(n))}`;
 
+/** twemproxy (Debian's nutcracker) in front of the same servers: ketama over md5, as the sidecar routes. */
+async function launchTwemproxy(upstreams, tmp) {
+  const port = await freePort();
+  const statsPort = await freePort();
+  const conf = join(tmp, `nutcracker-${upstreams.length}.yml`);
+  writeFileSync(conf, [
+    'bench:',
+    `  listen: 127.0.0.1:${port}`,
+    '  hash: md5',
+    '  distribution: ketama',
+    '  timeout: 4000',
+    '  auto_eject_hosts: false',
+    '  servers:',
+    ...upstreams.map((u, i) => `    - 127.0.0.1:${u.port}:1 bench-${i}`),
+    '',
+  ].join('\n'));
+  return launch('twemproxy', ['-c', conf, '-s', String(statsPort), '-a', '127.0.0.1', '-o', join(tmp, 'nutcracker.log'), '-p', join(tmp, 'nutcracker.pid'), '-v', '2'], port, TWEMPROXY);
+}
+
 /**
- * One comparison: `n` fresh servers, one sidecar whose ring lists them, every scenario direct then through
- * the sidecar. Returns the markdown section and a one-line summary per scenario.
+ * One comparison: `n` fresh servers, one sidecar whose ring lists them (and twemproxy in front of them, when
+ * installed), every scenario straight to the servers, through twemproxy and through the sidecar. Returns
+ * the markdown section and a one-line summary per scenario.
  */
 async function compare(n, tmp, heading, note) {
   const upstreams = [];
   let sidecar = null;
+  let twemproxy = null;
   const sections = [];
   const summary = [];
   try {
@@ -189,19 +219,23 @@ async function compare(n, tmp, heading, note) {
     }));
     const sport = await freePort();
     sidecar = await launch('sidecar', [o.sidecar, '--ring-file', ringFile, '-p', String(sport), '--metrics-port', '0', '--log-level', 'warn'], sport);
+    if (o.twemproxy) twemproxy = await launchTwemproxy(upstreams, tmp);
     const upPids = upstreams.map((u) => u.pid);
     let saturatedDirect = 0; // the last closed-loop scenario's direct median ops/s (the paced row's reference)
     // The sides: straight to the servers as a partitioned client (each connection to one server, with keys
     // of that server only: an upper bound no application with random keys reaches) and, with several
     // servers, as a ketama client (each connection to every server, each batch split by key, one write per
-    // server: what an application's libmemcached-style client does); then through the sidecar.
+    // server: what an application's libmemcached-style client does); through twemproxy, the proxy the
+    // sidecar replaces (its anchor: a ratio, no target); then through the sidecar. `targets`: the sidecar's
+    // own targets against going direct (throughput >= 0.6x, added p50 < 100 µs).
     const ports = upstreams.map((u) => u.port);
     const sides = [
-      { key: 'direct', label: 'direct, partitioned', name: n > 1 ? 'partitioned' : 'direct', run: (args) => loadgen(ports, upPids, args) },
-      ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', name: 'ketama client', run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
-      { key: 'sidecar', label: 'through sidecar', run: (args) => loadgen([sidecar.port], [...upPids, sidecar.pid], args) },
+      { key: 'direct', label: n > 1 ? 'direct, partitioned' : 'direct', name: n > 1 ? 'partitioned' : 'direct', targets: true, run: (args) => loadgen(ports, upPids, args) },
+      ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', name: 'ketama client', targets: true, run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
+      ...(twemproxy ? [{ key: 'twemproxy', label: 'through twemproxy', name: 'twemproxy', targets: false, proxyPid: twemproxy.pid, run: (args) => loadgen([twemproxy.port], [...upPids, twemproxy.pid], args) }] : []),
+      { key: 'sidecar', label: 'through sidecar', name: 'sidecar', proxyPid: sidecar.pid, run: (args) => loadgen([sidecar.port], [...upPids, sidecar.pid], args) },
     ];
-    const directSides = sides.filter((d) => d.key !== 'sidecar');
+    const refs = sides.filter((d) => d.key !== 'sidecar');
     const met = (ok) => (ok ? 'met' : 'NOT met');
     for (const sc0 of SCENARIOS) {
       const rate = sc0.paced ? Math.round(saturatedDirect * sc0.paced) : 0;
@@ -221,53 +255,58 @@ async function compare(n, tmp, heading, note) {
       const median = (list) => [...list].sort(sc.paced
         ? (x, y) => x.latencyUs.p50 - y.latencyUs.p50
         : (x, y) => x.opsPerSec - y.opsPerSec)[(list.length - 1) >> 1];
-      const B = median(runs.sidecar);
-      const sidecarCpu = B.ticksByPid[sidecar.pid] / CLK_TCK;
       const perM = (cpu, r) => (r.ops > 0 ? (cpu / r.ops) * 1e6 : NaN);
       const up = (r) => upPids.reduce((sum, pid) => sum + r.ticksByPid[pid], 0) / CLK_TCK;
-      // Everything a run used: servers, sidecar, generator (its own process CPU).
-      const all = (r) => up(r) + (r === B ? sidecarCpu : 0) + r.genCpuSeconds;
+      const proxy = (side, r) => (side.proxyPid ? r.ticksByPid[side.proxyPid] / CLK_TCK : 0);
+      // Everything a run used: servers, the proxy, generator (its own process CPU).
+      const all = (side, r) => up(r) + proxy(side, r) + r.genCpuSeconds;
+      const sidecarSide = sides[sides.length - 1];
+      const B = median(runs.sidecar);
+      const sidecarCpu = proxy(sidecarSide, B);
       // Paced: a side that could not keep up with the offered load ran saturated, so comparing its latency is
       // not comparing at equal load.
       const kept = (r) => !sc.paced || r.opsPerSec >= rate * 0.97;
-      // Each direct side and the sidecar compared with it.
-      const vs = directSides.map((d) => {
+      // Each reference side and the sidecar compared with it.
+      const vs = refs.map((d) => {
         const X = median(runs[d.key]);
-        const thr = B.opsPerSec / X.opsPerSec;
-        const addedP50 = B.latencyUs.p50 - X.latencyUs.p50;
         return {
-          name: d.name, X, thr, addedP50, kept: kept(X),
-          cpuBound: perM(all(X), X) / perM(all(B), B),
+          side: d, name: d.name, targets: d.targets, X,
+          thr: B.opsPerSec / X.opsPerSec,
+          addedP50: B.latencyUs.p50 - X.latencyUs.p50,
+          kept: kept(X),
+          cpuBound: perM(all(d, X), X) / perM(all(sidecarSide, B), B),
           roundThr: runs[d.key].map((a, r) => ratio(runs.sidecar[r].opsPerSec, a.opsPerSec)).join(', '),
           roundP50: runs[d.key].map((a, r) => signed(runs.sidecar[r].latencyUs.p50 - a.latencyUs.p50)).join(', '),
         };
       });
-      const A = vs[0].X;
-      if (!sc.paced) saturatedDirect = A.opsPerSec;
-      const cols = [...vs.map((v) => v.X), B];
+      if (!sc.paced) saturatedDirect = vs[0].X.opsPerSec;
+      const cols = [...vs.map((v) => [v.side, v.X]), [sidecarSide, B]];
       const blank = vs.map(() => '');
       const rows = [
-        ['throughput (ops/s)', ...cols.map((r) => fmt(r.opsPerSec)), ...vs.map((v) => `${v.thr.toFixed(2)}x`)],
-        ['p50 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p50)), ...vs.map((v) => `${signed(v.addedP50)} µs`)],
-        ['p99 latency (µs)', ...cols.map((r) => fmt(r.latencyUs.p99)), ...vs.map((v) => ratio(B.latencyUs.p99, v.X.latencyUs.p99))],
-        ['server CPU s per M ops (all servers)', ...cols.map((r) => perM(up(r), r).toFixed(2)), ...blank],
-        ['sidecar CPU s per M ops', ...blank, perM(sidecarCpu, B).toFixed(2), ...blank],
-        ['generator CPU s per M ops', ...cols.map((r) => perM(r.genCpuSeconds, r).toFixed(2)), ...blank],
-        ['all processes: CPU s per M ops', ...cols.map((r) => perM(all(r), r).toFixed(2)), ...vs.map((v) => `${v.cpuBound.toFixed(2)}x if CPU-bound`)],
-        ['cores busy (these processes, of ' + cpus().length + ')', ...cols.map((r) => (all(r) / r.seconds).toFixed(2)), ...blank],
-        ['sidecar CPU (of one core)', ...blank, `${Math.round((sidecarCpu / B.seconds) * 100)}%`, ...blank],
-        ['get misses / errors', ...cols.map((r) => `${r.misses} / ${r.errors}`), ...blank],
+        ['throughput (ops/s)', ...cols.map(([, r]) => fmt(r.opsPerSec)), ...vs.map((v) => `${v.thr.toFixed(2)}x`)],
+        ['p50 latency (µs)', ...cols.map(([, r]) => fmt(r.latencyUs.p50)), ...vs.map((v) => `${signed(v.addedP50)} µs`)],
+        ['p99 latency (µs)', ...cols.map(([, r]) => fmt(r.latencyUs.p99)), ...vs.map((v) => ratio(B.latencyUs.p99, v.X.latencyUs.p99))],
+        ['server CPU s per M ops (all servers)', ...cols.map(([, r]) => perM(up(r), r).toFixed(2)), ...blank],
+        ['proxy CPU s per M ops', ...cols.map(([d, r]) => (d.proxyPid ? perM(proxy(d, r), r).toFixed(2) : '')), ...blank],
+        ['generator CPU s per M ops', ...cols.map(([, r]) => perM(r.genCpuSeconds, r).toFixed(2)), ...blank],
+        ['all processes: CPU s per M ops', ...cols.map(([d, r]) => perM(all(d, r), r).toFixed(2)), ...vs.map((v) => `${v.cpuBound.toFixed(2)}x if CPU-bound`)],
+        ['cores busy (these processes, of ' + cpus().length + ')', ...cols.map(([d, r]) => (all(d, r) / r.seconds).toFixed(2)), ...blank],
+        ['proxy CPU (of one core)', ...cols.map(([d, r]) => (d.proxyPid ? `${Math.round((proxy(d, r) / r.seconds) * 100)}%` : '')), ...blank],
+        ['get misses / errors', ...cols.map(([, r]) => `${r.misses} / ${r.errors}`), ...blank],
       ];
-      const verdict = (v) => (sc.paced
-        ? `added p50 at the same offered load vs ${v.name}: ${!v.kept ? `no verdict: ${v.name} did not keep up with the offered load` : met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`
-        : `throughput >= 0.6x ${v.name}: ${met(v.thr >= 0.6)} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${v.name}: ${met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`);
+      const verdict = (v) => (!v.targets
+        ? `vs ${v.name} (the anchor, no target): throughput ${v.thr.toFixed(2)}x, added p50 ${signed(v.addedP50)} µs${v.kept ? '' : ` (${v.name} did not keep up with the offered load)`}`
+        : sc.paced
+          ? `added p50 at the same offered load vs ${v.name}: ${!v.kept ? `no verdict: ${v.name} did not keep up with the offered load` : met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`
+          : `throughput >= 0.6x ${v.name}: ${met(v.thr >= 0.6)} (${v.thr.toFixed(2)}x); added p50 < 100 µs vs ${v.name}: ${met(v.addedP50 < 100)} (${signed(v.addedP50)} µs)`);
       const verdicts = [
-        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the ${vs.length > 1 ? 'partitioned direct' : 'direct'} side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${[...vs.map((v) => `${v.name} ${fmt(v.X.opsPerSec)}`), `through the sidecar ${fmt(B.opsPerSec)}`].join(', ')}${kept(B) ? '' : ' (the sidecar side did NOT keep up: its latency includes queueing)'}${vs.filter((v) => !v.kept).map((v) => ` (${v.name} did NOT keep up)`).join('')}`] : []),
-        ...vs.map((v) => `- target: ${verdict(v)}`),
+        ...(sc.paced ? [`- offered ${fmt(rate)} ops/s on every side (${+(sc.paced * 100).toFixed(1)}% of the ${vs[0].side.label} side's saturated depth-16 median, ${fmt(saturatedDirect)} ops/s); achieved: ${[...vs.map((v) => `${v.name} ${fmt(v.X.opsPerSec)}`), `through the sidecar ${fmt(B.opsPerSec)}`].join(', ')}${kept(B) ? '' : ' (the sidecar side did NOT keep up: its latency includes queueing)'}${vs.filter((v) => !v.kept).map((v) => ` (${v.name} did NOT keep up)`).join('')}`] : []),
+        ...vs.map((v) => `- ${v.targets ? 'target: ' : ''}${verdict(v)}`),
       ];
-      const header = vs.length > 1
-        ? ['| | direct, partitioned | direct, ketama client | through sidecar | sidecar / partitioned | sidecar / ketama client |', '|---|---:|---:|---:|---:|---:|']
-        : ['| | direct | through sidecar | sidecar / direct |', '|---|---:|---:|---:|'];
+      const header = [
+        `| | ${[...vs.map((v) => v.side.label), 'through sidecar', ...vs.map((v) => `sidecar / ${v.name}`)].join(' | ')} |`,
+        `|---|${cols.map(() => '---:').join('|')}|${vs.map(() => '---:').join('|')}|`,
+      ];
       sections.push([
         `### ${heading}: ${sc.title}`,
         '',
@@ -276,16 +315,19 @@ async function compare(n, tmp, heading, note) {
         '',
         ...verdicts,
         `- ${o.rounds} rounds, order rotating; the columns are each side's median-${sc.paced ? 'p50' : 'throughput'} run. Per round, through the sidecar vs ${vs.map((v) => `${v.name}: throughput ${v.roundThr}; added p50 (µs) ${v.roundP50}`).join('; vs ')}`,
-        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\`${vs.length > 1 ? ' (ketama client: plus `--route ketama`)' : ''}`,
+        `- generator: \`node bench/loadgen.mjs ${sc.args.join(' ')} --set-ratio 0.0909 --value-size 100 --keys 100000 --warmup ${o.warmup} --duration ${o.duration}\`${n > 1 ? ' (ketama client: plus `--route ketama`)' : ''}`,
         '',
       ].join('\n'));
-      const cell = (v) => (sc.paced
-        ? `${v.thr.toFixed(2)}x (paced: no target) | ${signed(v.addedP50)} µs ${!v.kept ? '(no verdict: direct side saturated)' : `(${met(v.addedP50 < 100)})`}`
-        : `${v.thr.toFixed(2)}x (${met(v.thr >= 0.6)}) | ${signed(v.addedP50)} µs (${met(v.addedP50 < 100)})`);
-      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0])} | ${vs.length > 1 ? cell(vs[1]) : '— | —'} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
+      const byName = (name) => vs.find((v) => v.name === name);
+      const cell = (v) => (!v ? '— | —'
+        : !v.targets || sc.paced
+          ? `${v.thr.toFixed(2)}x | ${signed(v.addedP50)} µs${v.kept ? '' : ' (did not keep up)'}`
+          : `${v.thr.toFixed(2)}x (${met(v.thr >= 0.6)}) | ${signed(v.addedP50)} µs (${met(v.addedP50 < 100)})`);
+      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0])} | ${cell(byName('ketama client'))} | ${cell(byName('twemproxy'))} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
     }
   } finally {
     await stop(sidecar);
+    await stop(twemproxy);
     for (const u of upstreams) await stop(u);
   }
   return { text: [`#### ${heading}`, '', note, '', ...sections].join('\n'), summary };
@@ -296,27 +338,27 @@ async function main() {
   const load0 = loadavg();
   const parts = [];
   try {
-    parts.push(await compare(o.servers, tmp, `${o.servers} servers (issue 5's configuration, headline)`,
-      `- direct, partitioned: the generator's connections spread over the ${o.servers} servers in turn, each with keys of its own server only; direct, ketama client: every connection to all ${o.servers} servers, keys routed by the same ketama ring the sidecar uses (\`--route ketama\`); through the sidecar: all connections to the sidecar, which routes each key by the ring`));
+    parts.push(await compare(o.servers, tmp, `${o.servers} servers (headline)`,
+      `- direct, partitioned: the generator's connections spread over the ${o.servers} servers in turn, each with keys of its own server only; direct, ketama client: every connection to all ${o.servers} servers, keys routed by the same ketama ring the sidecar uses (\`--route ketama\`); through twemproxy: all connections to nutcracker (ketama, md5) in front of the same servers; through the sidecar: all connections to the sidecar, which routes each key by the ring`));
     if (o.single && o.servers !== 1) {
       parts.push(await compare(1, tmp, '1 server (the hop alone)',
-        '- the same single server both ways (ring of one member): the same server processes on both sides, so the difference is the added hop; not the issue\'s configuration'));
+        '- the same single server every way (a ring of one member): the same server processes on every side, so the difference is the added hop'));
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   const head = [
     '',
-    `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/sidecar.mjs\` (issue 5: cachalot-sidecar vs direct)`,
+    `## ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} — \`node bench/sidecar.mjs\` (cachalot-sidecar vs direct and vs twemproxy)`,
     '',
-    `- machine: ${cpus().length} CPUs, node ${process.version}; cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server); warm-up ${o.warmup} s, measured ${o.duration} s per side and round, ${o.rounds} rounds`,
-    `- sidecar, servers and generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `- machine: ${cpus().length} CPUs, node ${process.version}; cachalot-server -t 1 on loopback; one sidecar (default options: 1 pipelined connection per server)${o.twemproxy ? '; one nutcracker (twemproxy 0.5.0, one connection per server)' : ''}; warm-up ${o.warmup} s, measured ${o.duration} s per side and round, ${o.rounds} rounds`,
+    `- proxies, servers and generator share ${cpus().length} cores; load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}, at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     '- "if CPU-bound": all processes\' CPU per request direct / through the sidecar, the throughput ratio a machine whose only limit is CPU would show; "cores busy" says how close to that limit each side ran (process CPU from /proc/PID/stat: the kernel\'s softirq time for loopback packets is counted apart from processes, so both read low)',
     '',
-    '- two direct baselines with several servers: "partitioned" (each connection to one server, with only that server\'s keys: one write per batch, the least work straight to the servers can cost, which no application with random keys gets) and "ketama client" (each connection to every server, a batch split by key into one write per server, as libmemcached-style clients do: what the application would run without the sidecar)',
+    '- two direct baselines with several servers: "partitioned" (each connection to one server, with only that server\'s keys: one write per batch, the least work straight to the servers can cost, which no application with random keys gets) and "ketama client" (each connection to every server, a batch split by key into one write per server, as libmemcached-style clients do: what the application would run without the sidecar); twemproxy is the anchor (the proxy the sidecar replaces): its ratios carry no target',
     '',
-    '| comparison | load | throughput vs partitioned (target >= 0.6x) | added p50 vs partitioned (target < 100 µs) | throughput vs ketama client | added p50 vs ketama client | sidecar CPU s per M ops | if CPU-bound (vs partitioned) |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| comparison | load | throughput vs partitioned (target >= 0.6x) | added p50 vs partitioned (target < 100 µs) | throughput vs ketama client | added p50 vs ketama client | throughput vs twemproxy | added p50 vs twemproxy | sidecar CPU s per M ops | if CPU-bound (vs partitioned) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...parts.flatMap((p) => p.summary),
     '',
   ].join('\n');
