@@ -4,11 +4,12 @@
 //   a. get throughput and latency (p50/p99) when nearly every hit comes from flash,
 //   b. the serving threads' event-loop delay p99 meanwhile (the server's own monitor, via /metrics),
 //   c. restart time (spawn to /readyz 200) and recovered items for a full 1 GiB flash tier.
-// Appends a section to bench/RESULTS.md (unless --no-append).
+// Records its report in bench/RESULTS.md, replacing the same command's last one (unless --no-append).
 //
 //   node bench/flash.mjs [--quick] [--no-append] [--duration S] [--conns N] [--depth N] [--value-size B]
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { recordReport } from './report.mjs';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -393,7 +394,7 @@ function report(results, load0, commit) {
   );
   const text = lines.join('\n');
   process.stdout.write(text + '\n');
-  if (!flag('--no-append')) appendFileSync(join(ROOT, 'bench', 'RESULTS.md'), text);
+  if (!flag('--no-append')) recordReport(join(ROOT, 'bench', 'RESULTS.md'), text);
 }
 
 main().catch((err) => {

@@ -7,12 +7,13 @@
 // pipelining, mixed and large values, Zipf traces and fills), and reads the server's CPU time from
 // /proc/PID/stat over the measured window: on a 2-core machine the generator may saturate before the
 // server does, so CPU seconds per million operations is the fairer comparison, and the generator's own CPU
-// is reported beside it. Results are appended to bench/RESULTS.md. `--help` lists the options.
+// is reported beside it. The report replaces the same command's section in bench/RESULTS.md. `--help` lists the options.
 // Two scenarios run only when asked for: x (issue 3's flash tier, against memcached's extstore) and s
 // (issue 5's sidecar: the same servers straight and through it). docs/benchmarks.md describes them all.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { recordReport } from './report.mjs';
 import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +61,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --cachalot FILE       the server's entry point (dist/server/src/main.js)
   --json FILE           also write every measurement as JSON (for tracking runs over time)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
-  --results FILE        where to append the markdown report (bench/RESULTS.md); --no-results to skip
+  --results FILE        where to record the markdown report (bench/RESULTS.md); --no-results to skip
   --help`;
 
 // ---------------------------------------------------------------------------------------------------
@@ -989,11 +990,8 @@ async function main() {
   ].join('\n');
   const report = `${header}\n${sections.join('\n')}\n`;
   if (o.results) {
-    if (!existsSync(o.results)) writeFileSync(o.results, '# Benchmark results\n\nAppended by `bench/run.mjs`; see docs/benchmarks.md for what each scenario measures.\n\n');
-    // Others append here too; a section must start after a blank line whatever they left at the end.
-    const tail = readFileSync(o.results, 'utf8').slice(-2);
-    appendFileSync(o.results, `${tail === '\n\n' ? '' : tail.endsWith('\n') ? '\n' : '\n\n'}${report}`);
-    process.stderr.write(`bench: appended to ${o.results}\n`);
+    const how = recordReport(o.results, report);
+    process.stderr.write(`bench: ${how} its section in ${o.results}\n`);
   }
   if (o.json) {
     writeFileSync(o.json, `${JSON.stringify({ started: started.toISOString(), command: cmdline, machine, options: o, measurements }, null, 2)}\n`);

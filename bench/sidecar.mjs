@@ -23,8 +23,8 @@
 //   server count; `--no-single` skips the one-server run.
 //
 // Standalone: `node bench/sidecar.mjs [--append] [--warmup S] [--duration S] [--rounds N] [--servers N]
-// [--no-single] [--no-twemproxy] [--sidecar FILE]` (needs `npm run build`). --append adds the markdown section to the end of
-// bench/RESULTS.md; without it the section goes to stdout only. Each direct/sidecar pair runs --rounds times
+// [--no-single] [--no-twemproxy] [--sidecar FILE]` (needs `npm run build`). --append records the report in
+// bench/RESULTS.md (replacing the last one); without it the section goes to stdout only. Each direct/sidecar pair runs --rounds times
 // (3) in alternating order and each side is reported from its median run: single runs of 3 s on a shared
 // 2-core machine gave ratios from 0.45x to 1.00x for the same build. That takes about 5 minutes; `--rounds 1
 // --no-single` about 30 s.
@@ -34,7 +34,8 @@
 // (ns per request and GCs per million requests, after a JIT warm-up), and the key hash alone.
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { recordReport } from './report.mjs';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -364,7 +365,7 @@ async function main() {
   ].join('\n');
   const text = head + parts.map((p) => p.text).join('\n');
   process.stdout.write(text);
-  if (o.append) appendFileSync(RESULTS, text);
+  if (o.append) recordReport(RESULTS, text);
 }
 
 // ---------------------------------------------------------------------------------------------- --micro
