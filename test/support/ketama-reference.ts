@@ -21,7 +21,8 @@ export function pylibmcMissingReason(): string | null {
   if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
   const r = spawnSync(PYTHON, ['-c', 'import pylibmc'], { timeout: 10_000, encoding: 'utf8' });
   if (r.status === 0) return null;
-  return `${PYTHON} cannot import pylibmc (apt-get install python3-pylibmc): ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}`;
+  const why = (r.stderr ?? '').trim().split('\n').pop();
+  return `${PYTHON} cannot import pylibmc (apt-get install python3-pylibmc)${why ? `: ${why}` : ''}`;
 }
 
 /** A memcached-speaking sink: answers STORED to every set and records the key. */

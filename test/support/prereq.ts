@@ -13,7 +13,7 @@ function message(name: string, reason: string): string {
 }
 
 type Describe = (title: string, body: () => void) => void;
-type Test = (title: string, fn: () => unknown, timeout?: number) => void;
+type Test = (title: string, fn: () => void | Promise<unknown>, timeout?: number) => void;
 
 export interface Gate {
   describe: Describe;

@@ -29,7 +29,7 @@ function fakeUpstream(address: string): Upstream {
  * test: the RoutingTable's members are those sinks, so an address names the same server on both sides.
  */
 const pylibmc = pylibmcMissingReason();
-const gate = requirePrereq('python3-pylibmc for /usr/bin/python3', pylibmc === null, pylibmc ?? '');
+const gate = requirePrereq('python3-pylibmc', pylibmc === null, pylibmc ?? '');
 let ref: KetamaReference | undefined;
 beforeAll(async () => {
   if (pylibmc === null) ref = await KetamaReference.start(4);
