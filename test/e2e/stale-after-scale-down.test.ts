@@ -12,6 +12,8 @@ const CC = `/apis/cachalot.io/v1alpha1/namespaces/${NS}/cacheclusters`;
 let c: E2ECluster | undefined;
 const clients: Mc[] = [];
 
+afterEach(() => c?.checkExits());
+
 afterAll(async () => {
   for (const mc of clients) mc.close();
   await c?.stop();
