@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RawClient } from './rawclient.js';
 
 export const PYTHON = process.env.CACHALOT_TEST_PYTHON || '/usr/bin/python3';
 
@@ -77,10 +78,58 @@ export class Sink {
  * libmemcached user would) and returns, per key, the index of the sink that received it.
  */
 export async function pylibmcPlacement(sinks: Sink[], keys: string[], weights: number[] = sinks.map(() => 1)): Promise<number[]> {
+  for (const s of sinks) s.keys.length = 0;
+  await pylibmcSet(sinks.map((s, i) => `${s.host}:${s.port}${weights[i] !== 1 ? `:${weights[i]}` : ''}`), keys);
+  const placed = new Map<string, number>();
+  sinks.forEach((s, i) => s.keys.forEach((k) => placed.set(k, i)));
+  return keys.map((k) => {
+    const i = placed.get(k);
+    if (i === undefined) throw new Error(`pylibmc stored ${JSON.stringify(k)} on no sink`);
+    return i;
+  });
+}
+
+/**
+ * Owners by libmemcached of `keys` on a ring of real servers at 127.0.0.1:`ports` (equal weights): pylibmc
+ * stores each key there, a direct `get` to every server finds where, and the keys are deleted again. The keys
+ * must not be stored on those servers already.
+ */
+export async function pylibmcOwnersOn(ports: number[], keys: string[]): Promise<number[]> {
+  await pylibmcSet(ports.map((p) => `127.0.0.1:${p}`), keys);
+  const owner = new Map<string, number>();
+  for (let i = 0; i < ports.length; i++) {
+    const c = await RawClient.connect(ports[i]!);
+    try {
+      // 40 keys per line keeps the get line under memcached's 2048 bytes for keys of up to 50 bytes.
+      for (let from = 0; from < keys.length; from += 40) {
+        const batch = keys.slice(from, from + 40);
+        await c.send(`get ${batch.join(' ')}\r\n`);
+        const { data } = await c.readUntil('END\r\n');
+        const held = [...data.toString('latin1').matchAll(/^VALUE (\S+) /gm)].map((m) => m[1]!);
+        for (const k of held) {
+          if (owner.has(k)) throw new Error(`pylibmc stored ${k} on two servers`);
+          owner.set(k, i);
+        }
+        if (held.length) {
+          await c.send(held.map((k) => `delete ${k}\r\n`).join(''));
+          await c.read((d) => (d.toString('latin1').match(/\r\n/g)?.length ?? 0) >= held.length, 2_000, 10_000);
+        }
+      }
+    } finally {
+      c.close();
+    }
+  }
+  return keys.map((k) => {
+    const i = owner.get(k);
+    if (i === undefined) throw new Error(`pylibmc stored ${JSON.stringify(k)} on no server`);
+    return i;
+  });
+}
+
+/** Runs pylibmc (ketama_weighted) over `servers` ("host:port[:weight]") and sets every key. */
+async function pylibmcSet(servers: string[], keys: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cachalot-ketama-'));
   try {
-    for (const s of sinks) s.keys.length = 0;
-    const servers = sinks.map((s, i) => `${s.host}:${s.port}${weights[i] !== 1 ? `:${weights[i]}` : ''}`);
     const keysFile = join(dir, 'keys.json');
     writeFileSync(keysFile, JSON.stringify(keys));
     const script = [
@@ -102,14 +151,7 @@ export async function pylibmcPlacement(sinks: Sink[], keys: string[], weights: n
         resolve({ status, out });
       });
     });
-    if (py.out.trim() !== 'done') throw new Error(`pylibmc placement failed (exit ${py.status}): ${py.out.slice(0, 2000)}`);
-    const placed = new Map<string, number>();
-    sinks.forEach((s, i) => s.keys.forEach((k) => placed.set(k, i)));
-    return keys.map((k) => {
-      const i = placed.get(k);
-      if (i === undefined) throw new Error(`pylibmc stored ${JSON.stringify(k)} on no sink`);
-      return i;
-    });
+    if (py.out.trim() !== 'done') throw new Error(`pylibmc failed (exit ${py.status}): ${py.out.slice(0, 2000)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
