@@ -168,12 +168,14 @@ function run(config: ServerConfig): void {
         listening++;
         if (index === 0) {
           log.info({ address: msg.address, port: msg.port, threads: config.threads, memoryMb: config.memoryLimitMb }, 'listening');
+          // The socket accepts (and worker 0 serves) from here on: memcached's accepting_conns is 1 whenever
+          // it accepts. Ready waits for every worker.
+          if (!shuttingDown) Atomics.store(gauges, GAUGE_ACCEPTING, 1);
           // A signal that arrived during start-up stops here: no more workers to attach to the socket
           // worker 0 is about to close.
           if (!shuttingDown) for (let i = 1; i < config.threads; i++) spawn(i, msg.fd);
         }
         if (listening === config.threads && !shuttingDown) {
-          Atomics.store(gauges, GAUGE_ACCEPTING, 1);
           Atomics.store(gauges, GAUGE_READY, 1);
           log.info('ready');
         }

@@ -1393,7 +1393,6 @@ export class TextEngine {
       this.outErr(s, 'CLIENT_ERROR opaque token too long');
       return;
     }
-    counters[C.cmd_meta]++;
     if (flashHit) {
       // Counted as a hit or a miss when the value lands (or now, when no value was asked for).
       counters[C.cmd_get]++;

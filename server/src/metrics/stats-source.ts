@@ -170,7 +170,7 @@ export class ServerStats implements StatsSource {
       ['udpport', config.udpPort],
       ['inter', config.listen],
       ['verbosity', this.ctx.verbosity()],
-      ['oldest', 0],
+      ['oldest', store.stats().oldestLive ?? 0],
       ['evictions', 'on'],
       ['domain_socket', 'NULL'],
       ['umask', 700],

@@ -125,6 +125,8 @@ export const G_ALLOWED_SEGMENTS = 3;
 export const G_RESERVE_SEGMENTS = 4;
 export const G_LIMIT_MIB = 5;
 export const G_OLDEST_LIVE = 16;
+/** The last flush_all's oldest_live (delayed or not), as memcached's `stats settings` reports `oldest`. */
+export const G_OLDEST_REPORTED = 17;
 export const G_SEQ = 32;
 export const G_STEAL_CURSOR = 48;
 /** Segment reader pins held by all threads (SEG_READERS summed): bounded so they can't starve eviction. */

@@ -5,7 +5,7 @@ import { HASH_SEED, murmur3 } from './hash.js';
 import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
-  C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_SEQ,
+  C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_OLDEST_REPORTED, G_SEQ,
   G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
@@ -382,6 +382,7 @@ export class SegmentStore implements Store {
 
   setOldestLive(oldestLive: number): void {
     Atomics.store(this.global, G_OLDEST_LIVE, oldestLive);
+    Atomics.store(this.global, G_OLDEST_REPORTED, oldestLive);
   }
 
   /**
@@ -390,6 +391,8 @@ export class SegmentStore implements Store {
    * never two at once, so the caller must hold none.
    */
   flushAll(now: number): void {
+    // memcached sets oldest_live to current_time - 1 and kills by CAS (oldest_cas); only the stat needs it here.
+    Atomics.store(this.global, G_OLDEST_REPORTED, Math.max(0, now - 1));
     for (let shard = 0; shard < this.shards; shard++) {
       const w = shard * SHARD_I32_STRIDE + SH_LOCK;
       lockWord(this.sh, w);
@@ -406,6 +409,7 @@ export class SegmentStore implements Store {
       segmentsTotal: this.allowedSegments(), segmentsFree: this.freeWithinLimit(),
       segmentsPinned: Atomics.load(this.global, G_READ_PINS),
       segmentSize: this.segmentSize, indexSlots: this.slotsPerShard * this.shards,
+      oldestLive: Atomics.load(this.global, G_OLDEST_REPORTED),
     };
     const ctr = this.ctr;
     for (let shard = 0; shard < this.shards; shard++) {

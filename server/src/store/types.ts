@@ -52,7 +52,7 @@ export interface StoreMemory {
 export interface StoreStats {
   currItems: number; // curr_items
   totalItems: number; // total_items (successful links)
-  bytes: number; // bytes: sum of the sizes of linked items, as memcached's ITEM_ntotal counts them
+  bytes: number; // bytes: sum of the sizes of linked items in this store's layout (32-byte header, 8-aligned), which the memory limit bounds; memcached's ITEM_ntotal is 24-30 bytes more per item
   limitMaxbytes: number; // limit_maxbytes
   evictions: number; // evictions: live items dropped for space
   evictedUnfetched: number; // evicted_unfetched
@@ -64,6 +64,8 @@ export interface StoreStats {
   /** Reader pins held by zero-copy replies in flight (pinValue). */
   segmentsPinned?: number;
   segmentSize: number;
+  /** The last flush_all's oldest_live, rel seconds (`stats settings` oldest); 0 before any flush. */
+  oldestLive?: number;
   /** Index slots (reported as hash_bytes / hash_power_level). */
   indexSlots?: number;
 }

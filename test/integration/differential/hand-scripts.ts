@@ -1,6 +1,6 @@
 // Hand-written scripts: one per command, flag and error case of issue 2's protocol section. memcached 1.6.18 is
 // the oracle, so the scripts state inputs only; the expected bytes are whatever memcached answers.
-import { on, partial, script, sleep, withFlags, type Script, type Step } from './script.js';
+import { at, mark, on, partial, script, sleep, withFlags, type Script, type Step } from './script.js';
 
 const key250 = 'k'.repeat(250);
 const key251 = 'k'.repeat(251);
@@ -114,6 +114,36 @@ export const ADMIN: Script[] = [
     sleep(5500),
     'get a b\r\nset a 0 0 1\r\nz\r\nget a\r\n',
   ),
+  // Delayed flush boundaries. memcached sets oldest_live to realtime(N) - 1, one second before a TTL of N would
+  // end, and an item counts as flushed once its whole-second clock reaches oldest_live: `flush_all 2` applies at
+  // its clock's next tick (within 1 s), `flush_all 3` at the tick after (between 1 and 2 s), whatever the phase.
+  // Items stored before the deadline go too, including one stored after the command.
+  fresh(
+    'flush_all N applies one second before a TTL of N would end',
+    'set a 0 0 1\r\nx\r\nflush_all 2\r\n',
+    mark(),
+    at(1100),
+    'get a\r\nmg a v\r\n',
+    // By 2.1 s the clock is past that deadline: items stored now live until the next flush.
+    at(2100),
+    'set b 0 0 1\r\ny\r\nflush_all 3\r\n',
+    mark(),
+    at(900),
+    'get b\r\nset c 0 0 1\r\nz\r\n',
+    at(2100),
+    'get b c\r\n',
+  ),
+  // curr_items counts like memcached's as long as nothing was flushed (replies.ts, MASKED_STATS).
+  {
+    ...fresh(
+      'item counts: curr_items and total_items through stores, replaces, appends, arithmetic and deletes',
+      'set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\nstats\r\n',
+      'set a 0 0 2\r\n10\r\nadd a 0 0 1\r\nx\r\nadd c 0 0 1\r\n3\r\nreplace d 0 0 1\r\nx\r\nappend b 0 0 1\r\n2\r\nstats\r\n',
+      'incr a 5\r\nincr a 1000\r\ndecr a 1010\r\nma c\r\nms e 1 MA\r\nx\r\nms f 1 T100\r\nf\r\nstats\r\n',
+      'delete a\r\ndelete nope\r\nmd b\r\nstats\r\n',
+    ),
+    exactStats: ['curr_items', 'total_items'],
+  },
   script('version', 'version\r\nversion x\r\n'),
   script('verbosity', 'verbosity\r\nverbosity 1\r\nverbosity 0\r\nverbosity 1 noreply\r\nverbosity abc\r\nverbosity 0 noreply\r\n'),
   script('quit', 'set a 0 0 1\r\nx\r\nquit\r\nget a\r\n', 'get a\r\n', 'quit extra\r\n', 'get a\r\n'),
@@ -134,9 +164,13 @@ export const ADMIN: Script[] = [
   ),
   script(
     'stats counters after commands',
-    'set a 0 0 1\r\n1\r\nget a b\r\ngets a\r\nadd a 0 0 1\r\n1\r\nincr a 1\r\nincr b 1\r\ndecr a 1\r\ndecr b 1\r\n',
+    // Arithmetic starts its own step: with a reply that still holds the item queued from the same read,
+    // memcached copies instead of rewriting in place, and total_items (compared) counts the copy (README.md).
+    'set a 0 0 1\r\n1\r\nget a b\r\ngets a\r\nadd a 0 0 1\r\n1\r\n',
+    'incr a 1\r\nincr b 1\r\ndecr a 1\r\ndecr b 1\r\n',
     'touch a 0\r\ntouch b 0\r\ncas a 0 0 1 1\r\n1\r\ncas b 0 0 1 1\r\n1\r\ndelete b\r\ndelete a\r\n',
-    'mg a v\r\nms a 1\r\n2\r\nmg a v\r\nma a\r\nmd a\r\nmd a\r\ngat 0 a\r\nflush_all\r\n',
+    'mg a v\r\nms a 1\r\n2\r\nmg a v\r\n',
+    'ma a\r\nmd a\r\nmd a\r\ngat 0 a\r\nflush_all\r\n',
     'stats\r\n',
     'stats reset\r\nstats\r\n',
   ),
@@ -253,6 +287,35 @@ export const RULES: Script[] = [
     'set s 0 1 1\r\nx\r\nset t 0 2 1\r\nx\r\nms u 1 T2\r\nu\r\n',
     sleep(3200),
     'get s t\r\nmg u v\r\n',
+  ),
+  // A TTL of 2 s lives more than 1 s and at most 2 s, whatever the phase of the server's whole-second clock:
+  // there at 0.9 s, gone at 2.1 s. Four items set a quarter second apart probe four phases, classic and meta.
+  script(
+    'TTL 2: there at 0.9 s, gone at 2.1 s, at four clock phases',
+    mark(),
+    'set a 0 2 1\r\na\r\n',
+    at(250),
+    'ms b 1 T2\r\nb\r\n',
+    at(500),
+    'set c 0 0 1\r\nc\r\ntouch c 2\r\n',
+    at(750),
+    'ms d 1 T0\r\nd\r\nmg d T2\r\n',
+    at(900),
+    'get a\r\n',
+    at(1150),
+    'mg b v\r\n',
+    at(1400),
+    'get c\r\n',
+    at(1650),
+    'mg d v\r\n',
+    at(2100),
+    'get a\r\n',
+    at(2350),
+    'mg b v\r\n',
+    at(2600),
+    'get c\r\n',
+    at(2850),
+    'mg d v\r\n',
   ),
   script(
     'keys: 250 bytes, 251 bytes, control characters',

@@ -56,9 +56,9 @@ export async function runOnPair(
   // DIFF_DUMP=<file>: append the oracle's masked replies, to read what memcached actually answers.
   const dump = process.env.DIFF_DUMP;
   if (dump) {
-    const masked = maskTranscript(expected);
+    const masked = maskTranscript(expected, script.exactStats);
     const text = masked.map((m) => `>>> ${escapeBytes(m.sent, 600)}\n<<< ${m.text}  ${m.times.join(' ')}`).join('\n');
     appendFileSync(dump, `\n=== ${script.name} [${mode}]\n${text}\n`);
   }
-  return compareTranscripts(expected, actual, { expected: pair.oracle.name, actual: pair.candidate.name });
+  return compareTranscripts(expected, actual, { expected: pair.oracle.name, actual: pair.candidate.name }, script.exactStats);
 }

@@ -78,11 +78,29 @@ export class Session {
   }
 }
 
-function expand(text: string, session: Session): string {
+function expand(text: string, session: Session, clockOffset: number): string {
   return text.replace(/\{\{(cas|now([+-]\d+)?)\}\}/g, (_m, what: string, offset: string | undefined) => {
     if (what === 'cas') return session.lastCas;
-    return String(Math.floor(Date.now() / 1000) + Number(offset ?? 0));
+    return String(Math.floor(Date.now() / 1000) + clockOffset + Number(offset ?? 0));
   });
+}
+
+/**
+ * The server's own "now" (`STAT time`) minus the wall clock's, in seconds, asked on a connection of its own.
+ * memcached's clock is a whole-second count that lags the wall clock by up to 2 s (started at a fractional
+ * offset, ticked once a second), so `{{now+N}}` taken from the wall clock would read up to N+2 there; taken from
+ * each server's own clock it reads N, within the one-second tolerance, on both.
+ */
+async function serverClockOffset(port: number): Promise<number> {
+  const c = await RawClient.connect(port, 2_000);
+  try {
+    await c.send('stats\r\n');
+    const { data } = await c.readUntil('END\r\n');
+    const m = /^STAT time (\d+)\r$/m.exec(data.toString('latin1'));
+    return m?.[1] ? Number(m[1]) - Math.floor(Date.now() / 1000) : 0;
+  } finally {
+    c.close();
+  }
 }
 
 /** How many `MN\r\n` lines end this step's reply: the sentinel's plus one per `mn` command in the step. */
@@ -114,15 +132,24 @@ export async function runSteps(session: Session, steps: readonly Step[], options
   const random = prng(options.pieceSeed);
   const nextPiece = (): number => 1 + Math.floor(random() * 3);
   const results: StepResult[] = [];
+  let markedAt = Date.now();
+  let clockOffset: number | undefined;
   for (const step of steps) {
-    if ('sleepMs' in step) {
-      await new Promise((r) => setTimeout(r, step.sleepMs));
+    if ('sleepMs' in step || 'atMs' in step) {
+      const ms = 'sleepMs' in step ? step.sleepMs : markedAt + step.atMs - Date.now();
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      results.push({ sent: '', reply: '', end: 'slept' });
+      continue;
+    }
+    if ('mark' in step) {
+      markedAt = Date.now();
       results.push({ sent: '', reply: '', end: 'slept' });
       continue;
     }
     const conn = step.conn ?? 0;
     const client = await session.connection(conn);
-    const bytes = expand(step.send, session);
+    if (clockOffset === undefined && step.send.includes('{{now')) clockOffset = await serverClockOffset(session.port);
+    const bytes = expand(step.send, session, clockOffset ?? 0);
     // The connection is named in what failure messages show as sent.
     const sent = (conn === 0 ? '' : `[conn ${conn}] `) + bytes;
     if (!client) {

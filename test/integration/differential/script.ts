@@ -8,7 +8,9 @@
  */
 export type Step =
   | { readonly send: string; readonly partial?: boolean; readonly conn?: number }
-  | { readonly sleepMs: number };
+  | { readonly sleepMs: number }
+  | { readonly mark: true }
+  | { readonly atMs: number };
 
 export interface Script {
   readonly name: string;
@@ -17,6 +19,11 @@ export interface Script {
   readonly flags?: readonly string[];
   /** The script ends the server (shutdown): it gets a server pair of its own for each run. */
   readonly fresh?: boolean;
+  /**
+   * Stats (bare `stats`) masked in general that this script compares exactly, because it rules out the reason
+   * they are masked (a fresh pair, no flush_all: nothing is hidden but still counted).
+   */
+  readonly exactStats?: readonly string[];
   /** Only these send modes: memcached's own answer in the other one depends on read timing. */
   readonly modes?: readonly ('whole' | 'pieces')[];
 }
@@ -33,6 +40,13 @@ export function withFlags(s: Script, flags: readonly string[], fresh = false): S
 }
 
 export const sleep = (sleepMs: number): Step => ({ sleepMs });
+
+/**
+ * `mark()` notes the time; `at(ms)` waits until `ms` after the last mark (or the script's start). Times that
+ * probe an expiry boundary are measured from one mark, so the steps between them do not add up.
+ */
+export const mark = (): Step => ({ mark: true });
+export const at = (atMs: number): Step => ({ atMs });
 
 /** Printable form of wire bytes for failure messages: CR/LF and control bytes escaped, long runs shortened. */
 export function escapeBytes(text: string, max = 400): string {

@@ -11,6 +11,11 @@ import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 import {
   RawClient, RingFile, ask, eventually, fileSidecar, holders, ringJson, startUpstream, startUpstreams, stopAll,
 } from './helpers.js';
+import { pylibmcMissingReason, pylibmcOwnersOn } from '../../support/ketama-reference.js';
+import { requirePrereq } from '../../support/prereq.js';
+
+const pylibmcMissing = pylibmcMissingReason();
+const pylibmc = requirePrereq('python3-pylibmc', pylibmcMissing === null, pylibmcMissing ?? '');
 
 let servers: RunningServer[] = [];
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -35,13 +40,15 @@ async function sidecarOver(members: RunningServer[], overrides = {}): Promise<Si
   return sc;
 }
 
-/** Keys whose owner (on the sidecar's table) is member `index`. */
-function keysOwnedBy(sc: Sidecar, index: number, n: number, tag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n && i < 10_000; i++) {
-    const k = `${tag}:${i}`;
-    if (sc.table!.ownerIndex(Buffer.from(k)) === index) out.push(k);
-  }
+/**
+ * `n` keys `${tag}:i` whose owner, by libmemcached's ketama over `members` (not the sidecar's table), is
+ * member `index`.
+ */
+async function keysOwnedBy(members: RunningServer[], index: number, n: number, tag: string): Promise<string[]> {
+  const candidates = Array.from({ length: 40 * n }, (_, i) => `${tag}:${i}`);
+  const owners = await pylibmcOwnersOn(members.map((m) => m.port), candidates);
+  const out = candidates.filter((_, i) => owners[i] === index).slice(0, n);
+  expect(out.length).toBe(n);
   return out;
 }
 
@@ -50,11 +57,11 @@ async function kill(s: RunningServer): Promise<void> {
   expect(await waitForExit(s, 5_000)).toBe(true);
 }
 
-test('a killed upstream is answered around, ejected, and comes back after its probe', async () => {
+pylibmc.test('a killed upstream is answered around, ejected, and comes back after its probe', async () => {
+  const [victimKey, victimKey2] = await keysOwnedBy(servers, 1, 2, 'victim');
+  const [otherKey] = await keysOwnedBy(servers, 0, 1, 'other');
   const sc = await sidecarOver(servers);
   const c = await RawClient.connect(sc.port);
-  const [victimKey, victimKey2] = keysOwnedBy(sc, 1, 2, 'victim');
-  const [otherKey] = keysOwnedBy(sc, 0, 1, 'other');
   expect(await ask(c, `set ${victimKey} 0 0 1\r\nv\r\n`, '\r\n')).toBe('STORED\r\n');
 
   const port = servers[1]!.port;
@@ -89,22 +96,22 @@ test('a killed upstream is answered around, ejected, and comes back after its pr
   c.close();
 }, 30_000);
 
-test('under the next policy an ejected member\'s keys go to the next member on the ring', async () => {
+pylibmc.test('under the next policy an ejected member\'s keys go where libmemcached puts them on the ring without it', async () => {
   const members = await startUpstreams(3);
   cleanups.push(() => stopAll(members));
+  const keys = await keysOwnedBy(members, 2, 10, 'failover');
+  const without = await pylibmcOwnersOn(members.slice(0, 2).map((m) => m.port), keys);
   const sc = await sidecarOver(members, { ejected: 'next' });
   const c = await RawClient.connect(sc.port);
-  const keys = keysOwnedBy(sc, 2, 10, 'failover');
   await kill(members[2]!);
   await eventually(async () => {
     await ask(c, `get ${keys[0]}\r\n`, 'END\r\n');
     return sc.table!.upstreams[2]!.ejected;
   }, 'ejection', 100, 20);
   for (const k of keys) expect(await ask(c, `set ${k} 0 0 1\r\nn\r\n`, '\r\n')).toBe('STORED\r\n');
-  for (const k of keys) {
+  for (const [i, k] of keys.entries()) {
     expect(await ask(c, `get ${k}\r\n`, 'END\r\n')).toBe(`VALUE ${k} 0 1\r\nn\r\nEND\r\n`);
-    const have = await holders(members.slice(0, 2), k);
-    expect(have.length).toBe(1);
+    expect(await holders(members.slice(0, 2), k)).toEqual([without[i]]);
   }
   c.close();
 }, 30_000);

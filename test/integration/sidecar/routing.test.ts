@@ -1,14 +1,27 @@
 /**
  * Routing through the sidecar to real cachalot-server processes: every key lands on the server the ring
- * names (checked with hashring's own lookup, not the sidecar's), multi-gets across servers answer in request
+ * names (by libmemcached's ketama through pylibmc, not by the sidecar's continuum or the hashring package it is
+ * built on), multi-gets across servers answer in request
  * order, meta commands route by key (base64 keys by their decoded bytes), and draining members get no keys.
  */
-import HashRing from 'hashring';
 import type { RunningServer } from '../../support/servers.js';
 import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 import {
   RawClient, RingFile, ask, askCount, eventually, fileSidecar, holders, ringJson, startUpstreams, stopAll,
 } from './helpers.js';
+import { pylibmcMissingReason, pylibmcOwnersOn } from '../../support/ketama-reference.js';
+import { requirePrereq } from '../../support/prereq.js';
+
+const pylibmcMissing = pylibmcMissingReason();
+const pylibmc = requirePrereq('python3-pylibmc', pylibmcMissing === null, pylibmcMissing ?? '');
+
+const ROUTE_KEYS = Array.from({ length: 200 }, (_, i) => `route:${i}:${(i * 7919) % 104729}`);
+const MG_KEYS = ['mg:a', 'mg:b', 'mg:c', 'mg:d', 'mg:e', 'mg:f', 'mg:g', 'mg:h'];
+const META_KEY = 'meta:binary:key';
+const DRAIN_KEYS = Array.from({ length: 60 }, (_, i) => `drain:${i}`);
+/** libmemcached's owner (server index) of each key on the 4-member ring, and on the ring of members 0..2. */
+const owners4 = new Map<string, number>();
+const owners3 = new Map<string, number>();
 
 let servers: RunningServer[] = [];
 let ring: RingFile;
@@ -17,6 +30,12 @@ let client: RawClient;
 
 beforeAll(async () => {
   servers = await startUpstreams(4);
+  if (pylibmcMissing === null) {
+    const ports = servers.map((s) => s.port);
+    const keys4 = [...ROUTE_KEYS.slice(0, 80), ...MG_KEYS, META_KEY, ...DRAIN_KEYS];
+    (await pylibmcOwnersOn(ports, keys4)).forEach((o, i) => owners4.set(keys4[i]!, o));
+    (await pylibmcOwnersOn(ports.slice(0, 3), DRAIN_KEYS)).forEach((o, i) => owners3.set(DRAIN_KEYS[i]!, o));
+  }
   ring = new RingFile();
   ring.write(ringJson(1, servers.map((s) => ({ port: s.port }))));
   sidecar = await fileSidecar(ring);
@@ -30,30 +49,29 @@ afterAll(async () => {
   ring?.remove();
 });
 
-/** hashring's ketama lookup over "127.0.0.1:port" members (4 equal members: 40 digests each, exactly). */
-function expectedOwner(members: RunningServer[], key: string): number {
-  const hr = new HashRing(members.map((s) => `127.0.0.1:${s.port}`), 'md5', { 'max cache size': 1 });
-  const addr = hr.get(key)!;
-  return members.findIndex((s) => `127.0.0.1:${s.port}` === addr);
+function expectedOwner(key: string): number {
+  const o = owners4.get(key);
+  if (o === undefined) throw new Error(`no libmemcached owner computed for ${key}`);
+  return o;
 }
 
-test('every key is stored on the server the ring names, and only there', async () => {
-  const keys = Array.from({ length: 200 }, (_, i) => `route:${i}:${(i * 7919) % 104729}`);
+pylibmc.test('every key is stored on the server libmemcached names for it, and only there', async () => {
+  const keys = ROUTE_KEYS;
   let script = '';
   for (const k of keys) script += `set ${k} 0 0 ${k.length}\r\n${k}\r\n`;
   expect(await askCount(client, script, 'STORED\r\n', keys.length)).toBe('STORED\r\n'.repeat(keys.length));
   const perServer = [0, 0, 0, 0];
   for (const k of keys.slice(0, 80)) {
-    const want = expectedOwner(servers, k);
+    const want = expectedOwner(k);
     expect(await holders(servers, k)).toEqual([want]);
     perServer[want]!++;
   }
   for (const n of perServer) expect(n).toBeGreaterThan(0);
 });
 
-test('a multi-get across servers answers hits in request order, with duplicates and misses', async () => {
-  const keys = ['mg:a', 'mg:b', 'mg:c', 'mg:d', 'mg:e', 'mg:f', 'mg:g', 'mg:h'];
-  const owners = new Set(keys.map((k) => expectedOwner(servers, k)));
+pylibmc.test('a multi-get across servers answers hits in request order, with duplicates and misses', async () => {
+  const keys = MG_KEYS;
+  const owners = new Set(keys.map((k) => expectedOwner(k)));
   expect(owners.size).toBeGreaterThan(1);
   for (const k of keys) expect(await ask(client, `set ${k} 5 0 ${k.length + 1}\r\n${k}!\r\n`, '\r\n')).toBe('STORED\r\n');
   const asked = ['mg:h', 'missing:1', 'mg:a', 'mg:c', 'mg:a', 'missing:2', 'mg:g', 'mg:b', 'mg:f', 'mg:e', 'mg:d'];
@@ -68,12 +86,12 @@ test('a multi-get across servers answers hits in request order, with duplicates 
   expect(gat).toBe('VALUE mg:b 5 5\r\nmg:b!\r\nVALUE mg:a 5 5\r\nmg:a!\r\nEND\r\n');
 });
 
-test('meta commands route by key; a base64 (b) key routes by its decoded bytes', async () => {
-  const key = 'meta:binary:key';
+pylibmc.test('meta commands route by key; a base64 (b) key routes by its decoded bytes', async () => {
+  const key = META_KEY;
   const b64 = Buffer.from(key).toString('base64');
   expect(await ask(client, `ms ${b64} 3 b T0\r\nabc\r\n`, '\r\n')).toBe('HD\r\n');
   // Stored on the decoded key's owner: a plain get of the decoded key finds it there.
-  expect(await holders(servers, key)).toEqual([expectedOwner(servers, key)]);
+  expect(await holders(servers, key)).toEqual([expectedOwner(key)]);
   expect(await ask(client, `mg ${key} v k O123\r\n`, 'abc\r\n')).toBe(`VA 3 k${b64} b O123\r\nabc\r\n`); // stored binary: k echoes base64
   expect(await ask(client, `mg ${b64} b s v\r\n`, 'abc\r\n')).toBe('VA 3 s3\r\nabc\r\n');
   expect(await ask(client, `ma meta:counter N0 J10 v\r\n`, '\r\n10\r\n')).toBe('VA 2\r\n10\r\n');
@@ -108,18 +126,17 @@ test('quit closes the connection once the replies before it are written; an HTTP
   expect(hr.data.length).toBe(0);
 });
 
-test('draining members are off the continuum: their keys go to the remaining members', async () => {
+pylibmc.test('draining members are off the continuum: their keys go where libmemcached puts them without the member', async () => {
   ring.write(ringJson(2, servers.map((s, i) => ({ port: s.port, state: i === 3 ? 'draining' : 'active' }))));
   await eventually(() => sidecar!.table?.version === 2, 'ring version 2');
-  const keys = Array.from({ length: 60 }, (_, i) => `drain:${i}`);
+  const keys = DRAIN_KEYS;
   for (const k of keys) expect(await ask(client, `set ${k} 0 0 1\r\nx\r\n`, '\r\n')).toBe('STORED\r\n');
   let movedFromDraining = 0;
   for (const k of keys) {
     const have = await holders(servers, k);
-    // 3 equal members: the sidecar's continuum (pylibmc-verified) over the active members only.
-    expect(have).toEqual([sidecar!.table!.ownerIndex(Buffer.from(k))]);
+    expect(have).toEqual([owners3.get(k)]);
     expect(have).not.toContain(3);
-    if (expectedOwner(servers, k) === 3) movedFromDraining++;
+    if (expectedOwner(k) === 3) movedFromDraining++;
   }
   expect(movedFromDraining).toBeGreaterThan(0);
 });
