@@ -434,6 +434,22 @@ export class Store {
     if (def.kind === 'CustomResourceDefinition' && def.group === 'apiextensions.k8s.io') this.unregisterCrd(obj);
     // Background propagation, asynchronously like the real garbage collector: dependents go shortly after.
     if (!orphan && this.gcEnabled) setImmediate(() => this.collectGarbage());
+    // Orphan: the garbage collector removes the owner reference from each dependent, which then lives on.
+    if (orphan) this.orphanDependents(String(m.uid));
+  }
+
+  private orphanDependents(uid: string): void {
+    for (const e of [...this.objects.values()]) {
+      const m = meta(e.obj);
+      const refs = m.ownerReferences;
+      if (!Array.isArray(refs) || !refs.some((r) => isObject(r) && r.uid === uid)) continue;
+      const kept = refs.filter((r) => !(isObject(r) && r.uid === uid));
+      if (kept.length) m.ownerReferences = kept;
+      else delete m.ownerReferences;
+      this.rv++;
+      m.resourceVersion = String(this.rv);
+      this.emit('MODIFIED', e.def, e.obj);
+    }
   }
 
   /** Deletes every object all of whose owners are gone. Foreground propagation is treated as background. */
