@@ -118,8 +118,18 @@ export class WorkloadSimulator {
     }
   }
 
+  /** Ready and not tainted out of service or unreachable: what the scheduler places new pods on. */
+  private nodeUsable(name: unknown): boolean {
+    const n = typeof name === 'string' ? this.store.tryGet(this.defs.node, undefined, name) : undefined;
+    if (!n) return false;
+    const taints = isObject(n.spec) && Array.isArray(n.spec.taints) ? n.spec.taints : [];
+    if (taints.some((t) => isObject(t) && (t.effect === 'NoSchedule' || t.effect === 'NoExecute'))) return false;
+    const conds = isObject(n.status) && Array.isArray(n.status.conditions) ? n.status.conditions : [];
+    return !conds.some((c) => isObject(c) && c.type === 'Ready' && c.status !== 'True');
+  }
+
   private pickNode(): string | undefined {
-    const nodes = this.store.list(this.defs.node).items.map((n) => String(meta(n).name));
+    const nodes = this.store.list(this.defs.node).items.filter((n) => this.nodeUsable(meta(n).name)).map((n) => String(meta(n).name));
     if (nodes.length === 0) return undefined;
     return nodes[this.nextNode++ % nodes.length];
   }
@@ -232,6 +242,9 @@ export class WorkloadSimulator {
       return;
     }
     if (lostNode || !isObject(existing.status) || existing.status.phase !== 'Running') return;
+    // The node lifecycle controller marks the pods of a node that stopped reporting not Ready.
+    const onLiveNode = this.nodeUsable(isObject(existing.spec) ? existing.spec.nodeName : undefined) || !this.nodeExists(isObject(existing.spec) ? existing.spec.nodeName : undefined);
+    if (!onLiveNode && want) return void (isReady(existing) && this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(false) }, { subresource: 'status' }));
     if (isReady(existing) !== want) this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(want) }, { subresource: 'status' });
   }
 
