@@ -16,7 +16,8 @@
  *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
- *   PodScheduled=False/Unschedulable. A new claim is tied to the node running the fewest of the set's pods.
+ *   PodScheduled=False/Unschedulable. A new claim is tied to the Ready, untainted node running the fewest of
+ *   the set's pods.
  * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared).
  */
 import { createHash } from 'node:crypto';
@@ -230,7 +231,10 @@ export class ControlPlane {
   }
 
   private pickNode(ownedPods: Obj[]): string | undefined {
-    const nodes = this.informers.nodes.list().map((n) => n.metadata!.name!).sort();
+    // As the scheduler: no new pod on a node tainted NoSchedule/NoExecute (unreachable, out-of-service) or not Ready.
+    const usable = (n: Obj): boolean =>
+      !(n.spec?.taints ?? []).some((t: any) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !(n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status !== 'True');
+    const nodes = this.informers.nodes.list().filter(usable).map((n) => n.metadata!.name!).sort();
     if (nodes.length === 0) return undefined;
     const load = (n: string): number => ownedPods.filter((p) => p.spec?.nodeName === n && !p.metadata?.deletionTimestamp).length;
     const min = Math.min(...nodes.map(load));

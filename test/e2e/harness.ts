@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../k8s/apiserver/index.js';
 import { installCrd } from '../k8s/helpers.js';
 import { Operator } from '../../operator/src/operator.js';
@@ -18,6 +18,7 @@ import { Continuum } from '../../server/src/sidecar/continuum.js';
 import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/sidecar/ring.js';
 import { parseReply, storageCommand, type Reply, type ReplyShape } from '../support/mcclient.js';
 import { ControlPlane } from './control-plane.js';
+import { NodeLifecycle } from './node-lifecycle.js';
 import { Kubelet, LoopbackNetwork, SERVER_MAIN } from './kubelet.js';
 
 export interface E2ECluster {
@@ -26,11 +27,14 @@ export interface E2ECluster {
   core: CoreV1Api;
   network: LoopbackNetwork;
   controlPlane: ControlPlane;
+  nodeLifecycle: NodeLifecycle;
   kubelets: Map<string, Kubelet>;
   operator: Operator;
   root: string;
   /** Node loss: the kubelet's machine dies (SIGKILL), then its Node object is deleted. */
   loseNode(name: string): Promise<void>;
+  /** The kubelet's machine dies (SIGKILL) and its Node stays: the node lifecycle double marks it NotReady. */
+  powerOffNode(name: string): void;
   stop(): Promise<void>;
 }
 
@@ -39,6 +43,9 @@ const live = new Set<E2ECluster>();
 process.once('exit', () => {
   for (const c of live) for (const k of c.kubelets.values()) k.killAll();
 });
+
+/** How long a node's lease may go unrenewed before it is NotReady (Kubernetes: 40 s). */
+export const MONITOR_GRACE_PERIOD_MS = 1000;
 
 export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-c']): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
@@ -57,15 +64,21 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
       } as any,
     });
   }
+  // Statically provisioned local PVs, as docs/operator.md sets them up: node-loss recovery is on by default.
+  await kc.makeApiClient(StorageV1Api).createStorageClass({ body: { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' } });
   const network = new LoopbackNetwork();
   const controlPlane = await new ControlPlane(kc).start();
+  const nodeLifecycle = new NodeLifecycle(kc, { monitorGracePeriodMs: MONITOR_GRACE_PERIOD_MS }).start();
   const kubelets = new Map<string, Kubelet>();
   const cluster: E2ECluster = {
-    api, kc, core, network, controlPlane, kubelets, root,
+    api, kc, core, network, controlPlane, nodeLifecycle, kubelets, root,
     operator: undefined as unknown as Operator,
     async loseNode(name) {
       kubelets.get(name)?.powerOff();
       await core.deleteNode({ name });
+    },
+    powerOffNode(name) {
+      kubelets.get(name)?.powerOff();
     },
     async stop() {
       const errors: unknown[] = [];
@@ -77,6 +90,7 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
         }
       };
       await attempt(() => cluster.operator?.stop() ?? Promise.resolve());
+      nodeLifecycle.stop();
       await attempt(() => controlPlane.stop());
       await Promise.all([...kubelets.values()].map((k) => attempt(() => k.stop())));
       for (const k of kubelets.values()) k.killAll();

@@ -20,6 +20,8 @@
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
  * - on deletion: marks the pod un-Ready, runs the preStop sleep (capped), sends SIGTERM, waits for the exit
  *   (SIGKILL after the termination grace period, capped), then removes its finalizer.
+ * It also renews its node's Lease in `kube-node-lease` every `heartbeatMs`, as a real kubelet's heartbeat;
+ * node-lifecycle.ts turns a lease that stopped being renewed into a NotReady node.
  * `powerOff()` is node loss: every process is SIGKILLed and the kubelet stops talking to the API server.
  *
  * Pods are reached through `LoopbackNetwork.resolve`, which maps the ring's DNS names
@@ -34,7 +36,8 @@ import { CoreV1Api, KubernetesObjectApi, PatchStrategy, ListWatch, Watch, setHea
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'main.js');
-export const KUBELET_FINALIZER = 'e2e.cachalot.io/kubelet';
+import { GRACEFUL_TERMINATION_FINALIZER } from '../k8s/apiserver/store.js';
+export const KUBELET_FINALIZER = GRACEFUL_TERMINATION_FINALIZER;
 const MEMCACHED_CONTAINER_PORT = 11211;
 
 export interface Endpoint {
@@ -212,7 +215,13 @@ export interface KubeletOptions {
   restartDelayMs?: number;
   /** Extra server arguments (e.g. --log-level). */
   extraArgs?: string[];
+  /** Node lease renewal period (a real kubelet renews every 10 s). */
+  heartbeatMs?: number;
 }
+
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+/** Lease renewTime is a MicroTime: RFC 3339 with microseconds. */
+export const microTime = (d = new Date()): string => d.toISOString().replace(/Z$/, '000Z');
 
 const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -229,6 +238,7 @@ export class Kubelet {
   private stopped = false;
   private syncScheduled = false;
   private resync?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
   /** Every error a sync step hit (kept for assertions and for the test's failure messages). */
   readonly errors: string[] = [];
   /** Container restarts (a server that exited on its own), for the test's log. */
@@ -251,8 +261,16 @@ export class Kubelet {
   async start(): Promise<this> {
     await startInformer(this.informer, `kubelet ${this.node}: pods`);
     this.resync = setInterval(() => this.kick(), 500);
+    await this.renewLease();
+    this.heartbeat = setInterval(() => void this.renewLease().catch((e) => this.note(e, 'node lease')), this.opts.heartbeatMs ?? 250);
     this.kick();
     return this;
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopped) return;
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.node, namespace: NODE_LEASE_NAMESPACE }, spec: { holderIdentity: this.node, leaseDurationSeconds: 40, renewTime: microTime() } };
+    await this.objects.patch(lease, undefined, undefined, 'e2e-kubelet', true, PatchStrategy.ServerSideApply);
   }
 
   /** Pods this kubelet runs now, by name. */
@@ -264,6 +282,7 @@ export class Kubelet {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    clearInterval(this.heartbeat);
     await this.informer.stop().catch(() => undefined);
     await Promise.all([...this.procs.values()].map((p) => this.terminate(p, false)));
   }
@@ -272,6 +291,7 @@ export class Kubelet {
   powerOff(): void {
     this.stopped = true;
     clearInterval(this.resync);
+    clearInterval(this.heartbeat);
     void this.informer.stop().catch(() => undefined);
     for (const p of this.procs.values()) {
       p.stopping = true;

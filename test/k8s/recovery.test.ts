@@ -70,7 +70,7 @@ describe('immutable StatefulSet fields', () => {
     env = await startEnv();
     createStorageClass('other', { provisioner: 'kubernetes.io/no-provisioner' });
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 3 }));
+    await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' } }));
     await ready(3);
     const sts = stored(env, 'apps/v1', 'statefulsets', 'default', 'web');
     const uids = (plural: string) => Object.fromEntries(storedList(env, 'v1', plural, 'default').map((o) => [o.metadata.name, o.metadata.uid]));
@@ -145,7 +145,7 @@ describe('node loss', () => {
   it('a member whose node is NotReady past the grace period is force-deleted and comes back empty on another node', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 3, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
+    await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
     await ready(3);
     const node = await nodeOf('web-1');
     const claimUid = stored(env, 'v1', 'persistentvolumeclaims', 'default', 'flash-web-1').metadata.uid;
@@ -177,7 +177,7 @@ describe('node loss', () => {
   it('an out-of-service taint is acted on at once, grace period or not', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 3, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
+    await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
     await ready(3);
     const node = await nodeOf('web-0');
     const claimUid = stored(env, 'v1', 'persistentvolumeclaims', 'default', 'flash-web-0').metadata.uid;
@@ -197,7 +197,7 @@ describe('node loss', () => {
   it('a node that is gone: the member moves, and its local PV (pinned to that node) is deleted; other PVs are left', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 2, nodeLossRecovery: { gracePeriodSeconds: 0 } }));
+    await env.objects.create(cacheCluster('web', { replicas: 2, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 0 } }));
     await ready(2);
     const node = await nodeOf('web-0');
     const pvDef = env.api.store.lookup('v1', 'persistentvolumes')!;

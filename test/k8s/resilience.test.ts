@@ -104,8 +104,8 @@ describe('node loss (local PVs)', () => {
     await env.startOperator();
     // An hour of grace first, so the Degraded state can be observed however slow this machine is; then the
     // grace period is cut to zero, which is what ends it.
-    // `enabled` unset: the default StorageClass of the simulated cluster is a kubernetes.io/no-provisioner one.
-    await env.objects.create(cacheCluster('web', { replicas: 3, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
+    // `enabled` unset: local-storage is a kubernetes.io/no-provisioner class in the simulated cluster.
+    await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
     await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
     const { node, claimUid } = await loseNodeOf(env, 'web-1');
     const degraded = await eventually(() => {

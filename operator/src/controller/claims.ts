@@ -33,6 +33,7 @@ function bytesOr(q: string | undefined, fallback: number): number {
 async function pendingDetail(claim: ClaimLike, reads: ClusterReads): Promise<string> {
   const cls = claim.spec?.storageClassName;
   if (!cls) return 'it names no StorageClass and the cluster has no default StorageClass';
+  if (!reads.enabled) return `its StorageClass "${cls}" has not bound a volume`;
   const sc = await reads.storageClass(cls);
   if (!sc) return `StorageClass "${cls}" not found`;
   if (sc.volumeBindingMode === 'WaitForFirstConsumer') return `no PersistentVolume of StorageClass "${cls}" (provisioner ${sc.provisioner ?? 'unknown'}) fits a node the pod may run on`;

@@ -85,7 +85,8 @@ function hostnameOf(pv: VolumeLike | undefined): string | undefined {
 export class ClusterReads {
   private readonly cache = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly kube: Kube) {}
+  /** enabled false: StorageClass and PersistentVolume lookups answer undefined without asking the API server. */
+  constructor(private readonly kube: Kube, readonly enabled = true) {}
 
   private read<T extends KubeObject>(apiVersion: string, kind: string, name: string): Promise<T | undefined> {
     const key = `${kind}/${name}`;
@@ -102,11 +103,11 @@ export class ClusterReads {
   }
 
   volume(name: string): Promise<VolumeLike | undefined> {
-    return this.read<VolumeLike>('v1', 'PersistentVolume', name);
+    return this.enabled ? this.read<VolumeLike>('v1', 'PersistentVolume', name) : Promise.resolve(undefined);
   }
 
   storageClass(name: string): Promise<StorageClassLike | undefined> {
-    return this.read<StorageClassLike>('storage.k8s.io/v1', 'StorageClass', name);
+    return this.enabled ? this.read<StorageClassLike>('storage.k8s.io/v1', 'StorageClass', name) : Promise.resolve(undefined);
   }
 
   /** The node a claim's volume lives on: the scheduler's annotation, else the PV's hostname affinity. */

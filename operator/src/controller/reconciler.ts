@@ -52,6 +52,9 @@ export interface ReconcileDeps {
   clusters: Informer<KubeObject>;
   pods: Informer<KubeObject>;
   claims: Informer<KubeObject>;
+  /** false: no reads of cluster-scoped objects (Nodes, PersistentVolumes, StorageClasses), for an install
+   * with namespace Roles only; node-loss recovery is then off and Pending claims are reported without why. */
+  clusterReads?: boolean;
   recorder: EventRecorder;
   log: Logger;
   now: () => Date;
@@ -133,7 +136,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   const spec = withDefaults(cc.spec);
   const now = deps.now();
   const { kube, recorder } = deps;
-  const reads = new ClusterReads(kube);
+  const reads = new ClusterReads(kube, deps.clusterReads !== false);
   const failures: StepFailure[] = [];
   let requeueAfterMs: number | undefined;
 
@@ -191,7 +194,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
   }
 
-  const lost = (await step('node-loss recovery', () => recoverLostMembers(deps, cc, spec, now, reads))) ?? { waiting: [] };
+  const lost = (deps.clusterReads === false ? undefined : await step('node-loss recovery', () => recoverLostMembers(deps, cc, spec, now, reads))) ?? { waiting: [] };
   requeueAfterMs = minDefined(requeueAfterMs, lost.requeueAfterMs);
   const claimOf = (n: string) => deps.claims.get(`${ns}/${n}`) as ClaimLike | undefined;
   const podOf = (n: string) => deps.pods.get(`${ns}/${n}`) as PodLike | undefined;

@@ -277,15 +277,17 @@ export class ApiServerDouble {
       case 'delete': {
         const raw = await this.body(req);
         let policy = q.get('propagationPolicy') ?? undefined;
+        let grace = q.get('gracePeriodSeconds') !== null ? Number(q.get('gracePeriodSeconds')) : undefined;
         if (raw) {
           try {
             const b = JSON.parse(raw) as JsonObject;
             if (typeof b.propagationPolicy === 'string') policy = b.propagationPolicy;
+            if (typeof b.gracePeriodSeconds === 'number') grace = b.gracePeriodSeconds;
           } catch {
             /* DeleteOptions are optional */
           }
         }
-        const obj = this.store.delete(d, ns, info.name!, policy ? { propagationPolicy: policy } : {});
+        const obj = this.store.delete(d, ns, info.name!, { ...(policy ? { propagationPolicy: policy } : {}), ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}) });
         return this.send(res, 200, obj);
       }
     }

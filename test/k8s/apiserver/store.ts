@@ -35,6 +35,10 @@ export class ApiError extends Error {
   }
 }
 
+/** Stands for a pod's graceful termination in the e2e kubelet double (test/e2e/kubelet.ts), which removes it
+ * once the containers stopped; a delete with gracePeriodSeconds 0 (force) does not wait for it. */
+export const GRACEFUL_TERMINATION_FINALIZER = 'e2e.cachalot.io/kubelet';
+
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface StoreEvent {
@@ -406,11 +410,15 @@ export class Store {
     }
   }
 
-  delete(def: ResourceDef, ns: string | undefined, name: string, opts: { propagationPolicy?: string } = {}): JsonObject {
+  delete(def: ResourceDef, ns: string | undefined, name: string, opts: { propagationPolicy?: string; gracePeriodSeconds?: number } = {}): JsonObject {
     const key = this.key(def, ns, name);
     const e = this.objects.get(key);
     if (!e) throw this.notFound(def, name);
     const m = meta(e.obj);
+    // A force delete skips graceful termination, which the e2e kubelet double holds with this finalizer.
+    if (opts.gracePeriodSeconds === 0 && def.kind === 'Pod' && def.group === '' && Array.isArray(m.finalizers)) {
+      m.finalizers = m.finalizers.filter((f) => f !== GRACEFUL_TERMINATION_FINALIZER);
+    }
     if (Array.isArray(m.finalizers) && m.finalizers.length > 0) {
       if (!m.deletionTimestamp) {
         this.rv++;
