@@ -2,7 +2,7 @@
 /**
  * End to end: a node that stops answering, with traffic going on. The kubelet double of one node powers off
  * (its servers are SIGKILLed, its lease is no longer renewed) and its Node object stays: the node lifecycle
- * double marks it NotReady and taints it unreachable, as Kubernetes does after 40 s without a heartbeat (1 s
+ * double marks it NotReady and taints it unreachable, as Kubernetes does after 40 s without a heartbeat (3 s
  * here). After spec.nodeLossRecovery.gracePeriodSeconds (2 s here; on by default, the volumes being local
  * no-provisioner PVs) the operator deletes the member's claim and force-deletes its pod, and the member comes
  * back empty on another node under the same name, keeping its place in the ring.
