@@ -63,8 +63,6 @@ const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   Deployment, ConfigMap, Service, ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding, CustomResourceDefinition,
 };
 
-const OPERATOR_USER = 'system:serviceaccount:cache:cachalot-operator';
-
 const EXPORTER_METRICS = ['memcached_up', 'memcached_commands_total', 'memcached_current_items', 'memcached_current_bytes', 'memcached_limit_bytes', 'memcached_items_evicted_total', 'memcached_current_connections', 'memcached_read_bytes_total', 'memcached_written_bytes_total'];
 
 describe('charts/cachalot-operator', () => {
@@ -137,7 +135,7 @@ describe('charts/cachalot-operator', () => {
         body: JSON.stringify({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'servicemonitors.monitoring.coreos.com' },
           spec: { group: 'monitoring.coreos.com', scope: 'Namespaced', names: { kind: 'ServiceMonitor', plural: 'servicemonitors' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] } }),
       });
-      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } }, OPERATOR_USER);
+      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } });
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
@@ -153,7 +151,7 @@ describe('charts/cachalot-operator', () => {
       await op.stop();
       const seen = new Set<string>();
       for (const r of env.api.requests) {
-        if (!r.plural || r.user !== OPERATOR_USER) continue;
+        if (!r.plural || r.user !== env.operatorUser) continue;
         const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural;
         seen.add(`${r.group ?? ''}|${resource}|${r.verb}`);
         // Server-side apply of an object that does not exist yet is authorized as create as well.

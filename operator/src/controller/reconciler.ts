@@ -39,6 +39,7 @@ import type { Logger } from '../log.js';
 import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY } from '../ring.js';
 import { expandClaims, pendingClaims, type PendingClaim } from './claims.js';
 import { findCondition, setCondition } from './conditions.js';
+import { semanticEqual } from './equal.js';
 import { immutableChanges, type StatefulSetSpecLike } from './immutable.js';
 import { ClusterReads, describeLoss, graceMs, nodeLoss, type ClaimLike, type NodeLossKind } from './nodeloss.js';
 import type { EventRecorder } from './events.js';
@@ -230,7 +231,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     await recorder.record(involved(cc), 'Warning', 'VolumePending', pending.map((p) => `PersistentVolumeClaim ${p.claim} is Pending: ${p.detail}`).join('; '));
   }
   for (const f of failures) await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', `${f.step}: ${f.message}`);
-  if (JSON.stringify(status) !== JSON.stringify(cc.status ?? {})) {
+  if (!semanticEqual(status, cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
   }
   if (failures.length) throw new ReconcileIncomplete(failures);
@@ -338,11 +339,13 @@ async function recoverLostMembers(deps: ReconcileDeps, cc: CacheCluster, spec: R
       if (recovering) requeueAfterMs = minDefined(requeueAfterMs, remainingMs + 10);
       continue;
     }
+    // What is deleted is judged on a fresh read, not the cache: the claim may have been bound since.
+    const fresh = await deps.kube.read<ClaimLike>('v1', 'PersistentVolumeClaim', ns, claimName);
+    const volume = fresh?.spec?.volumeName;
     // Claim first: deleting the pod alone would bring it back Pending on the same dead claim.
-    const volume = claim?.spec?.volumeName;
-    if (claim) await deps.kube.delete('v1', 'PersistentVolumeClaim', ns, claimName);
+    if (fresh) await deps.kube.delete('v1', 'PersistentVolumeClaim', ns, claimName);
     await deps.kube.delete('v1', 'Pod', ns, podName, { gracePeriodSeconds: 0 });
-    const released = loss.why === 'gone' && local && volume ? await reads.releaseVolume(volume, ns, claimName) : false;
+    const released = loss.why === 'gone' && volume && (await reads.isLocal(fresh!)) ? await reads.releaseVolume(volume, ns, claimName) : false;
     deps.log.warn({ cluster: `${ns}/${name}`, pod: podName, node, why: loss.why }, 'node lost: deleted claim and pod so the member restarts empty elsewhere');
     await deps.recorder.record(
       involved(cc),
@@ -427,7 +430,7 @@ export async function reportFailure(deps: ReconcileDeps, key: string, error: str
   const now = deps.now();
   const conditions = setCondition(cached.status?.conditions ?? [], { type: CONDITION_DEGRADED, status: 'True', ...(cached.metadata.generation !== undefined ? { observedGeneration: cached.metadata.generation } : {}), reason: 'ReconcileError', message: error.slice(0, 1000) }, now);
   const status = { ...(cached.status ?? {}), conditions };
-  if (JSON.stringify(status) === JSON.stringify(cached.status ?? {})) return;
+  if (semanticEqual(status, cached.status ?? {})) return;
   try {
     await deps.kube.replaceStatus({ ...cached, status });
   } catch (err) {
