@@ -81,6 +81,10 @@ describe('immutable StatefulSet fields', () => {
     const uids = (plural: string) => Object.fromEntries(storedList(env, 'v1', plural, 'default').map((o) => [o.metadata.name, o.metadata.uid]));
     const pods = uids('pods');
     const claims = uids('persistentvolumeclaims');
+    // The double refuses the change in place, as kube-apiserver does: applying it would fail on every reconcile.
+    const templates = structuredClone(sts.spec.volumeClaimTemplates);
+    templates[0].spec.storageClassName = 'other';
+    await expect(patchMerge(env.api.url, '/apis/apps/v1/namespaces/default/statefulsets/web', { spec: { volumeClaimTemplates: templates } })).rejects.toMatchObject({ code: 422 });
     await patchMerge(env.api.url, `${CC}/web`, { spec: { flash: { storageClassName: 'other' } } });
     const recreated = await eventually(() => {
       const s = stored(env, 'apps/v1', 'statefulsets', 'default', 'web');
