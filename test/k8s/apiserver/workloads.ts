@@ -90,6 +90,7 @@ export class WorkloadSimulator {
     setImmediate(() => {
       this.scheduled = false;
       try {
+        this.confirmDeletions();
         this.evictFromLostNodes();
         for (const sts of this.store.list(this.defs.sts).items) this.reconcile(sts);
       } catch {
@@ -102,10 +103,19 @@ export class WorkloadSimulator {
     return typeof name === 'string' && this.store.tryGet(this.defs.node, undefined, name) !== undefined;
   }
 
+  /** The kubelet's side of graceful deletion: containers stopped at once, then the final delete (grace 0). */
+  private confirmDeletions(): void {
+    for (const pod of this.store.list(this.defs.pod).items) {
+      const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
+      if (meta(pod).deletionTimestamp && this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
+    }
+  }
+
+  /** The pod garbage collector force-deletes pods bound to a Node that no longer exists. */
   private evictFromLostNodes(): void {
     for (const pod of this.store.list(this.defs.pod).items) {
       const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
-      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string);
+      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
     }
   }
 
