@@ -370,3 +370,23 @@ describe('CRD validation rules (x-kubernetes-validations)', () => {
     expect((await refusal(objects.patch(w({ replicas: 5 }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch))).status.message).toBe('Widget.example.com "a" is invalid: spec.replicas: Forbidden: below 3');
   });
 });
+
+describe('what the double returns', () => {
+  it('every object, in responses and watch events, has its keys sorted; a reordered write is a no-op', async () => {
+    const sorted = (v: unknown): boolean => {
+      if (Array.isArray(v)) return v.every(sorted);
+      if (typeof v !== 'object' || v === null) return true;
+      const keys = Object.keys(v);
+      return keys.join('\0') === [...keys].sort().join('\0') && Object.values(v).every(sorted);
+    };
+    const body = JSON.stringify({ metadata: { name: 'c', labels: { z: '1', a: '2' } }, data: { zeta: '1', alpha: '2' }, apiVersion: 'v1', kind: 'ConfigMap' });
+    const created = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await created.text();
+    expect(text.indexOf('"alpha"')).toBeLessThan(text.indexOf('"zeta"'));
+    const obj = JSON.parse(text);
+    expect(sorted(obj)).toBe(true);
+    const reordered = { kind: 'ConfigMap', data: { alpha: '2', zeta: '1' }, metadata: { labels: { a: '2', z: '1' }, name: 'c' }, apiVersion: 'v1' };
+    const put = await core.replaceNamespacedConfigMap({ name: 'c', namespace: 'default', body: reordered });
+    expect(put.metadata!.resourceVersion).toBe(obj.metadata.resourceVersion);
+  });
+});
