@@ -153,6 +153,13 @@ describe('immutable fields', () => {
     expect(r.status.message).toMatch(/^Deployment\.apps "op" is invalid: spec\.selector: Invalid value: .*: field is immutable$/);
   });
 
+  it('a PodDisruptionBudget selector may change (mutable in policy/v1)', async () => {
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web', namespace: 'default' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'web' } } } };
+    await objects.patch(pdb as any, undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+    const changed = await objects.patch({ ...pdb, spec: { ...pdb.spec, selector: { matchLabels: { app: 'web', tier: 'cache' } } } } as any, undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+    expect((changed as any).spec.selector.matchLabels).toEqual({ app: 'web', tier: 'cache' });
+  });
+
   it('a write cannot rename an object or move it to another namespace or uid', async () => {
     const cm = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'a' } } });
     const renamed = await refusal(core.replaceNamespacedConfigMap({ name: 'a', namespace: 'default', body: { ...cm, metadata: { ...cm.metadata, name: 'b' } } }));
