@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import type { ApiServerDouble } from './apiserver/index.js';
 import { installChartRbac } from './chart.js';
-import { installCrd, startDouble } from './helpers.js';
+import { WorkloadSimulator } from './apiserver/workloads.js';
+import { eventually, installCrd, startDouble } from './helpers.js';
 
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
@@ -320,6 +321,24 @@ describe('graceful pod deletion', () => {
     expect(wrong.status.message).toContain(`Precondition failed: UID in precondition: other, UID in object meta: ${still.metadata!.uid}`);
     await core.deleteNamespacedPod({ name: 'p', namespace: 'default', gracePeriodSeconds: 0, body: { preconditions: { uid: still.metadata!.uid! } } });
     expect((await refusal(core.readNamespacedPod({ name: 'p', namespace: 'default' }))).code).toBe(404);
+  });
+
+  it('the workload simulator confirms deletions as a kubelet on a Ready node does; on a NotReady node the pod stays Terminating', async () => {
+    const sim = new WorkloadSimulator(api.store, ['node-a', 'node-b']).start();
+    try {
+      await core.createNamespacedPod({ namespace: 'default', body: podBody('on-a') });
+      await core.createNamespacedPod({ namespace: 'default', body: podBody('on-b', { nodeName: 'node-b' }) });
+      await core.patchNodeStatus({ name: 'node-b', body: { status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }] } } }, MERGE);
+      await core.deleteNamespacedPod({ name: 'on-a', namespace: 'default' });
+      await core.deleteNamespacedPod({ name: 'on-b', namespace: 'default' });
+      await eventually(async () => (await core.listNamespacedPod({ namespace: 'default' })).items.length === 1, 'on-a confirmed');
+      const left = await core.readNamespacedPod({ name: 'on-b', namespace: 'default' });
+      expect(left.metadata?.deletionTimestamp).toBeDefined();
+      await core.deleteNamespacedPod({ name: 'on-b', namespace: 'default', gracePeriodSeconds: 0 });
+      expect((await core.listNamespacedPod({ namespace: 'default' })).items).toEqual([]);
+    } finally {
+      sim.stop();
+    }
   });
 
   it('force deletion, unscheduled pods and finished pods go at once; finalizers still hold a pod', async () => {
