@@ -151,7 +151,7 @@ describe('node loss', () => {
     return eventually(() => stored(env, 'v1', 'pods', 'default', pod)?.spec?.nodeName, `${pod} bound`);
   }
 
-  it('a member whose node is NotReady past the grace period is force-deleted and comes back empty on another node', async () => {
+  it('a member whose node is NotReady past the grace period, stuck Terminating, is force-deleted and comes back empty on another node', async () => {
     env = await startEnv();
     await env.startOperator();
     await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
@@ -166,6 +166,10 @@ describe('node loss', () => {
     }, 'Degraded=NodeLost');
     expect(degraded.message).toBe(`web-1: node ${node} is NotReady; recovering after the grace period`);
     expect(stored(env, 'v1', 'persistentvolumeclaims', 'default', 'flash-web-1').metadata.uid).toBe(claimUid);
+    // Evicted the way taint-based eviction does it, gracefully: with no kubelet to confirm, it stays Terminating.
+    await env.objects.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'default' } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stored(env, 'v1', 'pods', 'default', 'web-1')).toMatchObject({ metadata: { uid: podUid, deletionTimestamp: expect.any(String) } });
 
     const deletes: any[] = [];
     const seen = env.api.requests.length;
