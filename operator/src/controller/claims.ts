@@ -18,7 +18,7 @@ export interface PendingClaim {
 }
 
 interface PodLike {
-  status?: { conditions?: { type: string; status: string }[] };
+  status?: { conditions?: { type: string; status: string; message?: string }[] };
 }
 
 function bytesOr(q: string | undefined, fallback: number): number {
@@ -29,14 +29,17 @@ function bytesOr(q: string | undefined, fallback: number): number {
   }
 }
 
-/** Why a claim is still Pending, in terms a platform engineer can act on. */
-async function pendingDetail(claim: ClaimLike, reads: ClusterReads): Promise<string> {
+/** Why a claim is still Pending, in terms a platform engineer can act on. `scheduler` is the pod's
+ * PodScheduled message: with WaitForFirstConsumer the claim waits for the pod, so that is the reason. */
+async function pendingDetail(claim: ClaimLike, reads: ClusterReads, scheduler: string | undefined): Promise<string> {
   const cls = claim.spec?.storageClassName;
   if (!cls) return 'it names no StorageClass and the cluster has no default StorageClass';
   if (!reads.enabled) return `its StorageClass "${cls}" has not bound a volume`;
   const sc = await reads.storageClass(cls);
   if (!sc) return `StorageClass "${cls}" not found`;
-  if (sc.volumeBindingMode === 'WaitForFirstConsumer') return `no PersistentVolume of StorageClass "${cls}" (provisioner ${sc.provisioner ?? 'unknown'}) fits a node the pod may run on`;
+  if (sc.volumeBindingMode === 'WaitForFirstConsumer') {
+    return scheduler ? `StorageClass "${cls}" binds once the pod is scheduled, and the scheduler says: ${scheduler}` : `no PersistentVolume of StorageClass "${cls}" (provisioner ${sc.provisioner ?? 'unknown'}) fits a node the pod may run on`;
+  }
   return `StorageClass "${cls}" (provisioner ${sc.provisioner ?? 'unknown'}) has not provisioned a volume`;
 }
 
@@ -51,10 +54,11 @@ export async function pendingClaims(cluster: string, spec: ResolvedSpec, claim: 
     const c = claim(pvcName(cluster, i));
     if (c?.status?.phase !== 'Pending') continue;
     const p = pod(`${cluster}-${i}`);
-    if (p && p.status?.conditions?.find((x) => x.type === 'PodScheduled')?.status !== 'False') continue;
+    const scheduled = p?.status?.conditions?.find((x) => x.type === 'PodScheduled');
+    if (p && scheduled?.status !== 'False') continue;
     const want = spec.flash.storageClassName;
     const stale = !!want && (c.spec?.storageClassName ?? '') !== want;
-    out.push({ claim: String(c.metadata?.name), pod: `${cluster}-${i}`, detail: await pendingDetail(c, reads), stale });
+    out.push({ claim: String(c.metadata?.name), pod: `${cluster}-${i}`, detail: await pendingDetail(c, reads, scheduled?.message), stale });
   }
   return out;
 }
