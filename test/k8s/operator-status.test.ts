@@ -33,16 +33,18 @@ describe('status comparison', () => {
     expect(Object.keys(cc.status)).toEqual([...Object.keys(cc.status)].sort());
     const statusWrites = () => env.api.requests.filter((r) => r.user === env.operatorUser && r.plural === 'cacheclusters' && r.subresource === 'status' && r.verb !== 'get').length;
     const successes = () => metricValue(op, 'cachalot_operator_reconcile_total', { result: 'success' });
-    // Let the reconciles that brought it to Ready settle, then count from a quiet point. Every result counts:
-    // a reconcile that ran on a cache not yet showing its predecessor's status write gets a 409 and is retried
-    // with backoff, and such a retry is not quiet.
+    // Let the reconciles and status writes that brought it to Ready settle (nothing of either for 400 ms),
+    // then count from that quiet point. Every reconcile result counts: one that ran on a cache not yet showing
+    // its predecessor's status write gets a 409 and is retried with backoff, and such a retry is not quiet.
     const all = () => metricValue(op, 'cachalot_operator_reconcile_total');
     let seen = await all();
+    let writes = statusWrites();
     await eventually(async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 400));
       const now = await all();
-      const quiet = now === seen;
+      const quiet = now === seen && statusWrites() === writes;
       seen = now;
+      writes = statusWrites();
       return quiet;
     }, 'reconciles settle', { tries: 50, intervalMs: 0 });
     const before = await successes();
