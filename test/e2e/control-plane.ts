@@ -9,15 +9,16 @@
  * (kubelet.ts) reports from the real servers' /readyz. This double leaves pod status after scheduling to
  * the kubelet. What it does, as the real controllers do for what the operator relies on:
  * - StatefulSet (Parallel pod management): pods `<sts>-<i>` for i < replicas with claims
- *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating, held by the kubelet's
- *   finalizer) is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
+ *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating until its kubelet confirms)
+ *   is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
  *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete; whenDeleted: Delete makes the set own
  *   its claims, so they are garbage-collected with it); status replicas/readyReplicas/
  *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
- *   PodScheduled=False/Unschedulable. A new claim is tied to the node running the fewest of the set's pods.
- * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared).
+ *   PodScheduled=False/Unschedulable. A new claim is tied to the Ready, untainted node running the fewest of
+ *   the set's pods.
+ * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared, grace 0).
  */
 import { createHash } from 'node:crypto';
 import { startInformer } from './kubelet.js';
@@ -126,7 +127,8 @@ export class ControlPlane {
       if ((m.finalizers ?? []).length > 0) {
         await this.objects.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: m.name!, namespace: m.namespace!, resourceVersion: m.resourceVersion!, finalizers: [] } }, undefined, undefined, 'e2e-podgc', undefined, PatchStrategy.MergePatch);
       }
-      if (!m.deletionTimestamp) await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
+      // Force deletion (grace 0) also ends a graceful one whose kubelet is gone.
+      await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
     } catch (e) {
       if (codeOf(e) !== 404 && codeOf(e) !== 409) throw e;
     }
@@ -230,7 +232,10 @@ export class ControlPlane {
   }
 
   private pickNode(ownedPods: Obj[]): string | undefined {
-    const nodes = this.informers.nodes.list().map((n) => n.metadata!.name!).sort();
+    // As the scheduler: no new pod on a node tainted NoSchedule/NoExecute (unreachable, out-of-service) or not Ready.
+    const usable = (n: Obj): boolean =>
+      !(n.spec?.taints ?? []).some((t: any) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !(n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status !== 'True');
+    const nodes = this.informers.nodes.list().filter(usable).map((n) => n.metadata!.name!).sort();
     if (nodes.length === 0) return undefined;
     const load = (n: string): number => ownedPods.filter((p) => p.spec?.nodeName === n && !p.metadata?.deletionTimestamp).length;
     const min = Math.min(...nodes.map(load));

@@ -9,15 +9,17 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../k8s/apiserver/index.js';
 import { installCrd } from '../k8s/helpers.js';
+import { installChartRbac } from '../k8s/chart.js';
 import { Operator } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
 import { Continuum } from '../../server/src/sidecar/continuum.js';
 import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/sidecar/ring.js';
 import { parseReply, storageCommand, type Reply, type ReplyShape } from '../support/mcclient.js';
 import { ControlPlane } from './control-plane.js';
+import { NodeLifecycle } from './node-lifecycle.js';
 import { Kubelet, LoopbackNetwork, SERVER_MAIN, type ServerExit } from './kubelet.js';
 
 export interface E2ECluster {
@@ -26,11 +28,14 @@ export interface E2ECluster {
   core: CoreV1Api;
   network: LoopbackNetwork;
   controlPlane: ControlPlane;
+  nodeLifecycle: NodeLifecycle;
   kubelets: Map<string, Kubelet>;
   operator: Operator;
   root: string;
   /** Node loss: the kubelet's machine dies (SIGKILL), then its Node object is deleted. */
   loseNode(name: string): Promise<void>;
+  /** The kubelet's machine dies (SIGKILL) and its Node stays: the node lifecycle double marks it NotReady. */
+  powerOffNode(name: string): void;
   stop(): Promise<void>;
   /**
    * Declares that the scenario makes the server of pod `namespace/name` exit on its own: exactly `count`
@@ -48,6 +53,10 @@ process.once('exit', () => {
   for (const c of live) for (const k of c.kubelets.values()) k.killAll();
 });
 
+/** How long a node's lease may go unrenewed before it is NotReady (Kubernetes: 40 s). Short for the test, yet
+ * long enough that a busy machine stalling the test process does not make a live node NotReady. */
+export const MONITOR_GRACE_PERIOD_MS = 3000;
+
 export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-c']): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
   const root = mkdtempSync(join(tmpdir(), 'cachalot-e2e-'));
@@ -56,6 +65,10 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
   const kc = new KubeConfig();
   kc.loadFromString(api.kubeconfigYaml());
   await installCrd(api.url);
+  // The operator runs as the chart's ServiceAccount, with exactly the chart's RBAC.
+  const operatorIdentity = await installChartRbac(api);
+  const operatorKc = new KubeConfig();
+  operatorKc.loadFromString(api.kubeconfigYaml('default', operatorIdentity.token));
   const core = kc.makeApiClient(CoreV1Api);
   for (const n of nodes) {
     await core.createNode({
@@ -65,8 +78,11 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
       } as any,
     });
   }
+  // Statically provisioned local PVs, as docs/operator.md sets them up: node-loss recovery is on by default.
+  await kc.makeApiClient(StorageV1Api).createStorageClass({ body: { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' } });
   const network = new LoopbackNetwork();
   const controlPlane = await new ControlPlane(kc).start();
+  const nodeLifecycle = new NodeLifecycle(kc, { monitorGracePeriodMs: MONITOR_GRACE_PERIOD_MS }).start();
   const kubelets = new Map<string, Kubelet>();
   const seenExits = new Set<ServerExit>();
   let declared = new Map<string, { count: number; atLeast: boolean }>();
@@ -92,11 +108,14 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
       declared = new Map();
       if (problems.length) throw new Error(`unexpected server exits:\n${problems.join('\n')}`);
     },
-    api, kc, core, network, controlPlane, kubelets, root,
+    api, kc, core, network, controlPlane, nodeLifecycle, kubelets, root,
     operator: undefined as unknown as Operator,
     async loseNode(name) {
       kubelets.get(name)?.powerOff();
       await core.deleteNode({ name });
+    },
+    powerOffNode(name) {
+      kubelets.get(name)?.powerOff();
     },
     async stop() {
       const errors: unknown[] = [];
@@ -108,6 +127,7 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
         }
       };
       await attempt(() => cluster.operator?.stop() ?? Promise.resolve());
+      nodeLifecycle.stop();
       await attempt(() => controlPlane.stop());
       await Promise.all([...kubelets.values()].map((k) => attempt(() => k.stop())));
       for (const k of kubelets.values()) k.killAll();
@@ -120,7 +140,7 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
   live.add(cluster);
   try {
     for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
-    cluster.operator = new Operator(kc, {
+    cluster.operator = new Operator(operatorKc, {
       leaderElection: false,
       log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
       controller: { queue: { baseDelayMs: 20, maxDelayMs: 1000 }, stallTimeoutMs: 5000 },

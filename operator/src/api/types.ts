@@ -37,8 +37,7 @@ export const DEFAULTS = {
   monitoringEnabled: true,
   monitoringInterval: '30s',
   ringDrainSeconds: 60,
-  nodeLossRecoveryEnabled: false,
-  /** DESIGN.md: "opt-in policy in the spec, default 5 minutes". */
+  /** How long a member's node may be NotReady (or gone) before the member is rescheduled empty elsewhere. */
   nodeLossGracePeriodSeconds: 300,
   serviceType: 'ClusterIP' as const,
 } as const;
@@ -87,6 +86,7 @@ export interface RingSpec {
 }
 
 export interface NodeLossRecoverySpec {
+  /** Unset: on for members on local volumes (whose data cannot follow them to another node), off otherwise. */
   enabled?: boolean;
   gracePeriodSeconds?: number;
 }
@@ -199,7 +199,8 @@ export interface ResolvedSpec {
   podDisruptionBudget: { enabled: boolean; maxUnavailable?: number | string; minAvailable?: number | string };
   monitoring: { enabled: boolean; interval: string; labels?: Record<string, string> };
   ring: { drainSeconds: number; vnodes: number };
-  nodeLossRecovery: { enabled: boolean; gracePeriodSeconds: number };
+  /** enabled undefined: decided per member by whether its volume is local (controller/nodeloss.ts). */
+  nodeLossRecovery: { enabled?: boolean; gracePeriodSeconds: number };
   extraArgs: string[];
   env: EnvVar[];
   service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; annotations?: Record<string, string> };
@@ -242,7 +243,7 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
       vnodes: s.ring?.vnodes ?? DEFAULT_VNODES,
     },
     nodeLossRecovery: {
-      enabled: s.nodeLossRecovery?.enabled ?? DEFAULTS.nodeLossRecoveryEnabled,
+      ...(s.nodeLossRecovery?.enabled !== undefined ? { enabled: s.nodeLossRecovery.enabled } : {}),
       gracePeriodSeconds: s.nodeLossRecovery?.gracePeriodSeconds ?? DEFAULTS.nodeLossGracePeriodSeconds,
     },
     extraArgs: s.extraArgs ?? [],

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { EventRecorder } from './events.js';
 import { Informer, objectKey, type KubeObject } from './informer.js';
-import { reconcile, reportFailure, involved, type ReconcileDeps } from './reconciler.js';
+import { reconcile, reportFailure, involved, ReconcileIncomplete, type ReconcileDeps } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
 import type { CacheCluster } from '../api/types.js';
 
@@ -43,6 +43,7 @@ export class Controller {
   readonly clusters: Informer<KubeObject>;
   private readonly owned: Informer<KubeObject>[];
   private readonly pods: Informer<KubeObject>;
+  private readonly claims: Informer<KubeObject>;
   private readonly kube: Kube;
   private readonly deps: ReconcileDeps;
   private workers: Promise<void>[] = [];
@@ -61,11 +62,14 @@ export class Controller {
     const labelSelector = `${LABEL_MANAGED_BY}=${FIELD_MANAGER}`;
     const child = (apiVersion: string, kind: string, plural: string) => new Informer<KubeObject>(kc, { ...common, apiVersion, kind, labelSelector, path: collectionPath(apiVersion, plural, namespace) });
     this.pods = child('v1', 'Pod', 'pods');
-    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods];
+    // Claims made from the StatefulSet's template carry its labels: watched for Pending ones and their size.
+    this.claims = child('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims');
+    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods, this.claims];
     this.deps = {
       kube: this.kube,
       clusters: this.clusters,
       pods: this.pods,
+      claims: this.claims,
       recorder: opts.recorder,
       log,
       now: opts.now ?? (() => new Date()),
@@ -156,6 +160,8 @@ export class Controller {
       metrics.reconciles.inc({ result: 'error' });
       metrics.reconcileErrors.inc({ reason: String(statusCode(err) ?? 'unknown') });
       log.warn({ key, err: message, delay }, 'reconcile failed; retrying with backoff');
+      // Its steps that failed are already in status and Events; the rest of the reconcile went through.
+      if (err instanceof ReconcileIncomplete) return;
       const cc = this.clusters.get(key) as CacheCluster | undefined;
       if (cc) {
         await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', message);

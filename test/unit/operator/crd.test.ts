@@ -140,7 +140,6 @@ describe('crds/cachecluster.yaml', () => {
       'monitoring.interval': DEFAULTS.monitoringInterval,
       'ring.drainSeconds': DEFAULTS.ringDrainSeconds,
       'ring.vnodes': DEFAULT_VNODES,
-      'nodeLossRecovery.enabled': DEFAULTS.nodeLossRecoveryEnabled,
       'nodeLossRecovery.gracePeriodSeconds': DEFAULTS.nodeLossGracePeriodSeconds,
       'service.type': DEFAULTS.serviceType,
     };
