@@ -40,7 +40,11 @@ process.once('exit', () => {
   for (const c of live) for (const k of c.kubelets.values()) k.killAll();
 });
 
-export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-c']): Promise<E2ECluster> {
+/** One server per node is the operator's default (a required pod anti-affinity): the suite scales to 5
+ * members and then replaces a lost node's member, so it needs 5 nodes plus a spare. */
+export const DEFAULT_NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f'];
+
+export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
   const root = mkdtempSync(join(tmpdir(), 'cachalot-e2e-'));
   const api = new ApiServerDouble({ bookmarkIntervalMs: 200 });

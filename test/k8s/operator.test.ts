@@ -38,7 +38,8 @@ describe('cachalot-operator reconcile', () => {
       expect(c.metadata.ownerReferences).toEqual([{ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', name: 'web', uid, controller: true, blockOwnerDeletion: true }]);
       expect(c.metadata.managedFields.map((f: any) => `${f.manager}/${f.operation}`)).toContain('cachalot-operator/Apply');
     }
-    expect(children[0].spec.volumeClaimTemplates[0].spec.storageClassName).toBe('local-storage');
+    // No class by default: the claim gets the cluster's default StorageClass.
+    expect(children[0].spec.volumeClaimTemplates[0].spec).not.toHaveProperty('storageClassName');
     // No ServiceMonitor: its CRD is not installed.
     expect(env.api.store.lookup('monitoring.coreos.com/v1', 'servicemonitors')).toBeUndefined();
 

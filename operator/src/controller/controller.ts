@@ -19,6 +19,8 @@ import type { CacheCluster } from '../api/types.js';
 export interface ControllerOptions {
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
+  /** false: never read Nodes or PersistentVolumes (no node-loss detection), for installs without a ClusterRole. */
+  nodeAccess?: boolean;
   workers?: number;
   /** Every CacheCluster is re-enqueued this often, as a backstop for anything no watch reports (e.g. Node loss). */
   resyncMs?: number;
@@ -71,6 +73,7 @@ export class Controller {
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
       metrics,
+      nodeAccess: opts.nodeAccess ?? true,
     };
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.clusters.on({ add: enqueue, update: enqueue, delete: enqueue });
