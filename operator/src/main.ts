@@ -3,7 +3,7 @@
  *
  *   cachalot-operator [--kubeconfig FILE] [--namespace NS] [--metrics-bind-address HOST:PORT]
  *                     [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]
- *                     [--node-access=true|false]
+ *                     [--cluster-reads=true|false]
  *   cachalot-operator render -f FILE      (prints the objects it would create, no cluster needed)
  *
  * Without --kubeconfig: in-cluster config (service account), else $KUBECONFIG / ~/.kube/config.
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     leaderElection: cli.leaderElect ? { namespace: leNamespace, name: cli.leaseName, ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}) } : false,
     metricsPort: cli.metricsPort,
     metricsHost: cli.metricsHost,
-    controller: { nodeAccess: cli.nodeAccess },
+    controller: { clusterReads: cli.clusterReads },
     log,
     defaultMetrics: true,
     // Exiting on lost leadership is client-go's practice: the restart guarantees no work from the old term.

@@ -22,6 +22,7 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { parseArgs } from '../../operator/src/cli.js';
 import { cacheCluster, eventually, patchMerge, startEnv, stored } from './helpers.js';
+import { podTemplateOf, restrictedViolations } from '../support/pss.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHART = join(ROOT, 'charts/cachalot-operator');
@@ -82,10 +83,13 @@ describe('charts/cachalot-operator', () => {
 
   it('renders objects that all validate against the Kubernetes schemas', async () => {
     const docs = await template();
-    const kinds = docs.map((d) => d.kind).sort();
-    expect(kinds).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
-    for (const d of docs) expect(() => new MODELS[d.kind]!(d).validate()).not.toThrow();
     const dep = docs.find((d) => d.kind === 'Deployment');
+    const kinds = docs.map((d) => d.kind).sort();
+    expect(kinds).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    for (const d of docs) expect(() => new MODELS[d.kind]!(d).validate()).not.toThrow();
+    for (const d of docs) if (podTemplateOf(d)) expect(restrictedViolations(podTemplateOf(d)!)).toEqual([]);
+    // The operator image is the one the README builds and loads (checked against the README by quickstart.test.ts).
+    expect(dep.spec.template.spec.containers[0].image).toBe('cachalot/cachalot-operator:0.1.0');
     expect(dep.metadata.namespace).toBe('cache');
     const c = dep.spec.template.spec.containers[0];
     // The args the chart passes are ones the operator accepts.
@@ -151,6 +155,11 @@ describe('charts/cachalot-operator', () => {
       await eventually(() => env.api.requests.some((r) => r.plural === 'events' && r.verb === 'patch'), 'aggregated event');
       await op.stop();
       const seen = new Set<string>();
+      // Children carry blockOwnerDeletion: OwnerReferencesPermissionEnforcement authorizes setting it as an
+      // update of the owner's finalizers.
+      const sts = stored(env, 'apps/v1', 'statefulsets', 'default', 'web');
+      expect(sts.metadata.ownerReferences[0]).toMatchObject({ kind: 'CacheCluster', blockOwnerDeletion: true });
+      seen.add('cachalot.io|cacheclusters/finalizers|update');
       for (const r of env.api.requests) {
         if (!r.plural || r.user !== OPERATOR_USER) continue;
         const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural;
@@ -167,6 +176,72 @@ describe('charts/cachalot-operator', () => {
       for (const s of ['coordination.k8s.io|leases|update', '|persistentvolumeclaims|delete', '|pods|delete', 'monitoring.coreos.com|servicemonitors|patch', 'policy|poddisruptionbudgets|delete', 'cachalot.io|cacheclusters/status|update', '|events|create', '|nodes|get']) {
         expect(seen).toContain(s);
       }
+    } finally {
+      await env.stop();
+    }
+  });
+});
+
+describe('charts/cachalot-operator RBAC shapes', () => {
+  it('aggregates CacheCluster rights into the built-in admin, edit and view roles', async () => {
+    const roles = (await template()).filter((d) => d.kind === 'ClusterRole');
+    const byLabel = (label: string) => roles.filter((r) => r.metadata.labels[`rbac.authorization.k8s.io/${label}`] === 'true');
+    const grants = (rs: any[], resource: string, verb: string) => rs.some((r) => r.rules.some((x: any) => x.apiGroups.includes('cachalot.io') && x.resources.includes(resource) && x.verbs.includes(verb)));
+    for (const label of ['aggregate-to-admin', 'aggregate-to-edit']) {
+      const rs = byLabel(label);
+      for (const verb of ['create', 'update', 'patch', 'delete', 'list', 'watch']) expect([label, verb, grants(rs, 'cacheclusters', verb)]).toEqual([label, verb, true]);
+      expect(grants(rs, 'cacheclusters/scale', 'update')).toBe(true);
+    }
+    const view = byLabel('aggregate-to-view');
+    expect(grants(view, 'cacheclusters', 'list')).toBe(true);
+    for (const verb of ['create', 'update', 'patch', 'delete']) expect(grants(view, 'cacheclusters', verb)).toBe(false);
+    // Off: only the operator's own ClusterRole is left.
+    expect((await template('rbac.aggregateToUserRoles=false')).filter((d) => d.kind === 'ClusterRole')).toHaveLength(1);
+  });
+
+  it('scope=namespace renders Roles only, passes lint, validates, and points the operator at one namespace', async () => {
+    const lint = await run(helm, ['lint', '--strict', CHART, '--set', 'scope=namespace']);
+    expect(lint.code).toBe(0);
+    const docs = await template('scope=namespace');
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
+    for (const d of docs) expect(() => new MODELS[d.kind]!(d).validate()).not.toThrow();
+    const dep = docs.find((d) => d.kind === 'Deployment');
+    expect(restrictedViolations(podTemplateOf(dep)!)).toEqual([]);
+    expect(parseArgs(dep.spec.template.spec.containers[0].args)).toMatchObject({ namespace: 'cache', clusterReads: false });
+    for (const d of docs.filter((x) => x.kind === 'Role' || x.kind === 'RoleBinding')) expect(d.metadata.namespace).toBe('cache');
+    // watchNamespace moves the operator's Role (not the leader-election one) to that namespace.
+    const other = await template('scope=namespace', 'watchNamespace=apps');
+    expect(other.filter((d) => d.kind === 'Role').map((d) => d.metadata.namespace).sort()).toEqual(['apps', 'cache']);
+    expect(parseArgs(other.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args).namespace).toBe('apps');
+  });
+
+  it('scope=namespace: the Roles grant every request the operator makes, and it makes none outside its namespace', async () => {
+    const docs = await template('scope=namespace');
+    const rules = docs.filter((d) => d.kind === 'Role').flatMap((d) => d.rules);
+    const allowed = (group: string, resource: string, verb: string) =>
+      rules.some((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+    const env = await startEnv();
+    try {
+      const args = parseArgs(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args);
+      const op = await env.startOperator({ namespace: 'default', leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 }, controller: { clusterReads: args.clusterReads } }, OPERATOR_USER);
+      await eventually(() => op.isLeader, 'leader');
+      await env.objects.create(cacheCluster('web', { replicas: 2, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 } }));
+      await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 2, 'ready');
+      // A lost node is not seen (no Node reads), and nothing fails because of it.
+      env.sim.deleteNode(stored(env, 'v1', 'pods', 'default', 'web-1').spec.nodeName);
+      await patchMerge(env.api.url, '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web', { spec: { replicas: 1 } });
+      await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web')?.spec.replicas === 1, 'scaled down');
+      await op.stop();
+      const mine = env.api.requests.filter((r) => r.plural && r.user === OPERATOR_USER);
+      expect(mine.filter((r) => r.namespace !== 'default').map((r) => `${r.verb} ${r.path}`)).toEqual([]);
+      const denied = mine.filter((r) => {
+        const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural!;
+        const ok = allowed(r.group ?? '', resource, r.verb) && (!(r.verb === 'patch' && r.contentType?.startsWith('application/apply-patch')) || allowed(r.group ?? '', resource, 'create'));
+        return !ok;
+      });
+      expect(denied.map((r) => `${r.verb} ${r.path}`)).toEqual([]);
+      expect(mine.some((r) => r.plural === 'statefulsets' && r.verb === 'patch')).toBe(true);
+      expect(stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web').status.conditions.find((c: any) => c.type === 'Degraded').reason).not.toBe('ReconcileError');
     } finally {
       await env.stop();
     }

@@ -19,8 +19,9 @@ import type { CacheCluster } from '../api/types.js';
 export interface ControllerOptions {
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
-  /** false: never read Nodes or PersistentVolumes (no node-loss detection), for installs without a ClusterRole. */
-  nodeAccess?: boolean;
+  /** false: never read cluster-scoped objects (Nodes, PersistentVolumes, CRDs), for installs without a
+   * ClusterRole: no node-loss detection, no ServiceMonitor. */
+  clusterReads?: boolean;
   workers?: number;
   /** Every CacheCluster is re-enqueued this often, as a backstop for anything no watch reports (e.g. Node loss). */
   resyncMs?: number;
@@ -73,7 +74,7 @@ export class Controller {
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
       metrics,
-      nodeAccess: opts.nodeAccess ?? true,
+      clusterReads: opts.clusterReads ?? true,
     };
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.clusters.on({ add: enqueue, update: enqueue, delete: enqueue });
@@ -113,6 +114,7 @@ export class Controller {
   }
 
   private async serviceMonitorAvailable(): Promise<boolean> {
+    if (this.opts.clusterReads === false) return false;
     const now = Date.now();
     if (now - this.smChecked < SERVICE_MONITOR_CHECK_MS && this.smChecked > 0) return this.smAvailable;
     try {

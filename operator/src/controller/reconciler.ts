@@ -49,7 +49,7 @@ export interface ReconcileDeps {
   serviceMonitorAvailable: () => Promise<boolean>;
   metrics?: OperatorMetrics;
   /** false: Nodes and PersistentVolumes are not readable (namespace-scoped install), so node loss is not detected. */
-  nodeAccess?: boolean;
+  clusterReads?: boolean;
 }
 
 export interface ReconcileResult {
@@ -135,7 +135,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   if (finished.length) await recorder.record(involved(cc), 'Normal', 'DrainCompleted', `${finished.join(', ')} left the ring; StatefulSet scaled to ${plan.statefulSetReplicas}`);
   if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
 
-  const lost = deps.nodeAccess === false ? { waiting: [] } : await recoverLostMembers(deps, cc, spec, now);
+  const lost = deps.clusterReads === false ? { waiting: [] } : await recoverLostMembers(deps, cc, spec, now);
   const labels = { cachecluster_namespace: ns, cachecluster: name };
   deps.metrics?.ringVersion.set(labels, plan.ring.version);
   deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, plan.ring.members.length - draining.length);
