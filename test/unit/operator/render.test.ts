@@ -12,7 +12,9 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { buildStatefulSet } from '../../../operator/src/builders/index.js';
+import { PersistentVolume } from 'kubernetes-models/v1/PersistentVolume';
+import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1/StorageClass';
+import { buildStatefulSet, quantityBytes } from '../../../operator/src/builders/index.js';
 import { PLACEHOLDER_UID, renderObjects, renderYaml } from '../../../operator/src/render.js';
 import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
 
@@ -86,4 +88,31 @@ describe('cachalot-operator render', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('cachalot-operator render: render needs -f FILE');
   }, 120_000);
+
+  it('examples/local-volumes.yaml: a WaitForFirstConsumer no-provisioner class and local PVs pinned to one node each, that a CacheCluster naming the class can bind', () => {
+    const docs: any[] = parseAllDocuments(readFileSync(join(ROOT, 'examples/local-volumes.yaml'), 'utf8')).map((d) => d.toJS());
+    const sc = docs.find((d) => d.kind === 'StorageClass');
+    expect(() => new StorageClass(sc).validate()).not.toThrow();
+    expect(sc).toMatchObject({ provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' });
+    const pvs = docs.filter((d) => d.kind === 'PersistentVolume');
+    expect(pvs.length).toBeGreaterThanOrEqual(3);
+    const nodes = new Set<string>();
+    for (const pv of pvs) {
+      expect(() => new PersistentVolume(pv).validate()).not.toThrow();
+      expect(pv.spec.storageClassName).toBe(sc.metadata.name);
+      expect(pv.spec.local.path).toMatch(/^\//);
+      const [term] = pv.spec.nodeAffinity.required.nodeSelectorTerms;
+      expect(term.matchExpressions[0]).toMatchObject({ key: 'kubernetes.io/hostname', operator: 'In' });
+      nodes.add(term.matchExpressions[0].values[0]);
+    }
+    expect(nodes.size).toBe(pvs.length);
+    // The claim a CacheCluster makes with this class fits these PVs: same class and access mode, size within capacity.
+    const sts: any = renderObjects(`apiVersion: cachalot.io/v1alpha1\nkind: CacheCluster\nmetadata: {name: web}\nspec: {flash: {storageClassName: ${sc.metadata.name}}}`).find((o: any) => o.kind === 'StatefulSet');
+    const claim = sts.spec.volumeClaimTemplates[0].spec;
+    expect(claim.storageClassName).toBe(sc.metadata.name);
+    for (const pv of pvs) {
+      expect(pv.spec.accessModes).toEqual(expect.arrayContaining(claim.accessModes));
+      expect(quantityBytes(pv.spec.capacity.storage)).toBeGreaterThanOrEqual(quantityBytes(claim.resources.requests.storage));
+    }
+  });
 });
