@@ -15,7 +15,8 @@ export interface CliOptions {
   leaderElectionNamespace?: string;
   leaseName: string;
   /** Read cluster-scoped objects: Nodes and PersistentVolumes (node-loss detection) and CRDs (whether the
-   * ServiceMonitor kind exists). A namespace-scoped install has no ClusterRole, so it turns this off. */
+   * ServiceMonitor kind exists; without, by listing ServiceMonitors in --namespace). A namespace-scoped
+   * install has no ClusterRole, so it turns this off. */
   clusterReads: boolean;
   help?: boolean;
 }

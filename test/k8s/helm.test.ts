@@ -66,6 +66,16 @@ const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
 
 const OPERATOR_USER = 'system:serviceaccount:cache:cachalot-operator';
 
+/** prometheus-operator's ServiceMonitor kind, as far as the operator needs it. */
+async function installServiceMonitorCrd(url: string): Promise<void> {
+  const r = await fetch(`${url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'servicemonitors.monitoring.coreos.com' },
+      spec: { group: 'monitoring.coreos.com', scope: 'Namespaced', names: { kind: 'ServiceMonitor', plural: 'servicemonitors' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] } }),
+  });
+  if (r.status !== 201) throw new Error(`ServiceMonitor CRD: ${r.status} ${await r.text()}`);
+}
+
 
 describe('charts/cachalot-operator', () => {
   it('passes helm lint (strict)', async () => {
@@ -124,11 +134,7 @@ describe('charts/cachalot-operator', () => {
     // Exercise every code path: leader election, ServiceMonitor, scale down with drain, node loss, events.
     const env = await startEnv();
     try {
-      await fetch(`${env.api.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'servicemonitors.monitoring.coreos.com' },
-          spec: { group: 'monitoring.coreos.com', scope: 'Namespaced', names: { kind: 'ServiceMonitor', plural: 'servicemonitors' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] } }),
-      });
+      await installServiceMonitorCrd(env.api.url);
       const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } }, OPERATOR_USER);
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
@@ -210,11 +216,14 @@ describe('charts/cachalot-operator RBAC shapes', () => {
       rules.some((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
     const env = await startEnv();
     try {
+      // prometheus-operator is installed: found by listing ServiceMonitors in the namespace, not by reading its CRD.
+      await installServiceMonitorCrd(env.api.url);
       const args = parseArgs(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args);
       const op = await env.startOperator({ namespace: 'default', leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 }, controller: { clusterReads: args.clusterReads } }, OPERATOR_USER);
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 2, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 2, 'ready');
+      await eventually(() => stored(env, 'monitoring.coreos.com/v1', 'servicemonitors', 'default', 'web'), 'ServiceMonitor');
       // A lost node is not seen (no Node reads), and nothing fails because of it.
       env.sim.deleteNode(stored(env, 'v1', 'pods', 'default', 'web-1').spec.nodeName);
       await patchMerge(env.api.url, '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web', { spec: { replicas: 1 } });
