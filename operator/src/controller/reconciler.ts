@@ -32,6 +32,7 @@ import type { Kube } from '../kube.js';
 import type { Logger } from '../log.js';
 import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY } from '../ring.js';
 import { setCondition } from './conditions.js';
+import { semanticEqual } from './equal.js';
 import type { EventRecorder } from './events.js';
 import type { Informer, KubeObject } from './informer.js';
 import type { OperatorMetrics } from '../metrics.js';
@@ -142,7 +143,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   deps.metrics?.ringMembers.set({ ...labels, state: 'draining' }, draining.length);
 
   const status = computeStatus(cc, spec, sts, plan.ring.version, plan.ring.members.length, draining, lost.waiting, now);
-  if (JSON.stringify(status) !== JSON.stringify(cc.status ?? {})) {
+  if (!semanticEqual(status, cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
   }
   const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, lost.requeueAfterMs);
@@ -269,7 +270,7 @@ export async function reportFailure(deps: ReconcileDeps, key: string, error: str
   const now = deps.now();
   const conditions = setCondition(cached.status?.conditions ?? [], { type: CONDITION_DEGRADED, status: 'True', ...(cached.metadata.generation !== undefined ? { observedGeneration: cached.metadata.generation } : {}), reason: 'ReconcileError', message: error.slice(0, 1000) }, now);
   const status = { ...(cached.status ?? {}), conditions };
-  if (JSON.stringify(status) === JSON.stringify(cached.status ?? {})) return;
+  if (semanticEqual(status, cached.status ?? {})) return;
   try {
     await deps.kube.replaceStatus({ ...cached, status });
   } catch (err) {

@@ -9,6 +9,8 @@ import { evalJsonPath } from './jsonpath.js';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, serverSideApply, strategicMerge, type Json, type JsonObject, type JsonPatchOp } from './patch.js';
 import { BUILTINS, groupVersion, type JSONSchema, type PrinterColumn, type ResourceDef } from './resources.js';
 import { processCustomResource, unknownFields } from './schema.js';
+import { immutableFieldErrors, keepAllocated, type FieldError } from './immutable.js';
+import { sameJson, sortKeys } from './canonical.js';
 import { parse as parseYaml } from 'yaml';
 
 export class ApiError extends Error {
@@ -16,7 +18,7 @@ export class ApiError extends Error {
     readonly code: number,
     readonly reason: string,
     message: string,
-    readonly details?: { name?: string; group?: string; kind?: string; causes?: { message: string }[] },
+    readonly details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message: string; field?: string }[] },
   ) {
     super(message);
   }
@@ -33,6 +35,17 @@ export class ApiError extends Error {
       code: this.code,
     };
   }
+}
+
+/** 422 Invalid as kube-apiserver words it: `StatefulSet.apps "web" is invalid: spec: Forbidden: ...`. */
+export function invalid(def: { kind: string; group: string }, name: string, errors: FieldError[]): ApiError {
+  const texts = errors.map((e) => `${e.field}: ${e.message}`);
+  return new ApiError(422, 'Invalid', `${def.kind}${def.group ? '.' + def.group : ''} "${name}" is invalid: ${texts.length === 1 ? texts[0] : '[' + texts.join(', ') + ']'}`, {
+    name,
+    group: def.group,
+    kind: def.kind,
+    causes: errors.map((e) => ({ reason: e.reason, message: e.message, field: e.field })),
+  });
 }
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -109,9 +122,9 @@ function setPath(o: JsonObject, path: string, value: Json): void {
 }
 
 /** Everything that is neither metadata nor status: a change here bumps metadata.generation. */
-function specPart(o: JsonObject): string {
+function specPart(o: JsonObject): JsonObject {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
-  return JSON.stringify(rest);
+  return rest;
 }
 
 export interface WriteOptions {
@@ -126,6 +139,7 @@ export interface WriteOptions {
 
 export class Store {
   private rv = 0;
+  private nextClusterIp = 10;
   /** Watches asking to resume from a revision below this get 410 Gone. */
   compactedRv = 0;
   private readonly objects = new Map<string, { def: ResourceDef; obj: JsonObject }>();
@@ -180,10 +194,7 @@ export class Store {
   }
 
   private decorate(def: ResourceDef, obj: JsonObject): JsonObject {
-    const out = clone(obj);
-    out.apiVersion = groupVersion(def);
-    out.kind = def.kind;
-    return out;
+    return sortKeys({ ...obj, apiVersion: groupVersion(def), kind: def.kind });
   }
 
   get(def: ResourceDef, ns: string | undefined, name: string): JsonObject {
@@ -249,6 +260,7 @@ export class Store {
     // Custom resources ignore status on create (it is owned by the status subresource); built-in kinds keep
     // it so that test helpers can create a Pod or Node in a given state in one call.
     if (def.schema && def.status) delete obj.status;
+    if (def.group === '' && def.kind === 'Service') this.allocateClusterIp(obj);
     this.admit(def, obj, opts);
     if (opts.fieldManager) this.recordManager(def, obj, opts.fieldManager, 'Update');
     this.rv++;
@@ -260,6 +272,18 @@ export class Store {
     // The real garbage collector also notices dependents created after their owner was deleted.
     if (Array.isArray(meta(stored.obj).ownerReferences) && this.gcEnabled) setImmediate(() => this.collectGarbage());
     return this.decorate(def, stored.obj);
+  }
+
+  /** What the Service IP allocator does on create: one address from 10.96.0.0/12 unless headless or ExternalName. */
+  private allocateClusterIp(svc: JsonObject): void {
+    if (!isObject(svc.spec)) svc.spec = {};
+    const spec = svc.spec as JsonObject;
+    if (spec.type === 'ExternalName') return;
+    if (spec.clusterIP === undefined || spec.clusterIP === '') {
+      const n = this.nextClusterIp++;
+      spec.clusterIP = `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
+    }
+    if (spec.clusterIPs === undefined) spec.clusterIPs = [spec.clusterIP!];
   }
 
   /** PUT. The body's resourceVersion, when present, must be the stored one (optimistic concurrency). */
@@ -296,8 +320,10 @@ export class Store {
     try {
       if (contentType.startsWith('application/merge-patch+json')) next = mergePatch(current, body);
       else if (contentType.startsWith('application/strategic-merge-patch+json')) next = strategicMerge(current, body);
-      else if (contentType.startsWith('application/json-patch+json')) next = jsonPatch(current, body as unknown as JsonPatchOp[]);
-      else if (isApply) {
+      else if (contentType.startsWith('application/json-patch+json')) {
+        if (!Array.isArray(body)) throw new ApiError(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+        next = jsonPatch(current, body as unknown as JsonPatchOp[]);
+      } else if (isApply) {
         if (!isObject(body)) throw new PatchError('apply configuration must be an object');
         const mk = `${meta(e.obj).uid}|${opts.fieldManager}`;
         next = serverSideApply(current, this.appliedByManager.get(mk), body);
@@ -334,7 +360,13 @@ export class Store {
   private commit(def: ResourceDef, prev: JsonObject, next: JsonObject, opts: WriteOptions): JsonObject {
     const pm = meta(prev);
     const nm = meta(next);
-    // Identity and server-owned metadata cannot be changed by a write.
+    // A body naming another object is refused, as kube-apiserver's rest.BeforeUpdate does.
+    if (nm.name !== undefined && nm.name !== pm.name) throw new ApiError(400, 'BadRequest', `the name of the object (${String(nm.name)}) does not match the name on the URL (${String(pm.name)})`);
+    if (def.namespaced && nm.namespace !== undefined && nm.namespace !== '' && nm.namespace !== pm.namespace) throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+    if (nm.uid !== undefined && nm.uid !== '' && nm.uid !== pm.uid) {
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural}${def.group ? '.' + def.group : ''} "${String(pm.name)}": Precondition failed: UID in precondition: ${String(nm.uid)}, UID in object meta: ${String(pm.uid)}`, { name: String(pm.name), group: def.group, kind: def.plural });
+    }
+    // Server-owned metadata cannot be changed by a write.
     for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp']) {
       if (pm[k] === undefined) delete nm[k];
       else nm[k] = pm[k]!;
@@ -347,19 +379,22 @@ export class Store {
       result.metadata = clone(pm);
     } else {
       result = next;
+      keepAllocated(def, prev, result);
+      const errors = immutableFieldErrors(def, prev, result);
+      if (errors.length > 0) throw invalid(def, String(pm.name), errors);
       if (def.status) {
         if (prev.status !== undefined) result.status = clone(prev.status);
         else delete result.status;
       }
-      if (specPart(prev) !== specPart(result)) nm.generation = (Number(pm.generation) || 0) + 1;
+      if (!sameJson(specPart(prev), specPart(result))) nm.generation = (Number(pm.generation) || 0) + 1;
     }
     this.admit(def, result, opts);
     if (opts.fieldManager && !opts.applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
-    const strippedPrev = JSON.stringify({ ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } });
-    const strippedNext = JSON.stringify({ ...result, metadata: { ...meta(result), resourceVersion: undefined, managedFields: undefined }, apiVersion: prev.apiVersion, kind: prev.kind });
+    const strippedPrev = { ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } } as unknown as JsonObject;
+    const strippedNext = { ...result, metadata: { ...meta(result), resourceVersion: undefined, managedFields: undefined }, apiVersion: prev.apiVersion, kind: prev.kind } as unknown as JsonObject;
     const key = this.key(def, pm.namespace as string | undefined, pm.name as string);
-    if (strippedPrev === strippedNext) {
+    if (sameJson(strippedPrev, strippedNext)) {
       const e = this.objects.get(key)!;
       if (meta(result).managedFields !== undefined) meta(e.obj).managedFields = meta(result).managedFields!;
       return this.decorate(def, e.obj);
@@ -382,7 +417,7 @@ export class Store {
   /** apiVersion/kind are derived from where an object is stored, not stored with it. */
   private strip(obj: JsonObject): JsonObject {
     const { apiVersion: _a, kind: _k, ...rest } = obj;
-    return rest;
+    return sortKeys(rest);
   }
 
   private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}): void {
