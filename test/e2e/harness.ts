@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../k8s/apiserver/index.js';
 import { installCrd } from '../k8s/helpers.js';
+import { installChartRbac } from '../k8s/chart.js';
 import { Operator } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
 import { Continuum } from '../../server/src/sidecar/continuum.js';
@@ -52,6 +53,10 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2E
   const kc = new KubeConfig();
   kc.loadFromString(api.kubeconfigYaml());
   await installCrd(api.url);
+  // The operator runs as the chart's ServiceAccount, with exactly the chart's RBAC.
+  const operatorIdentity = await installChartRbac(api);
+  const operatorKc = new KubeConfig();
+  operatorKc.loadFromString(api.kubeconfigYaml('default', operatorIdentity.token));
   const core = kc.makeApiClient(CoreV1Api);
   for (const n of nodes) {
     await core.createNode({
@@ -93,7 +98,7 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2E
   live.add(cluster);
   try {
     for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
-    cluster.operator = new Operator(kc, {
+    cluster.operator = new Operator(operatorKc, {
       leaderElection: false,
       log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
       controller: { queue: { baseDelayMs: 20, maxDelayMs: 1000 }, stallTimeoutMs: 5000 },

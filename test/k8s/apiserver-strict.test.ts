@@ -7,9 +7,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import type { ApiServerDouble } from './apiserver/index.js';
-import { startDouble } from './helpers.js';
+import { installChartRbac } from './chart.js';
+import { installCrd, startDouble } from './helpers.js';
 
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
@@ -151,5 +152,131 @@ describe('immutable fields', () => {
     const reuid = await refusal(core.replaceNamespacedConfigMap({ name: 'a', namespace: 'default', body: { ...cm, metadata: { ...cm.metadata, uid: '00000000-0000-0000-0000-000000000000' } } }));
     expect(reuid.code).toBe(409);
     expect(reuid.status.message).toContain(`Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000, UID in object meta: ${cm.metadata!.uid}`);
+  });
+});
+
+/** A client-node config authenticated with `token`. */
+function as(token: string): { kc: KubeConfig } {
+  const c = new KubeConfig();
+  c.loadFromString(api.kubeconfigYaml('default', token));
+  return { kc: c };
+}
+
+const SA = 'system:serviceaccount:default:cachalot-cachalot-operator';
+
+describe('authentication and RBAC from the chart', () => {
+  it('the chart ServiceAccount gets what the chart grants and 403 for the rest', async () => {
+    await installCrd(api.url);
+    const { user, token } = await installChartRbac(api);
+    expect(user.name).toBe(SA);
+    await objects.create({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'web', namespace: 'default' }, spec: {} } as any);
+    const sa = as(token);
+    const custom = sa.kc.makeApiClient(CustomObjectsApi);
+    expect((await custom.getNamespacedCustomObject({ group: 'cachalot.io', version: 'v1alpha1', namespace: 'default', plural: 'cacheclusters', name: 'web' })).metadata.name).toBe('web');
+    const del = await refusal(custom.deleteNamespacedCustomObject({ group: 'cachalot.io', version: 'v1alpha1', namespace: 'default', plural: 'cacheclusters', name: 'web' }));
+    expect(del.code).toBe(403);
+    expect(del.status).toMatchObject({
+      kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403,
+      message: `cacheclusters.cachalot.io "web" is forbidden: User "${SA}" cannot delete resource "cacheclusters" in API group "cachalot.io" in the namespace "default"`,
+      details: { name: 'web', group: 'cachalot.io', kind: 'cacheclusters' },
+    });
+    const saCore = sa.kc.makeApiClient(CoreV1Api);
+    expect((await refusal(saCore.listNode())).status.message).toBe(`nodes is forbidden: User "${SA}" cannot list resource "nodes" in API group "" at the cluster scope`);
+    expect((await refusal(saCore.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }] } } }))).status.message).toBe(`pods is forbidden: User "${SA}" cannot create resource "pods" in API group "" in the namespace "default"`);
+    // The leader-election Role holds in the release namespace only.
+    const leases = sa.kc.makeApiClient(CoordinationV1Api);
+    const lease = { metadata: { name: 'l' }, spec: { holderIdentity: 'x' } };
+    await leases.createNamespacedLease({ namespace: 'default', body: lease });
+    expect((await refusal(leases.createNamespacedLease({ namespace: 'other', body: lease }))).code).toBe(403);
+    // kubectl (acting as the ServiceAccount by impersonation) prints the same Status.
+    const r = await kubectl('--as', SA, 'delete', 'cachecluster', 'web');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`Error from server (Forbidden): cacheclusters.cachalot.io "web" is forbidden: User "${SA}" cannot delete resource "cacheclusters" in API group "cachalot.io" in the namespace "default"`);
+  });
+
+  it('a token nobody issued gets 401', async () => {
+    const stranger = as('not-a-token');
+    expect(await refusal(stranger.kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: 'default' }))).toMatchObject({ code: 401 });
+    const r = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { headers: { authorization: 'Bearer not-a-token' } });
+    expect(r.status).toBe(401);
+    expect(await r.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Unauthorized', message: 'Unauthorized', code: 401 });
+  });
+});
+
+describe('OwnerReferencesPermissionEnforcement', () => {
+  it('blockOwnerDeletion needs update on the owner\'s finalizers; an ownerRef needs delete on the object', async () => {
+    await installCrd(api.url);
+    const { token } = await installChartRbac(api);
+    const owner = await objects.create({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'web', namespace: 'default' }, spec: {} } as any);
+    const ref = { apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', name: 'web', uid: owner.metadata!.uid!, controller: true, blockOwnerDeletion: true };
+    const child = (name: string, r: object) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', ownerReferences: [r] }, data: {} });
+    const sa = KubernetesObjectApi.makeApiClient(as(token).kc);
+    // The chart grants cacheclusters/finalizers update: the operator's children are admitted.
+    await sa.patch(child('ring', ref) as any, undefined, undefined, 'cachalot-operator', true, PatchStrategy.ServerSideApply);
+
+    // Without that rule, every child with blockOwnerDeletion is refused, by apply as by create.
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const role = await rbac.readClusterRole({ name: 'cachalot-cachalot-operator' });
+    await rbac.replaceClusterRole({ name: 'cachalot-cachalot-operator', body: { ...role, rules: role.rules!.filter((r) => !(r.resources ?? []).includes('cacheclusters/finalizers')) } });
+    const applied = await refusal(sa.patch(child('other', ref) as any, undefined, undefined, 'cachalot-operator', true, PatchStrategy.ServerSideApply));
+    expect(applied).toMatchObject({ code: 403, status: { reason: 'Forbidden', message: 'configmaps "other" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a resource you can\'t set finalizers on: , <nil>' } });
+    expect((await refusal(sa.create(child('other', ref) as any))).code).toBe(403);
+    // A reference that does not block deletion only needs delete on the child, which the chart grants.
+    await sa.create(child('other', { ...ref, blockOwnerDeletion: false }) as any);
+    // Turning blockOwnerDeletion on later is checked too; leaving an existing blocking ref alone is not.
+    const turnOn = await refusal(sa.patch({ ...child('other', ref) } as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch));
+    expect(turnOn.code).toBe(403);
+    await sa.patch({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ring', namespace: 'default' }, data: { k: 'v' } } as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch);
+
+    // Without delete on the object, no ownerReference at all.
+    const limited = api.issueToken({ name: 'limited', groups: ['system:authenticated'] });
+    await rbac.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'cm-writer' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'get'] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: 'default', body: { metadata: { name: 'cm-writer' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-writer' }, subjects: [{ kind: 'User', name: 'limited', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    const lim = as(limited).kc.makeApiClient(CoreV1Api);
+    await lim.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'plain' } } });
+    const noDelete = await refusal(lim.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'owned', ownerReferences: [{ ...ref, blockOwnerDeletion: false }] } } }));
+    expect(noDelete).toMatchObject({ code: 403, status: { message: 'configmaps "owned" is forbidden: cannot set an ownerRef on a resource you can\'t delete: , <nil>' } });
+  });
+});
+
+describe('built-in kinds against the published OpenAPI schema', () => {
+  it('kubectl (fieldValidation=Strict) is refused an unknown field; server-side apply always is', async () => {
+    const sts = statefulSet('web');
+    sts.spec.bogus = 1;
+    sts.spec.template.spec.containers[0].imagePullPolcy = 'Always';
+    writeFileSync(join(dir, 'bad.yaml'), JSON.stringify(sts));
+    const created = await kubectl('apply', '-f', join(dir, 'bad.yaml'));
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toContain('StatefulSet in version "v1" cannot be handled as a StatefulSet: strict decoding error: unknown field "spec.bogus", unknown field "spec.template.spec.containers[0].imagePullPolcy"');
+    const ssa = await kubectl('apply', '--server-side', '--validate=false', '-f', join(dir, 'bad.yaml'));
+    expect(ssa.code).not.toBe(0);
+    expect(ssa.stderr).toContain('failed to create typed patch object (apps/v1, Kind=StatefulSet): errors:\n  .spec.bogus: field not declared in schema\n  .spec.template.spec.containers[0].imagePullPolcy: field not declared in schema');
+    expect(api.store.tryGet(api.store.lookup('apps/v1', 'statefulsets')!, 'default', 'web')).toBeUndefined();
+  });
+
+  it('without fieldValidation (client-node) an unknown field is dropped with a warning', async () => {
+    const r = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'c', colour: 'red' }, data: { k: 'v' }, extra: true }) });
+    expect(r.status).toBe(201);
+    expect(r.headers.get('warning')).toBe('299 - "unknown field \\"metadata.colour\\"", 299 - "unknown field \\"extra\\""');
+    const body = (await r.json()) as any;
+    expect(body.extra).toBeUndefined();
+    expect(body.metadata.colour).toBeUndefined();
+    expect(body.data).toEqual({ k: 'v' });
+  });
+
+  it('a value of the wrong type is 400, as Go decoding reports it', async () => {
+    const r = await refusal(core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'c' }, data: { k: 5 as unknown as string } } }));
+    expect(r.code).toBe(400);
+    expect(r.status).toMatchObject({ reason: 'BadRequest', message: 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data.k of type string' });
+    const sts = await refusal(objects.create(statefulSet('web', { replicas: 'three' })));
+    expect(sts.status.message).toBe('StatefulSet in version "v1" cannot be handled as a StatefulSet: json: cannot unmarshal string into Go struct field StatefulSetSpec.spec.replicas of type int32');
+  });
+
+  it('a missing required field or a value outside an enum is 422 Invalid', async () => {
+    const pod = await refusal(core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'p' }, spec: {} as any } }));
+    expect(pod).toMatchObject({ code: 422, status: { reason: 'Invalid', message: 'Pod "p" is invalid: spec.containers: Required value', details: { causes: [{ reason: 'FieldValueRequired', field: 'spec.containers' }] } } });
+    const sts = await refusal(objects.create(statefulSet('web', { podManagementPolicy: 'Sometimes' })));
+    expect(sts.code).toBe(422);
+    expect(sts.status.message).toBe('StatefulSet.apps "web" is invalid: spec.podManagementPolicy: Unsupported value: "Sometimes": supported values: "OrderedReady", "Parallel"');
   });
 });

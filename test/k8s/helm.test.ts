@@ -21,7 +21,11 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { parseArgs } from '../../operator/src/cli.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { cacheCluster, eventually, patchMerge, startEnv, stored } from './helpers.js';
+import { installChartRbac } from './chart.js';
+import { Operator } from '../../operator/src/operator.js';
+import { createLogger } from '../../operator/src/log.js';
 import { podTemplateOf, restrictedViolations } from '../support/pss.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -64,8 +68,6 @@ const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   Deployment, ConfigMap, Service, ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding, CustomResourceDefinition,
 };
 
-const OPERATOR_USER = 'system:serviceaccount:cache:cachalot-operator';
-
 /** prometheus-operator's ServiceMonitor kind, as far as the operator needs it. */
 async function installServiceMonitorCrd(url: string): Promise<void> {
   const r = await fetch(`${url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
@@ -75,7 +77,6 @@ async function installServiceMonitorCrd(url: string): Promise<void> {
   });
   if (r.status !== 201) throw new Error(`ServiceMonitor CRD: ${r.status} ${await r.text()}`);
 }
-
 
 describe('charts/cachalot-operator', () => {
   it('passes helm lint (strict)', async () => {
@@ -135,7 +136,7 @@ describe('charts/cachalot-operator', () => {
     const env = await startEnv();
     try {
       await installServiceMonitorCrd(env.api.url);
-      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } }, OPERATOR_USER);
+      const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } });
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
@@ -155,7 +156,7 @@ describe('charts/cachalot-operator', () => {
       expect(sts.metadata.ownerReferences[0]).toMatchObject({ kind: 'CacheCluster', blockOwnerDeletion: true });
       seen.add('cachalot.io|cacheclusters/finalizers|update');
       for (const r of env.api.requests) {
-        if (!r.plural || r.user !== OPERATOR_USER) continue;
+        if (!r.plural || r.user !== env.operatorUser) continue;
         const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural;
         seen.add(`${r.group ?? ''}|${resource}|${r.verb}`);
         // Server-side apply of an object that does not exist yet is authorized as create as well.
@@ -211,6 +212,7 @@ describe('charts/cachalot-operator RBAC shapes', () => {
 
   it('scope=namespace: the Roles grant every request the operator makes, and it makes none outside its namespace', async () => {
     const docs = await template('scope=namespace');
+    expect(parseArgs(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args).namespace).toBe('cache');
     const rules = docs.filter((d) => d.kind === 'Role').flatMap((d) => d.rules);
     const allowed = (group: string, resource: string, verb: string) =>
       rules.some((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
@@ -219,7 +221,19 @@ describe('charts/cachalot-operator RBAC shapes', () => {
       // prometheus-operator is installed: found by listing ServiceMonitors in the namespace, not by reading its CRD.
       await installServiceMonitorCrd(env.api.url);
       const args = parseArgs(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args);
-      const op = await env.startOperator({ namespace: 'default', leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 }, controller: { clusterReads: args.clusterReads } }, OPERATOR_USER);
+      // Its own release, so its ServiceAccount holds only the namespace-scope chart's Roles; the double
+      // enforces them (403 for anything else).
+      const sa = await installChartRbac(env.api, 'default', ['scope=namespace'], 'nsop');
+      const kc = new KubeConfig();
+      kc.loadFromString(env.api.kubeconfigYaml('default', sa.token));
+      const op = new Operator(kc, {
+        namespace: 'default',
+        leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 },
+        log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
+        controller: { clusterReads: args.clusterReads, queue: { baseDelayMs: 20, maxDelayMs: 1000 } },
+      });
+      env.operators.push(op);
+      await op.start();
       await eventually(() => op.isLeader, 'leader');
       await env.objects.create(cacheCluster('web', { replicas: 2, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 2, 'ready');
@@ -229,7 +243,7 @@ describe('charts/cachalot-operator RBAC shapes', () => {
       await patchMerge(env.api.url, '/apis/cachalot.io/v1alpha1/namespaces/default/cacheclusters/web', { spec: { replicas: 1 } });
       await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web')?.spec.replicas === 1, 'scaled down');
       await op.stop();
-      const mine = env.api.requests.filter((r) => r.plural && r.user === OPERATOR_USER);
+      const mine = env.api.requests.filter((r) => r.plural && r.user === sa.user.name);
       expect(mine.filter((r) => r.namespace !== 'default').map((r) => `${r.verb} ${r.path}`)).toEqual([]);
       const denied = mine.filter((r) => {
         const resource = r.subresource ? `${r.plural}/${r.subresource}` : r.plural!;

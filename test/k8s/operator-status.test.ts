@@ -23,7 +23,7 @@ describe('status comparison', () => {
 
   it('a steady reconcile writes no status, although the server returns the CacheCluster with sorted keys', async () => {
     env = await startEnv();
-    const op = await env.startOperator({}, 'operator');
+    const op = await env.startOperator();
     await env.objects.create(cacheCluster('web', { replicas: 2 }));
     const cc = await eventually(() => {
       const c = stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web');
@@ -31,7 +31,7 @@ describe('status comparison', () => {
     }, 'web Ready');
     // What the operator reads back is key-sorted, unlike the status it computes.
     expect(Object.keys(cc.status)).toEqual([...Object.keys(cc.status)].sort());
-    const statusWrites = () => env.api.requests.filter((r) => r.user === 'operator' && r.plural === 'cacheclusters' && r.subresource === 'status' && r.verb !== 'get').length;
+    const statusWrites = () => env.api.requests.filter((r) => r.user === env.operatorUser && r.plural === 'cacheclusters' && r.subresource === 'status' && r.verb !== 'get').length;
     const successes = () => metricValue(op, 'cachalot_operator_reconcile_total', { result: 'success' });
     // Let the reconciles that brought it to Ready settle, then count from a quiet point.
     let before = await successes();

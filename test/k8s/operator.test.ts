@@ -81,13 +81,13 @@ describe('cachalot-operator reconcile', () => {
 
   it('with --namespace, reconciles only CacheClusters in that namespace', async () => {
     env = await startEnv();
-    await env.startOperator({ namespace: 'team-a' }, 'operator');
+    await env.startOperator({ namespace: 'team-a' });
     await env.objects.create(cacheCluster('mine', { replicas: 1 }, 'team-a'));
     await env.objects.create(cacheCluster('theirs', { replicas: 1 }, 'team-b'));
     await eventually(() => stored(env, 'v1', 'configmaps', 'team-a', 'mine-ring'), 'team-a reconciled');
     const ring = ringOf(env, 'mine', 'team-a');
     expect(ring.members[0].host).toBe('mine-0.mine-headless.team-a.svc.cluster.local');
-    const ops = env.api.requests.filter((r) => r.user === 'operator');
+    const ops = env.api.requests.filter((r) => r.user === env.operatorUser);
     expect(ops.length).toBeGreaterThan(0);
     expect(ops.filter((r) => r.namespace !== 'team-a' && r.plural !== 'customresourcedefinitions' && r.verb !== 'discovery')).toEqual([]);
     expect(stored(env, 'v1', 'configmaps', 'team-b', 'theirs-ring')).toBeUndefined();

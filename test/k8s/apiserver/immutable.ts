@@ -11,7 +11,7 @@ import { sameJson } from './canonical.js';
 
 export interface FieldError {
   field: string;
-  reason: 'FieldValueForbidden' | 'FieldValueInvalid';
+  reason: 'FieldValueForbidden' | 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueNotSupported';
   message: string;
 }
 

@@ -11,6 +11,7 @@ import { BUILTINS, groupVersion, type JSONSchema, type PrinterColumn, type Resou
 import { processCustomResource, unknownFields } from './schema.js';
 import { immutableFieldErrors, keepAllocated, type FieldError } from './immutable.js';
 import { sameJson, sortKeys } from './canonical.js';
+import { decodeProblems, dropFields, isBuiltin, schemaErrors } from './builtin-schema.js';
 import { parse as parseYaml } from 'yaml';
 
 export class ApiError extends Error {
@@ -135,6 +136,10 @@ export interface WriteOptions {
   fieldValidation?: string;
   /** Internal: the write is a server-side apply (recorded as operation Apply, not Update). */
   applied?: boolean;
+  /** Admission control run on the object about to be stored (prev undefined on create); throws to refuse. */
+  admission?: (def: ResourceDef, prev: JsonObject | undefined, next: JsonObject) => void;
+  /** Filled with the warnings to send back (`Warning: 299 - "..."` headers), e.g. unknown fields dropped. */
+  warnings?: string[];
 }
 
 export class Store {
@@ -262,6 +267,7 @@ export class Store {
     if (def.schema && def.status) delete obj.status;
     if (def.group === '' && def.kind === 'Service') this.allocateClusterIp(obj);
     this.admit(def, obj, opts);
+    opts.admission?.(def, undefined, obj);
     if (opts.fieldManager) this.recordManager(def, obj, opts.fieldManager, 'Update');
     this.rv++;
     m.resourceVersion = String(this.rv);
@@ -309,7 +315,7 @@ export class Store {
     }
     if (!e) {
       if (isApply && isObject(body)) {
-        const created = this.create(def, ns, body, opts.fieldValidation ? { fieldValidation: opts.fieldValidation } : {});
+        const created = this.create(def, ns, body, { ...(opts.fieldValidation ? { fieldValidation: opts.fieldValidation } : {}), ...(opts.admission ? { admission: opts.admission } : {}), ...(opts.warnings ? { warnings: opts.warnings } : {}), applied: true });
         this.appliedByManager.set(`${meta(created).uid}|${opts.fieldManager}`, clone(body));
         return this.patchManaged(def, created, opts.fieldManager!, 'Apply');
       }
@@ -389,6 +395,7 @@ export class Store {
       if (!sameJson(specPart(prev), specPart(result))) nm.generation = (Number(pm.generation) || 0) + 1;
     }
     this.admit(def, result, opts);
+    opts.admission?.(def, prev, result);
     if (opts.fieldManager && !opts.applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
     const strippedPrev = { ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } } as unknown as JsonObject;
@@ -420,18 +427,37 @@ export class Store {
     return sortKeys(rest);
   }
 
+  /**
+   * Decoding and schema validation of a write, in kube-apiserver's order and words: unknown fields (refused
+   * by server-side apply and fieldValidation=Strict, else dropped with a warning), wrong types (400), then
+   * schema violations (422).
+   */
   private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}): void {
-    if (!def.schema) return;
-    if (opts.fieldValidation === 'Strict') {
-      const unknown: string[] = [];
-      unknownFields(obj, def.schema, '', unknown, true);
-      if (unknown.length > 0) {
+    if (!def.schema && !isBuiltin(def)) return;
+    const unknown: string[] = [];
+    if (def.schema) unknownFields(obj, def.schema, '', unknown, true);
+    const problems = def.schema ? undefined : decodeProblems(def, { ...obj, apiVersion: groupVersion(def), kind: def.kind });
+    if (problems) unknown.push(...problems.unknown);
+    if (unknown.length > 0) {
+      if (opts.applied) {
+        const fields = unknown.map((u) => `.${u}: field not declared in schema`);
+        throw new ApiError(400, 'BadRequest', `failed to create typed patch object (${def.group}/${def.version}, Kind=${def.kind}): ${fields.length === 1 ? fields[0] : 'errors:\n  ' + fields.join('\n  ')}`);
+      }
+      if (opts.fieldValidation === 'Strict') {
         throw new ApiError(400, 'BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
       }
+      if (opts.fieldValidation !== 'Ignore') opts.warnings?.push(...unknown.map((u) => `unknown field "${u}"`));
+      if (problems) dropFields(obj, problems.unknown);
+    }
+    if (problems?.typeError) throw new ApiError(400, 'BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${problems.typeError}`);
+    const name = String(meta(obj).name);
+    if (!def.schema) {
+      const errors = schemaErrors(def, { ...obj, apiVersion: groupVersion(def), kind: def.kind });
+      if (errors.length > 0) throw invalid(def, name, errors);
+      return;
     }
     const errors = processCustomResource(obj, def.schema);
     if (errors.length > 0) {
-      const name = String(meta(obj).name);
       throw new ApiError(422, 'Invalid', `${def.kind}.${def.group} "${name}" is invalid: ${errors.length === 1 ? errors[0] : '[' + errors.join(', ') + ']'}`, {
         name,
         group: def.group,
