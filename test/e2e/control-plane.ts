@@ -9,8 +9,8 @@
  * (kubelet.ts) reports from the real servers' /readyz. This double leaves pod status after scheduling to
  * the kubelet. What it does, as the real controllers do for what the operator relies on:
  * - StatefulSet (Parallel pod management): pods `<sts>-<i>` for i < replicas with claims
- *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating, held by the kubelet's
- *   finalizer) is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
+ *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating until its kubelet confirms)
+ *   is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
  *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete; whenDeleted: Delete makes the set own
  *   its claims, so they are garbage-collected with it); status replicas/readyReplicas/
  *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
@@ -19,7 +19,7 @@
  *   PodScheduled=False/Unschedulable. A new claim is tied to the node running the fewest of the set's pods,
  *   among the nodes a required pod anti-affinity on kubernetes.io/hostname leaves (kube-scheduler's
  *   InterPodAffinity filter, for the one term shape the operator writes); no such node leaves it Pending.
- * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared).
+ * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared, grace 0).
  */
 import { createHash } from 'node:crypto';
 import { startInformer } from './kubelet.js';
@@ -128,7 +128,8 @@ export class ControlPlane {
       if ((m.finalizers ?? []).length > 0) {
         await this.objects.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: m.name!, namespace: m.namespace!, resourceVersion: m.resourceVersion!, finalizers: [] } }, undefined, undefined, 'e2e-podgc', undefined, PatchStrategy.MergePatch);
       }
-      if (!m.deletionTimestamp) await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
+      // Force deletion (grace 0) also ends a graceful one whose kubelet is gone.
+      await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
     } catch (e) {
       if (codeOf(e) !== 404 && codeOf(e) !== 409) throw e;
     }

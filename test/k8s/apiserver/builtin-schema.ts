@@ -71,9 +71,14 @@ interface Attribute {
 
 const models = clientNode as unknown as Record<string, { getAttributeTypeMap?: () => Attribute[] } | undefined>;
 
+const attributeCache = new Map<string, Map<string, Attribute> | undefined>();
+
 function attributes(model: string): Map<string, Attribute> | undefined {
-  const m = models[model]?.getAttributeTypeMap?.();
-  return m ? new Map(m.map((a) => [a.baseName, a])) : undefined;
+  if (!attributeCache.has(model)) {
+    const m = models[model]?.getAttributeTypeMap?.();
+    attributeCache.set(model, m ? new Map(m.map((a) => [a.baseName, a])) : undefined);
+  }
+  return attributeCache.get(model);
 }
 
 /** resource.Quantity maps: kube-apiserver also accepts a JSON number there (`cpu: 1`). */
@@ -86,9 +91,10 @@ export interface DecodeProblems {
   typeError?: string;
 }
 
+/** The JSON type as Go's encoding/json names it in an UnmarshalTypeError. */
 function jsonTypeName(v: Json): string {
   if (Array.isArray(v)) return 'array';
-  if (v === null) return 'null';
+  if (typeof v === 'boolean') return 'bool';
   return typeof v === 'object' ? 'object' : typeof v;
 }
 
@@ -100,8 +106,6 @@ function goType(t: Attribute): string {
   if (t.type.startsWith('{ [key: string]: ')) return `map[string]${goType({ ...t, type: t.type.slice(17, -3) })}`;
   return `v1.${t.type.replace(/^(V1|CoreV1)/, '')}`;
 }
-
-const SCALARS = /^(string|number|boolean|any|object|Date|IntOrString|V1MicroTime)$/;
 
 /** Walks `value` as the client-node model type `t` describes it, collecting unknown fields and the first type error. */
 function walk(value: Json, t: Attribute, path: string, struct: string, out: DecodeProblems, field = ''): void {
@@ -166,17 +170,13 @@ export function schemaErrors(def: ResourceDef, obj: JsonObject): { field: string
   if (!entry || entry[0](obj)) return [];
   const out: { field: string; message: string; reason: 'FieldValueRequired' | 'FieldValueNotSupported' }[] = [];
   for (const e of entry[0].errors ?? []) {
-    const path = e.instancePath.split('/').filter(Boolean).map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+    const segments = e.instancePath.split('/').filter(Boolean);
+    const path = segments.map((seg, i) => (/^\d+$/.test(seg) ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
     if (e.keyword === 'required') {
       const missing = String(e.params.missingProperty);
       out.push({ field: path ? `${path}.${missing}` : missing, message: 'Required value', reason: 'FieldValueRequired' });
     } else if (e.keyword === 'enum') {
-      const value = path.split('.').reduce<Json | undefined>((cur, seg) => {
-        const m = /^([^[]*)((?:\[\d+\])*)$/.exec(seg);
-        let v: Json | undefined = m && m[1] && isObject(cur) ? cur[m[1]] : cur;
-        for (const idx of (m?.[2] ?? '').match(/\d+/g) ?? []) v = Array.isArray(v) ? v[Number(idx)] : undefined;
-        return v;
-      }, obj);
+      const value = segments.reduce<Json | undefined>((cur, seg) => (Array.isArray(cur) ? cur[Number(seg)] : isObject(cur) ? cur[seg] : undefined), obj);
       const allowed = (e.params.allowedValues as unknown[]).map((a) => JSON.stringify(a)).join(', ');
       out.push({ field: path, message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed}`, reason: 'FieldValueNotSupported' });
     }

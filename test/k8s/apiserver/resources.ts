@@ -36,6 +36,7 @@ export interface JSONSchema {
   anyOf?: JSONSchema[];
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-validations'?: { rule: string; message?: string; messageExpression?: string; reason?: string; fieldPath?: string }[];
 }
 
 export interface ResourceDef {

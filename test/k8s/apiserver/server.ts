@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { evalJsonPath } from './jsonpath.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import { groupVersion, VERBS, type ResourceDef } from './resources.js';
-import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type StoreEvent, type WriteOptions } from './store.js';
+import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type DeleteOptions, type StoreEvent, type WriteOptions } from './store.js';
 import { ADMIN, Authorizer, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
 import { ownerReferencesPermission } from './admission.js';
 
@@ -322,17 +322,22 @@ export class ApiServerDouble {
       }
       case 'delete': {
         const raw = await this.body(req);
-        let policy = q.get('propagationPolicy') ?? undefined;
+        const opts: DeleteOptions = {};
+        const policy = q.get('propagationPolicy');
+        if (policy) opts.propagationPolicy = policy;
+        const grace = q.get('gracePeriodSeconds');
+        if (grace !== null && grace !== '') opts.gracePeriodSeconds = Number(grace);
         if (raw) {
           try {
             const b = JSON.parse(raw) as JsonObject;
-            if (typeof b.propagationPolicy === 'string') policy = b.propagationPolicy;
+            if (typeof b.propagationPolicy === 'string') opts.propagationPolicy = b.propagationPolicy;
+            if (typeof b.gracePeriodSeconds === 'number') opts.gracePeriodSeconds = b.gracePeriodSeconds;
+            if (isObject(b.preconditions)) opts.preconditions = b.preconditions as DeleteOptions['preconditions'] & object;
           } catch {
             /* DeleteOptions are optional */
           }
         }
-        const obj = this.store.delete(d, ns, info.name!, policy ? { propagationPolicy: policy } : {});
-        return this.send(res, 200, obj);
+        return this.send(res, 200, this.store.delete(d, ns, info.name!, opts));
       }
     }
   }

@@ -11,6 +11,7 @@ import { BUILTINS, groupVersion, type JSONSchema, type PrinterColumn, type Resou
 import { processCustomResource, unknownFields } from './schema.js';
 import { immutableFieldErrors, keepAllocated, type FieldError } from './immutable.js';
 import { sameJson, sortKeys } from './canonical.js';
+import { applyBuiltinDefaults } from './defaults.js';
 import { decodeProblems, dropFields, isBuiltin, schemaErrors } from './builtin-schema.js';
 import { parse as parseYaml } from 'yaml';
 
@@ -126,6 +127,12 @@ function setPath(o: JsonObject, path: string, value: Json): void {
 function specPart(o: JsonObject): JsonObject {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
   return rest;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
 }
 
 export interface WriteOptions {
@@ -262,10 +269,12 @@ export class Store {
     m.generation = 1;
     delete m.resourceVersion;
     delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
     // Custom resources ignore status on create (it is owned by the status subresource); built-in kinds keep
     // it so that test helpers can create a Pod or Node in a given state in one call.
     if (def.schema && def.status) delete obj.status;
     if (def.group === '' && def.kind === 'Service') this.allocateClusterIp(obj);
+    applyBuiltinDefaults(def, obj);
     this.admit(def, obj, opts);
     opts.admission?.(def, undefined, obj);
     if (opts.fieldManager) this.recordManager(def, obj, opts.fieldManager, 'Update');
@@ -373,7 +382,7 @@ export class Store {
       throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural}${def.group ? '.' + def.group : ''} "${String(pm.name)}": Precondition failed: UID in precondition: ${String(nm.uid)}, UID in object meta: ${String(pm.uid)}`, { name: String(pm.name), group: def.group, kind: def.plural });
     }
     // Server-owned metadata cannot be changed by a write.
-    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp']) {
+    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds']) {
       if (pm[k] === undefined) delete nm[k];
       else nm[k] = pm[k]!;
     }
@@ -386,6 +395,7 @@ export class Store {
     } else {
       result = next;
       keepAllocated(def, prev, result);
+      applyBuiltinDefaults(def, result);
       const errors = immutableFieldErrors(def, prev, result);
       if (errors.length > 0) throw invalid(def, String(pm.name), errors);
       if (def.status) {
@@ -394,7 +404,7 @@ export class Store {
       }
       if (!sameJson(specPart(prev), specPart(result))) nm.generation = (Number(pm.generation) || 0) + 1;
     }
-    this.admit(def, result, opts);
+    this.admit(def, result, opts, prev);
     opts.admission?.(def, prev, result);
     if (opts.fieldManager && !opts.applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
@@ -409,8 +419,9 @@ export class Store {
     this.rv++;
     meta(result).resourceVersion = String(this.rv);
     const stored = this.strip(result);
-    // Deleting with finalizers left the object in place; the write that clears the last one deletes it.
-    if (pm.deletionTimestamp && !(Array.isArray(meta(stored).finalizers) && (meta(stored).finalizers as Json[]).length > 0)) {
+    // Deleting with finalizers left the object in place; the write that clears the last one deletes it (a
+    // pod in its grace period stays until its kubelet confirms).
+    if (pm.deletionTimestamp && !pm.deletionGracePeriodSeconds && !(Array.isArray(meta(stored).finalizers) && (meta(stored).finalizers as Json[]).length > 0)) {
       this.objects.set(key, { def, obj: stored });
       this.remove(def, stored);
       return this.decorate(def, stored);
@@ -432,7 +443,7 @@ export class Store {
    * by server-side apply and fieldValidation=Strict, else dropped with a warning), wrong types (400), then
    * schema violations (422).
    */
-  private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}): void {
+  private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}, prev?: JsonObject): void {
     if (!def.schema && !isBuiltin(def)) return;
     const unknown: string[] = [];
     if (def.schema) unknownFields(obj, def.schema, '', unknown, true);
@@ -456,7 +467,7 @@ export class Store {
       if (errors.length > 0) throw invalid(def, name, errors);
       return;
     }
-    const errors = processCustomResource(obj, def.schema);
+    const errors = processCustomResource(obj, def.schema, prev);
     if (errors.length > 0) {
       throw new ApiError(422, 'Invalid', `${def.kind}.${def.group} "${name}" is invalid: ${errors.length === 1 ? errors[0] : '[' + errors.join(', ') + ']'}`, {
         name,
@@ -467,15 +478,39 @@ export class Store {
     }
   }
 
-  delete(def: ResourceDef, ns: string | undefined, name: string, opts: { propagationPolicy?: string } = {}): JsonObject {
+  /**
+   * DELETE. Objects with finalizers stay, marked with deletionTimestamp, until the last finalizer goes. Pods
+   * are deleted gracefully, as kube-apiserver's pod strategy does: a pod on a node gets deletionTimestamp
+   * (now + grace) and deletionGracePeriodSeconds (the request's gracePeriodSeconds, else the pod's
+   * terminationGracePeriodSeconds, else 30) and stays Terminating until its kubelet confirms with a delete of
+   * gracePeriodSeconds=0; a delete with gracePeriodSeconds=0 (force), or of a pod never scheduled or already
+   * finished, removes it at once. Preconditions (uid, resourceVersion) answer 409 when they do not hold.
+   */
+  delete(def: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): JsonObject {
     const key = this.key(def, ns, name);
     const e = this.objects.get(key);
     if (!e) throw this.notFound(def, name);
     const m = meta(e.obj);
-    if (Array.isArray(m.finalizers) && m.finalizers.length > 0) {
-      if (!m.deletionTimestamp) {
+    const pre = opts.preconditions ?? {};
+    const conflict = (what: string, want: unknown, have: unknown) =>
+      new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural}${def.group ? '.' + def.group : ''} "${name}": Precondition failed: ${what} in precondition: ${String(want)}, ${what} in object meta: ${String(have)}`, { name, group: def.group, kind: def.plural });
+    if (pre.uid && pre.uid !== m.uid) throw conflict('UID', pre.uid, m.uid);
+    if (pre.resourceVersion && pre.resourceVersion !== m.resourceVersion) throw conflict('ResourceVersion', pre.resourceVersion, m.resourceVersion);
+    const hasFinalizers = Array.isArray(m.finalizers) && m.finalizers.length > 0;
+    let grace = 0;
+    if (def.group === '' && def.kind === 'Pod') {
+      const spec = isObject(e.obj.spec) ? e.obj.spec : {};
+      const phase = isObject(e.obj.status) ? e.obj.status.phase : undefined;
+      const requested = opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+      grace = !spec.nodeName || phase === 'Succeeded' || phase === 'Failed' ? 0 : Math.max(0, requested);
+      // A second delete may shorten the grace period, never lengthen it.
+      if (typeof m.deletionGracePeriodSeconds === 'number') grace = Math.min(grace, m.deletionGracePeriodSeconds);
+    }
+    if (grace > 0 || hasFinalizers) {
+      if (!m.deletionTimestamp || m.deletionGracePeriodSeconds !== grace) {
         this.rv++;
-        m.deletionTimestamp = now();
+        m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        m.deletionGracePeriodSeconds = grace;
         m.resourceVersion = String(this.rv);
         this.emit('MODIFIED', def, e.obj);
       }

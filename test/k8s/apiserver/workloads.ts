@@ -3,8 +3,9 @@
  * the cluster to do with a StatefulSet. It creates pods `<sts>-<i>` and claims `<template>-<sts>-<i>`, binds
  * each new claim to a node (the `volume.kubernetes.io/selected-node` annotation a WaitForFirstConsumer local
  * volume gets), marks pods Running/Ready (unless a test holds one back), removes pods and claims above the
- * replica count (whenScaled: Delete), keeps StatefulSet status counts, and on Node deletion evicts the node's
- * pods, whose replacements then stay Pending/Unschedulable because their local claim points at the lost node.
+ * replica count (whenScaled: Delete), keeps StatefulSet status counts, confirms graceful pod deletions on
+ * Ready nodes (as their kubelet would), and on Node deletion force-deletes the node's pods, whose
+ * replacements then stay Pending/Unschedulable because their local claim points at the lost node.
  */
 import { createHash } from 'node:crypto';
 import { isObject, type Json, type JsonObject } from './patch.js';
@@ -90,6 +91,7 @@ export class WorkloadSimulator {
     setImmediate(() => {
       this.scheduled = false;
       try {
+        this.confirmDeletions();
         this.evictFromLostNodes();
         for (const sts of this.store.list(this.defs.sts).items) this.reconcile(sts);
       } catch {
@@ -102,10 +104,29 @@ export class WorkloadSimulator {
     return typeof name === 'string' && this.store.tryGet(this.defs.node, undefined, name) !== undefined;
   }
 
+  /** A node whose kubelet is posting Ready: only such a kubelet can confirm a pod's deletion. */
+  private nodeReady(name: unknown): boolean {
+    const node = typeof name === 'string' ? this.store.tryGet(this.defs.node, undefined, name) : undefined;
+    const conditions = node && isObject(node.status) && Array.isArray(node.status.conditions) ? node.status.conditions : [];
+    return conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
+  }
+
+  /**
+   * The kubelet's side of graceful deletion: containers stopped at once, then the final delete (grace 0).
+   * On a node that is not Ready nobody confirms, and the pod stays Terminating until force-deleted.
+   */
+  private confirmDeletions(): void {
+    for (const pod of this.store.list(this.defs.pod).items) {
+      const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
+      if (meta(pod).deletionTimestamp && this.nodeReady(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
+    }
+  }
+
+  /** The pod garbage collector force-deletes pods bound to a Node that no longer exists. */
   private evictFromLostNodes(): void {
     for (const pod of this.store.list(this.defs.pod).items) {
       const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
-      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string);
+      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
     }
   }
 
