@@ -255,6 +255,10 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(ring.spec.version).toBeGreaterThan(ringV1.spec.version);
     expect(cc.status.ring).toEqual({ version: ring.spec.version, members: 5, draining: 0 });
     expect(ring.active.map((m) => m.name)).toEqual([0, 1, 2, 3, 4].map((i) => `${NAME}-${i}`));
+    // One server per node (the default required anti-affinity): five members on five different nodes.
+    const nodes = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await pod(`${NAME}-${i}`)).spec.nodeName));
+    expect(new Set(nodes).size).toBe(5);
+    expect((await pod(`${NAME}-0`)).spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
 
     const moved = KEYS_A.filter((k) => ring.owner(k).name !== ringV1.owner(k).name);
     // Ketama: only keys that now belong to a new member move.

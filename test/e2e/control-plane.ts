@@ -17,7 +17,9 @@
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
  *   PodScheduled=False/Unschedulable. A new claim is tied to the Ready, untainted node running the fewest of
- *   the set's pods.
+ *   the set's pods, among the nodes a required pod anti-affinity on kubernetes.io/hostname leaves
+ *   (kube-scheduler's InterPodAffinity filter, for the one term shape the operator writes); no such node
+ *   leaves it Pending.
  * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared, grace 0).
  */
 import { createHash } from 'node:crypto';
@@ -231,11 +233,26 @@ export class ControlPlane {
     return node;
   }
 
-  private pickNode(ownedPods: Obj[]): string | undefined {
+  /** Nodes running a pod that a required anti-affinity term (topologyKey kubernetes.io/hostname, matchLabels) selects. */
+  private antiAffinityTaken(ns: string, podSpec: any, placed: Obj[]): Set<string> {
+    const taken = new Set<string>();
+    const terms: any[] = podSpec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+    const pods = [...this.informers.pods.list(ns), ...placed];
+    for (const term of terms) {
+      if (term.topologyKey !== 'kubernetes.io/hostname') continue;
+      const match = term.labelSelector?.matchLabels ?? {};
+      for (const p of pods) {
+        if (p.spec?.nodeName && Object.entries(match).every(([k, v]) => p.metadata?.labels?.[k] === v)) taken.add(p.spec.nodeName);
+      }
+    }
+    return taken;
+  }
+
+  private pickNode(ownedPods: Obj[], taken: Set<string> = new Set()): string | undefined {
     // As the scheduler: no new pod on a node tainted NoSchedule/NoExecute (unreachable, out-of-service) or not Ready.
     const usable = (n: Obj): boolean =>
       !(n.spec?.taints ?? []).some((t: any) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !(n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status !== 'True');
-    const nodes = this.informers.nodes.list().filter(usable).map((n) => n.metadata!.name!).sort();
+    const nodes = this.informers.nodes.list().filter(usable).map((n) => n.metadata!.name!).filter((n) => !taken.has(n)).sort();
     if (nodes.length === 0) return undefined;
     const load = (n: string): number => ownedPods.filter((p) => p.spec?.nodeName === n && !p.metadata?.deletionTimestamp).length;
     const min = Math.min(...nodes.map(load));
@@ -262,9 +279,11 @@ export class ControlPlane {
   private async createPod(sts: Obj, ns: string, podName: string, template: any, claimTemplates: Obj[], claims: Obj[], revision: string, ownedPods: Obj[]): Promise<void> {
     let node = this.pinnedNode(claims);
     if (node === '') {
-      node = this.pickNode(ownedPods);
+      node = this.pickNode(ownedPods, this.antiAffinityTaken(ns, template.spec, ownedPods));
       if (node) await this.bindClaims(ns, claims, node);
     }
+    // Pods created in this pass are not in the informer yet: count them for load and anti-affinity.
+    if (node) ownedPods.push({ metadata: { name: podName, labels: template.metadata?.labels ?? {} }, spec: { nodeName: node } });
     const spec = plain<any>(template.spec ?? {});
     spec.hostname = podName;
     spec.subdomain = sts.spec?.serviceName;
@@ -300,7 +319,7 @@ export class ControlPlane {
       return;
     }
     if (node === '') {
-      node = this.pickNode(ownedPods);
+      node = this.pickNode(ownedPods, this.antiAffinityTaken(ns, pod.spec, ownedPods));
       if (!node) return;
       await this.bindClaims(ns, claims, node);
     }

@@ -57,7 +57,11 @@ process.once('exit', () => {
  * long enough that a busy machine stalling the test process does not make a live node NotReady. */
 export const MONITOR_GRACE_PERIOD_MS = 3000;
 
-export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-c']): Promise<E2ECluster> {
+/** One server per node is the operator's default (a required pod anti-affinity): the suite scales to 5
+ * members and then replaces a lost node's member, so it needs 5 nodes plus a spare. */
+export const DEFAULT_NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f'];
+
+export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
   const root = mkdtempSync(join(tmpdir(), 'cachalot-e2e-'));
   const api = new ApiServerDouble({ bookmarkIntervalMs: 200 });

@@ -504,7 +504,10 @@ export class Kubelet {
     clearInterval(proc.probeTimer);
     this.reportStatus(proc);
     const c = proc.pod.spec?.containers[0];
-    const preStop = Number((c?.lifecycle?.preStop as any)?.sleep?.seconds ?? 0) * 1000;
+    // The `sleep` action, or an exec of `sleep N` (what the operator uses, to work on Kubernetes < 1.30).
+    const hook = c?.lifecycle?.preStop as any;
+    const execSleep = hook?.exec?.command?.[0]?.endsWith('sleep') ? hook.exec.command[1] : undefined;
+    const preStop = Number(hook?.sleep?.seconds ?? execSleep ?? 0) * 1000;
     await new Promise((r) => setTimeout(r, Math.min(preStop, this.opts.preStopCapMs ?? 200)));
     const graceMs = Math.min((proc.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, this.opts.killAfterMs ?? 20_000);
     const child = proc.child;

@@ -47,16 +47,18 @@ export async function helmBinary(): Promise<string> {
 
 const rendered = new Map<string, Promise<any[]>>();
 
-/** The chart's ServiceAccount and RBAC objects as `helm template` renders them into `namespace` (cached). */
-export function renderRbac(namespace: string): Promise<any[]> {
-  let p = rendered.get(namespace);
+/** The chart's ServiceAccount and RBAC objects as `helm template` renders them into `namespace` (cached);
+ * `sets` are `--set` values (e.g. `scope=namespace`). */
+export function renderRbac(namespace: string, sets: string[] = [], release = RELEASE): Promise<any[]> {
+  const key = JSON.stringify([namespace, sets, release]);
+  let p = rendered.get(key);
   if (!p) {
     p = (async () => {
-      const r = await run(await helmBinary(), ['template', RELEASE, CHART, '--namespace', namespace, '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml']);
+      const r = await run(await helmBinary(), ['template', release, CHART, '--namespace', namespace, '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml', ...sets.flatMap((x) => ['--set', x])]);
       if (r.code !== 0) throw new Error(`helm template: ${r.stderr}`);
       return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
     })();
-    rendered.set(namespace, p);
+    rendered.set(key, p);
   }
   return p;
 }
@@ -65,8 +67,8 @@ export function renderRbac(namespace: string): Promise<any[]> {
  * Creates the chart's ServiceAccount, roles and bindings in the double (as the admin, as `helm install` would)
  * and returns the ServiceAccount's identity with a bearer token for it.
  */
-export async function installChartRbac(api: ApiServerDouble, namespace = 'default'): Promise<{ user: UserInfo; token: string }> {
-  const docs = await renderRbac(namespace);
+export async function installChartRbac(api: ApiServerDouble, namespace = 'default', sets: string[] = [], release = RELEASE): Promise<{ user: UserInfo; token: string }> {
+  const docs = await renderRbac(namespace, sets, release);
   let sa: UserInfo | undefined;
   for (const doc of docs) {
     const [group, version] = String(doc.apiVersion).includes('/') ? String(doc.apiVersion).split('/') : ['', String(doc.apiVersion)];

@@ -3,6 +3,7 @@
  * The operator end to end against the API server double, through the real @kubernetes/client-node over HTTP.
  * A workload simulator stands in for the StatefulSet controller, scheduler and kubelet (pods become Ready).
  */
+import { restrictedViolations } from '../support/pss.js';
 import { cacheCluster, condition, eventually, metricValue, patchMerge, ringOf, startEnv, stored, storedList, type Env } from './helpers.js';
 
 let env: Env;
@@ -38,7 +39,13 @@ describe('cachalot-operator reconcile', () => {
       expect(c.metadata.ownerReferences).toEqual([{ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', name: 'web', uid, controller: true, blockOwnerDeletion: true }]);
       expect(c.metadata.managedFields.map((f: any) => `${f.manager}/${f.operation}`)).toContain('cachalot-operator/Apply');
     }
-    expect(children[0].spec.volumeClaimTemplates[0].spec.storageClassName).toBe('local-storage');
+    // No class by default: the claim gets the cluster's default StorageClass.
+    expect(children[0].spec.volumeClaimTemplates[0].spec).not.toHaveProperty('storageClassName');
+    // The StatefulSet as stored, and the pods made from it, pass Pod Security "restricted".
+    expect(restrictedViolations(children[0].spec.template)).toEqual([]);
+    const pods = storedList(env, 'v1', 'pods', 'default').filter((p: any) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'web');
+    expect(pods).toHaveLength(3);
+    for (const p of pods) expect(restrictedViolations(p)).toEqual([]);
     // No ServiceMonitor: its CRD is not installed.
     expect(env.api.store.lookup('monitoring.coreos.com/v1', 'servicemonitors')).toBeUndefined();
 

@@ -5,7 +5,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/types.js';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_CRD } from '../builders/index.js';
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD } from '../builders/index.js';
 import { FIELD_MANAGER } from '../api/types.js';
 import { errorMessage, isConflict, Kube, statusCode } from '../kube.js';
 import type { Logger } from '../log.js';
@@ -19,6 +19,9 @@ import type { CacheCluster } from '../api/types.js';
 export interface ControllerOptions {
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
+  /** false: never read cluster-scoped objects (Nodes, PersistentVolumes, CRDs), for installs without a
+   * ClusterRole: no node-loss detection; whether ServiceMonitors exist is learnt by listing them. */
+  clusterReads?: boolean;
   workers?: number;
   /** Every CacheCluster is re-enqueued this often, as a backstop for anything no watch reports (e.g. Node loss). */
   resyncMs?: number;
@@ -75,6 +78,7 @@ export class Controller {
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
       metrics,
+      clusterReads: opts.clusterReads ?? true,
     };
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.clusters.on({ add: enqueue, update: enqueue, delete: enqueue });
@@ -117,7 +121,7 @@ export class Controller {
     const now = Date.now();
     if (now - this.smChecked < SERVICE_MONITOR_CHECK_MS && this.smChecked > 0) return this.smAvailable;
     try {
-      this.smAvailable = (await this.kube.read('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, SERVICE_MONITOR_CRD)) !== undefined;
+      this.smAvailable = this.opts.clusterReads === false ? await this.serviceMonitorsListable() : (await this.kube.read('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, SERVICE_MONITOR_CRD)) !== undefined;
     } catch (err) {
       // Without RBAC to read CRDs (403) we cannot know; skipping the ServiceMonitor is the safe side.
       if (statusCode(err) !== 403) throw err;
@@ -125,6 +129,19 @@ export class Controller {
     }
     this.smChecked = now;
     return this.smAvailable;
+  }
+
+  /** Without cluster-scoped reads: the kind exists if its objects can be listed in the watched namespace (a
+   * Role grants that); 404 means prometheus-operator is not installed. */
+  private async serviceMonitorsListable(): Promise<boolean> {
+    if (!this.opts.namespace) return false;
+    try {
+      await this.kube.objects.list(SERVICE_MONITOR_API_VERSION, 'ServiceMonitor', this.opts.namespace, undefined, undefined, undefined, undefined, undefined, 1);
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
   }
 
   private async work(): Promise<void> {
