@@ -466,7 +466,7 @@ export class ApiServerDouble {
     const w: Watcher = { def, ...(ns ? { namespace: ns } : {}), selector, fieldSelector, res, stalled: false, bookmarks: q.get('allowWatchBookmarks') === 'true', lastRv: this.store.resourceVersion, asTable };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     // A real API server answers a watch at once; Node would hold the headers until the first event, and
-    // client-node's informer start() awaits them (test/e2e FINDINGS 2).
+    // client-node's informer start() awaits them.
     res.flushHeaders();
     if (!rvParam || rvParam === '0') {
       initial = this.store.list(def, ns, q.get('labelSelector') ?? undefined, q.get('fieldSelector') ?? undefined).items;
