@@ -10,15 +10,19 @@ const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/expiry.te
 
 export const MODULES = {
   store: { tests: STORE },
-  flash: { tests: ['test/unit/flash/tier.test.ts', 'test/unit/flash/recovery.test.ts'] },
-  clock: { tests: ['test/unit/engine/clock.test.ts'] },
+  flash: {
+    tests: ['test/unit/flash/tier.test.ts', 'test/unit/flash/recovery.test.ts', 'test/unit/flash/lookup.test.ts',
+      'test/unit/flash/recovery-file-order.test.ts'],
+  },
+  clock: { tests: ['test/unit/engine/clock.test.ts', 'test/unit/engine/realtime.test.ts'] },
   sidecar: {
     tests: ['test/unit/sidecar/routing.test.ts', 'test/unit/sidecar/ring-and-config.test.ts',
-      'test/unit/sidecar/ketama-pylibmc.test.ts', 'test/unit/sidecar/continuum.test.ts'],
+      'test/unit/sidecar/ketama-pylibmc.test.ts', 'test/unit/sidecar/ring-bounds.test.ts'],
   },
   operator: {
     tests: ['test/unit/operator/builders.test.ts', 'test/unit/operator/conditions.test.ts',
-      'test/unit/operator/ring.test.ts', 'test/unit/operator/plan.test.ts'],
+      'test/unit/operator/ring.test.ts', 'test/unit/operator/plan.test.ts',
+      'test/unit/operator/observed-generation.test.ts'],
   },
 };
 
