@@ -5,8 +5,10 @@ set -euo pipefail
 need=()
 command -v memcached >/dev/null || need+=(memcached)
 command -v memccapable >/dev/null || need+=(libmemcached-tools)
-python3 -c 'import pymemcache' 2>/dev/null || need+=(python3-pymemcache)
-python3 -c 'import pylibmc' 2>/dev/null || need+=(python3-pylibmc)
+# Debian's python3-* packages install for the system interpreter; a python3 found earlier on PATH (pyenv,
+# a virtualenv) does not see them, and the tests run /usr/bin/python3.
+/usr/bin/python3 -c 'import pymemcache' 2>/dev/null || need+=(python3-pymemcache)
+/usr/bin/python3 -c 'import pylibmc' 2>/dev/null || need+=(python3-pylibmc)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "test-deps: installing ${need[*]}" >&2

@@ -139,6 +139,10 @@ beforeAll(async () => {
   c = await startCluster();
 }, 30_000);
 
+// A server that exits without the scenario stopping it fails the step it happened in (a crash the kubelet
+// double quietly restarted would otherwise pass unnoticed); steps that crash one declare it.
+afterEach(() => c?.checkExits());
+
 afterAll(async () => {
   for (const mc of clients.values()) mc.close();
   const errors = [...c?.kubelets.values() ?? []].flatMap((k) => k.errors);
@@ -402,6 +406,7 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     const kubelet = c.kubelets.get(before.spec.nodeName)!;
     const proc = kubelet.runningPods().find((p) => p.name === victim)!;
     const owned = ring3.partition(KEYS_A).get(victim)!;
+    c.expectExits(`${NS}/${victim}`, 1);
     process.kill(proc.pid!, 'SIGKILL');
     await waitUntil(`${victim} reported not Ready`, async () => cond(await pod(victim), 'Ready')?.status === 'False', 10_000, 10);
     const after = await waitUntil(`${victim} Ready again with restartCount 1`, async () => {
@@ -455,6 +460,8 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     const { ring } = await settled(3);
     const uids = new Map<string, string>();
     for (const i of [0, 1, 2]) uids.set(`${NAME}-${i}`, (await pod(`${NAME}-${i}`)).metadata.uid);
+    // web-2's new server exits at once, again and again, until the revert replaces it.
+    c.expectExits(`${NS}/${NAME}-2`, 2, true);
     const bad = await fetch(`${c.api.url}${CC_PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { extraArgs: ['--no-such-flag'] } }) });
     expect(bad.status).toBe(200);
     // web-2 is replaced first and its server exits at once (unknown option): restarts, never Ready.

@@ -18,7 +18,7 @@ import { Continuum } from '../../server/src/sidecar/continuum.js';
 import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/sidecar/ring.js';
 import { parseReply, storageCommand, type Reply, type ReplyShape } from '../support/mcclient.js';
 import { ControlPlane } from './control-plane.js';
-import { Kubelet, LoopbackNetwork, SERVER_MAIN } from './kubelet.js';
+import { Kubelet, LoopbackNetwork, SERVER_MAIN, type ServerExit } from './kubelet.js';
 
 export interface E2ECluster {
   api: ApiServerDouble;
@@ -32,6 +32,14 @@ export interface E2ECluster {
   /** Node loss: the kubelet's machine dies (SIGKILL), then its Node object is deleted. */
   loseNode(name: string): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Declares that the scenario makes the server of pod `namespace/name` exit on its own: exactly `count`
+   * times, or at least `count` with `atLeast` (a crash loop), before the next checkExits().
+   */
+  expectExits(pod: string, count: number, atLeast?: boolean): void;
+  /** Throws naming every server exit since the last check that expectExits() did not declare, or a declared
+   *  count that did not happen; then starts over. Tests call it after each test (afterEach). */
+  checkExits(): void;
 }
 
 const live = new Set<E2ECluster>();
@@ -60,7 +68,30 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
   const network = new LoopbackNetwork();
   const controlPlane = await new ControlPlane(kc).start();
   const kubelets = new Map<string, Kubelet>();
+  const seenExits = new Set<ServerExit>();
+  let declared = new Map<string, { count: number; atLeast: boolean }>();
   const cluster: E2ECluster = {
+    expectExits(pod, count, atLeast = false) {
+      declared.set(pod, { count, atLeast });
+    },
+    checkExits() {
+      const fresh = [...kubelets.values()].flatMap((k) => k.unexpectedExits).filter((e) => !seenExits.has(e));
+      for (const e of fresh) seenExits.add(e);
+      const byPod = new Map<string, ServerExit[]>();
+      for (const e of fresh) byPod.set(`${e.namespace}/${e.pod}`, [...(byPod.get(`${e.namespace}/${e.pod}`) ?? []), e]);
+      const problems: string[] = [];
+      for (const [pod, exits] of byPod) {
+        const want = declared.get(pod);
+        const how = exits.map((e) => `code ${e.code}, signal ${e.signal}`).join('; ');
+        if (!want) problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}) and the test did not stop it`);
+        else if (want.atLeast ? exits.length < want.count : exits.length !== want.count) {
+          problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}); the test expected ${want.atLeast ? 'at least ' : ''}${want.count}`);
+        }
+      }
+      for (const [pod, want] of declared) if (!byPod.has(pod)) problems.push(`${pod}: expected ${want.atLeast ? 'at least ' : ''}${want.count} exit(s) of its server, saw none`);
+      declared = new Map();
+      if (problems.length) throw new Error(`unexpected server exits:\n${problems.join('\n')}`);
+    },
     api, kc, core, network, controlPlane, kubelets, root,
     operator: undefined as unknown as Operator,
     async loseNode(name) {

@@ -216,6 +216,15 @@ export interface KubeletOptions {
 
 const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/** A server process that exited on its own (not stopped by the kubelet). */
+export interface ServerExit {
+  namespace: string;
+  pod: string;
+  uid: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export class Kubelet {
   readonly node: string;
   private readonly core: CoreV1Api;
@@ -233,6 +242,9 @@ export class Kubelet {
   readonly errors: string[] = [];
   /** Container restarts (a server that exited on its own), for the test's log. */
   readonly events: string[] = [];
+  /** Servers that exited without being stopped (each one restarted, restartCount + 1): the harness fails a
+   * test on any that it did not declare (harness.ts, checkExits). */
+  readonly unexpectedExits: ServerExit[] = [];
 
   constructor(private readonly opts: KubeletOptions) {
     this.node = opts.node;
@@ -399,6 +411,7 @@ export class Kubelet {
         proc.restartCount++;
         proc.ready = false;
         this.events.push(`${proc.namespace}/${proc.name}: server exited on its own (code ${code}, signal ${signal}); restarting`);
+        this.unexpectedExits.push({ namespace: proc.namespace, pod: proc.name, uid: proc.uid, code, signal });
         this.reportStatus(proc);
         setTimeout(() => {
           if (!proc.stopping && !this.stopped) {

@@ -12,6 +12,8 @@ const CC = `/apis/cachalot.io/v1alpha1/namespaces/${NS}/cacheclusters`;
 let c: E2ECluster | undefined;
 const clients: Mc[] = [];
 
+afterEach(() => c?.checkExits());
+
 afterAll(async () => {
   for (const mc of clients) mc.close();
   await c?.stop();
@@ -41,7 +43,8 @@ async function scale(replicas: number): Promise<void> {
   expect(r.status).toBe(200);
 }
 
-test.skip('FINDINGS 1 (skipped: fails, design gap): a key invalidated while it lived on a member that then left is not served from its previous owner after scale-down', async () => {
+/** The scenario of FINDINGS 1: how many of the invalidated keys the previous owner serves again (expected 0). */
+async function staleAfterScaleDown(): Promise<{ moved: number; stale: number }> {
   c = await startCluster();
   const created = await fetch(`${c.api.url}${CC}`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
@@ -70,6 +73,23 @@ test.skip('FINDINGS 1 (skipped: fails, design gap): a key invalidated while it l
     const got = await (await on(back, k)).getMany([k]);
     if (got.get(k) !== undefined) stale.push(`${k} -> ${got.get(k)!.toString()}`);
   }
+  return { moved: moved.length, stale: stale.length };
+}
+
+/**
+ * A known bug kept running: `test.failing` passes while the bug is there and turns red the day it is fixed.
+ * It must fail for the stated reason only: a scenario that breaks earlier (cluster start, a ring that never
+ * comes, a timeout of its own waits, each bounded well inside the test's timeout) is reported and makes the
+ * test return normally, which `test.failing` reports as a failure too.
+ */
+test.failing('FINDINGS 1 (known bug, fails): a key invalidated while it lived on a member that then left is not served from its previous owner after scale-down', async () => {
+  let result: { moved: number; stale: number };
+  try {
+    result = await staleAfterScaleDown();
+  } catch (err) {
+    console.error(`FINDINGS 1 scenario broke before its final check, so this is not the known failure: ${(err as Error).stack ?? String(err)}`);
+    return;
+  }
   // Expected: every invalidated key is a miss. Actual (FINDINGS.md 1): the previous owner serves v1 again.
-  expect({ moved: moved.length, stale: stale.length }).toEqual({ moved: moved.length, stale: 0 });
-}, 60_000);
+  expect(result).toEqual({ moved: result.moved, stale: 0 });
+}, 180_000);

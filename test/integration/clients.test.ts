@@ -2,7 +2,7 @@
 // (found on memcached, byte-exact, for the key length used here) — Debian's python3-pymemcache with binary
 // values, and the npm `memcached` client with text values. memcached runs every check as a control.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Memcached from 'memcached';
 import { RawClient } from '../support/rawclient.js';
@@ -14,8 +14,13 @@ import {
   stopServer,
   type RunningServer,
 } from '../support/servers.js';
+import { requirePrereq } from '../support/prereq.js';
 
-const PYTHON = '/usr/bin/python3';
+// Debian's python3-pymemcache is installed for the system interpreter, not for a python3 earlier on PATH.
+const PYTHON = process.env.CACHALOT_TEST_PYTHON || '/usr/bin/python3';
+const pymemcacheCheck = spawnSync(PYTHON, ['-c', 'import pymemcache'], { timeout: 10_000, encoding: 'utf8' });
+const pymemcacheGate = requirePrereq('python3-pymemcache', pymemcacheCheck.status === 0,
+  `${PYTHON} cannot import pymemcache (apt-get install python3-pymemcache)${pymemcacheCheck.stderr ? `: ${pymemcacheCheck.stderr.trim().split('\n').pop()}` : ''}`);
 const PY_SCRIPT = join(REPO_ROOT, 'test', 'support', 'pymemcache_roundtrip.py');
 const ONE_MIB = 1024 * 1024;
 /** Every key in this file is 10 bytes ("rt-" or "np-" plus 7 digits, or BOUNDARY_KEY): the size limit counts the key. */
@@ -192,11 +197,11 @@ describe('memcached -I 1m (control)', () => {
   let report: Promise<PyReport> | undefined;
   const pymemcache = (): Promise<PyReport> => (report ??= runPymemcache(memcached!.port, roundTripSizes(maxValue), maxValue + 1));
 
-  test('pymemcache round-trips 0 B .. the largest value (binary, with get_many, gets/cas, delete)', async () => {
+  pymemcacheGate.test('pymemcache round-trips 0 B .. the largest value (binary, with get_many, gets/cas, delete)', async () => {
     expectPymemcacheRoundTrips(await pymemcache(), maxValue);
   });
 
-  test('pymemcache: one byte more is refused as too large, and the connection stays usable', async () => {
+  pymemcacheGate.test('pymemcache: one byte more is refused as too large, and the connection stays usable', async () => {
     expectPymemcacheTooLarge(await pymemcache(), maxValue);
   });
 
@@ -206,12 +211,8 @@ describe('memcached -I 1m (control)', () => {
 });
 
 const reason = cachalotUnavailableReason();
-if (reason) {
-  describe.skip(`cachalot-server -I 1m — SKIPPED: ${reason}`, () => {
-    test('client round trips', () => undefined);
-  });
-} else {
-  describe('cachalot-server -I 1m', () => {
+{
+  requirePrereq('cachalot-server build (dist/)', reason === null, reason ?? '').describe('cachalot-server -I 1m', () => {
     let cachalot: RunningServer | undefined;
     beforeAll(async () => {
       cachalot = await startCachalot(['-I', '1m']);
@@ -225,11 +226,11 @@ if (reason) {
     let report: Promise<PyReport> | undefined;
     const pymemcache = (): Promise<PyReport> => (report ??= runPymemcache(cachalot!.port, roundTripSizes(maxValue), maxValue + 1));
 
-    test('pymemcache round-trips 0 B .. the largest value (binary, with get_many, gets/cas, delete)', async () => {
+    pymemcacheGate.test('pymemcache round-trips 0 B .. the largest value (binary, with get_many, gets/cas, delete)', async () => {
       expectPymemcacheRoundTrips(await pymemcache(), maxValue);
     });
 
-    test('pymemcache: one byte more is refused as too large, and the connection stays usable', async () => {
+    pymemcacheGate.test('pymemcache: one byte more is refused as too large, and the connection stays usable', async () => {
       expectPymemcacheTooLarge(await pymemcache(), maxValue);
     });
 

@@ -5,10 +5,11 @@ import { describe, test } from '@jest/globals';
 import { cachalotUnavailableReason, startCachalot } from '../../support/servers.js';
 import { RANDOM_SCRIPT_COUNT } from './generator.js';
 import { differentialSuite } from './suite.js';
+import { requirePrereq } from '../../support/prereq.js';
 
 const reason = cachalotUnavailableReason();
 if (reason) {
-  describe.skip(`memcached vs cachalot-server — SKIPPED: ${reason}`, () => {
+  requirePrereq('cachalot-server build (dist/)', false, reason).describe('memcached vs cachalot-server', () => {
     test('differential scripts', () => undefined);
   });
 } else {

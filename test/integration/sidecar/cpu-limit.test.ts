@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { REPO_ROOT, freePort, startServer, stopServer, waitForExit, type RunningServer } from '../../support/servers.js';
 import { RawClient, RingFile, ask, ringJson } from './helpers.js';
+import { requirePrereq } from '../../support/prereq.js';
 
 const SIDECAR_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
 
@@ -55,10 +56,7 @@ try {
 } catch (err) {
   unavailable = (err as Error).message;
 }
-const maybe = unavailable === null ? describe : describe.skip;
-if (unavailable !== null) {
-  test.skip(`cgroup CPU limit: skipped (${unavailable})`, () => undefined);
-}
+const maybe = requirePrereq('a cgroup with a CPU quota (root, cgroup v1 cpu or v2 cpu controller)', unavailable === null, unavailable ?? '').describe;
 
 maybe('the sidecar under a cgroup CPU limit', () => {
   const ring = new RingFile();

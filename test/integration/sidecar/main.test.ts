@@ -10,10 +10,11 @@ import { REPO_ROOT, freePort, startServer, stopServer, waitForExit, type Running
 import { writeFileSync } from 'node:fs';
 import { ApiServerDouble } from '../../k8s/apiserver/index.js';
 import { RawClient, RingFile, ask, eventually, ringJson, startUpstreams, stopAll } from './helpers.js';
+import { requirePrereq } from '../../support/prereq.js';
 
 const SIDECAR_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
 const built = existsSync(SIDECAR_MAIN);
-const maybe = built ? describe : describe.skip;
+const maybe = requirePrereq('cachalot-sidecar build (dist/)', built, `${SIDECAR_MAIN} does not exist (npm run build)`).describe;
 
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [SIDECAR_MAIN, ...args], { timeout: 15_000, encoding: 'utf8' });

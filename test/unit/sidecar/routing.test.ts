@@ -1,8 +1,9 @@
-import HashRing from 'hashring';
 import { Continuum, ketamaDigests, ketamaServerString } from '../../../server/src/sidecar/continuum.js';
 import { parseRingDocument } from '../../../server/src/sidecar/ring.js';
 import { RoutingTable } from '../../../server/src/sidecar/routing.js';
 import type { Upstream } from '../../../server/src/sidecar/upstream.js';
+import { KetamaReference, pylibmcMissingReason } from '../../support/ketama-reference.js';
+import { requirePrereq } from '../../support/prereq.js';
 
 test('libmemcached digest counts: C float rounding gives 39 instead of 40 for some member counts', () => {
   const short = [];
@@ -19,24 +20,31 @@ test('server strings leave out the default port', () => {
   expect(ketamaServerString({ host: 'web-0', port: 11300, weight: 1 })).toBe('web-0:11300');
 });
 
-test('the continuum agrees with hashring\'s own ketama lookup (4 equal members, default port)', () => {
-  const hosts = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
-  const c = new Continuum(hosts.map((host) => ({ host, port: 11211, weight: 1 })), 40);
-  expect(c.points.length).toBe(4 * 160);
-  const hr = new HashRing(hosts.map((h) => `${h}:11211`), 'md5', { 'default port': 11211, 'max cache size': 1 });
-  for (let i = 0; i < 5000; i++) {
-    const key = `key-${i}`;
-    expect(hosts[c.ownerOf(Buffer.from(key))]).toBe(hr.get(key)!.split(':')[0]);
-  }
-});
-
 function fakeUpstream(address: string): Upstream {
   return { address, ejected: false } as unknown as Upstream;
 }
 
+/**
+ * Expected owners come from libmemcached (pylibmc) over four loopback sinks, never from the continuum under
+ * test: the RoutingTable's members are those sinks, so an address names the same server on both sides.
+ */
+const pylibmc = pylibmcMissingReason();
+const gate = requirePrereq('python3-pylibmc', pylibmc === null, pylibmc ?? '');
+let ref: KetamaReference | undefined;
+beforeAll(async () => {
+  if (pylibmc === null) ref = await KetamaReference.start(4);
+});
+afterAll(() => ref?.stop());
+
+const keyNames = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+const keys = keyNames.map((k) => Buffer.from(k));
+const addr = (i: number): string => `127.0.0.1:${ref!.sinks[i]!.port}`;
+/** Owner addresses on a ring of the given sinks, per key, by pylibmc. */
+const expected = async (subset: number[]): Promise<string[]> => (await ref!.owners(subset, keyNames)).map(addr);
+
 function table(states: Array<'active' | 'draining'>, policy: 'miss' | 'next'): { t: RoutingTable; ups: Map<string, Upstream> } {
   const spec = parseRingDocument(JSON.stringify({
-    version: 1, members: states.map((state, i) => ({ host: `h${i}`, port: 11211, state })),
+    version: 1, members: states.map((state, i) => ({ host: '127.0.0.1', port: ref!.sinks[i]!.port, state })),
   }));
   const ups = new Map<string, Upstream>();
   const t = new RoutingTable(spec, (m) => {
@@ -47,42 +55,71 @@ function table(states: Array<'active' | 'draining'>, policy: 'miss' | 'next'): {
   return { t, ups };
 }
 
-const keys = Array.from({ length: 2000 }, (_, i) => Buffer.from(`k${i}`));
 const route = (t: RoutingTable, k: Buffer, gen = 0) => t.route(k, 0, k.length, gen)?.address ?? null;
 
-test('a draining member gets no keys; its keys move, the others stay where they were', () => {
-  const all = table(['active', 'active', 'active', 'active'], 'miss').t;
+gate.test('every key goes to the member libmemcached names for it', async () => {
+  const want = await expected([0, 1, 2, 3]);
+  const t = table(['active', 'active', 'active', 'active'], 'miss').t;
+  const got = keys.map((k) => route(t, k));
+  expect(got).toEqual(want);
+  for (let i = 0; i < 4; i++) expect(got.filter((a) => a === addr(i)).length).toBeGreaterThan(200);
+});
+
+gate.test('a draining member gets no keys: they go where libmemcached sends them without it; the others stay', async () => {
+  const all = await expected([0, 1, 2, 3]);
+  const without = await expected([0, 1, 2]);
   const drained = table(['active', 'active', 'active', 'draining'], 'miss').t;
-  const without = table(['active', 'active', 'active'], 'miss').t;
   expect(drained.all.length).toBe(4);
   expect(drained.upstreams.length).toBe(3);
   let moved = 0;
-  for (const k of keys) {
-    expect(route(drained, k)).not.toBe('h3:11211');
-    // Routing with h3 draining is routing without h3: what a client sees after the shrink, before it.
-    expect(route(drained, k)).toBe(route(without, k));
-    if (route(all, k) === 'h3:11211') moved++;
-    else expect(route(drained, k)).toBe(route(all, k));
-  }
-  expect(moved).toBeGreaterThan(0);
+  keys.forEach((k, i) => {
+    expect(route(drained, k)).toBe(without[i]);
+    if (all[i] === addr(3)) moved++;
+    else expect(route(drained, k)).toBe(all[i]);
+  });
+  expect(moved).toBeGreaterThan(200);
 });
 
-test('ejected owner: miss policy answers without a server; next policy uses the ring without it', () => {
+gate.test('ejected owner: miss policy answers without a server; next policy uses the ring without it', async () => {
+  const all = await expected([0, 1, 2]);
+  const without2 = await expected([0, 1]);
   const miss = table(['active', 'active', 'active'], 'miss');
   const next = table(['active', 'active', 'active'], 'next');
-  const without = table(['active', 'active'], 'miss').t;
-  miss.ups.get('h2:11211')!.ejected = true;
-  next.ups.get('h2:11211')!.ejected = true;
-  for (const k of keys) {
-    const owner = miss.t.ownerIndex(k);
-    if (owner === 2) {
+  miss.ups.get(addr(2))!.ejected = true;
+  next.ups.get(addr(2))!.ejected = true;
+  let failedOver = 0;
+  keys.forEach((k, i) => {
+    if (all[i] === addr(2)) {
+      failedOver++;
       expect(route(miss.t, k, 1)).toBeNull();
-      expect(route(next.t, k, 1)).toBe(route(without, k));
+      expect(route(next.t, k, 1)).toBe(without2[i]);
     } else {
-      expect(route(miss.t, k, 1)).toBe(`h${owner}:11211`);
-      expect(route(next.t, k, 1)).toBe(`h${owner}:11211`);
+      expect(route(miss.t, k, 1)).toBe(all[i]);
+      expect(route(next.t, k, 1)).toBe(all[i]);
     }
-  }
+  });
+  expect(failedOver).toBeGreaterThan(200);
+});
+
+gate.test('next policy: a second ejected member gets no keys; its keys and the first one\'s go to the ring without both', async () => {
+  const all = await expected([0, 1, 2, 3]);
+  const without2 = await expected([0, 1, 3]);
+  const without12 = await expected([0, 3]);
+  const { t, ups } = table(['active', 'active', 'active', 'active'], 'next');
+  ups.get(addr(2))!.ejected = true;
+  keys.forEach((k, i) => expect(route(t, k, 1)).toBe(without2[i]));
+  // A second ejection (a new generation): the failover ring is rebuilt without both.
+  ups.get(addr(1))!.ejected = true;
+  const second = keys.map((k) => route(t, k, 2));
+  expect(second.filter((a) => a === addr(1) || a === addr(2))).toEqual([]);
+  keys.forEach((k, i) => {
+    if (all[i] === addr(1) || all[i] === addr(2)) expect(second[i]).toBe(without12[i]);
+    else expect(second[i]).toBe(all[i]);
+  });
+  // The first comes back: only the second's keys fail over, to the ring without it.
+  ups.get(addr(2))!.ejected = false;
+  const without1 = await expected([0, 2, 3]);
+  keys.forEach((k, i) => expect(route(t, k, 3)).toBe(all[i] === addr(1) ? without1[i] : all[i]));
 });
 
 test('the bucketed point lookup equals a lower bound over the whole continuum, at every edge', () => {
