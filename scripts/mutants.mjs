@@ -5,8 +5,9 @@
 // the sources. `tests` overrides the module's test files. docs/testing.md lists the survivors and why.
 
 const STORE = ['test/unit/store/basic.test.ts', 'test/unit/store/model.test.ts', 'test/unit/store/pins.test.ts',
-  'test/unit/store/memlimit.test.ts', 'test/unit/store/keys.test.ts'];
-const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/expiry.test.ts', 'test/unit/store/basic.test.ts'];
+  'test/unit/store/memlimit.test.ts', 'test/unit/store/keys.test.ts', 'test/unit/store/counters.test.ts'];
+const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/expiry.test.ts', 'test/unit/store/counters.test.ts',
+  'test/unit/store/basic.test.ts'];
 
 export const MODULES = {
   store: { tests: STORE },
@@ -14,7 +15,7 @@ export const MODULES = {
     tests: ['test/unit/flash/tier.test.ts', 'test/unit/flash/recovery.test.ts', 'test/unit/flash/lookup.test.ts',
       'test/unit/flash/recovery-file-order.test.ts'],
   },
-  clock: { tests: ['test/unit/engine/clock.test.ts', 'test/unit/engine/realtime.test.ts'] },
+  clock: { tests: ['test/unit/engine/clock.test.ts', 'test/unit/engine/realtime.test.ts', 'test/unit/engine/clock-cell.test.ts'] },
   sidecar: {
     tests: ['test/unit/sidecar/routing.test.ts', 'test/unit/sidecar/ring-and-config.test.ts',
       'test/unit/sidecar/ketama-pylibmc.test.ts', 'test/unit/sidecar/ring-bounds.test.ts'],
@@ -72,8 +73,8 @@ export const MUTANTS = [
   { module: 'store', file: S, why: 'cache_memlimit accepts a limit of one segment (`allowed < 2` to `< 1`)', from: 'if (allowed < 2 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;', to: 'if (allowed < 1 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;' },
   { module: 'store', file: 'server/src/store/hash.ts', why: 'murmur3: third tail byte ignored', from: 'if (rest > 2) k |= buf[i + 2] << 16;', to: '' },
   { module: 'store', file: 'server/src/store/hash.ts', why: 'murmur3: length not mixed in', from: 'h ^= end - start;', to: '' },
-  { module: 'store', file: 'server/src/store/lock.ts', why: 'unlock never wakes a waiter', from: 'Atomics.notify(a, i, 1);', to: '', tests: ['test/unit/store/threads.test.ts'] },
-  { module: 'store', file: 'server/src/store/lock.ts', why: 'tryLock succeeds on a held lock', from: 'return Atomics.compareExchange(a, i, 0, 1) === 0;', to: 'Atomics.compareExchange(a, i, 0, 1);\n  return true;', tests: ['test/unit/store/threads.test.ts', ...EVICTION] },
+  { module: 'store', file: 'server/src/store/lock.ts', why: 'unlock never wakes a waiter', from: 'Atomics.notify(a, i, 1);', to: '', tests: ['test/unit/store/lock.test.ts', 'test/unit/store/threads.test.ts'] },
+  { module: 'store', file: 'server/src/store/lock.ts', why: 'tryLock succeeds on a held lock', from: 'return Atomics.compareExchange(a, i, 0, 1) === 0;', to: 'Atomics.compareExchange(a, i, 0, 1);\n  return true;', tests: ['test/unit/store/lock.test.ts', ...EVICTION] },
   { module: 'store', file: 'server/src/store/memory.ts', why: 'option range check ignores the minimum', from: 'value < min || value > max', to: 'value > max' },
 
   // ---- flash recovery / index ---------------------------------------------------------------------------
