@@ -13,7 +13,7 @@ export const MODULES = {
   store: { tests: STORE },
   flash: {
     tests: ['test/unit/flash/tier.test.ts', 'test/unit/flash/recovery.test.ts', 'test/unit/flash/lookup.test.ts',
-      'test/unit/flash/recovery-file-order.test.ts'],
+      'test/unit/flash/recovery-file-order.test.ts', 'test/unit/flash/files.test.ts'],
   },
   clock: { tests: ['test/unit/engine/clock.test.ts', 'test/unit/engine/realtime.test.ts', 'test/unit/engine/clock-cell.test.ts'] },
   sidecar: {
