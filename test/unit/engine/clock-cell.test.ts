@@ -11,3 +11,16 @@ test('a clock on a shared cell that has not ticked yet reads the system time, ne
   cell[0] = 5000;
   expect(worker.now()).toBe(5000);
 });
+
+test('a clock reads whole seconds since the process started, rounded down at any fraction', () => {
+  const realNow = Date.now;
+  try {
+    const clock = new Clock(1_700_000_000);
+    for (const [ms, expected] of [[1_700_000_100_000, 100], [1_700_000_100_499, 100], [1_700_000_100_700, 100], [1_700_000_100_999, 100], [1_700_000_101_000, 101]]) {
+      Date.now = () => ms;
+      expect(clock.now()).toBe(expected);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+});
