@@ -109,7 +109,8 @@ describe('charts/cachalot-operator', () => {
       await installServiceMonitorCrd(env.api.url);
       const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } });
       await eventually(() => op.isLeader, 'leader');
-      await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
+      // A named StorageClass: recovery asks whether its volumes are local.
+      await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
       env.sim.deleteNode(stored(env, 'v1', 'pods', 'default', 'web-2').spec.nodeName);
       await eventually(() => env.api.requests.some((r) => r.plural === 'persistentvolumeclaims' && r.verb === 'delete'), 'node-loss recovery');
