@@ -51,9 +51,14 @@ describe('builder details', () => {
 
   it('the StatefulSet takes the replicas it is given (a shrink waits for the drain) and spec.affinity', () => {
     const affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } } };
-    const sts = buildStatefulSet(cc({ replicas: 3, affinity }), 5) as { spec: { replicas: number; template: { spec: { affinity?: unknown } } } };
+    type Sts = { spec: { replicas: number; template: { spec: { affinity?: Record<string, unknown> } } } };
+    const sts = buildStatefulSet(cc({ replicas: 3, affinity, onePerNode: false }), 5) as Sts;
     expect(sts.spec.replicas).toBe(5);
     expect(sts.spec.template.spec.affinity).toEqual(affinity);
+    // One server per node (the default) adds its anti-affinity beside the user's terms, which stay as given.
+    const spread = buildStatefulSet(cc({ replicas: 3, affinity }), 5) as Sts;
+    expect(spread.spec.template.spec.affinity?.nodeAffinity).toEqual(affinity.nodeAffinity);
+    expect(spread.spec.template.spec.affinity?.podAntiAffinity).toBeDefined();
     expect((buildStatefulSet(cc({ replicas: 3 })) as { spec: { replicas: number } }).spec.replicas).toBe(3);
   });
 
