@@ -6,7 +6,7 @@
 
 const STORE = ['test/unit/store/basic.test.ts', 'test/unit/store/model.test.ts', 'test/unit/store/pins.test.ts',
   'test/unit/store/memlimit.test.ts', 'test/unit/store/keys.test.ts', 'test/unit/store/counters.test.ts'];
-const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/expiry.test.ts', 'test/unit/store/counters.test.ts',
+const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/counters.test.ts',
   'test/unit/store/basic.test.ts'];
 
 export const MODULES = {

@@ -318,3 +318,19 @@ export class Mc {
     this.socket.destroy();
   }
 }
+
+/**
+ * Steps build on each other: once one fails, the later ones fail at once (naming the first failure) instead
+ * of each waiting out its deadlines on a cluster in an unknown state. One per test file.
+ */
+export function sequentialSteps(): (name: string, fn: () => Promise<void>, timeoutMs: number) => void {
+  let failedStep: string | undefined;
+  return (name, fn, timeoutMs) => {
+    test(name, async () => {
+      if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
+      failedStep = name;
+      await fn();
+      failedStep = undefined;
+    }, timeoutMs);
+  };
+}

@@ -18,7 +18,7 @@
  * node.kubernetes.io/out-of-service by its administrator has its member replaced at once. (A deleted Node
  * is the node-loss step of cluster.test.ts.)
  */
-import { Mc, RingRouter, startCluster, waitUntil, MONITOR_GRACE_PERIOD_MS, type E2ECluster } from './harness.js';
+import { Mc, RingRouter, sequentialSteps, startCluster, waitUntil, MONITOR_GRACE_PERIOD_MS, type E2ECluster } from './harness.js';
 
 const NS = 'default';
 const NAME = 'nl';
@@ -168,15 +168,7 @@ afterAll(async () => {
   if (errors.length) console.warn(`kubelet double reported:\n${errors.join('\n')}`);
 }, 60_000);
 
-let failedStep: string | undefined;
-function step(name: string, fn: () => Promise<void>, timeoutMs: number): void {
-  test(name, async () => {
-    if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
-    failedStep = name;
-    await fn();
-    failedStep = undefined;
-  }, timeoutMs);
-}
+const step = sequentialSteps();
 
 async function settled(replicas: number): Promise<any> {
   return waitUntil(`${replicas} ready members`, async () => {
