@@ -14,7 +14,7 @@
  * not as expected, `SocketWriter.direct` is false and writes go through socket.write(): same contract.
  */
 import type { Socket } from 'node:net';
-import { streamWrap, type StreamWrapBinding } from './streamwrap.js';
+import { streamWrap, type StreamWrapBinding } from '../runtime/internals.js';
 
 interface WriteReq {
   handle: unknown;

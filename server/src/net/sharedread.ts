@@ -1,7 +1,7 @@
 /**
  * Socket reads into one reused buffer per thread instead of a new Buffer per read pushed through the
  * Readable stream ('data' events): Node's `onread` option. Used by cachalot-server's client connections
- * (net/connection.ts) and by the sidecar's client and upstream connections. A reader must consume every
+ * (cache/connection.ts) and by the sidecar's client and upstream connections. A reader must consume every
  * read synchronously (execute it, or copy what it cannot use yet): the next read on any socket of the
  * thread overwrites the buffer. Client sockets (the sidecar's upstreams) take the option directly;
  * accepted sockets have no such option, so they get it through the symbols of Node's own onread support,
@@ -13,7 +13,7 @@
  * client's bytes wait in the kernel) instead of Node reading ahead into its stream buffer.
  */
 import { Socket } from 'node:net';
-import { streamWrap } from './streamwrap.js';
+import { streamWrap } from '../runtime/internals.js';
 
 const SIZE = 64 * 1024;
 
