@@ -38,7 +38,7 @@ function run(config: ServerConfig): void {
   });
   const store = openStore(storeMemory);
 
-  // ---- flash tier (issue 3): shared memory, the flusher thread (recovers the index before any worker
+  // ---- flash tier: shared memory, the flusher thread (recovers the index before any worker
   // starts), the main thread's view for /metrics, /readyz and the shutdown flush.
   let flashMemory: FlashMemory | undefined;
   let flash: LogFlashTier | undefined;
@@ -94,7 +94,7 @@ function run(config: ServerConfig): void {
     counters: reader,
     config,
     ready: () => !shuttingDown && flashReady && Atomics.load(gauges, GAUGE_READY) === 1,
-    extraText: flash === undefined ? undefined : () => flash!.metricsText(), // flash tier (issue 3)
+    extraText: flash === undefined ? undefined : () => flash!.metricsText(),
   }, (err) => {
     log.fatal({ err }, `cannot serve metrics on ${config.metricsListen}:${config.metricsPort} (--metrics-port)`);
     process.exit(1);
@@ -104,7 +104,7 @@ function run(config: ServerConfig): void {
     for (const w of workers) w.postMessage(msg);
   };
 
-  // flash tier (issue 3): after the connections drained, RAM items go to flash (ext_flush_on_shutdown),
+  // flash tier: after the connections drained, RAM items go to flash (ext_flush_on_shutdown),
   // then the flusher writes what is queued, syncs and exits; bounded by --shutdown-timeout.
   let flashStopped = false;
   const stopFlash = (code: number, then: () => void): void => {
@@ -223,7 +223,7 @@ function run(config: ServerConfig): void {
   // inspector on 127.0.0.1:9229), and SIGHUP must not take the cache down.
   process.on('SIGUSR1', () => shutdown('SIGUSR1'));
   process.on('SIGHUP', () => log.info('SIGHUP: ignored'));
-  // flash tier (issue 3): workers start once the index is rebuilt from the files, so no client sees a
+  // flash tier: workers start once the index is rebuilt from the files, so no client sees a
   // half-recovered tier (and /readyz stays 503 until then).
   function flashRecovered(): void {
     flashReady = true;

@@ -9,16 +9,18 @@ import { parentPort, workerData, threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { getHeapStatistics } from 'node:v8';
 import { openStore } from './store/store.js';
-import { LogFlashTier, type FlashMemory } from './flash/flash.js'; // flash tier (issue 3)
+import { LogFlashTier, type FlashMemory } from './flash/flash.js';
 import type { StoreMemory } from './store/types.js';
 import { Clock } from '../runtime/clock.js';
 import { TextEngine } from './engine/text.js';
+import { listeningFd } from '../runtime/internals.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import {
   C, CounterReader, Counters, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS,
   type CounterMemory,
 } from './metrics/counters.js';
-import { ServerStats, VERSION } from './metrics/stats-source.js';
+import { ServerStats } from './metrics/stats-source.js';
+import { VERSION } from '../protocol/version.js';
 import type { ServerConfig } from './config.js';
 
 export interface WorkerInit {
@@ -31,7 +33,7 @@ export interface WorkerInit {
   clock: SharedArrayBuffer;
   /** The listening socket's fd; absent for worker 0, which creates it. */
   fd?: number;
-  /** flash tier (issue 3): its shared memory, when -o ext_path is given. */
+  /** flash tier: its shared memory, when -o ext_path is given. */
   flash?: FlashMemory;
 }
 
@@ -51,7 +53,7 @@ function main(): void {
   const { config } = init;
   const port = parentPort!;
   const log = pino({ level: config.logLevel, base: { thread: init.index } });
-  // ---- flash tier (issue 3): evictions from RAM are demoted into the flash write buffer.
+  // ---- flash tier: evictions from RAM are demoted into the flash write buffer.
   const flash = init.flash !== undefined ? new LogFlashTier(init.flash, init.index, log) : undefined;
   const store = openStore(init.store, flash === undefined ? undefined : {
     onEvict: (hash, ref, now) => {
@@ -74,7 +76,7 @@ function main(): void {
     config,
     clock,
     verbosity: () => verbosity,
-    // flash tier (issue 3): memcached's extstore lines in `stats`, and the `stats extstore` group.
+    // flash tier: memcached's extstore lines in `stats`, and the `stats extstore` group.
     extraGeneral: flash === undefined ? undefined : () => flash.statPairs(),
     extra: flash === undefined ? undefined : (group) => (group === 'extstore' ? flash.extstoreStats() : undefined),
     conns: () => {
@@ -143,10 +145,15 @@ function main(): void {
     port.postMessage({ type: 'listen-error', code: err.code ?? 'ERROR', message: err.message } satisfies WorkerMessage);
   });
   server.on('listening', () => {
-    const handle = (server as unknown as { _handle: { fd: number } })._handle;
     const addr = server.address();
     const bound = typeof addr === 'object' && addr !== null ? addr : { address: config.listen, port: config.port };
-    port.postMessage({ type: 'listening', fd: handle.fd, address: bound.address, port: bound.port } satisfies WorkerMessage);
+    const fd = listeningFd(server);
+    if (fd === undefined && config.threads > 1) {
+      // The other workers accept on this socket's fd (listen({ fd })); without it they cannot.
+      port.postMessage({ type: 'listen-error', code: 'ENOFD', message: 'this Node does not expose the listening socket\'s fd; run with -t 1' } satisfies WorkerMessage);
+      return;
+    }
+    port.postMessage({ type: 'listening', fd: fd ?? -1, address: bound.address, port: bound.port } satisfies WorkerMessage);
   });
   if (init.fd === undefined) server.listen({ port: config.port, host: config.listen, backlog: config.backlog });
   else server.listen({ fd: init.fd });

@@ -38,7 +38,8 @@ export class Clock {
 
   now(): number {
     if (this.follows || this.timer !== undefined) {
-      const v = this.cell[0];
+      // Atomics: the cell is written by the main thread's timer and read by every worker.
+      const v = Atomics.load(this.cell, 0);
       if (v !== 0) return v;
     }
     return this.read();
@@ -59,7 +60,7 @@ export class Clock {
 
   private tick(): void {
     const t = this.read();
-    if (t > this.cell[0]) this.cell[0] = t;
+    if (t > Atomics.load(this.cell, 0)) Atomics.store(this.cell, 0, t);
   }
 
   private read(): number {

@@ -3,7 +3,7 @@
  * client or tool expects where they mean the same thing, plus the proxy's ring and upstream state. A proxy
  * has no items or memory of its own, so it reports none rather than summing its servers'.
  */
-import { PROTOCOL_VERSION } from './routing/dispatch.js';
+import { VERSION } from '../protocol/version.js';
 
 export class SidecarStats {
   curr_connections = 0;
@@ -52,7 +52,7 @@ export function statsReply(view: StatsView, sub: string): Buffer | null {
     ['pid', process.pid],
     ['uptime', Math.floor((now - view.startedAt) / 1000)],
     ['time', Math.floor(now / 1000)],
-    ['version', PROTOCOL_VERSION],
+    ['version', VERSION],
     ['proxy', 'cachalot-sidecar'],
     ['curr_connections', s.curr_connections],
     ['total_connections', s.total_connections],

@@ -4,20 +4,7 @@
  * come from a StatsSource the worker implements over shared counters and the store.
  */
 import type { OutBuf } from '../../protocol/outbuf.js';
-
-export type StatValue = string | number;
-export type StatLines = Array<[string, StatValue]>;
-
-export interface StatsSource {
-  general(): StatLines;
-  settings(): StatLines;
-  items(): StatLines;
-  slabs(): StatLines;
-  conns(): StatLines;
-  /** Extra groups (e.g. "extstore"); undefined when the group does not exist. */
-  group?(name: string): StatLines | undefined;
-  reset(): void;
-}
+import type { StatLines, StatValue, StatsSource } from '../metrics/stats-source.js';
 
 function formatValue(v: StatValue): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(6)) : v;

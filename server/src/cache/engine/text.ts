@@ -38,7 +38,7 @@ export const ZERO_COPY_MIN = 64 * 1024;
 /** Promotion filter (seenOnFlashBefore): 64 Ki bits, cleared after 16 Ki marks (~1/4 of them set). */
 const FLASH_SEEN_BITS = 1 << 16;
 const FLASH_SEEN_WINDOW = 1 << 14;
-import type { StatsSource } from './stats-reply.js';
+import type { StatsSource } from '../metrics/stats-source.js';
 import { FlashHit, type FlashTier } from '../flash/types.js';
 import type { PendingRead } from './session.js';
 import { writeStats } from './stats-reply.js';

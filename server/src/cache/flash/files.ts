@@ -54,7 +54,7 @@ export class FileTable {
 }
 
 /**
- * A pending delayed `flush_all N` (issue 3): `DIR/cachalot.flush` in the first ext_path holds the absolute
+ * A pending delayed `flush_all N`: `DIR/cachalot.flush` in the first ext_path holds the absolute
  * unix second from which every item stored at or before it is dead (memcached's oldest_live), written when
  * the command arrives and removed once the flusher has applied it (every log file dropped). Recovery reads
  * it: a deadline already past drops every file; a future one is armed again.

@@ -1,5 +1,5 @@
 /**
- * The flash tier (issue 3): log files under -o ext_path=DIR:SIZE behind the RAM store.
+ * The flash tier: log files under -o ext_path=DIR:SIZE behind the RAM store.
  * Main thread: createFlashMemory() once, startFlusher(), wait for its 'recovered' message, then start the
  * serving threads; each opens a LogFlashTier on the same memory and passes its demote() to openStore as
  * the eviction hook. Design and measurements: docs/flash.md.

@@ -10,8 +10,8 @@
  * Run as a worker (startFlusher) or driven by hand in tests (new Flusher(...).flushOnce()).
  */
 import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import pino, { type Logger } from 'pino';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
 import {
   E_FILE, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, ENTRY_WORDS, IN_WBUF, R_CAS_HI, R_CAS_LO, R_EXPTIME, R_FLAGS, R_KLEN_BYTE, R_VLEN, RECORD_HEADER, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_MAX_CAS_HI, K_MAX_CAS_LO,
   K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_STOP, K_STOPPED, K_TAIL, K_WAKE, FLUSH_INTERVAL_MS, PAD_MAGIC, R_GEN, R_HASH, R_LENGTH, R_MAGIC,
@@ -522,7 +522,7 @@ export type FlusherMessage = { type: 'recovered'; objects: number; files: number
 
 /** Main thread: starts the flusher worker. It posts 'recovered' once the index is rebuilt. */
 export function startFlusher(init: Omit<FlusherInit, 'kind'>): Worker {
-  return new Worker(new URL('./flusher.js', import.meta.url), { workerData: { kind: 'cachalot-flusher', ...init } satisfies FlusherInit });
+  return new Worker(new URL('./flusher-thread.js', import.meta.url), { workerData: { kind: 'cachalot-flusher', ...init } satisfies FlusherInit });
 }
 
 /** Main thread, shutdown: asks the flusher to write what is queued, sync and exit. */
@@ -532,18 +532,3 @@ export function stopFlusher(memory: FlashMemory): void {
   Atomics.add(c, K_WAKE, 1);
   Atomics.notify(c, K_WAKE);
 }
-
-function workerMain(init: FlusherInit): void {
-  // A synchronous destination: this thread's event loop never turns (it sleeps in Atomics.wait), so an
-  // asynchronous stdout would hold every line after the first until exit.
-  const log = pino({ level: init.logLevel, base: { thread: 'flusher' } }, pino.destination({ dest: 1, sync: true }));
-  const flusher = new Flusher(init.memory, log);
-  const t0 = Date.now();
-  const r = flusher.recover(init.now);
-  const ms = Date.now() - t0;
-  log.info({ objects: r.objects, files: r.files.length, tornFiles: r.tornFiles, deleted: r.deleted, ms }, 'flash tier recovered');
-  parentPort!.postMessage({ type: 'recovered', objects: r.objects, files: r.files.length, tornFiles: r.tornFiles, ms, deleted: r.deleted } satisfies FlusherMessage);
-  flusher.run();
-}
-
-if (!isMainThread && (workerData as FlusherInit | undefined)?.kind === 'cachalot-flusher') workerMain(workerData as FlusherInit);

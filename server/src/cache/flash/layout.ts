@@ -121,3 +121,41 @@ export function roundUp8(n: number): number {
 export function recordSize(klen: number, vlen: number): number {
   return roundUp8(RECORD_HEADER + klen + vlen);
 }
+
+/**
+ * Flash read channels (reader.ts, reader-thread.ts). buffers.reads, one SharedArrayBuffer:
+ *
+ *   header   Int32 x HEADER_WORDS: doorbell word per reader (bumped and notified by serving threads)
+ *   channel  one per serving thread, CHANNEL_BYTES each:
+ *     ctl    Int32 x CTL_WORDS: C_SUBMITTED (serving thread), C_DONE (reader), both counts that wrap
+ *     slots  Int32 x READ_SLOTS x SLOT_WORDS: file, offset, length, arena offset, result (bytes or < 0),
+ *            verdict (record.ts: magic, length and crc32 checked by the reader)
+ *     arena  READ_ARENA bytes: records land here, in submission order (a ring the serving thread manages)
+ *
+ */
+export const HEADER_WORDS = 64;
+/** Header word HEARTBEAT + r: bumped by reader r on every pass (a stuck or dead reader stops bumping it). */
+export const HEARTBEAT = 32;
+export const MAX_READERS = HEARTBEAT;
+export const CTL_WORDS = 8;
+export const C_SUBMITTED = 0;
+export const C_DONE = 1;
+export const READ_SLOTS = 1024;
+export const SLOT_WORDS = 6;
+export const S_FILE = 0;
+export const S_OFFSET = 1;
+export const S_LENGTH = 2;
+export const S_ARENA = 3;
+export const S_RESULT = 4;
+/** verifyRecord()'s verdict on the bytes read (checked here, off the serving thread). */
+export const S_VERDICT = 5;
+/** Arena per serving thread; records larger than MAX_CHANNEL_READ go through libuv's pool instead. */
+export const READ_ARENA = 2 * 1024 * 1024;
+export const MAX_CHANNEL_READ = 256 * 1024;
+export const CHANNEL_BYTES = (CTL_WORDS + READ_SLOTS * SLOT_WORDS) * 4 + READ_ARENA;
+export const R_GONE = -2;
+export const R_ERROR = -1;
+
+export function readsBufferBytes(threads: number): number {
+  return HEADER_WORDS * 4 + threads * CHANNEL_BYTES;
+}

@@ -1,10 +1,9 @@
 import type { StoreMemory } from '../store/types.js';
 import {
   CONTROL_WORDS, ENTRY_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
-  MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, recordSize, roundUp8,
+  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, readsBufferBytes, recordSize, roundUp8,
 } from './layout.js';
 import { ROW_WIDTH } from './flash-stats.js';
-import { MAX_READERS, readsBufferBytes } from './reader.js';
 
 export class FlashError extends Error {
   override readonly name = 'FlashError';

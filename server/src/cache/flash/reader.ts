@@ -9,53 +9,21 @@
  * preads them into the channel's arena in order and wakes the serving thread once per batch it finished
  * (Atomics.waitAsync on the serving side: a task on its event loop, no thread of its own).
  *
- * Shared layout (buffers.reads, one SharedArrayBuffer):
- *
- *   header   Int32 x HEADER_WORDS: doorbell word per reader (bumped and notified by serving threads)
- *   channel  one per serving thread, CHANNEL_BYTES each:
- *     ctl    Int32 x CTL_WORDS: C_SUBMITTED (serving thread), C_DONE (reader), both counts that wrap
- *     slots  Int32 x READ_SLOTS x SLOT_WORDS: file, offset, length, arena offset, result (bytes or < 0),
- *            verdict (record.ts: magic, length and crc32 checked by the reader)
- *     arena  READ_ARENA bytes: records land here, in submission order (a ring the serving thread manages)
+ * Shared layout: buffers.reads in layout.ts.
  *
  * Reader r serves the channels c with c % readers === r. A read of a reclaimed file is R_GONE (a miss, as
  * on the pool path); a failed open or read is R_ERROR (a read error).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { isMainThread, Worker, workerData } from 'node:worker_threads';
-import { K_MIN_FILE } from './layout.js';
+import { Worker } from 'node:worker_threads';
+import { K_MIN_FILE, CHANNEL_BYTES, CTL_WORDS, C_DONE, C_SUBMITTED, HEADER_WORDS, HEARTBEAT, READ_ARENA, READ_SLOTS, R_ERROR, R_GONE, SLOT_WORDS, S_ARENA, S_FILE, S_LENGTH, S_OFFSET, S_RESULT, S_VERDICT } from './layout.js';
 import type { FlashMemory } from './memory.js';
 import { FileTable, filePath } from './files.js';
 import { RECORD_TORN, verifyRecord } from './record.js';
 
-export const HEADER_WORDS = 64;
-/** Header word HEARTBEAT + r: bumped by reader r on every pass (a stuck or dead reader stops bumping it). */
-export const HEARTBEAT = 32;
-export const MAX_READERS = HEARTBEAT;
-export const CTL_WORDS = 8;
-export const C_SUBMITTED = 0;
-export const C_DONE = 1;
-export const READ_SLOTS = 1024;
-export const SLOT_WORDS = 6;
-export const S_FILE = 0;
-export const S_OFFSET = 1;
-export const S_LENGTH = 2;
-export const S_ARENA = 3;
-export const S_RESULT = 4;
-/** verifyRecord()'s verdict on the bytes read (checked here, off the serving thread). */
-export const S_VERDICT = 5;
-/** Arena per serving thread; records larger than MAX_CHANNEL_READ go through libuv's pool instead. */
-export const READ_ARENA = 2 * 1024 * 1024;
-export const MAX_CHANNEL_READ = 256 * 1024;
-export const CHANNEL_BYTES = (CTL_WORDS + READ_SLOTS * SLOT_WORDS) * 4 + READ_ARENA;
-export const R_GONE = -2;
-export const R_ERROR = -1;
 /** A reader sleeps at most this long between checks (so that a stopping process never waits on it long). */
 const IDLE_WAIT_MS = 200;
 
-export function readsBufferBytes(threads: number): number {
-  return HEADER_WORDS * 4 + threads * CHANNEL_BYTES;
-}
 
 /** Views of one channel (both sides use the same). */
 export class ReadChannel {
@@ -171,13 +139,8 @@ export interface ReaderInit {
 
 /** Main thread: starts reader `index` of `readers`. Unreferenced: it never keeps the process alive. */
 export function startReader(memory: FlashMemory, index: number, readers: number): Worker {
-  const w = new Worker(new URL('./reader.js', import.meta.url),
+  const w = new Worker(new URL('./reader-thread.js', import.meta.url),
     { workerData: { kind: 'cachalot-flash-reader', memory, index, readers } satisfies ReaderInit });
   w.unref();
   return w;
-}
-
-if (!isMainThread && (workerData as ReaderInit | undefined)?.kind === 'cachalot-flash-reader') {
-  const init = workerData as ReaderInit;
-  new FlashReader(init.memory, init.index, init.readers).run();
 }

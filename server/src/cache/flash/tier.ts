@@ -26,9 +26,10 @@ import { keyMatches, readU32, RECORD_BADCRC, RECORD_OK, RECORD_TORN, verifyRecor
 import { lockWord, unlockWord } from '../store/lock.js';
 import { HASH_SEED, murmur3 } from '../store/hash.js';
 import {
-  C_DONE, C_SUBMITTED, HEADER_WORDS, HEARTBEAT, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, ReadChannel, S_ARENA, S_FILE,
+  C_DONE, C_SUBMITTED, HEADER_WORDS, HEARTBEAT, MAX_CHANNEL_READ, R_GONE, READ_ARENA, READ_SLOTS, S_ARENA, S_FILE,
   S_LENGTH, S_OFFSET, S_RESULT, S_VERDICT, SLOT_WORDS,
-} from './reader.js';
+} from './layout.js';
+import { ReadChannel } from './reader.js';
 
 /** Bits of K_LOGGED: each kind of failure is logged once per process (every thread shares the bits). */
 export const LOG_READ_ERROR = 1;

@@ -1,5 +1,5 @@
 /**
- * The flash tier's interface to the rest of the server (issue 3). The protocol engine (engine/text.ts)
+ * The flash tier's interface to the rest of the server. The protocol engine (engine/text.ts)
  * and the connection (cache/connection.ts) use only this; server/src/cache/flash/ implements it.
  *
  * Locking: every method that takes `hash` is called while the caller holds the RAM store's shard lock for

@@ -50,7 +50,6 @@ export const GAUGE_CURR_CONNECTIONS = 0;
 export const GAUGE_CONNECTION_STRUCTURES = 1;
 export const GAUGE_ACCEPTING = 2; // 1 while accepting connections
 export const GAUGE_READY = 3; // 1 once every worker listens
-export const GAUGE_THREADS_LISTENING = 4;
 const GAUGE_SLOTS = 8;
 
 export interface CounterMemory {

@@ -11,7 +11,7 @@ import {
   CounterReader, GAUGE_CURR_CONNECTIONS, LATENCY_BUCKETS_US, LATENCY_COMMANDS, type CounterName,
 } from './counters.js';
 import type { ServerConfig } from '../config.js';
-import { VERSION } from './stats-source.js';
+import { VERSION } from '../../protocol/version.js';
 
 export interface MetricsContext {
   store: Store;

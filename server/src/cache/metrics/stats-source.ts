@@ -5,11 +5,24 @@
  */
 import type { Store, StoreStats } from '../store/types.js';
 import type { ServerConfig } from '../config.js';
-import type { StatLines, StatsSource } from '../engine/stats-reply.js';
 import { C, CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS } from './counters.js';
 import { ITEM_UPDATE_INTERVAL, type Clock } from '../../runtime/clock.js';
+import { VERSION } from '../../protocol/version.js';
 
-export const VERSION = '1.6.18';
+/** The numbers behind `stats` (engine/stats-reply.ts formats them as memcached does). */
+export type StatValue = string | number;
+export type StatLines = Array<[string, StatValue]>;
+
+export interface StatsSource {
+  general(): StatLines;
+  settings(): StatLines;
+  items(): StatLines;
+  slabs(): StatLines;
+  conns(): StatLines;
+  /** Extra groups (e.g. "extstore"); undefined when the group does not exist. */
+  group?(name: string): StatLines | undefined;
+  reset(): void;
+}
 
 export interface ConnInfo {
   fd: number;

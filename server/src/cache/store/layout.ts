@@ -8,7 +8,7 @@
  *   index     Uint32 pairs (tag, location), grouped in buckets of 8 slots, one contiguous region per shard
  *   segments  Int32, SEG_STRIDE words of metadata per segment
  *   shards    Int32, SHARD_I32_STRIDE words per shard (lock word, segment chains)
- *   counters  Float64, SHARD_F64_STRIDE per shard (CAS counter and stats)
+ *   counters  Float64, SHARD_F64_STRIDE per shard (stats)
  *   global    Int32, GLOBAL_WORDS words (free-list lock and head, oldest_live, segment sequence, steal
  *             cursor), and at byte G_CAS_BYTE a BigUint64 view: the global CAS counter
  *
@@ -39,7 +39,7 @@
  *
  * Shard words (Int32 x SHARD_I32_STRIDE = 128 bytes, so two shards' lock words never share a cache line):
  *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]
- * Shard counters (Float64 x SHARD_F64_STRIDE): CAS (unused since the CAS counter became global),
+ * Shard counters (Float64 x SHARD_F64_STRIDE):
  *   CURR_ITEMS, TOTAL_ITEMS, BYTES, EVICTIONS, EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED,
  *   RECLAIMED, FLUSH_CAS
  */
@@ -100,17 +100,16 @@ export const SH_HEAD = SH_ACTIVE + TTL_CLASSES;
 export const SH_TAIL = SH_HEAD + TTL_CLASSES;
 
 export const SHARD_F64_STRIDE = 16;
-export const C_CAS = 0;
-export const C_CURR_ITEMS = 1;
-export const C_TOTAL_ITEMS = 2;
-export const C_BYTES = 3;
-export const C_EVICTIONS = 4;
-export const C_EVICTED_UNFETCHED = 5;
-export const C_EVICTED_ACTIVE = 6;
-export const C_EXPIRED_UNFETCHED = 7;
-export const C_RECLAIMED = 8;
+export const C_CURR_ITEMS = 0;
+export const C_TOTAL_ITEMS = 1;
+export const C_BYTES = 2;
+export const C_EVICTIONS = 3;
+export const C_EVICTED_UNFETCHED = 4;
+export const C_EVICTED_ACTIVE = 5;
+export const C_EXPIRED_UNFETCHED = 6;
+export const C_RECLAIMED = 7;
 /** flushAll(): items whose CAS is <= this are dead (recorded per shard under its lock). */
-export const C_FLUSH_CAS = 9;
+export const C_FLUSH_CAS = 8;
 
 export const GLOBAL_WORDS = 64;
 export const G_FREE_LOCK = 0;

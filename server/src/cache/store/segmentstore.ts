@@ -4,7 +4,7 @@ import { StoreError } from './errors.js';
 import { HASH_SEED, murmur3 } from './hash.js';
 import { lockWord, tryLockWord, unlockWord } from './lock.js';
 import {
-  C_BYTES, C_CAS, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
+  C_BYTES, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_OLDEST_REPORTED, G_SEQ,
   G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
@@ -73,7 +73,7 @@ export class SegmentStore implements Store {
   /** Thread-local: pinned segments per shard (see PINS). */
   private readonly pins: Int32Array;
   private readonly pinNext: Int32Array;
-  // flash tier (issue 3): this thread's eviction hook, called under the shard lock.
+  // flash tier: this thread's eviction hook, called under the shard lock.
   private readonly onEvict: StoreHooks['onEvict'];
 
   constructor(memory: StoreMemory, hooks: StoreHooks = {}) {
@@ -109,7 +109,7 @@ export class SegmentStore implements Store {
     this.pinNext = new Int32Array(options.shards);
   }
 
-  // ---- flash tier (issue 3) -----------------------------------------------------------------------------
+  // ---- flash tier -----------------------------------------------------------------------------
 
   keyView(ref: ItemRef): Uint8Array {
     const off = (ref - 1) * 8 + ITEM_HEADER;

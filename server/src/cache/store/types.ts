@@ -156,7 +156,7 @@ export interface Store {
    */
   setMemoryLimit(bytes: number): boolean;
 
-  // ---- flash tier (issue 3) -----------------------------------------------------------------------------
+  // ---- flash tier -----------------------------------------------------------------------------
   /** A view of the key bytes inside shared memory. Do not keep it past unlock(). */
   keyView(ref: ItemRef): Uint8Array;
   /**

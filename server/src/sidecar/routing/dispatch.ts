@@ -22,9 +22,7 @@ import type { UpstreamConn } from '../upstream/connection.js';
 import { appendBytes } from '../copy.js';
 import { clock } from '../eventclock.js';
 import type { SidecarStats } from '../sidecar-stats.js';
-
-/** memcached's version line: the protocol level the sidecar speaks (the server answers the same). */
-export const PROTOCOL_VERSION = '1.6.18';
+import { VERSION } from '../../protocol/version.js';
 
 /** dispatch() result: the line needs a data block that has not fully arrived yet. */
 export const NEED_DATA = -1;
@@ -39,7 +37,7 @@ const R_BAD_FORMAT = reply('CLIENT_ERROR bad command line format');
 const R_TOO_LONG_OPTS = reply('CLIENT_ERROR options flags too long');
 const R_TOO_LARGE = reply('SERVER_ERROR object too large for cache');
 const R_BAD_EXPTIME = reply('CLIENT_ERROR invalid exptime argument');
-const R_VERSION = reply('VERSION ' + PROTOCOL_VERSION);
+const R_VERSION = reply('VERSION ' + VERSION);
 const R_MN = reply('MN');
 const R_OK = reply('OK');
 const R_END = reply('END');
