@@ -175,6 +175,11 @@ describe('server/src layout', () => {
     expect(users).toEqual(['runtime/internals.ts']);
   });
 
+  test('only store/lock.ts finds a shard lock word (the flash index takes it through that API)', () => {
+    const users = [...graph.keys()].filter((f) => /\bSH_LOCK\b/.test(withoutComments(readFileSync(join(ROOT, f), 'utf8'))));
+    expect(users.sort()).toEqual(['cache/store/layout.ts', 'cache/store/lock.ts']);
+  });
+
   test('thread entry points are files of their own that nothing imports for values', () => {
     // A module that starts a thread's work on import would start it in whoever imports it.
     const isEntry = (f: string): boolean => /(^|\/)(worker|[a-z]+-thread)\.ts$/.test(f);

@@ -3,8 +3,7 @@
  * Every method that takes `hash` must be called with that hash's shard lock held (lockShard / the RAM
  * store's lock(hash): the same word).
  */
-import { lockWord, unlockWord } from '../store/lock.js';
-import { SH_LOCK, SHARD_I32_STRIDE } from '../store/layout.js';
+import { lockShard as lockStoreShard, unlockShard as unlockStoreShard } from '../store/lock.js';
 import {
   E_FILE, E_TAG, E_TIME, E_EXPTIME, ENTRY_WORDS, IN_WBUF, K_MIN_FILE, K_OLDEST_LIVE, SLOTS_PER_BUCKET,
 } from './layout.js';
@@ -34,11 +33,11 @@ export class FlashIndex {
   }
 
   lockShard(hash: number): void {
-    lockWord(this.locks, (hash & this.shardMask) * SHARD_I32_STRIDE + SH_LOCK);
+    lockStoreShard(this.locks, hash & this.shardMask);
   }
 
   unlockShard(hash: number): void {
-    unlockWord(this.locks, (hash & this.shardMask) * SHARD_I32_STRIDE + SH_LOCK);
+    unlockStoreShard(this.locks, hash & this.shardMask);
   }
 
   private bucketBase(hash: number, bucket: number): number {

@@ -3,6 +3,8 @@
  * "Futexes Are Tricky", mutex 3). Uncontended lock/unlock is one compareExchange and one sub; a thread
  * only sleeps in Atomics.wait after a short spin, because critical sections here are sub-microsecond.
  */
+import { SH_LOCK, SHARD_I32_STRIDE } from './layout.js';
+
 const SPINS = 64;
 
 export function lockWord(a: Int32Array, i: number): void {
@@ -26,4 +28,21 @@ export function unlockWord(a: Int32Array, i: number): void {
     Atomics.store(a, i, 0);
     Atomics.notify(a, i, 1);
   }
+}
+
+/*
+ * Shard locks: one word per shard in the store's `shards` buffer (layout.ts). The RAM store and the flash
+ * index take the same word for a key's shard, so one lock orders both tiers; only these functions know
+ * where the word is.
+ */
+export function lockShard(shards: Int32Array, shard: number): void {
+  lockWord(shards, shard * SHARD_I32_STRIDE + SH_LOCK);
+}
+
+export function tryLockShard(shards: Int32Array, shard: number): boolean {
+  return tryLockWord(shards, shard * SHARD_I32_STRIDE + SH_LOCK);
+}
+
+export function unlockShard(shards: Int32Array, shard: number): void {
+  unlockWord(shards, shard * SHARD_I32_STRIDE + SH_LOCK);
 }

@@ -2,14 +2,14 @@ import { ITEM_FETCHED, NO_ITEM } from './types.js';
 import type { ItemRef, Store, StoreHooks, StoreMemory, StoreOptions, StoreStats } from './types.js';
 import { StoreError } from './errors.js';
 import { HASH_SEED, murmur3 } from './hash.js';
-import { lockWord, tryLockWord, unlockWord } from './lock.js';
+import { lockShard, lockWord, tryLockShard, unlockShard, unlockWord } from './lock.js';
 import {
   C_BYTES, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_OLDEST_REPORTED, G_SEQ,
   G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
-  SH_LOCK, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
+  SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
   geometry, ttlClass,
 } from './layout.js';
 
@@ -141,13 +141,13 @@ export class SegmentStore implements Store {
 
   lock(hash: number): void {
     const shard = hash & this.shardMask;
-    lockWord(this.sh, shard * SHARD_I32_STRIDE + SH_LOCK);
+    lockShard(this.sh, shard);
     const p = shard * PINS;
     for (let i = 0; i < PINS; i++) this.pins[p + i] = NO_SEGMENT;
   }
 
   unlock(hash: number): void {
-    unlockWord(this.sh, (hash & this.shardMask) * SHARD_I32_STRIDE + SH_LOCK);
+    unlockShard(this.sh, hash & this.shardMask);
   }
 
   // ---- items -------------------------------------------------------------------------------------------
@@ -394,11 +394,10 @@ export class SegmentStore implements Store {
     // memcached sets oldest_live to current_time - 1 and kills by CAS (oldest_cas); only the stat needs it here.
     Atomics.store(this.global, G_OLDEST_REPORTED, Math.max(0, now - 1));
     for (let shard = 0; shard < this.shards; shard++) {
-      const w = shard * SHARD_I32_STRIDE + SH_LOCK;
-      lockWord(this.sh, w);
+      lockShard(this.sh, shard);
       const c = shard * SHARD_F64_STRIDE;
       this.ctr[c + C_FLUSH_CAS] = Number(Atomics.load(this.casWord, 0));
-      unlockWord(this.sh, w);
+      unlockShard(this.sh, shard);
     }
   }
 
@@ -719,7 +718,7 @@ export class SegmentStore implements Store {
       if (other === shard) continue;
       const base = other * SHARD_I32_STRIDE;
       if (this.sh[base + SH_OWNED] <= floor) continue;
-      if (!tryLockWord(this.sh, base + SH_LOCK)) continue;
+      if (!tryLockShard(this.sh, other)) continue;
       let s = NO_SEGMENT;
       if (this.sh[base + SH_OWNED] > floor) {
         s = this.oldestSegment(other, false);
@@ -729,7 +728,7 @@ export class SegmentStore implements Store {
           this.sh[base + SH_OWNED] -= 1;
         }
       }
-      unlockWord(this.sh, base + SH_LOCK);
+      unlockShard(this.sh, other);
       if (s !== NO_SEGMENT) return s;
     }
     return NO_SEGMENT;
