@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# One build, three images (docker build --target <name>):
-#   server   (default)  ghcr.io/cachalot/cachalot-server     what a CacheCluster's StatefulSet runs
-#   sidecar             ghcr.io/cachalot/cachalot-sidecar    the ring-following proxy beside applications
-#   operator            ghcr.io/cachalot/cachalot-operator   what the Helm chart deploys
+# One build, three images (docker build --target <name> -t <image> .); no registry publishes them, so the
+# names below are the defaults the CRD, the chart and the examples use (README: "Quickstart on kind"):
+#   server   (default)  cachalot/cachalot-server:0.1.0     what a CacheCluster's StatefulSet runs
+#   sidecar             cachalot/cachalot-sidecar:0.1.0    the ring-following proxy beside applications
+#   operator            cachalot/cachalot-operator:0.1.0   what the Helm chart deploys
 # Images use the current Node LTS; the code also runs on Node 20 (the development machines).
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -21,8 +22,9 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# Runs as the image's unprivileged "node" user; the flash tier directory is a mounted volume.
-USER node
+# The image's unprivileged "node" user, by number: the kubelet can enforce runAsNonRoot only on a numeric
+# user. The operator's pods run as 1000:1000 with fsGroup 1000; the flash tier directory is a mounted volume.
+USER 1000:1000
 
 FROM runtime AS operator
 EXPOSE 8080

@@ -2,7 +2,9 @@
 import { DEFAULT_LEASE_NAME } from './leader.js';
 
 export const USAGE = `usage: cachalot-operator [--kubeconfig FILE] [--namespace NS] [--metrics-bind-address HOST:PORT]
-                         [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]`;
+                         [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]
+                         [--cluster-reads=true|false]
+       cachalot-operator render -f FILE`;
 
 export interface CliOptions {
   kubeconfig?: string;
@@ -12,11 +14,15 @@ export interface CliOptions {
   leaderElect: boolean;
   leaderElectionNamespace?: string;
   leaseName: string;
+  /** Read cluster-scoped objects: Nodes and PersistentVolumes (node-loss detection) and CRDs (whether the
+   * ServiceMonitor kind exists; without, by listing ServiceMonitors in --namespace). A namespace-scoped
+   * install has no ClusterRole, so it turns this off. */
+  clusterReads: boolean;
   help?: boolean;
 }
 
 export function parseArgs(argv: string[]): CliOptions {
-  const out: CliOptions = { metricsHost: '0.0.0.0', metricsPort: 8080, leaderElect: true, leaseName: DEFAULT_LEASE_NAME };
+  const out: CliOptions = { metricsHost: '0.0.0.0', metricsPort: 8080, leaderElect: true, leaseName: DEFAULT_LEASE_NAME, clusterReads: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -45,6 +51,12 @@ export function parseArgs(argv: string[]): CliOptions {
         const v = inline ?? 'true';
         if (v !== 'true' && v !== 'false') throw new Error(`--leader-elect must be true or false, got "${v}"`);
         out.leaderElect = v === 'true';
+        break;
+      }
+      case '--cluster-reads': {
+        const v = inline ?? 'true';
+        if (v !== 'true' && v !== 'false') throw new Error(`--cluster-reads must be true or false, got "${v}"`);
+        out.clusterReads = v === 'true';
         break;
       }
       case '--leader-election-namespace':

@@ -2,7 +2,7 @@
  * The few API calls the operator makes, over the real @kubernetes/client-node. Objects come back as plain JSON
  * (client-node turns timestamps of built-in kinds into Dates; a round trip makes every kind look alike).
  */
-import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER, GROUP, PLURAL, VERSION, type CacheCluster } from './api/types.js';
 import type { KubeObject } from './controller/informer.js';
 
@@ -38,10 +38,12 @@ function plain<T>(o: unknown): T {
 export class Kube {
   readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
+  private readonly apps: AppsV1Api;
 
   constructor(kc: KubeConfig) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.apps = kc.makeApiClient(AppsV1Api);
   }
 
   /** Server-side apply as field manager `cachalot-operator`, forcing ownership of the fields we set: the
@@ -61,15 +63,27 @@ export class Kube {
     }
   }
 
-  /** false when it was already gone: a missing object means the work is done. */
-  async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<boolean> {
+  /** false when it was already gone: a missing object means the work is done. `gracePeriodSeconds: 0` is a
+   * force delete (a pod whose kubelet is gone never confirms a graceful one); `Orphan` keeps the dependents. */
+  async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string, opts: { gracePeriodSeconds?: number; propagationPolicy?: 'Background' | 'Orphan' } = {}): Promise<boolean> {
     try {
-      await this.objects.delete({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } }, undefined, undefined, undefined, undefined, 'Background');
+      await this.objects.delete({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } }, undefined, undefined, opts.gracePeriodSeconds, undefined, opts.propagationPolicy ?? 'Background');
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  /** JSON merge patch, for the few fields the operator changes on objects it does not apply (claim sizes). */
+  async mergePatch<T extends KubeObject>(obj: T): Promise<T> {
+    const out = await this.objects.patch(obj as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+    return plain<T>(out);
+  }
+
+  /** The StatefulSet's scale subresource: how replicas still change when applying the whole object fails. */
+  async scaleStatefulSet(namespace: string, name: string, replicas: number): Promise<void> {
+    await this.apps.patchNamespacedStatefulSetScale({ namespace, name, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   }
 
   /** PUT to the status subresource with the resourceVersion we reconciled from: a stale view gets 409, and

@@ -3,6 +3,8 @@
  *
  *   cachalot-operator [--kubeconfig FILE] [--namespace NS] [--metrics-bind-address HOST:PORT]
  *                     [--leader-elect=true|false] [--leader-election-namespace NS] [--lease-name NAME]
+ *                     [--cluster-reads=true|false]
+ *   cachalot-operator render -f FILE      (prints the objects it would create, no cluster needed)
  *
  * Without --kubeconfig: in-cluster config (service account), else $KUBECONFIG / ~/.kube/config.
  */
@@ -11,10 +13,23 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createLogger } from './log.js';
 import { parseArgs, USAGE, type CliOptions } from './cli.js';
 import { Operator } from './operator.js';
+import { parseRenderArgs, renderYaml } from './render.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
+function render(argv: string[]): void {
+  try {
+    const { file } = parseRenderArgs(argv);
+    const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    process.stdout.write(renderYaml(text, file === '-' ? 'stdin' : file));
+  } catch (err) {
+    process.stderr.write(`cachalot-operator render: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'render') return render(process.argv.slice(3));
   const log = createLogger();
   let cli: CliOptions;
   try {
@@ -36,6 +51,7 @@ async function main(): Promise<void> {
     leaderElection: cli.leaderElect ? { namespace: leNamespace, name: cli.leaseName, ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}) } : false,
     metricsPort: cli.metricsPort,
     metricsHost: cli.metricsHost,
+    controller: { clusterReads: cli.clusterReads },
     log,
     defaultMetrics: true,
     // Exiting on lost leadership is client-go's practice: the restart guarantees no work from the old term.

@@ -15,7 +15,7 @@
  * CACHALOT_E2E_KEEP=1 keeps the temp dir (server logs under logs/, flash files under volumes/).
  */
 import { createHash } from 'node:crypto';
-import { Mc, RingRouter, startCluster, waitUntil, type E2ECluster } from './harness.js';
+import { Mc, RingRouter, sequentialSteps, startCluster, waitUntil, type E2ECluster } from './harness.js';
 
 const NS = 'default';
 const NAME = 'web';
@@ -152,19 +152,7 @@ afterAll(async () => {
   if (errors.length) console.warn(`kubelet double reported:\n${errors.join('\n')}`);
 }, 60_000);
 
-/**
- * Steps build on each other: once one fails, the later ones fail at once (naming the first failure) instead
- * of each waiting out its deadlines on a cluster in an unknown state.
- */
-let failedStep: string | undefined;
-function step(name: string, fn: () => Promise<void>, timeoutMs: number): void {
-  test(name, async () => {
-    if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
-    failedStep = name;
-    await fn();
-    failedStep = undefined;
-  }, timeoutMs);
-}
+const step = sequentialSteps();
 
 describe('cachalot end to end: operator + real servers on loopback', () => {
   step('a CacheCluster with 3 replicas: 3 real servers Ready, a 3-member ring, 3,000 keys routed by it read back byte-exact', async () => {
@@ -255,6 +243,10 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
     expect(ring.spec.version).toBeGreaterThan(ringV1.spec.version);
     expect(cc.status.ring).toEqual({ version: ring.spec.version, members: 5, draining: 0 });
     expect(ring.active.map((m) => m.name)).toEqual([0, 1, 2, 3, 4].map((i) => `${NAME}-${i}`));
+    // One server per node (the default required anti-affinity): five members on five different nodes.
+    const nodes = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await pod(`${NAME}-${i}`)).spec.nodeName));
+    expect(new Set(nodes).size).toBe(5);
+    expect((await pod(`${NAME}-0`)).spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
 
     const moved = KEYS_A.filter((k) => ring.owner(k).name !== ringV1.owner(k).name);
     // Ketama: only keys that now belong to a new member move.

@@ -9,15 +9,18 @@
  * (kubelet.ts) reports from the real servers' /readyz. This double leaves pod status after scheduling to
  * the kubelet. What it does, as the real controllers do for what the operator relies on:
  * - StatefulSet (Parallel pod management): pods `<sts>-<i>` for i < replicas with claims
- *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating, held by the kubelet's
- *   finalizer) is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
+ *   `<template>-<sts>-<i>` mounted as volumes; a pod being deleted (Terminating until its kubelet confirms)
+ *   is recreated only once it is gone; pods with ordinal >= replicas are deleted, then their
  *   claims (persistentVolumeClaimRetentionPolicy.whenScaled: Delete; whenDeleted: Delete makes the set own
  *   its claims, so they are garbage-collected with it); status replicas/readyReplicas/
  *   revisions; RollingUpdate one pod at a time, highest ordinal first, only while all pods are Ready.
  * - Scheduler: a claim already tied to a node (`volume.kubernetes.io/selected-node`, as WaitForFirstConsumer
  *   local volumes are) pins the pod there; if that node is gone the pod stays Pending with
- *   PodScheduled=False/Unschedulable. A new claim is tied to the node running the fewest of the set's pods.
- * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared).
+ *   PodScheduled=False/Unschedulable. A new claim is tied to the Ready, untainted node running the fewest of
+ *   the set's pods, among the nodes a required pod anti-affinity on kubernetes.io/hostname leaves
+ *   (kube-scheduler's InterPodAffinity filter, for the one term shape the operator writes); no such node
+ *   leaves it Pending.
+ * - Pod GC: pods bound to a Node that no longer exists are force-deleted (finalizers cleared, grace 0).
  */
 import { createHash } from 'node:crypto';
 import { startInformer } from './kubelet.js';
@@ -126,7 +129,8 @@ export class ControlPlane {
       if ((m.finalizers ?? []).length > 0) {
         await this.objects.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: m.name!, namespace: m.namespace!, resourceVersion: m.resourceVersion!, finalizers: [] } }, undefined, undefined, 'e2e-podgc', undefined, PatchStrategy.MergePatch);
       }
-      if (!m.deletionTimestamp) await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
+      // Force deletion (grace 0) also ends a graceful one whose kubelet is gone.
+      await this.core.deleteNamespacedPod({ name: m.name!, namespace: m.namespace!, gracePeriodSeconds: 0 });
     } catch (e) {
       if (codeOf(e) !== 404 && codeOf(e) !== 409) throw e;
     }
@@ -229,8 +233,26 @@ export class ControlPlane {
     return node;
   }
 
-  private pickNode(ownedPods: Obj[]): string | undefined {
-    const nodes = this.informers.nodes.list().map((n) => n.metadata!.name!).sort();
+  /** Nodes running a pod that a required anti-affinity term (topologyKey kubernetes.io/hostname, matchLabels) selects. */
+  private antiAffinityTaken(ns: string, podSpec: any, placed: Obj[]): Set<string> {
+    const taken = new Set<string>();
+    const terms: any[] = podSpec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+    const pods = [...this.informers.pods.list(ns), ...placed];
+    for (const term of terms) {
+      if (term.topologyKey !== 'kubernetes.io/hostname') continue;
+      const match = term.labelSelector?.matchLabels ?? {};
+      for (const p of pods) {
+        if (p.spec?.nodeName && Object.entries(match).every(([k, v]) => p.metadata?.labels?.[k] === v)) taken.add(p.spec.nodeName);
+      }
+    }
+    return taken;
+  }
+
+  private pickNode(ownedPods: Obj[], taken: Set<string> = new Set()): string | undefined {
+    // As the scheduler: no new pod on a node tainted NoSchedule/NoExecute (unreachable, out-of-service) or not Ready.
+    const usable = (n: Obj): boolean =>
+      !(n.spec?.taints ?? []).some((t: any) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !(n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status !== 'True');
+    const nodes = this.informers.nodes.list().filter(usable).map((n) => n.metadata!.name!).filter((n) => !taken.has(n)).sort();
     if (nodes.length === 0) return undefined;
     const load = (n: string): number => ownedPods.filter((p) => p.spec?.nodeName === n && !p.metadata?.deletionTimestamp).length;
     const min = Math.min(...nodes.map(load));
@@ -257,9 +279,11 @@ export class ControlPlane {
   private async createPod(sts: Obj, ns: string, podName: string, template: any, claimTemplates: Obj[], claims: Obj[], revision: string, ownedPods: Obj[]): Promise<void> {
     let node = this.pinnedNode(claims);
     if (node === '') {
-      node = this.pickNode(ownedPods);
+      node = this.pickNode(ownedPods, this.antiAffinityTaken(ns, template.spec, ownedPods));
       if (node) await this.bindClaims(ns, claims, node);
     }
+    // Pods created in this pass are not in the informer yet: count them for load and anti-affinity.
+    if (node) ownedPods.push({ metadata: { name: podName, labels: template.metadata?.labels ?? {} }, spec: { nodeName: node } });
     const spec = plain<any>(template.spec ?? {});
     spec.hostname = podName;
     spec.subdomain = sts.spec?.serviceName;
@@ -295,7 +319,7 @@ export class ControlPlane {
       return;
     }
     if (node === '') {
-      node = this.pickNode(ownedPods);
+      node = this.pickNode(ownedPods, this.antiAffinityTaken(ns, pod.spec, ownedPods));
       if (!node) return;
       await this.bindClaims(ns, claims, node);
     }

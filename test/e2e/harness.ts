@@ -9,15 +9,17 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../k8s/apiserver/index.js';
 import { installCrd } from '../k8s/helpers.js';
+import { installChartRbac } from '../k8s/chart.js';
 import { Operator } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
 import { Continuum } from '../../server/src/sidecar/ring/continuum.js';
 import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/sidecar/ring/document.js';
 import { parseReply, storageCommand, type Reply, type ReplyShape } from '../support/mcclient.js';
 import { ControlPlane } from './control-plane.js';
+import { NodeLifecycle } from './node-lifecycle.js';
 import { Kubelet, LoopbackNetwork, SERVER_MAIN, type ServerExit } from './kubelet.js';
 
 export interface E2ECluster {
@@ -26,11 +28,14 @@ export interface E2ECluster {
   core: CoreV1Api;
   network: LoopbackNetwork;
   controlPlane: ControlPlane;
+  nodeLifecycle: NodeLifecycle;
   kubelets: Map<string, Kubelet>;
   operator: Operator;
   root: string;
   /** Node loss: the kubelet's machine dies (SIGKILL), then its Node object is deleted. */
   loseNode(name: string): Promise<void>;
+  /** The kubelet's machine dies (SIGKILL) and its Node stays: the node lifecycle double marks it NotReady. */
+  powerOffNode(name: string): void;
   stop(): Promise<void>;
   /**
    * Declares that the scenario makes the server of pod `namespace/name` exit on its own: exactly `count`
@@ -48,7 +53,15 @@ process.once('exit', () => {
   for (const c of live) for (const k of c.kubelets.values()) k.killAll();
 });
 
-export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-c']): Promise<E2ECluster> {
+/** How long a node's lease may go unrenewed before it is NotReady (Kubernetes: 40 s). Short for the test, yet
+ * long enough that a busy machine stalling the test process does not make a live node NotReady. */
+export const MONITOR_GRACE_PERIOD_MS = 3000;
+
+/** One server per node is the operator's default (a required pod anti-affinity): the suite scales to 5
+ * members and then replaces a lost node's member, so it needs 5 nodes plus a spare. */
+export const DEFAULT_NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f'];
+
+export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
   const root = mkdtempSync(join(tmpdir(), 'cachalot-e2e-'));
   const api = new ApiServerDouble({ bookmarkIntervalMs: 200 });
@@ -56,6 +69,10 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
   const kc = new KubeConfig();
   kc.loadFromString(api.kubeconfigYaml());
   await installCrd(api.url);
+  // The operator runs as the chart's ServiceAccount, with exactly the chart's RBAC.
+  const operatorIdentity = await installChartRbac(api);
+  const operatorKc = new KubeConfig();
+  operatorKc.loadFromString(api.kubeconfigYaml('default', operatorIdentity.token));
   const core = kc.makeApiClient(CoreV1Api);
   for (const n of nodes) {
     await core.createNode({
@@ -65,8 +82,11 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
       } as any,
     });
   }
+  // Statically provisioned local PVs, as docs/operator.md sets them up: node-loss recovery is on by default.
+  await kc.makeApiClient(StorageV1Api).createStorageClass({ body: { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' } });
   const network = new LoopbackNetwork();
   const controlPlane = await new ControlPlane(kc).start();
+  const nodeLifecycle = new NodeLifecycle(kc, { monitorGracePeriodMs: MONITOR_GRACE_PERIOD_MS }).start();
   const kubelets = new Map<string, Kubelet>();
   const seenExits = new Set<ServerExit>();
   let declared = new Map<string, { count: number; atLeast: boolean }>();
@@ -92,11 +112,14 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
       declared = new Map();
       if (problems.length) throw new Error(`unexpected server exits:\n${problems.join('\n')}`);
     },
-    api, kc, core, network, controlPlane, kubelets, root,
+    api, kc, core, network, controlPlane, nodeLifecycle, kubelets, root,
     operator: undefined as unknown as Operator,
     async loseNode(name) {
       kubelets.get(name)?.powerOff();
       await core.deleteNode({ name });
+    },
+    powerOffNode(name) {
+      kubelets.get(name)?.powerOff();
     },
     async stop() {
       const errors: unknown[] = [];
@@ -108,6 +131,7 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
         }
       };
       await attempt(() => cluster.operator?.stop() ?? Promise.resolve());
+      nodeLifecycle.stop();
       await attempt(() => controlPlane.stop());
       await Promise.all([...kubelets.values()].map((k) => attempt(() => k.stop())));
       for (const k of kubelets.values()) k.killAll();
@@ -120,7 +144,7 @@ export async function startCluster(nodes: string[] = ['node-a', 'node-b', 'node-
   live.add(cluster);
   try {
     for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
-    cluster.operator = new Operator(kc, {
+    cluster.operator = new Operator(operatorKc, {
       leaderElection: false,
       log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),
       controller: { queue: { baseDelayMs: 20, maxDelayMs: 1000 }, stallTimeoutMs: 5000 },
@@ -293,4 +317,20 @@ export class Mc {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * Steps build on each other: once one fails, the later ones fail at once (naming the first failure) instead
+ * of each waiting out its deadlines on a cluster in an unknown state. One per test file.
+ */
+export function sequentialSteps(): (name: string, fn: () => Promise<void>, timeoutMs: number) => void {
+  let failedStep: string | undefined;
+  return (name, fn, timeoutMs) => {
+    test(name, async () => {
+      if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
+      failedStep = name;
+      await fn();
+      failedStep = undefined;
+    }, timeoutMs);
+  };
 }

@@ -6,9 +6,6 @@
  * @kubernetes/client-node and reports their status through the `pods/status` subresource.
  *
  * One Kubelet per node name. For each pod bound to its node it:
- * - adds the finalizer `e2e.cachalot.io/kubelet`, which stands in for graceful deletion (the double deletes
- *   an object at once; a real API server keeps a deleted pod Terminating until its kubelet confirms the
- *   containers stopped, and the StatefulSet controller waits for that before recreating the pod);
  * - maps every persistentVolumeClaim volume to a directory named after the claim's uid (a pod recreated on
  *   the same claim finds its flash files; a new claim of the same name starts empty), and every other volume
  *   to a per-pod directory;
@@ -18,8 +15,12 @@
  * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
- * - on deletion: marks the pod un-Ready, runs the preStop sleep (capped), sends SIGTERM, waits for the exit
- *   (SIGKILL after the termination grace period, capped), then removes its finalizer.
+ * - on graceful deletion (the API server keeps a deleted pod Terminating, with deletionTimestamp, until its
+ *   kubelet confirms; the StatefulSet controller recreates the pod only once it is gone): marks the pod
+ *   un-Ready, runs the preStop sleep (capped), sends SIGTERM, waits for the exit (SIGKILL after the
+ *   termination grace period, capped), then confirms with a delete of gracePeriodSeconds=0 on that uid.
+ * It also renews its node's Lease in `kube-node-lease` every `heartbeatMs`, as a real kubelet's heartbeat;
+ * node-lifecycle.ts turns a lease that stopped being renewed into a NotReady node.
  * `powerOff()` is node loss: every process is SIGKILLed and the kubelet stops talking to the API server.
  *
  * Pods are reached through `LoopbackNetwork.resolve`, which maps the ring's DNS names
@@ -34,7 +35,6 @@ import { CoreV1Api, KubernetesObjectApi, PatchStrategy, ListWatch, Watch, setHea
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
-export const KUBELET_FINALIZER = 'e2e.cachalot.io/kubelet';
 const MEMCACHED_CONTAINER_PORT = 11211;
 
 export interface Endpoint {
@@ -212,7 +212,13 @@ export interface KubeletOptions {
   restartDelayMs?: number;
   /** Extra server arguments (e.g. --log-level). */
   extraArgs?: string[];
+  /** Node lease renewal period (a real kubelet renews every 10 s). */
+  heartbeatMs?: number;
 }
+
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+/** Lease renewTime is a MicroTime: RFC 3339 with microseconds. */
+export const microTime = (d = new Date()): string => d.toISOString().replace(/Z$/, '000Z');
 
 const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -228,16 +234,18 @@ export interface ServerExit {
 export class Kubelet {
   readonly node: string;
   private readonly core: CoreV1Api;
-  private readonly objects: KubernetesObjectApi;
   private readonly informer;
   private readonly procs = new Map<string, PodProcess>();
   private readonly starting = new Set<string>();
-  private readonly finalizing = new Set<string>();
+  /** uids whose final delete (grace 0) is in flight. */
+  private readonly confirming = new Set<string>();
   /** volume dir -> exit of the process using it: a new incarnation waits for the old one to let go. */
   private readonly volumesInUse = new Map<string, Promise<void>>();
   private stopped = false;
   private syncScheduled = false;
   private resync?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
+  private leases?: KubernetesObjectApi;
   /** Every error a sync step hit (kept for assertions and for the test's failure messages). */
   readonly errors: string[] = [];
   /** Container restarts (a server that exited on its own), for the test's log. */
@@ -249,7 +257,6 @@ export class Kubelet {
   constructor(private readonly opts: KubeletOptions) {
     this.node = opts.node;
     this.core = opts.kc.makeApiClient(CoreV1Api);
-    this.objects = KubernetesObjectApi.makeApiClient(opts.kc);
     this.informer = new ListWatch<V1Pod>('/api/v1/pods', new Watch(opts.kc), () => this.core.listPodForAllNamespaces(), false);
     const kick = (): void => this.kick();
     this.informer.on('add', kick);
@@ -263,8 +270,17 @@ export class Kubelet {
   async start(): Promise<this> {
     await startInformer(this.informer, `kubelet ${this.node}: pods`);
     this.resync = setInterval(() => this.kick(), 500);
+    await this.renewLease();
+    this.heartbeat = setInterval(() => void this.renewLease().catch((e) => this.note(e, 'node lease')), this.opts.heartbeatMs ?? 250);
     this.kick();
     return this;
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopped) return;
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.node, namespace: NODE_LEASE_NAMESPACE }, spec: { holderIdentity: this.node, leaseDurationSeconds: 40, renewTime: microTime() } };
+    this.leases ??= KubernetesObjectApi.makeApiClient(this.opts.kc);
+    await this.leases.patch(lease, undefined, undefined, 'e2e-kubelet', true, PatchStrategy.ServerSideApply);
   }
 
   /** Pods this kubelet runs now, by name. */
@@ -276,6 +292,7 @@ export class Kubelet {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    clearInterval(this.heartbeat);
     await this.informer.stop().catch(() => undefined);
     await Promise.all([...this.procs.values()].map((p) => this.terminate(p, false)));
   }
@@ -284,6 +301,7 @@ export class Kubelet {
   powerOff(): void {
     this.stopped = true;
     clearInterval(this.resync);
+    clearInterval(this.heartbeat);
     void this.informer.stop().catch(() => undefined);
     for (const p of this.procs.values()) {
       p.stopping = true;
@@ -325,7 +343,7 @@ export class Kubelet {
       if (proc) proc.pod = pod;
       if (pod.metadata?.deletionTimestamp) {
         if (proc && !proc.stopping) void this.terminate(proc, true).catch((e) => this.note(e, `stopping ${pod.metadata?.name}`));
-        else if (!proc && !this.starting.has(uid) && (pod.metadata.finalizers ?? []).includes(KUBELET_FINALIZER)) void this.removeFinalizer(pod).catch((e) => this.note(e, 'finalizer'));
+        else if (!proc && !this.starting.has(uid)) void this.confirmDeletion(pod);
         continue;
       }
       if (!proc && !this.starting.has(uid) && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
@@ -346,7 +364,6 @@ export class Kubelet {
     const ns = pod.metadata!.namespace ?? 'default';
     const name = pod.metadata!.name!;
     const uid = pod.metadata!.uid!;
-    if (!(await this.editFinalizers(ns, name, uid, (f) => (f.includes(KUBELET_FINALIZER) ? f : [...f, KUBELET_FINALIZER])))) return;
     const container = pod.spec!.containers[0]!;
     // Volumes: a claim's directory is named by the claim's uid, so a recreated claim starts empty.
     const volumeDirs: Record<string, string> = {};
@@ -480,14 +497,17 @@ export class Kubelet {
       .catch((e) => this.note(e, `status of ${proc.name}`));
   }
 
-  /** preStop sleep (capped), SIGTERM, wait (SIGKILL after the grace period), then release the pod object. */
-  private async terminate(proc: PodProcess, releaseFinalizer: boolean): Promise<void> {
+  /** preStop sleep (capped), SIGTERM, wait (SIGKILL after the grace period), then confirm the deletion. */
+  private async terminate(proc: PodProcess, confirm: boolean): Promise<void> {
     if (proc.stopping) return proc.exited;
     proc.stopping = true;
     clearInterval(proc.probeTimer);
     this.reportStatus(proc);
     const c = proc.pod.spec?.containers[0];
-    const preStop = Number((c?.lifecycle?.preStop as any)?.sleep?.seconds ?? 0) * 1000;
+    // The `sleep` action, or an exec of `sleep N` (what the operator uses, to work on Kubernetes < 1.30).
+    const hook = c?.lifecycle?.preStop as any;
+    const execSleep = hook?.exec?.command?.[0]?.endsWith('sleep') ? hook.exec.command[1] : undefined;
+    const preStop = Number(hook?.sleep?.seconds ?? execSleep ?? 0) * 1000;
     await new Promise((r) => setTimeout(r, Math.min(preStop, this.opts.preStopCapMs ?? 200)));
     const graceMs = Math.min((proc.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, this.opts.killAfterMs ?? 20_000);
     const child = proc.child;
@@ -500,47 +520,23 @@ export class Kubelet {
     await proc.statusChain;
     this.opts.network.unregister(proc.namespace, proc.name, proc.uid);
     this.procs.delete(proc.uid);
-    if (releaseFinalizer && !this.stopped) await this.removeFinalizer(proc.pod);
-  }
-
-  private async removeFinalizer(pod: V1Pod): Promise<void> {
-    const key = pod.metadata!.uid!;
-    if (this.finalizing.has(key)) return;
-    this.finalizing.add(key);
-    try {
-      await this.editFinalizers(pod.metadata!.namespace ?? 'default', pod.metadata!.name!, key, (f) => f.filter((x) => x !== KUBELET_FINALIZER));
-    } catch (e) {
-      this.note(e, `finalizer of ${pod.metadata!.name}`);
-    } finally {
-      this.finalizing.delete(key);
-    }
+    if (confirm && !this.stopped) await this.confirmDeletion(proc.pod);
   }
 
   /**
-   * Read-modify-write of a pod's finalizers, only on the incarnation `uid` (a pod recreated under the same
-   * name is left alone) and with its resourceVersion as precondition (409: read again). false: pod gone.
+   * The kubelet's last word on a Terminating pod: delete with gracePeriodSeconds=0, only that incarnation
+   * (uid precondition: a pod recreated under the same name is left alone).
    */
-  private async editFinalizers(namespace: string, name: string, uid: string, edit: (f: string[]) => string[]): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      let current: V1Pod;
-      try {
-        current = await this.core.readNamespacedPod({ name, namespace });
-      } catch (e) {
-        if ((e as { code?: number }).code === 404) return false;
-        throw e;
-      }
-      if (current.metadata?.uid !== uid) return false;
-      const before = current.metadata.finalizers ?? [];
-      const after = edit(before);
-      if (JSON.stringify(before) === JSON.stringify(after)) return true;
-      try {
-        await this.objects.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, resourceVersion: current.metadata.resourceVersion!, finalizers: after } }, undefined, undefined, 'e2e-kubelet', undefined, PatchStrategy.MergePatch);
-        return true;
-      } catch (e) {
-        const code = (e as { code?: number }).code;
-        if (code === 404) return false;
-        if (code !== 409 || attempt >= 10) throw e;
-      }
+  private async confirmDeletion(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    if (this.confirming.has(uid)) return;
+    this.confirming.add(uid);
+    try {
+      await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', gracePeriodSeconds: 0, body: { preconditions: { uid } } });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) this.note(e, `deleting ${pod.metadata!.name}`);
+    } finally {
+      this.confirming.delete(uid);
     }
   }
 }

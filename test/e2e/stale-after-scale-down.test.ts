@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
  * Scale up, invalidate, scale down: does a member that gave keys away at scale-up serve its old copies again
- * when they come back to it? See FINDINGS.md, finding 1.
+ * when they come back to it? See docs/known-limitations.md, "Stale copies".
  */
 import { Mc, RingRouter, startCluster, waitUntil, type E2ECluster } from './harness.js';
 
@@ -43,7 +43,7 @@ async function scale(replicas: number): Promise<void> {
   expect(r.status).toBe(200);
 }
 
-/** The scenario of FINDINGS 1: how many of the invalidated keys the previous owner serves again (expected 0). */
+/** The stale-copies scenario: how many of the invalidated keys the previous owner serves again (expected 0). */
 async function staleAfterScaleDown(): Promise<{ moved: number; stale: number }> {
   c = await startCluster();
   const created = await fetch(`${c.api.url}${CC}`, {
@@ -82,14 +82,14 @@ async function staleAfterScaleDown(): Promise<{ moved: number; stale: number }> 
  * comes, a timeout of its own waits, each bounded well inside the test's timeout) is reported and makes the
  * test return normally, which `test.failing` reports as a failure too.
  */
-test.failing('FINDINGS 1 (known bug, fails): a key invalidated while it lived on a member that then left is not served from its previous owner after scale-down', async () => {
+test.failing('known bug (docs/known-limitations.md): a key invalidated while it lived on a member that then left is not served from its previous owner after scale-down', async () => {
   let result: { moved: number; stale: number };
   try {
     result = await staleAfterScaleDown();
   } catch (err) {
-    console.error(`FINDINGS 1 scenario broke before its final check, so this is not the known failure: ${(err as Error).stack ?? String(err)}`);
+    console.error(`The stale-copies scenario broke before its final check, so this is not the known failure: ${(err as Error).stack ?? String(err)}`);
     return;
   }
-  // Expected: every invalidated key is a miss. Actual (FINDINGS.md 1): the previous owner serves v1 again.
+  // Expected: every invalidated key is a miss. Actual (docs/known-limitations.md): the previous owner serves v1 again.
   expect(result).toEqual({ moved: result.moved, stale: 0 });
 }, 180_000);

@@ -53,7 +53,8 @@ describe('API server double', () => {
   it('registers a CRD: discovery, defaults, validation (422), status and scale subresources, generation', async () => {
     await installCrd(api.url);
     const cc = (await objects.create({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'web', namespace: 'default' }, spec: { replicas: 2 }, status: { replicas: 9 } } as Obj)) as Obj;
-    expect(cc.spec).toMatchObject({ replicas: 2, memory: '1Gi', flash: { size: '10Gi', storageClassName: 'local-storage' }, ring: { drainSeconds: 60 } });
+    expect(cc.spec).toMatchObject({ replicas: 2, memory: '1Gi', flash: { size: '10Gi' }, onePerNode: true, ring: { drainSeconds: 60 } });
+    expect(cc.spec.flash.storageClassName).toBeUndefined();
     expect(cc.status).toBeUndefined();
     expect(cc.metadata?.generation).toBe(1);
     await expect(objects.create({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'bad', namespace: 'default' }, spec: { replicas: -1 } } as Obj)).rejects.toMatchObject({ code: 422 });

@@ -7,6 +7,7 @@ import { Operator, type OperatorOptions } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
 import { parse } from 'yaml';
 import { ApiServerDouble, type ApiServerOptions } from './apiserver/index.js';
+import { installChartRbac } from './chart.js';
 
 export async function startDouble(opts: ApiServerOptions = {}): Promise<{ api: ApiServerDouble; kc: KubeConfig }> {
   const api = new ApiServerDouble(opts);
@@ -62,8 +63,10 @@ export interface Env {
   sim: WorkloadSimulator;
   objects: KubernetesObjectApi;
   operators: Operator[];
-  /** `as` runs the operator with its own bearer token, so its requests can be told from the test's. */
-  startOperator(opts?: OperatorOptions, as?: string): Promise<Operator>;
+  /** The chart's ServiceAccount (`system:serviceaccount:default:cachalot-cachalot-operator`), which operators run as. */
+  operatorUser: string;
+  /** Starts an operator authenticated as the chart's ServiceAccount: RBAC allows it only what the chart grants. */
+  startOperator(opts?: OperatorOptions): Promise<Operator>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +74,9 @@ export interface Env {
 export async function startEnv(opts: ApiServerOptions = { bookmarkIntervalMs: 200 }): Promise<Env> {
   const { api, kc } = await startDouble(opts);
   await installCrd(api.url);
+  const operator = await installChartRbac(api);
+  const opKc = new KubeConfig();
+  opKc.loadFromString(api.kubeconfigYaml('default', operator.token));
   const sim = new WorkloadSimulator(api.store).start();
   const operators: Operator[] = [];
   const env: Env = {
@@ -79,12 +85,8 @@ export async function startEnv(opts: ApiServerOptions = { bookmarkIntervalMs: 20
     sim,
     objects: KubernetesObjectApi.makeApiClient(kc),
     operators,
-    async startOperator(o: OperatorOptions = {}, as?: string) {
-      let opKc = kc;
-      if (as) {
-        opKc = new KubeConfig();
-        opKc.loadFromString(api.kubeconfigYaml('default', as));
-      }
+    operatorUser: operator.user.name,
+    async startOperator(o: OperatorOptions = {}) {
       const op = new Operator(opKc, {
         leaderElection: false,
         log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),

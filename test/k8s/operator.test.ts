@@ -3,6 +3,7 @@
  * The operator end to end against the API server double, through the real @kubernetes/client-node over HTTP.
  * A workload simulator stands in for the StatefulSet controller, scheduler and kubelet (pods become Ready).
  */
+import { restrictedViolations } from '../support/pss.js';
 import { cacheCluster, condition, eventually, metricValue, patchMerge, ringOf, startEnv, stored, storedList, type Env } from './helpers.js';
 
 let env: Env;
@@ -38,7 +39,13 @@ describe('cachalot-operator reconcile', () => {
       expect(c.metadata.ownerReferences).toEqual([{ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', name: 'web', uid, controller: true, blockOwnerDeletion: true }]);
       expect(c.metadata.managedFields.map((f: any) => `${f.manager}/${f.operation}`)).toContain('cachalot-operator/Apply');
     }
-    expect(children[0].spec.volumeClaimTemplates[0].spec.storageClassName).toBe('local-storage');
+    // No class by default: the claim gets the cluster's default StorageClass.
+    expect(children[0].spec.volumeClaimTemplates[0].spec).not.toHaveProperty('storageClassName');
+    // The StatefulSet as stored, and the pods made from it, pass Pod Security "restricted".
+    expect(restrictedViolations(children[0].spec.template)).toEqual([]);
+    const pods = storedList(env, 'v1', 'pods', 'default').filter((p: any) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'web');
+    expect(pods).toHaveLength(3);
+    for (const p of pods) expect(restrictedViolations(p)).toEqual([]);
     // No ServiceMonitor: its CRD is not installed.
     expect(env.api.store.lookup('monitoring.coreos.com/v1', 'servicemonitors')).toBeUndefined();
 
@@ -74,15 +81,18 @@ describe('cachalot-operator reconcile', () => {
 
   it('with --namespace, reconciles only CacheClusters in that namespace', async () => {
     env = await startEnv();
-    await env.startOperator({ namespace: 'team-a' }, 'operator');
+    await env.startOperator({ namespace: 'team-a' });
     await env.objects.create(cacheCluster('mine', { replicas: 1 }, 'team-a'));
     await env.objects.create(cacheCluster('theirs', { replicas: 1 }, 'team-b'));
     await eventually(() => stored(env, 'v1', 'configmaps', 'team-a', 'mine-ring'), 'team-a reconciled');
     const ring = ringOf(env, 'mine', 'team-a');
     expect(ring.members[0].host).toBe('mine-0.mine-headless.team-a.svc.cluster.local');
-    const ops = env.api.requests.filter((r) => r.user === 'operator');
+    const ops = env.api.requests.filter((r) => r.user === env.operatorUser);
     expect(ops.length).toBeGreaterThan(0);
-    expect(ops.filter((r) => r.namespace !== 'team-a' && r.plural !== 'customresourcedefinitions' && r.verb !== 'discovery')).toEqual([]);
+    // Cluster-scoped reads by name are allowed: the CRD check, and the Nodes, PersistentVolumes and
+    // StorageClasses of its own members (node loss, VolumePending). Nothing is listed outside team-a.
+    const clusterScoped = new Set(['customresourcedefinitions', 'nodes', 'persistentvolumes', 'storageclasses']);
+    expect(ops.filter((r) => r.namespace !== 'team-a' && !(clusterScoped.has(r.plural!) && r.verb === 'get') && r.verb !== 'discovery')).toEqual([]);
     expect(stored(env, 'v1', 'configmaps', 'team-b', 'theirs-ring')).toBeUndefined();
   });
 

@@ -99,12 +99,13 @@ describe('node loss (local PVs)', () => {
     return { node, claimUid: claim.metadata.uid };
   }
 
-  it('deletes the claim and pod of a member whose node is gone, after the grace period, and it comes back empty elsewhere', async () => {
+  it('deletes the claim and pod of a member whose node is gone, after the grace period, and it comes back empty elsewhere (on by default for local volumes)', async () => {
     env = await startEnv();
     await env.startOperator();
     // An hour of grace first, so the Degraded state can be observed however slow this machine is; then the
     // grace period is cut to zero, which is what ends it.
-    await env.objects.create(cacheCluster('web', { replicas: 3, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 3600 } }));
+    // `enabled` unset: local-storage is a kubernetes.io/no-provisioner class in the simulated cluster.
+    await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, nodeLossRecovery: { gracePeriodSeconds: 3600 } }));
     await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
     const { node, claimUid } = await loseNodeOf(env, 'web-1');
     const degraded = await eventually(() => {
@@ -132,10 +133,10 @@ describe('node loss (local PVs)', () => {
     expect(cc.status.ring.version).toBe(1);
   });
 
-  it('with recovery disabled, only reports the lost member as Degraded and keeps its claim', async () => {
+  it('with recovery turned off, only reports the lost member as Degraded and keeps its claim', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 2 }));
+    await env.objects.create(cacheCluster('web', { replicas: 2, nodeLossRecovery: { enabled: false, gracePeriodSeconds: 0 } }));
     await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 2, 'ready');
     const { claimUid } = await loseNodeOf(env, 'web-0');
     const degraded = await eventually(() => {

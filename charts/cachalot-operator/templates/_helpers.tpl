@@ -35,3 +35,45 @@ app.kubernetes.io/part-of: cachalot
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{/* The operator's rules on namespaced kinds: a ClusterRole's (scope: cluster) or a Role's (scope: namespace). */}}
+{{- define "cachalot-operator.namespacedRules" -}}
+- apiGroups: [cachalot.io]
+  resources: [cacheclusters]
+  verbs: [get, list, watch]
+- apiGroups: [cachalot.io]
+  resources: [cacheclusters/status]
+  verbs: [get, update, patch]
+# Children carry blockOwnerDeletion; with OwnerReferencesPermissionEnforcement (OpenShift) setting it needs
+# update on the owner's finalizers.
+- apiGroups: [cachalot.io]
+  resources: [cacheclusters/finalizers]
+  verbs: [update]
+- apiGroups: [apps]
+  resources: [statefulsets]
+  verbs: [get, list, watch, create, update, patch, delete]
+# Replicas still follow the ring when the whole StatefulSet cannot be applied.
+- apiGroups: [apps]
+  resources: [statefulsets/scale]
+  verbs: [get, update, patch]
+- apiGroups: [""]
+  resources: [services, configmaps]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors]
+  verbs: [get, list, watch, create, update, patch, delete]
+# Node-loss recovery deletes the claim and force-deletes the pod. Claims are watched for VolumePending, grown
+# in place when spec.flash.size grows, and replaced when they never bound under an older StorageClass.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch, patch, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

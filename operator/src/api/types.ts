@@ -26,19 +26,20 @@ export const METRICS_PORT = 9150;
 
 export const DEFAULTS = {
   replicas: 3,
-  image: 'ghcr.io/cachalot/cachalot-server:0.1.0',
+  /** No registry publishes this image: the README builds it from the Dockerfile under this name, and a
+   * cluster pulling from a registry sets spec.image. */
+  image: 'cachalot/cachalot-server:0.1.0',
   threads: 2,
   memory: '1Gi',
   maxItemSize: '1m',
   flashSize: '10Gi',
-  /** The conventional name of a kubernetes.io/no-provisioner (local PV) class. */
-  flashStorageClassName: 'local-storage',
   pdbMaxUnavailable: 1,
   monitoringEnabled: true,
   monitoringInterval: '30s',
   ringDrainSeconds: 60,
-  nodeLossRecoveryEnabled: false,
-  /** DESIGN.md: "opt-in policy in the spec, default 5 minutes". */
+  /** Two shards on one node fail together and share its disk; one per node is the safe default. */
+  onePerNode: true,
+  /** How long a member's node may be NotReady (or gone) before the member is rescheduled empty elsewhere. */
   nodeLossGracePeriodSeconds: 300,
   serviceType: 'ClusterIP' as const,
 } as const;
@@ -62,7 +63,21 @@ export interface EnvVar {
 export interface FlashSpec {
   /** PVC size, and the flash tier's size given to the server (-o ext_path=DIR:SIZE). */
   size?: string;
+  /** Unset: the cluster's default StorageClass. examples/local-volumes.yaml sets up local PVs. */
   storageClassName?: string;
+}
+
+/** The uid and gid of the image's `node` user (Dockerfile): the kubelet can only check runAsNonRoot against a
+ * numeric user, and fsGroup makes the flash volume writable by it. */
+export const SERVER_UID = 1000;
+export const SERVER_GID = 1000;
+
+/** Free-form Kubernetes objects (PodSecurityContext, Affinity, Toleration...): the CRD preserves their fields
+ * and the API server validates them when the StatefulSet is applied. */
+export type KubeFields = Record<string, unknown>;
+
+export interface LocalObjectReference {
+  name: string;
 }
 
 export interface PodDisruptionBudgetSpec {
@@ -87,6 +102,7 @@ export interface RingSpec {
 }
 
 export interface NodeLossRecoverySpec {
+  /** Unset: on for members on local volumes (whose data cannot follow them to another node), off otherwise. */
   enabled?: boolean;
   gracePeriodSeconds?: number;
 }
@@ -106,13 +122,25 @@ export interface CacheClusterSpec {
   /** -I, memcached's syntax (1m, 512k, 128m). */
   maxItemSize?: string;
   flash?: FlashSpec;
-  /** Derived from memory and threads when absent (builders/resources.ts). */
+  imagePullSecrets?: LocalObjectReference[];
+  serviceAccountName?: string;
+  priorityClassName?: string;
+  /** Added to the pods (the operator's own selector labels win over a clash). */
+  podLabels?: Record<string, string>;
+  podAnnotations?: Record<string, string>;
+  /** Replaces the default pod securityContext (non-root uid/gid 1000, fsGroup, seccomp RuntimeDefault). */
+  podSecurityContext?: KubeFields;
+  /** Replaces the default container securityContext (no privilege escalation, no capabilities, read-only root). */
+  securityContext?: KubeFields;
+  /** Derived from memory and threads when absent (builders/statefulset.ts). */
   resources?: ResourceRequirements;
-  affinity?: Record<string, unknown>;
-  tolerations?: Record<string, unknown>[];
+  affinity?: KubeFields;
+  tolerations?: KubeFields[];
   nodeSelector?: Record<string, string>;
-  /** Default: spread across nodes (kubernetes.io/hostname, ScheduleAnyway). */
-  topologySpreadConstraints?: Record<string, unknown>[];
+  /** Default true: a required pod anti-affinity on kubernetes.io/hostname, added to `affinity`. */
+  onePerNode?: boolean;
+  /** Default: none when onePerNode; otherwise spread across nodes (kubernetes.io/hostname, ScheduleAnyway). */
+  topologySpreadConstraints?: KubeFields[];
   podDisruptionBudget?: PodDisruptionBudgetSpec;
   monitoring?: MonitoringSpec;
   ring?: RingSpec;
@@ -190,16 +218,25 @@ export interface ResolvedSpec {
   threads: number;
   memory: string;
   maxItemSize: string;
-  flash: { size: string; storageClassName: string };
+  flash: { size: string; storageClassName?: string };
+  imagePullSecrets?: LocalObjectReference[];
+  serviceAccountName?: string;
+  priorityClassName?: string;
+  podLabels?: Record<string, string>;
+  podAnnotations?: Record<string, string>;
+  podSecurityContext?: KubeFields;
+  securityContext?: KubeFields;
   resources?: ResourceRequirements;
-  affinity?: Record<string, unknown>;
-  tolerations?: Record<string, unknown>[];
+  affinity?: KubeFields;
+  tolerations?: KubeFields[];
   nodeSelector?: Record<string, string>;
-  topologySpreadConstraints?: Record<string, unknown>[];
+  onePerNode: boolean;
+  topologySpreadConstraints?: KubeFields[];
   podDisruptionBudget: { enabled: boolean; maxUnavailable?: number | string; minAvailable?: number | string };
   monitoring: { enabled: boolean; interval: string; labels?: Record<string, string> };
   ring: { drainSeconds: number; vnodes: number };
-  nodeLossRecovery: { enabled: boolean; gracePeriodSeconds: number };
+  /** enabled undefined: decided per member by whether its volume is local (controller/nodeloss.ts). */
+  nodeLossRecovery: { enabled?: boolean; gracePeriodSeconds: number };
   extraArgs: string[];
   env: EnvVar[];
   service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; annotations?: Record<string, string> };
@@ -224,12 +261,20 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
     maxItemSize: s.maxItemSize ?? DEFAULTS.maxItemSize,
     flash: {
       size: s.flash?.size ?? DEFAULTS.flashSize,
-      storageClassName: s.flash?.storageClassName ?? DEFAULTS.flashStorageClassName,
+      ...(s.flash?.storageClassName ? { storageClassName: s.flash.storageClassName } : {}),
     },
+    ...(s.imagePullSecrets ? { imagePullSecrets: s.imagePullSecrets } : {}),
+    ...(s.serviceAccountName ? { serviceAccountName: s.serviceAccountName } : {}),
+    ...(s.priorityClassName ? { priorityClassName: s.priorityClassName } : {}),
+    ...(s.podLabels ? { podLabels: s.podLabels } : {}),
+    ...(s.podAnnotations ? { podAnnotations: s.podAnnotations } : {}),
+    ...(s.podSecurityContext ? { podSecurityContext: s.podSecurityContext } : {}),
+    ...(s.securityContext ? { securityContext: s.securityContext } : {}),
     ...(s.resources ? { resources: s.resources } : {}),
     ...(s.affinity ? { affinity: s.affinity } : {}),
     ...(s.tolerations ? { tolerations: s.tolerations } : {}),
     ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
+    onePerNode: s.onePerNode ?? DEFAULTS.onePerNode,
     ...(s.topologySpreadConstraints ? { topologySpreadConstraints: s.topologySpreadConstraints } : {}),
     podDisruptionBudget: { enabled: pdb.enabled ?? true, ...pdbBudget },
     monitoring: {
@@ -242,7 +287,7 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
       vnodes: s.ring?.vnodes ?? DEFAULT_VNODES,
     },
     nodeLossRecovery: {
-      enabled: s.nodeLossRecovery?.enabled ?? DEFAULTS.nodeLossRecoveryEnabled,
+      ...(s.nodeLossRecovery?.enabled !== undefined ? { enabled: s.nodeLossRecovery.enabled } : {}),
       gracePeriodSeconds: s.nodeLossRecovery?.gracePeriodSeconds ?? DEFAULTS.nodeLossGracePeriodSeconds,
     },
     extraArgs: s.extraArgs ?? [],

@@ -1,4 +1,4 @@
-import { MEMCACHED_PORT, METRICS_PORT, withDefaults, type CacheCluster, type ResourceRequirements, type ResolvedSpec } from '../api/types.js';
+import { MEMCACHED_PORT, METRICS_PORT, SERVER_GID, SERVER_UID, withDefaults, type CacheCluster, type KubeFields, type ResourceRequirements, type ResolvedSpec } from '../api/types.js';
 import { headlessServiceName } from '../ring.js';
 import { childMeta, commonLabels, selectorLabels } from './labels.js';
 import { mebibytes, quantityBytes } from './quantity.js';
@@ -18,8 +18,29 @@ const FLASH_USABLE_FRACTION = 0.9;
  * cache; 30 s covers draining connections and the preStop pause. */
 const FLUSH_MIB_PER_SECOND = 100;
 const TERMINATION_BASE_SECONDS = 30;
-/** Lets kube-proxy and sidecars see the endpoint go before the server stops accepting. */
+/** Lets kube-proxy and sidecars see the endpoint go before the server stops accepting. An exec of the image's
+ * /bin/sleep rather than the lifecycle `sleep` action, which needs Kubernetes 1.30 (the chart supports 1.27). */
 const PRESTOP_SLEEP_SECONDS = 5;
+export const HOSTNAME_TOPOLOGY_KEY = 'kubernetes.io/hostname';
+
+/** Pod Security "restricted" as rendered. The server writes only under the flash mount (its files and lock),
+ * so the root filesystem can be read-only. fsGroup makes a freshly formatted (root-owned) volume writable by
+ * the server's gid; OnRootMismatch skips the recursive chown on restarts once the volume root is right,
+ * which on a large flash tier would otherwise delay every start. */
+export function defaultPodSecurityContext(): KubeFields {
+  return {
+    runAsNonRoot: true,
+    runAsUser: SERVER_UID,
+    runAsGroup: SERVER_GID,
+    fsGroup: SERVER_GID,
+    fsGroupChangePolicy: 'OnRootMismatch',
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+export function defaultContainerSecurityContext(): KubeFields {
+  return { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+}
 
 export function derivedResources(spec: ResolvedSpec): ResourceRequirements {
   const memMiB = mebibytes(quantityBytes(spec.memory));
@@ -47,16 +68,32 @@ export function serverArgs(spec: ResolvedSpec): string[] {
   ];
 }
 
-export function defaultTopologySpread(cc: CacheCluster): Record<string, unknown>[] {
-  // ScheduleAnyway: a cluster with fewer nodes than servers still runs; spreading is best effort.
-  return [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(cc) } }];
+/** Used only with onePerNode off: then a cluster with fewer nodes than servers still runs, spread best effort. */
+export function defaultTopologySpread(cc: CacheCluster): KubeFields[] {
+  return [{ maxSkew: 1, topologyKey: HOSTNAME_TOPOLOGY_KEY, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(cc) } }];
+}
+
+/** The user's affinity plus a required anti-affinity between this cluster's pods per node (onePerNode). */
+export function podAffinity(cc: CacheCluster, spec: ResolvedSpec): KubeFields | undefined {
+  if (!spec.onePerNode) return spec.affinity;
+  const user = spec.affinity ?? {};
+  const anti = (user.podAntiAffinity ?? {}) as KubeFields;
+  const required = (anti.requiredDuringSchedulingIgnoredDuringExecution ?? []) as KubeFields[];
+  const term = { labelSelector: { matchLabels: selectorLabels(cc) }, topologyKey: HOSTNAME_TOPOLOGY_KEY };
+  return { ...user, podAntiAffinity: { ...anti, requiredDuringSchedulingIgnoredDuringExecution: [...required, term] } };
 }
 
 export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
   const spec = withDefaults(cc.spec);
   const name = cc.metadata.name;
-  const podSpec: Record<string, unknown> = {
+  const affinity = podAffinity(cc, spec);
+  const spread = spec.topologySpreadConstraints ?? (spec.onePerNode ? undefined : defaultTopologySpread(cc));
+  const podSpec: KubeFields = {
     terminationGracePeriodSeconds: terminationGraceSeconds(spec),
+    ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+    ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
+    ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+    securityContext: spec.podSecurityContext ?? defaultPodSecurityContext(),
     containers: [
       {
         name: CONTAINER_NAME,
@@ -78,12 +115,13 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
         // Recovery from flash can take a while on a big tier; the startup probe holds off liveness until /healthz answers.
         startupProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 120 },
         livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
-        lifecycle: { preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } },
+        lifecycle: { preStop: { exec: { command: ['/bin/sleep', String(PRESTOP_SLEEP_SECONDS)] } } },
+        securityContext: spec.securityContext ?? defaultContainerSecurityContext(),
         volumeMounts: [{ name: FLASH_VOLUME, mountPath: DATA_DIR }],
       },
     ],
-    topologySpreadConstraints: spec.topologySpreadConstraints ?? defaultTopologySpread(cc),
-    ...(spec.affinity ? { affinity: spec.affinity } : {}),
+    ...(spread ? { topologySpreadConstraints: spread } : {}),
+    ...(affinity ? { affinity } : {}),
     ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
     ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
   };
@@ -101,7 +139,13 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
       // A claim left behind by a scale-down would hold values that went stale while the member was out of
       // the ring; a later scale-up must start that member empty, so claims go with their pods.
       persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: 'Delete' },
-      template: { metadata: { labels: commonLabels(cc) }, spec: podSpec },
+      template: {
+        metadata: {
+          labels: { ...spec.podLabels, ...commonLabels(cc) },
+          ...(spec.podAnnotations ? { annotations: spec.podAnnotations } : {}),
+        },
+        spec: podSpec,
+      },
       volumeClaimTemplates: [
         {
           apiVersion: 'v1',
@@ -109,7 +153,7 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
           metadata: { name: FLASH_VOLUME, labels: commonLabels(cc) },
           spec: {
             accessModes: ['ReadWriteOnce'],
-            storageClassName: spec.flash.storageClassName,
+            ...(spec.flash.storageClassName ? { storageClassName: spec.flash.storageClassName } : {}),
             resources: { requests: { storage: spec.flash.size } },
           },
         },

@@ -5,20 +5,23 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/types.js';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_CRD } from '../builders/index.js';
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD } from '../builders/index.js';
 import { FIELD_MANAGER } from '../api/types.js';
 import { errorMessage, isConflict, Kube, statusCode } from '../kube.js';
 import type { Logger } from '../log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { EventRecorder } from './events.js';
 import { Informer, objectKey, type KubeObject } from './informer.js';
-import { reconcile, reportFailure, involved, type ReconcileDeps } from './reconciler.js';
+import { reconcile, reportFailure, involved, ReconcileIncomplete, type ReconcileDeps } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
 import type { CacheCluster } from '../api/types.js';
 
 export interface ControllerOptions {
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
+  /** false: never read cluster-scoped objects (Nodes, PersistentVolumes, CRDs), for installs without a
+   * ClusterRole: no node-loss detection; whether ServiceMonitors exist is learnt by listing them. */
+  clusterReads?: boolean;
   workers?: number;
   /** Every CacheCluster is re-enqueued this often, as a backstop for anything no watch reports (e.g. Node loss). */
   resyncMs?: number;
@@ -43,6 +46,7 @@ export class Controller {
   readonly clusters: Informer<KubeObject>;
   private readonly owned: Informer<KubeObject>[];
   private readonly pods: Informer<KubeObject>;
+  private readonly claims: Informer<KubeObject>;
   private readonly kube: Kube;
   private readonly deps: ReconcileDeps;
   private workers: Promise<void>[] = [];
@@ -61,16 +65,20 @@ export class Controller {
     const labelSelector = `${LABEL_MANAGED_BY}=${FIELD_MANAGER}`;
     const child = (apiVersion: string, kind: string, plural: string) => new Informer<KubeObject>(kc, { ...common, apiVersion, kind, labelSelector, path: collectionPath(apiVersion, plural, namespace) });
     this.pods = child('v1', 'Pod', 'pods');
-    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods];
+    // Claims made from the StatefulSet's template carry its labels: watched for Pending ones and their size.
+    this.claims = child('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims');
+    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods, this.claims];
     this.deps = {
       kube: this.kube,
       clusters: this.clusters,
       pods: this.pods,
+      claims: this.claims,
       recorder: opts.recorder,
       log,
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
       metrics,
+      clusterReads: opts.clusterReads ?? true,
     };
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.clusters.on({ add: enqueue, update: enqueue, delete: enqueue });
@@ -113,7 +121,7 @@ export class Controller {
     const now = Date.now();
     if (now - this.smChecked < SERVICE_MONITOR_CHECK_MS && this.smChecked > 0) return this.smAvailable;
     try {
-      this.smAvailable = (await this.kube.read('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, SERVICE_MONITOR_CRD)) !== undefined;
+      this.smAvailable = this.opts.clusterReads === false ? await this.serviceMonitorsListable() : (await this.kube.read('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, SERVICE_MONITOR_CRD)) !== undefined;
     } catch (err) {
       // Without RBAC to read CRDs (403) we cannot know; skipping the ServiceMonitor is the safe side.
       if (statusCode(err) !== 403) throw err;
@@ -121,6 +129,19 @@ export class Controller {
     }
     this.smChecked = now;
     return this.smAvailable;
+  }
+
+  /** Without cluster-scoped reads: the kind exists if its objects can be listed in the watched namespace (a
+   * Role grants that); 404 means prometheus-operator is not installed. */
+  private async serviceMonitorsListable(): Promise<boolean> {
+    if (!this.opts.namespace) return false;
+    try {
+      await this.kube.objects.list(SERVICE_MONITOR_API_VERSION, 'ServiceMonitor', this.opts.namespace, undefined, undefined, undefined, undefined, undefined, 1);
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
   }
 
   private async work(): Promise<void> {
@@ -156,6 +177,8 @@ export class Controller {
       metrics.reconciles.inc({ result: 'error' });
       metrics.reconcileErrors.inc({ reason: String(statusCode(err) ?? 'unknown') });
       log.warn({ key, err: message, delay }, 'reconcile failed; retrying with backoff');
+      // Its steps that failed are already in status and Events; the rest of the reconcile went through.
+      if (err instanceof ReconcileIncomplete) return;
       const cc = this.clusters.get(key) as CacheCluster | undefined;
       if (cc) {
         await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', message);

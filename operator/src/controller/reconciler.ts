@@ -3,6 +3,11 @@
  * ring, compute every child from the spec, server-side apply them all, then write status. Running it twice
  * in a row changes nothing the second time (the ring version included). A CacheCluster that is gone means
  * done: its children carry owner references and the garbage collector removes them.
+ *
+ * Each child is its own step: one that fails (a webhook refusing the StatefulSet, a quota, a broken CRD)
+ * is reported as Degraded=True/ReconcileError with an Event, and the other steps still run, so the ring is
+ * published, scaling goes through (by the StatefulSet's scale subresource if the whole object cannot be
+ * applied) and status is written. The reconcile then fails as a whole, to be retried with backoff.
  */
 import {
   API_VERSION,
@@ -23,26 +28,34 @@ import {
   buildRingConfigMap,
   buildServiceMonitor,
   buildStatefulSet,
+  FLASH_VOLUME,
   LABEL_INSTANCE,
   pvcName,
   selectorString,
   SERVICE_MONITOR_API_VERSION,
 } from '../builders/index.js';
-import type { Kube } from '../kube.js';
+import { errorMessage, isConflict, statusCode, type Kube } from '../kube.js';
 import type { Logger } from '../log.js';
 import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY } from '../ring.js';
-import { setCondition } from './conditions.js';
+import { expandClaims, pendingClaims, type PendingClaim } from './claims.js';
+import { findCondition, setCondition } from './conditions.js';
+import { semanticEqual } from './equal.js';
+import { immutableChanges, type StatefulSetSpecLike } from './immutable.js';
+import { ClusterReads, describeLoss, graceMs, nodeLoss, type ClaimLike, type NodeLossKind } from './nodeloss.js';
 import type { EventRecorder } from './events.js';
 import type { Informer, KubeObject } from './informer.js';
 import type { OperatorMetrics } from '../metrics.js';
 
-/** Set on a claim by the scheduler for WaitForFirstConsumer volumes (local PVs): the node the claim is tied to. */
-export const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
+export { SELECTED_NODE_ANNOTATION } from './nodeloss.js';
 
 export interface ReconcileDeps {
   kube: Kube;
   clusters: Informer<KubeObject>;
   pods: Informer<KubeObject>;
+  claims: Informer<KubeObject>;
+  /** false: no reads of cluster-scoped objects (Nodes, PersistentVolumes, StorageClasses), for an install
+   * with namespace Roles only; node-loss recovery is then off and Pending claims are reported without why. */
+  clusterReads?: boolean;
   recorder: EventRecorder;
   log: Logger;
   now: () => Date;
@@ -60,7 +73,8 @@ interface PodLike extends KubeObject {
 }
 
 interface StatefulSetLike extends KubeObject {
-  metadata?: KubeObject['metadata'] & { generation?: number };
+  metadata?: KubeObject['metadata'] & { generation?: number; deletionTimestamp?: string; ownerReferences?: { uid: string }[] };
+  spec?: StatefulSetSpecLike & { replicas?: number };
   status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number; currentRevision?: string; updateRevision?: string };
 }
 
@@ -68,7 +82,37 @@ export interface LostMember {
   pod: string;
   node: string;
   claim: string;
+  why: NodeLossKind;
+  /** Recovery is on for this member (spec.nodeLossRecovery.enabled, or unset and its volume is local). */
+  recovering: boolean;
   remainingMs: number;
+}
+
+/** A step of the reconcile that failed; the others went on. */
+export interface StepFailure {
+  step: string;
+  message: string;
+  code?: number;
+}
+
+/** Thrown after status was written when some steps failed: the controller retries with backoff, and does not
+ * report the failure again (the Degraded condition and the Event are already there). */
+export class ReconcileIncomplete extends Error {
+  readonly code: number | undefined;
+  constructor(readonly failures: StepFailure[]) {
+    super(failures.map((f) => `${f.step}: ${f.message}`).join('; '));
+    this.code = failures[0]?.code;
+  }
+}
+
+/** What computeStatus needs besides the CacheCluster and its StatefulSet. */
+export interface StatusInputs {
+  ringVersion: number;
+  ringMembers: number;
+  draining: string[];
+  lost: LostMember[];
+  pendingClaims?: PendingClaim[];
+  failures?: StepFailure[];
 }
 
 function minDefined(...xs: (number | undefined)[]): number | undefined {
@@ -93,6 +137,22 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   const spec = withDefaults(cc.spec);
   const now = deps.now();
   const { kube, recorder } = deps;
+  const reads = new ClusterReads(kube, deps.clusterReads !== false);
+  const failures: StepFailure[] = [];
+  let requeueAfterMs: number | undefined;
+
+  /** Runs one step; a failure other than a conflict is collected instead of ending the reconcile. A conflict
+   * means our cache is stale, and the whole reconcile is retried on fresher data. */
+  async function step<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isConflict(err)) throw err;
+      const code = statusCode(err);
+      failures.push({ step: what, message: errorMessage(err), ...(code !== undefined ? { code } : {}) });
+      return undefined;
+    }
+  }
 
   // The ring is read from the API server, not the cache: the drain clock lives in its annotation, and a cache
   // lagging behind our own last write would restart that clock.
@@ -111,40 +171,123 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     now,
   });
 
-  await kube.apply(buildHeadlessService(cc));
-  await kube.apply(buildClientService(cc));
+  await step(`apply Service ${name}-headless`, () => kube.apply(buildHeadlessService(cc)));
+  await step(`apply Service ${name}`, () => kube.apply(buildClientService(cc)));
   // StatefulSet before ring on the way up, so new members' pods are starting when clients first see them.
-  const sts = await kube.apply<StatefulSetLike>(buildStatefulSet(cc, plan.statefulSetReplicas));
-  await kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince));
+  const { sts, recreated } = await applyStatefulSet(deps, cc, plan.statefulSetReplicas, step, (ms) => (requeueAfterMs = minDefined(requeueAfterMs, ms)));
+  const published = await step(`apply ConfigMap ${ringConfigMapName(name)}`, () => kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince)));
 
   const pdb = buildPodDisruptionBudget(cc);
-  if (pdb) await kube.apply(pdb);
-  else await deleteOwned(deps, cc, 'policy/v1', 'PodDisruptionBudget', name);
-  if (await deps.serviceMonitorAvailable()) {
+  await step(`${pdb ? 'apply' : 'delete'} PodDisruptionBudget ${name}`, async (): Promise<unknown> => (pdb ? kube.apply(pdb) : deleteOwned(deps, cc, 'policy/v1', 'PodDisruptionBudget', name)));
+  if (await step('look up the ServiceMonitor kind', () => deps.serviceMonitorAvailable())) {
     const sm = buildServiceMonitor(cc);
-    if (sm) await kube.apply(sm);
-    else await deleteOwned(deps, cc, SERVICE_MONITOR_API_VERSION, 'ServiceMonitor', name);
+    await step(`${sm ? 'apply' : 'delete'} ServiceMonitor ${name}`, async (): Promise<unknown> => (sm ? kube.apply(sm) : deleteOwned(deps, cc, SERVICE_MONITOR_API_VERSION, 'ServiceMonitor', name)));
   }
 
-  const draining = plan.ring.members.filter((m) => m.state === 'draining').map((m) => m.name);
-  const started = draining.filter((m) => !(m in previousDraining));
-  const finished = Object.keys(previousDraining).filter((m) => !(m in plan.drainingSince) && memberOrdinal(name, m) >= spec.replicas);
-  if (started.length) await recorder.record(involved(cc), 'Normal', 'DrainStarted', `${started.join(', ')} draining in ring version ${plan.ring.version}; StatefulSet shrinks after ${spec.ring.drainSeconds}s`);
-  if (finished.length) await recorder.record(involved(cc), 'Normal', 'DrainCompleted', `${finished.join(', ')} left the ring; StatefulSet scaled to ${plan.statefulSetReplicas}`);
-  if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
+  // A ring that could not be written is not announced: status and events keep describing the one in force.
+  const ring = published ? plan.ring : previous ?? plan.ring;
+  const draining = ring.members.filter((m) => m.state === 'draining').map((m) => m.name);
+  if (published) {
+    const started = draining.filter((m) => !(m in previousDraining));
+    const finished = Object.keys(previousDraining).filter((m) => !(m in plan.drainingSince) && memberOrdinal(name, m) >= spec.replicas);
+    if (started.length) await recorder.record(involved(cc), 'Normal', 'DrainStarted', `${started.join(', ')} draining in ring version ${plan.ring.version}; StatefulSet shrinks after ${spec.ring.drainSeconds}s`);
+    if (finished.length) await recorder.record(involved(cc), 'Normal', 'DrainCompleted', `${finished.join(', ')} left the ring; StatefulSet scaled to ${plan.statefulSetReplicas}`);
+    if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
+  }
 
-  const lost = await recoverLostMembers(deps, cc, spec, now);
+  const lost = (deps.clusterReads === false ? undefined : await step('node-loss recovery', () => recoverLostMembers(deps, cc, spec, now, reads))) ?? { waiting: [] };
+  requeueAfterMs = minDefined(requeueAfterMs, lost.requeueAfterMs);
+  const claimOf = (n: string) => deps.claims.get(`${ns}/${n}`) as ClaimLike | undefined;
+  const podOf = (n: string) => deps.pods.get(`${ns}/${n}`) as PodLike | undefined;
+  const pending = (await step('check claims', () => pendingClaims(name, spec, claimOf, podOf, reads))) ?? [];
+  // Only once the StatefulSet's own template names the new class, or it would make the old claim again.
+  const templateClass = (sts?.spec?.volumeClaimTemplates?.[0]?.spec as { storageClassName?: string } | undefined)?.storageClassName;
+  await step('replace stale claims', async () => {
+    for (const p of pending.filter((x) => x.stale && templateClass === spec.flash.storageClassName)) {
+      await kube.delete('v1', 'PersistentVolumeClaim', ns, p.claim);
+      await kube.delete('v1', 'Pod', ns, p.pod);
+      await recorder.record(involved(cc), 'Normal', 'ClaimReplaced', `PersistentVolumeClaim ${p.claim} never bound and names another StorageClass than spec.flash.storageClassName (${spec.flash.storageClassName}): deleted with pod ${p.pod}, to be made again from the current template`);
+    }
+  });
+  await step('expand claims', async () => {
+    const { expanded, stuck } = await expandClaims(kube, ns, spec, ownClaims(deps, ns, name), reads);
+    if (expanded.length) await recorder.record(involved(cc), 'Normal', 'FlashExpanded', `${expanded.join(', ')} expanded to ${spec.flash.size}`);
+    // Said once, when the claim template changes; the claims stay as they are until their member is replaced.
+    if (stuck.length && recreated.includes('volumeClaimTemplates')) {
+      await recorder.record(involved(cc), 'Warning', 'FlashNotExpanded', `${stuck.join(', ')} stay smaller than ${spec.flash.size}: their StorageClass does not allow volume expansion (or they are not Bound); new claims get the new size`);
+    }
+  });
+
   const labels = { cachecluster_namespace: ns, cachecluster: name };
-  deps.metrics?.ringVersion.set(labels, plan.ring.version);
-  deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, plan.ring.members.length - draining.length);
+  deps.metrics?.ringVersion.set(labels, ring.version);
+  deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, ring.members.length - draining.length);
   deps.metrics?.ringMembers.set({ ...labels, state: 'draining' }, draining.length);
 
-  const status = computeStatus(cc, spec, sts, plan.ring.version, plan.ring.members.length, draining, lost.waiting, now);
-  if (JSON.stringify(status) !== JSON.stringify(cc.status ?? {})) {
+  const status = computeStatus(cc, spec, sts, { ringVersion: ring.version, ringMembers: ring.members.length, draining, lost: lost.waiting, pendingClaims: pending, failures }, now);
+  const before = findCondition(cc.status?.conditions, CONDITION_READY);
+  const ready = findCondition(status.conditions, CONDITION_READY);
+  // Once per change of what is pending, not once per reconcile: Events are for transitions.
+  if (ready?.reason === 'VolumePending' && (before?.reason !== ready.reason || before.message !== ready.message)) {
+    await recorder.record(involved(cc), 'Warning', 'VolumePending', pending.map((p) => `PersistentVolumeClaim ${p.claim} is Pending: ${p.detail}`).join('; '));
+  }
+  for (const f of failures) await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', `${f.step}: ${f.message}`);
+  if (!semanticEqual(status, cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
   }
-  const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, lost.requeueAfterMs);
+  if (failures.length) throw new ReconcileIncomplete(failures);
+  const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, requeueAfterMs);
   return requeue !== undefined ? { requeueAfterMs: requeue } : {};
+}
+
+function ownClaims(deps: ReconcileDeps, ns: string, name: string): ClaimLike[] {
+  return deps.claims.list().filter((c) => c.metadata?.namespace === ns && c.metadata?.labels?.[LABEL_INSTANCE] === name && memberOrdinal(name, String(c.metadata?.name).slice(`${FLASH_VOLUME}-`.length)) >= 0) as ClaimLike[];
+}
+
+/** A StatefulSet recreated to change an immutable field waits this long between checks that the old one is gone. */
+const RECREATE_POLL_MS = 500;
+
+/**
+ * Applies the StatefulSet, carrying out changes to its immutable fields by an orphaning delete and re-create
+ * (controller/immutable.ts). When the apply fails, replicas still follow the ring plan through the scale
+ * subresource. Returns the StatefulSet as it now is, for status.
+ */
+async function applyStatefulSet(
+  deps: ReconcileDeps,
+  cc: CacheCluster,
+  replicas: number,
+  step: <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>,
+  requeue: (ms: number) => void,
+): Promise<{ sts: StatefulSetLike | undefined; recreated: string[] }> {
+  const { kube, recorder } = deps;
+  const ns = cc.metadata.namespace ?? 'default';
+  const name = cc.metadata.name;
+  const desired = buildStatefulSet(cc, replicas);
+  let current = await step(`read StatefulSet ${name}`, () => kube.read<StatefulSetLike>('apps/v1', 'StatefulSet', ns, name));
+  if (current?.metadata?.deletionTimestamp) {
+    // Being deleted (by us, to re-create it): the garbage collector first orphans its pods and claims.
+    requeue(RECREATE_POLL_MS);
+    return { sts: current, recreated: [] };
+  }
+  const owned = (current?.metadata?.ownerReferences ?? []).some((r) => r.uid === cc.metadata.uid);
+  const changed = owned ? immutableChanges(current?.spec, desired.spec) : [];
+  if (changed.length) {
+    const deleted = await step(`re-create StatefulSet ${name}`, () => kube.delete('apps/v1', 'StatefulSet', ns, name, { propagationPolicy: 'Orphan' }));
+    if (deleted === undefined) return { sts: current, recreated: [] };
+    await recorder.record(involved(cc), 'Normal', 'StatefulSetRecreated', `${changed.join(', ')} cannot change in place: StatefulSet ${name} deleted with its pods and claims kept, and created again`);
+    deps.log.info({ cluster: `${ns}/${name}`, fields: changed }, 'immutable StatefulSet fields changed: re-creating it, orphaning pods and claims');
+    current = await step(`read StatefulSet ${name}`, () => kube.read<StatefulSetLike>('apps/v1', 'StatefulSet', ns, name));
+    if (current) {
+      requeue(RECREATE_POLL_MS);
+      return { sts: current, recreated: changed };
+    }
+  }
+  const applied = await step(`apply StatefulSet ${name}`, () => kube.apply<StatefulSetLike>(desired));
+  if (applied) return { sts: applied, recreated: changed };
+  if (current && current.spec?.replicas !== replicas) {
+    await step(`scale StatefulSet ${name} to ${replicas}`, () => kube.scaleStatefulSet(ns, name, replicas));
+    current = (await step(`read StatefulSet ${name}`, () => kube.read<StatefulSetLike>('apps/v1', 'StatefulSet', ns, name))) ?? current;
+  }
+  return { sts: current, recreated: changed };
 }
 
 async function deleteOwned(deps: ReconcileDeps, cc: CacheCluster, apiVersion: string, kind: string, name: string): Promise<void> {
@@ -155,52 +298,61 @@ async function deleteOwned(deps: ReconcileDeps, cc: CacheCluster, apiVersion: st
   }
 }
 
-async function nodeOfClaim(deps: ReconcileDeps, claim: KubeObject & { spec?: { volumeName?: string } }): Promise<string | undefined> {
-  const annotated = (claim.metadata?.annotations as Record<string, string> | undefined)?.[SELECTED_NODE_ANNOTATION];
-  if (annotated) return annotated;
-  const volumeName = claim.spec?.volumeName;
-  if (!volumeName) return undefined;
-  type PV = KubeObject & { spec?: { nodeAffinity?: { required?: { nodeSelectorTerms?: { matchExpressions?: { key: string; values?: string[] }[] }[] } } } };
-  const pv = await deps.kube.read<PV>('v1', 'PersistentVolume', undefined, volumeName);
-  for (const term of pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []) {
-    for (const e of term.matchExpressions ?? []) if (e.key === 'kubernetes.io/hostname' && e.values?.[0]) return e.values[0];
-  }
-  return undefined;
-}
-
 /**
- * DESIGN.md, Local PVs: a pod whose local PV's node is gone (Node object deleted) and that stayed unschedulable
- * past the grace period gets its claim and pod deleted so it reschedules with an empty flash tier.
+ * Node loss (controller/nodeloss.ts): for each member pod whose node is gone, NotReady or out of service,
+ * once the grace period has passed and recovery is on for it, delete its claim (so the StatefulSet makes a
+ * new, empty one, free to bind on another node), force-delete the pod (its kubelet will never confirm a
+ * graceful deletion), and delete the local PV of a node that no longer exists.
  */
-async function recoverLostMembers(deps: ReconcileDeps, cc: CacheCluster, spec: ResolvedSpec, now: Date): Promise<{ waiting: LostMember[]; requeueAfterMs?: number }> {
+async function recoverLostMembers(deps: ReconcileDeps, cc: CacheCluster, spec: ResolvedSpec, now: Date, reads: ClusterReads): Promise<{ waiting: LostMember[]; requeueAfterMs?: number }> {
   const ns = cc.metadata.namespace ?? 'default';
   const name = cc.metadata.name;
   const waiting: LostMember[] = [];
   let requeueAfterMs: number | undefined;
   const pods = deps.pods.list().filter((p) => p.metadata?.namespace === ns && p.metadata?.labels?.[LABEL_INSTANCE] === name) as PodLike[];
   for (const pod of pods) {
-    const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
-    if (pod.status?.phase !== 'Pending' || scheduled?.status !== 'False' || scheduled.reason !== 'Unschedulable') continue;
     const podName = String(pod.metadata?.name);
     const ordinal = memberOrdinal(name, podName);
     if (ordinal < 0) continue;
     const claimName = pvcName(name, ordinal);
-    const claim = await deps.kube.read<KubeObject>('v1', 'PersistentVolumeClaim', ns, claimName);
-    if (!claim) continue;
-    const node = await nodeOfClaim(deps, claim);
-    if (!node || (await deps.kube.read('v1', 'Node', undefined, node))) continue;
-    const since = Date.parse(scheduled.lastTransitionTime ?? '') || now.getTime();
-    const remainingMs = since + spec.nodeLossRecovery.gracePeriodSeconds * 1000 - now.getTime();
-    if (!spec.nodeLossRecovery.enabled || remainingMs > 0) {
-      waiting.push({ pod: podName, node, claim: claimName, remainingMs });
-      if (spec.nodeLossRecovery.enabled) requeueAfterMs = minDefined(requeueAfterMs, remainingMs + 10);
+    const claim = (deps.claims.get(`${ns}/${claimName}`) as ClaimLike | undefined) ?? (await deps.kube.read<ClaimLike>('v1', 'PersistentVolumeClaim', ns, claimName));
+    const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    const readyCond = pod.status?.conditions?.find((c) => c.type === 'Ready');
+    let node = pod.spec?.nodeName;
+    let fallbackSince = now.getTime();
+    if (!node) {
+      // Not bound: only a pod the scheduler gave up on, because its claim pins it to a node, is ours to judge.
+      if (pod.status?.phase !== 'Pending' || scheduled?.status !== 'False' || scheduled.reason !== 'Unschedulable' || !claim) continue;
+      node = await reads.nodeOfClaim(claim);
+      if (!node) continue;
+      fallbackSince = Date.parse(scheduled.lastTransitionTime ?? '') || fallbackSince;
+    } else if (readyCond?.status === 'False') {
+      fallbackSince = Date.parse(readyCond.lastTransitionTime ?? '') || fallbackSince;
+    }
+    const loss = nodeLoss(await reads.node(node), fallbackSince);
+    if (!loss) continue;
+    const local = claim ? await reads.isLocal(claim) : false;
+    const recovering = spec.nodeLossRecovery.enabled ?? local;
+    const remainingMs = loss.since + graceMs(loss.why, spec) - now.getTime();
+    if (!recovering || remainingMs > 0) {
+      waiting.push({ pod: podName, node, claim: claimName, why: loss.why, recovering, remainingMs });
+      if (recovering) requeueAfterMs = minDefined(requeueAfterMs, remainingMs + 10);
       continue;
     }
+    // What is deleted is judged on a fresh read, not the cache: the claim may have been bound since.
+    const fresh = await deps.kube.read<ClaimLike>('v1', 'PersistentVolumeClaim', ns, claimName);
+    const volume = fresh?.spec?.volumeName;
     // Claim first: deleting the pod alone would bring it back Pending on the same dead claim.
-    await deps.kube.delete('v1', 'PersistentVolumeClaim', ns, claimName);
-    await deps.kube.delete('v1', 'Pod', ns, podName);
-    deps.log.warn({ cluster: `${ns}/${name}`, pod: podName, node }, 'node lost: deleted claim and pod so the member restarts empty elsewhere');
-    await deps.recorder.record(involved(cc), 'Warning', 'NodeLost', `node ${node} is gone: deleted PersistentVolumeClaim ${claimName} and pod ${podName}; the member restarts with an empty flash tier`);
+    if (fresh) await deps.kube.delete('v1', 'PersistentVolumeClaim', ns, claimName);
+    await deps.kube.delete('v1', 'Pod', ns, podName, { gracePeriodSeconds: 0 });
+    const released = loss.why === 'gone' && volume && (await reads.isLocal(fresh!)) ? await reads.releaseVolume(volume, ns, claimName) : false;
+    deps.log.warn({ cluster: `${ns}/${name}`, pod: podName, node, why: loss.why }, 'node lost: deleted claim and pod so the member restarts empty elsewhere');
+    await deps.recorder.record(
+      involved(cc),
+      'Warning',
+      'NodeLost',
+      `${describeLoss(loss.why, node)}: deleted PersistentVolumeClaim ${claimName} and force-deleted pod ${podName}${released ? `, deleted PersistentVolume ${volume}` : ''}; the member restarts with an empty flash tier`,
+    );
   }
   return { waiting, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
@@ -209,12 +361,12 @@ export function computeStatus(
   cc: CacheCluster,
   spec: ResolvedSpec,
   sts: StatefulSetLike | undefined,
-  ringVersion: number,
-  ringMembers: number,
-  draining: string[],
-  lost: LostMember[],
+  inputs: StatusInputs,
   now: Date,
 ): CacheClusterStatus {
+  const { ringVersion, ringMembers, draining, lost } = inputs;
+  const pending = inputs.pendingClaims ?? [];
+  const failures = inputs.failures ?? [];
   const replicas = sts?.status?.replicas ?? 0;
   const ready = sts?.status?.readyReplicas ?? 0;
   const stsCurrent = sts !== undefined && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
@@ -225,7 +377,9 @@ export function computeStatus(
   const allReady = stsCurrent && ready >= spec.replicas;
   conditions = setCondition(conditions, allReady
     ? { type: CONDITION_READY, status: 'True', ...g, reason: 'AllMembersReady', message: `${ready}/${spec.replicas} members ready` }
-    : { type: CONDITION_READY, status: 'False', ...g, reason: 'MembersNotReady', message: `${ready}/${spec.replicas} members ready` }, now);
+    : pending.length
+      ? { type: CONDITION_READY, status: 'False', ...g, reason: 'VolumePending', message: `${ready}/${spec.replicas} members ready; ` + pending.map((p) => `PersistentVolumeClaim ${p.claim} is Pending: ${p.detail}`).join('; ') }
+      : { type: CONDITION_READY, status: 'False', ...g, reason: 'MembersNotReady', message: `${ready}/${spec.replicas} members ready` }, now);
 
   // A rollout is told apart from a scale by the StatefulSet's revisions, not by counts: both change counts.
   const rollingOut = stsCurrent && !!sts?.status?.updateRevision && sts.status.currentRevision !== sts.status.updateRevision;
@@ -238,12 +392,21 @@ export function computeStatus(
     ? { type: CONDITION_PROGRESSING, status: 'True', ...g, ...progressing }
     : { type: CONDITION_PROGRESSING, status: 'False', ...g, reason: 'Stable', message: 'all members running the current spec' }, now);
 
-  // A failed reconcile reports ReconcileError through reportFailure(); a successful one clears it here.
+  // A failed step is ReconcileError (the other steps went on); a whole reconcile that failed before writing
+  // status reports it through reportFailure(). A successful reconcile clears it here.
   let degraded: { reason: string; message: string } | undefined;
-  if (lost.length) {
+  if (failures.length) {
+    degraded = { reason: 'ReconcileError', message: failures.map((f) => `${f.step}: ${f.message}`).join('; ').slice(0, 1000) };
+  } else if (lost.length) {
+    const recovering = lost.filter((l) => l.recovering);
+    const held = lost.filter((l) => !l.recovering);
+    const part = (ls: LostMember[]) => ls.map((l) => `${l.pod}: ${describeLoss(l.why, l.node)}`).join('; ');
     degraded = {
       reason: 'NodeLost',
-      message: lost.map((l) => `${l.pod}: node ${l.node} is gone`).join('; ') + (spec.nodeLossRecovery.enabled ? '; recovering after the grace period' : '; enable spec.nodeLossRecovery to recreate them empty'),
+      message: [
+        ...(recovering.length ? [`${part(recovering)}; recovering after the grace period`] : []),
+        ...(held.length ? [`${part(held)}; enable spec.nodeLossRecovery to recreate them empty`] : []),
+      ].join('; '),
     };
   }
   conditions = setCondition(conditions, degraded
@@ -267,7 +430,7 @@ export async function reportFailure(deps: ReconcileDeps, key: string, error: str
   const now = deps.now();
   const conditions = setCondition(cached.status?.conditions ?? [], { type: CONDITION_DEGRADED, status: 'True', ...(cached.metadata.generation !== undefined ? { observedGeneration: cached.metadata.generation } : {}), reason: 'ReconcileError', message: error.slice(0, 1000) }, now);
   const status = { ...(cached.status ?? {}), conditions };
-  if (JSON.stringify(status) === JSON.stringify(cached.status ?? {})) return;
+  if (semanticEqual(status, cached.status ?? {})) return;
   try {
     await deps.kube.replaceStatus({ ...cached, status });
   } catch (err) {

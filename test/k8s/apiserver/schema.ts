@@ -1,8 +1,11 @@
 /**
  * Structural-schema handling for custom resources in the API server double: defaulting, pruning of unknown
  * fields and the validation keywords the Cachalot CRD uses (type, enum, minimum/maximum, min/maxLength,
- * pattern, required, int-or-string). CEL rules (x-kubernetes-validations) are not evaluated.
+ * pattern, required, int-or-string) and CEL rules (x-kubernetes-validations, the subset in cel.ts), with
+ * transition rules on update and ratcheting (a value the write leaves unchanged is not validated again).
  */
+import { sameJson } from './canonical.js';
+import { evalRule, usesOldSelf } from './cel.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import type { JSONSchema } from './resources.js';
 
@@ -104,10 +107,44 @@ export function unknownFields(value: Json | undefined, schema: JSONSchema, path:
   }
 }
 
-export function processCustomResource(obj: JsonObject, schema: JSONSchema): string[] {
+const REASON_TEXT: Record<string, string> = { FieldValueForbidden: 'Forbidden', FieldValueRequired: 'Required value', FieldValueDuplicate: 'Duplicate value' };
+
+/** x-kubernetes-validations of every schema node with a value, in kube-apiserver's error wording. */
+export function celErrors(value: Json | undefined, old: Json | undefined, schema: JSONSchema, path: string, errors: string[]): void {
+  if (value === undefined || value === null) return;
+  // Ratcheting: what the write did not change is not validated again (CRDValidationRatcheting, on since 1.30).
+  if (old !== undefined && sameJson(value, old)) return;
+  for (const r of schema['x-kubernetes-validations'] ?? []) {
+    const transition = usesOldSelf(r.rule);
+    if (transition && (old === undefined || old === null)) continue;
+    const at = r.fieldPath ? `${path}${r.fieldPath}` : path || '<root>';
+    let ok: boolean;
+    try {
+      ok = evalRule(r.rule, { self: value, ...(transition ? { oldSelf: old } : {}) });
+    } catch (err) {
+      errors.push(`${at}: Invalid value: "${schema.type ?? 'object'}": ${(err as Error).message} evaluating rule: ${r.rule}`);
+      continue;
+    }
+    if (ok) continue;
+    const message = r.message ?? `failed rule: ${r.rule}`;
+    const reason = r.reason && REASON_TEXT[r.reason];
+    errors.push(reason ? `${at}: ${reason}: ${message}` : `${at}: Invalid value: "${schema.type ?? 'object'}": ${message}`);
+  }
+  if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const prop = schema.properties?.[k] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+      if (prop && !(path === '' && k === 'metadata')) celErrors(v, isObject(old) ? old[k] : undefined, prop, path ? `${path}.${k}` : k, errors);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    value.forEach((v, i) => celErrors(v, undefined, schema.items!, `${path}[${i}]`, errors));
+  }
+}
+
+export function processCustomResource(obj: JsonObject, schema: JSONSchema, old?: JsonObject): string[] {
   applyDefaults(obj, schema);
   prune(obj, schema, true);
   const errors: string[] = [];
   validate(obj, schema, '', errors);
+  if (errors.length === 0) celErrors(obj, old, schema, '', errors);
   return errors;
 }

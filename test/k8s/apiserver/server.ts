@@ -3,15 +3,22 @@
  * APIGroupList/APIResourceList, which kubectl falls back to when aggregated discovery is not offered),
  * Table output for `kubectl get`, chunked watch streams with optional bookmarks, and fault injection.
  *
- * This is a TEST DOUBLE, not an API server: no authentication, authorization, admission webhooks, protobuf,
- * pagination (limit is ignored, everything is one page) or field-level ownership. See docs/operator.md.
+ * Requests are authenticated by bearer token (issueToken; no token is the test's cluster-admin), authorized
+ * by RBAC from the roles and bindings stored in the double (rbac.ts), and admitted through
+ * OwnerReferencesPermissionEnforcement (admission.ts).
+ *
+ * This is a TEST DOUBLE, not an API server: no admission webhooks, protobuf, pagination (limit is ignored,
+ * everything is one page) or field-level ownership. See README.md next to this file.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { evalJsonPath } from './jsonpath.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import { groupVersion, VERBS, type ResourceDef } from './resources.js';
-import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type StoreEvent } from './store.js';
+import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type DeleteOptions, type StoreEvent, type WriteOptions } from './store.js';
+import { ADMIN, Authorizer, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
+import { ownerReferencesPermission } from './admission.js';
 
 export interface RequestInfo {
   method: string;
@@ -24,7 +31,7 @@ export interface RequestInfo {
   subresource?: string;
   contentType?: string;
   fieldManager?: string;
-  /** The bearer token, standing in for the authenticated user (nothing is authenticated or authorized). */
+  /** The authenticated user name (`kubernetes-admin` for a request without a bearer token). */
   user?: string;
   path: string;
   query: string;
@@ -69,12 +76,22 @@ export class ApiServerDouble {
   private readonly faults: Fault[] = [];
   readonly requests: RequestInfo[] = [];
   private readonly bookmarkIntervalMs: number;
+  private readonly tokens = new Map<string, UserInfo>();
+  readonly authorizer: Authorizer;
   url = '';
 
   constructor(opts: ApiServerOptions = {}) {
     this.store = new Store(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {});
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 1000;
     this.store.listeners.add((ev) => this.fanOut(ev));
+    this.authorizer = new Authorizer(this.store);
+  }
+
+  /** A bearer token that authenticates as `user` (what a ServiceAccount token or a client certificate does). */
+  issueToken(user: UserInfo): string {
+    const token = `double-${randomUUID()}`;
+    this.tokens.set(token, user);
+    return token;
   }
 
   async start(): Promise<string> {
@@ -160,9 +177,11 @@ export class ApiServerDouble {
 
   // ---- HTTP --------------------------------------------------------------------------------------------------
 
-  private send(res: ServerResponse, code: number, body: unknown): void {
+  private send(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    // RFC 7234 warn-code 299 with an empty agent, as kube-apiserver sends them; kubectl prints each one.
+    const warning = warnings.length ? { Warning: warnings.map((w) => `299 - ${JSON.stringify(w)}`) } : {};
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...warning });
     res.end(text);
   }
 
@@ -186,9 +205,7 @@ export class ApiServerDouble {
     const method = req.method ?? 'GET';
     const contentType = req.headers['content-type'];
     const fieldManager = url.searchParams.get('fieldManager') ?? undefined;
-    const auth = req.headers.authorization;
-    const user = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
-    const base = { method, path: url.pathname, query: url.search, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}), ...(user ? { user } : {}) };
+    const base = { method, path: url.pathname, query: url.search, ...(contentType ? { contentType } : {}), ...(fieldManager ? { fieldManager } : {}) };
     let gv: string;
     let group: string;
     let version: string;
@@ -222,9 +239,32 @@ export class ApiServerDouble {
     };
   }
 
+  /**
+   * The requester; 401 for a token nobody issued. `Impersonate-User` (kubectl --as, the way kubectl acts as
+   * another identity here: client-go sends no bearer token over plain http) is honoured for requesters
+   * allowed to `impersonate` users or that ServiceAccount.
+   */
+  private authenticate(req: IncomingMessage): UserInfo {
+    const auth = req.headers.authorization;
+    let user: UserInfo | undefined = ADMIN;
+    if (auth) user = auth.startsWith('Bearer ') ? this.tokens.get(auth.slice(7)) : undefined;
+    if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    const as = req.headers['impersonate-user'];
+    if (typeof as !== 'string' || !as) return user;
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
+    const target = sa ? { resource: 'serviceaccounts', namespace: sa[1]!, name: sa[2]! } : { resource: 'users', name: as };
+    const attrs: Attributes = { user, verb: 'impersonate', group: '', ...target };
+    this.authorizer.check(attrs);
+    const extra = req.headers['impersonate-group'];
+    const groups = (Array.isArray(extra) ? extra : extra ? [extra] : []).flatMap((g) => g.split(',').map((x) => x.trim()));
+    return sa ? { name: as, groups: [...serviceAccountUser(sa[1]!, sa[2]!).groups, ...groups] } : { name: as, groups: [...groups, 'system:authenticated'] };
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://double');
+    const user = this.authenticate(req);
     const { info, def } = this.parse(req, url);
+    info.user = user.name;
     this.requests.push(info);
     if (this.requests.length > 5000) this.requests.splice(0, 1000);
     for (const f of this.faults) {
@@ -238,9 +278,13 @@ export class ApiServerDouble {
     const d = def!;
     const q = url.searchParams;
     const ns = info.namespace;
+    const attrs: Attributes = { user, verb: info.verb, group: d.group, resource: d.plural, ...(info.subresource ? { subresource: info.subresource } : {}), ...(ns && d.namespaced ? { namespace: ns } : {}), ...(info.name ? { name: info.name } : {}) };
+    this.authorizer.check(attrs);
+    const admission: WriteOptions['admission'] = (def, prev, next) => ownerReferencesPermission(this.store, this.authorizer, user, def, info.subresource, prev, next);
     const wantsTable = (req.headers.accept ?? '').includes('as=Table');
     const fv = q.get('fieldValidation');
-    const validation = fv ? { fieldValidation: fv } : {};
+    const warnings: string[] = [];
+    const validation = { ...(fv ? { fieldValidation: fv } : {}), admission, warnings };
     switch (info.verb) {
       case 'get': {
         if (info.subresource === 'scale') return this.send(res, 200, this.store.getScale(d, ns, info.name!));
@@ -256,14 +300,14 @@ export class ApiServerDouble {
         return this.watch(d, ns, q, res, wantsTable);
       case 'create': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
-        return this.send(res, 201, this.store.create(d, ns, body, { ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }));
+        return this.send(res, 201, this.store.create(d, ns, body, { ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }), warnings);
       }
       case 'update': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
         if (info.subresource === 'scale') return this.send(res, 200, this.store.updateScale(d, ns, info.name!, body));
         if (info.subresource && info.subresource !== 'status') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
         if (info.subresource === 'status' && !d.status) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-        return this.send(res, 200, this.store.update(d, ns, info.name!, body, { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }));
+        return this.send(res, 200, this.store.update(d, ns, info.name!, body, { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }), warnings);
       }
       case 'patch': {
         const raw = await this.body(req);
@@ -271,22 +315,29 @@ export class ApiServerDouble {
         if (info.subresource === 'scale') return this.send(res, 200, this.store.patchScale(d, ns, info.name!, ct, raw));
         const opts = { ...(info.subresource ? { subresource: info.subresource } : {}), ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), force: q.get('force') === 'true', ...validation };
         const existed = this.store.tryGet(d, ns, info.name!) !== undefined;
+        // Server-side apply of an object that does not exist yet creates it, and needs `create` as well.
+        if (!existed && ct.startsWith('application/apply-patch')) this.authorizer.check({ ...attrs, verb: 'create' });
         const out = this.store.patch(d, ns, info.name!, ct, raw, opts);
-        return this.send(res, existed ? 200 : 201, out);
+        return this.send(res, existed ? 200 : 201, out, warnings);
       }
       case 'delete': {
         const raw = await this.body(req);
-        let policy = q.get('propagationPolicy') ?? undefined;
+        const opts: DeleteOptions = {};
+        const policy = q.get('propagationPolicy');
+        if (policy) opts.propagationPolicy = policy;
+        const grace = q.get('gracePeriodSeconds');
+        if (grace !== null && grace !== '') opts.gracePeriodSeconds = Number(grace);
         if (raw) {
           try {
             const b = JSON.parse(raw) as JsonObject;
-            if (typeof b.propagationPolicy === 'string') policy = b.propagationPolicy;
+            if (typeof b.propagationPolicy === 'string') opts.propagationPolicy = b.propagationPolicy;
+            if (typeof b.gracePeriodSeconds === 'number') opts.gracePeriodSeconds = b.gracePeriodSeconds;
+            if (isObject(b.preconditions)) opts.preconditions = b.preconditions as DeleteOptions['preconditions'] & object;
           } catch {
             /* DeleteOptions are optional */
           }
         }
-        const obj = this.store.delete(d, ns, info.name!, policy ? { propagationPolicy: policy } : {});
-        return this.send(res, 200, obj);
+        return this.send(res, 200, this.store.delete(d, ns, info.name!, opts));
       }
     }
   }
@@ -415,7 +466,7 @@ export class ApiServerDouble {
     const w: Watcher = { def, ...(ns ? { namespace: ns } : {}), selector, fieldSelector, res, stalled: false, bookmarks: q.get('allowWatchBookmarks') === 'true', lastRv: this.store.resourceVersion, asTable };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     // A real API server answers a watch at once; Node would hold the headers until the first event, and
-    // client-node's informer start() awaits them (test/e2e FINDINGS 2).
+    // client-node's informer start() awaits them.
     res.flushHeaders();
     if (!rvParam || rvParam === '0') {
       initial = this.store.list(def, ns, q.get('labelSelector') ?? undefined, q.get('fieldSelector') ?? undefined).items;

@@ -9,6 +9,10 @@ import { evalJsonPath } from './jsonpath.js';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, serverSideApply, strategicMerge, type Json, type JsonObject, type JsonPatchOp } from './patch.js';
 import { BUILTINS, groupVersion, type JSONSchema, type PrinterColumn, type ResourceDef } from './resources.js';
 import { processCustomResource, unknownFields } from './schema.js';
+import { immutableFieldErrors, keepAllocated, type FieldError } from './immutable.js';
+import { sameJson, sortKeys } from './canonical.js';
+import { applyBuiltinDefaults } from './defaults.js';
+import { decodeProblems, dropFields, isBuiltin, schemaErrors } from './builtin-schema.js';
 import { parse as parseYaml } from 'yaml';
 
 export class ApiError extends Error {
@@ -16,7 +20,7 @@ export class ApiError extends Error {
     readonly code: number,
     readonly reason: string,
     message: string,
-    readonly details?: { name?: string; group?: string; kind?: string; causes?: { message: string }[] },
+    readonly details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message: string; field?: string }[] },
   ) {
     super(message);
   }
@@ -33,6 +37,18 @@ export class ApiError extends Error {
       code: this.code,
     };
   }
+}
+
+
+/** 422 Invalid as kube-apiserver words it: `StatefulSet.apps "web" is invalid: spec: Forbidden: ...`. */
+export function invalid(def: { kind: string; group: string }, name: string, errors: FieldError[]): ApiError {
+  const texts = errors.map((e) => `${e.field}: ${e.message}`);
+  return new ApiError(422, 'Invalid', `${def.kind}${def.group ? '.' + def.group : ''} "${name}" is invalid: ${texts.length === 1 ? texts[0] : '[' + texts.join(', ') + ']'}`, {
+    name,
+    group: def.group,
+    kind: def.kind,
+    causes: errors.map((e) => ({ reason: e.reason, message: e.message, field: e.field })),
+  });
 }
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -109,9 +125,15 @@ function setPath(o: JsonObject, path: string, value: Json): void {
 }
 
 /** Everything that is neither metadata nor status: a change here bumps metadata.generation. */
-function specPart(o: JsonObject): string {
+function specPart(o: JsonObject): JsonObject {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
-  return JSON.stringify(rest);
+  return rest;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
 }
 
 export interface WriteOptions {
@@ -122,10 +144,15 @@ export interface WriteOptions {
   fieldValidation?: string;
   /** Internal: the write is a server-side apply (recorded as operation Apply, not Update). */
   applied?: boolean;
+  /** Admission control run on the object about to be stored (prev undefined on create); throws to refuse. */
+  admission?: (def: ResourceDef, prev: JsonObject | undefined, next: JsonObject) => void;
+  /** Filled with the warnings to send back (`Warning: 299 - "..."` headers), e.g. unknown fields dropped. */
+  warnings?: string[];
 }
 
 export class Store {
   private rv = 0;
+  private nextClusterIp = 10;
   /** Watches asking to resume from a revision below this get 410 Gone. */
   compactedRv = 0;
   private readonly objects = new Map<string, { def: ResourceDef; obj: JsonObject }>();
@@ -180,10 +207,7 @@ export class Store {
   }
 
   private decorate(def: ResourceDef, obj: JsonObject): JsonObject {
-    const out = clone(obj);
-    out.apiVersion = groupVersion(def);
-    out.kind = def.kind;
-    return out;
+    return sortKeys({ ...obj, apiVersion: groupVersion(def), kind: def.kind });
   }
 
   get(def: ResourceDef, ns: string | undefined, name: string): JsonObject {
@@ -246,10 +270,14 @@ export class Store {
     m.generation = 1;
     delete m.resourceVersion;
     delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
     // Custom resources ignore status on create (it is owned by the status subresource); built-in kinds keep
     // it so that test helpers can create a Pod or Node in a given state in one call.
     if (def.schema && def.status) delete obj.status;
+    if (def.group === '' && def.kind === 'Service') this.allocateClusterIp(obj);
+    applyBuiltinDefaults(def, obj);
     this.admit(def, obj, opts);
+    opts.admission?.(def, undefined, obj);
     if (opts.fieldManager) this.recordManager(def, obj, opts.fieldManager, 'Update');
     this.rv++;
     m.resourceVersion = String(this.rv);
@@ -260,6 +288,18 @@ export class Store {
     // The real garbage collector also notices dependents created after their owner was deleted.
     if (Array.isArray(meta(stored.obj).ownerReferences) && this.gcEnabled) setImmediate(() => this.collectGarbage());
     return this.decorate(def, stored.obj);
+  }
+
+  /** What the Service IP allocator does on create: one address from 10.96.0.0/12 unless headless or ExternalName. */
+  private allocateClusterIp(svc: JsonObject): void {
+    if (!isObject(svc.spec)) svc.spec = {};
+    const spec = svc.spec as JsonObject;
+    if (spec.type === 'ExternalName') return;
+    if (spec.clusterIP === undefined || spec.clusterIP === '') {
+      const n = this.nextClusterIp++;
+      spec.clusterIP = `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
+    }
+    if (spec.clusterIPs === undefined) spec.clusterIPs = [spec.clusterIP!];
   }
 
   /** PUT. The body's resourceVersion, when present, must be the stored one (optimistic concurrency). */
@@ -285,7 +325,7 @@ export class Store {
     }
     if (!e) {
       if (isApply && isObject(body)) {
-        const created = this.create(def, ns, body, opts.fieldValidation ? { fieldValidation: opts.fieldValidation } : {});
+        const created = this.create(def, ns, body, { ...(opts.fieldValidation ? { fieldValidation: opts.fieldValidation } : {}), ...(opts.admission ? { admission: opts.admission } : {}), ...(opts.warnings ? { warnings: opts.warnings } : {}), applied: true });
         this.appliedByManager.set(`${meta(created).uid}|${opts.fieldManager}`, clone(body));
         return this.patchManaged(def, created, opts.fieldManager!, 'Apply');
       }
@@ -296,8 +336,10 @@ export class Store {
     try {
       if (contentType.startsWith('application/merge-patch+json')) next = mergePatch(current, body);
       else if (contentType.startsWith('application/strategic-merge-patch+json')) next = strategicMerge(current, body);
-      else if (contentType.startsWith('application/json-patch+json')) next = jsonPatch(current, body as unknown as JsonPatchOp[]);
-      else if (isApply) {
+      else if (contentType.startsWith('application/json-patch+json')) {
+        if (!Array.isArray(body)) throw new ApiError(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+        next = jsonPatch(current, body as unknown as JsonPatchOp[]);
+      } else if (isApply) {
         if (!isObject(body)) throw new PatchError('apply configuration must be an object');
         const mk = `${meta(e.obj).uid}|${opts.fieldManager}`;
         next = serverSideApply(current, this.appliedByManager.get(mk), body);
@@ -334,8 +376,14 @@ export class Store {
   private commit(def: ResourceDef, prev: JsonObject, next: JsonObject, opts: WriteOptions): JsonObject {
     const pm = meta(prev);
     const nm = meta(next);
-    // Identity and server-owned metadata cannot be changed by a write.
-    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp']) {
+    // A body naming another object is refused, as kube-apiserver's rest.BeforeUpdate does.
+    if (nm.name !== undefined && nm.name !== pm.name) throw new ApiError(400, 'BadRequest', `the name of the object (${String(nm.name)}) does not match the name on the URL (${String(pm.name)})`);
+    if (def.namespaced && nm.namespace !== undefined && nm.namespace !== '' && nm.namespace !== pm.namespace) throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+    if (nm.uid !== undefined && nm.uid !== '' && nm.uid !== pm.uid) {
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural}${def.group ? '.' + def.group : ''} "${String(pm.name)}": Precondition failed: UID in precondition: ${String(nm.uid)}, UID in object meta: ${String(pm.uid)}`, { name: String(pm.name), group: def.group, kind: def.plural });
+    }
+    // Server-owned metadata cannot be changed by a write.
+    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds']) {
       if (pm[k] === undefined) delete nm[k];
       else nm[k] = pm[k]!;
     }
@@ -347,19 +395,24 @@ export class Store {
       result.metadata = clone(pm);
     } else {
       result = next;
+      keepAllocated(def, prev, result);
+      applyBuiltinDefaults(def, result);
+      const errors = immutableFieldErrors(def, prev, result);
+      if (errors.length > 0) throw invalid(def, String(pm.name), errors);
       if (def.status) {
         if (prev.status !== undefined) result.status = clone(prev.status);
         else delete result.status;
       }
-      if (specPart(prev) !== specPart(result)) nm.generation = (Number(pm.generation) || 0) + 1;
+      if (!sameJson(specPart(prev), specPart(result))) nm.generation = (Number(pm.generation) || 0) + 1;
     }
-    this.admit(def, result, opts);
+    this.admit(def, result, opts, prev);
+    opts.admission?.(def, prev, result);
     if (opts.fieldManager && !opts.applied) this.recordManager(def, result, opts.fieldManager, 'Update');
     // A no-op write keeps the resourceVersion and sends no watch event, as the real API server does.
-    const strippedPrev = JSON.stringify({ ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } });
-    const strippedNext = JSON.stringify({ ...result, metadata: { ...meta(result), resourceVersion: undefined, managedFields: undefined }, apiVersion: prev.apiVersion, kind: prev.kind });
+    const strippedPrev = { ...prev, metadata: { ...pm, resourceVersion: undefined, managedFields: undefined } } as unknown as JsonObject;
+    const strippedNext = { ...result, metadata: { ...meta(result), resourceVersion: undefined, managedFields: undefined }, apiVersion: prev.apiVersion, kind: prev.kind } as unknown as JsonObject;
     const key = this.key(def, pm.namespace as string | undefined, pm.name as string);
-    if (strippedPrev === strippedNext) {
+    if (sameJson(strippedPrev, strippedNext)) {
       const e = this.objects.get(key)!;
       if (meta(result).managedFields !== undefined) meta(e.obj).managedFields = meta(result).managedFields!;
       return this.decorate(def, e.obj);
@@ -367,8 +420,9 @@ export class Store {
     this.rv++;
     meta(result).resourceVersion = String(this.rv);
     const stored = this.strip(result);
-    // Deleting with finalizers left the object in place; the write that clears the last one deletes it.
-    if (pm.deletionTimestamp && !(Array.isArray(meta(stored).finalizers) && (meta(stored).finalizers as Json[]).length > 0)) {
+    // Deleting with finalizers left the object in place; the write that clears the last one deletes it (a
+    // pod in its grace period stays until its kubelet confirms).
+    if (pm.deletionTimestamp && !pm.deletionGracePeriodSeconds && !(Array.isArray(meta(stored).finalizers) && (meta(stored).finalizers as Json[]).length > 0)) {
       this.objects.set(key, { def, obj: stored });
       this.remove(def, stored);
       return this.decorate(def, stored);
@@ -382,21 +436,40 @@ export class Store {
   /** apiVersion/kind are derived from where an object is stored, not stored with it. */
   private strip(obj: JsonObject): JsonObject {
     const { apiVersion: _a, kind: _k, ...rest } = obj;
-    return rest;
+    return sortKeys(rest);
   }
 
-  private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}): void {
-    if (!def.schema) return;
-    if (opts.fieldValidation === 'Strict') {
-      const unknown: string[] = [];
-      unknownFields(obj, def.schema, '', unknown, true);
-      if (unknown.length > 0) {
+  /**
+   * Decoding and schema validation of a write, in kube-apiserver's order and words: unknown fields (refused
+   * by server-side apply and fieldValidation=Strict, else dropped with a warning), wrong types (400), then
+   * schema violations (422).
+   */
+  private admit(def: ResourceDef, obj: JsonObject, opts: WriteOptions = {}, prev?: JsonObject): void {
+    if (!def.schema && !isBuiltin(def)) return;
+    const unknown: string[] = [];
+    if (def.schema) unknownFields(obj, def.schema, '', unknown, true);
+    const problems = def.schema ? undefined : decodeProblems(def, { ...obj, apiVersion: groupVersion(def), kind: def.kind });
+    if (problems) unknown.push(...problems.unknown);
+    if (unknown.length > 0) {
+      if (opts.applied) {
+        const fields = unknown.map((u) => `.${u}: field not declared in schema`);
+        throw new ApiError(400, 'BadRequest', `failed to create typed patch object (${def.group}/${def.version}, Kind=${def.kind}): ${fields.length === 1 ? fields[0] : 'errors:\n  ' + fields.join('\n  ')}`);
+      }
+      if (opts.fieldValidation === 'Strict') {
         throw new ApiError(400, 'BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
       }
+      if (opts.fieldValidation !== 'Ignore') opts.warnings?.push(...unknown.map((u) => `unknown field "${u}"`));
+      if (problems) dropFields(obj, problems.unknown);
     }
-    const errors = processCustomResource(obj, def.schema);
+    if (problems?.typeError) throw new ApiError(400, 'BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${problems.typeError}`);
+    const name = String(meta(obj).name);
+    if (!def.schema) {
+      const errors = schemaErrors(def, { ...obj, apiVersion: groupVersion(def), kind: def.kind });
+      if (errors.length > 0) throw invalid(def, name, errors);
+      return;
+    }
+    const errors = processCustomResource(obj, def.schema, prev);
     if (errors.length > 0) {
-      const name = String(meta(obj).name);
       throw new ApiError(422, 'Invalid', `${def.kind}.${def.group} "${name}" is invalid: ${errors.length === 1 ? errors[0] : '[' + errors.join(', ') + ']'}`, {
         name,
         group: def.group,
@@ -406,15 +479,39 @@ export class Store {
     }
   }
 
-  delete(def: ResourceDef, ns: string | undefined, name: string, opts: { propagationPolicy?: string } = {}): JsonObject {
+  /**
+   * DELETE. Objects with finalizers stay, marked with deletionTimestamp, until the last finalizer goes. Pods
+   * are deleted gracefully, as kube-apiserver's pod strategy does: a pod on a node gets deletionTimestamp
+   * (now + grace) and deletionGracePeriodSeconds (the request's gracePeriodSeconds, else the pod's
+   * terminationGracePeriodSeconds, else 30) and stays Terminating until its kubelet confirms with a delete of
+   * gracePeriodSeconds=0; a delete with gracePeriodSeconds=0 (force), or of a pod never scheduled or already
+   * finished, removes it at once. Preconditions (uid, resourceVersion) answer 409 when they do not hold.
+   */
+  delete(def: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): JsonObject {
     const key = this.key(def, ns, name);
     const e = this.objects.get(key);
     if (!e) throw this.notFound(def, name);
     const m = meta(e.obj);
-    if (Array.isArray(m.finalizers) && m.finalizers.length > 0) {
-      if (!m.deletionTimestamp) {
+    const pre = opts.preconditions ?? {};
+    const conflict = (what: string, want: unknown, have: unknown) =>
+      new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.plural}${def.group ? '.' + def.group : ''} "${name}": Precondition failed: ${what} in precondition: ${String(want)}, ${what} in object meta: ${String(have)}`, { name, group: def.group, kind: def.plural });
+    if (pre.uid && pre.uid !== m.uid) throw conflict('UID', pre.uid, m.uid);
+    if (pre.resourceVersion && pre.resourceVersion !== m.resourceVersion) throw conflict('ResourceVersion', pre.resourceVersion, m.resourceVersion);
+    const hasFinalizers = Array.isArray(m.finalizers) && m.finalizers.length > 0;
+    let grace = 0;
+    if (def.group === '' && def.kind === 'Pod') {
+      const spec = isObject(e.obj.spec) ? e.obj.spec : {};
+      const phase = isObject(e.obj.status) ? e.obj.status.phase : undefined;
+      const requested = opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+      grace = !spec.nodeName || phase === 'Succeeded' || phase === 'Failed' ? 0 : Math.max(0, requested);
+      // A second delete may shorten the grace period, never lengthen it.
+      if (typeof m.deletionGracePeriodSeconds === 'number') grace = Math.min(grace, m.deletionGracePeriodSeconds);
+    }
+    if (grace > 0 || hasFinalizers) {
+      if (!m.deletionTimestamp || m.deletionGracePeriodSeconds !== grace) {
         this.rv++;
-        m.deletionTimestamp = now();
+        m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        m.deletionGracePeriodSeconds = grace;
         m.resourceVersion = String(this.rv);
         this.emit('MODIFIED', def, e.obj);
       }
@@ -434,6 +531,22 @@ export class Store {
     if (def.kind === 'CustomResourceDefinition' && def.group === 'apiextensions.k8s.io') this.unregisterCrd(obj);
     // Background propagation, asynchronously like the real garbage collector: dependents go shortly after.
     if (!orphan && this.gcEnabled) setImmediate(() => this.collectGarbage());
+    // Orphan: the garbage collector removes the owner reference from each dependent, which then lives on.
+    if (orphan) this.orphanDependents(String(m.uid));
+  }
+
+  private orphanDependents(uid: string): void {
+    for (const e of [...this.objects.values()]) {
+      const m = meta(e.obj);
+      const refs = m.ownerReferences;
+      if (!Array.isArray(refs) || !refs.some((r) => isObject(r) && r.uid === uid)) continue;
+      const kept = refs.filter((r) => !(isObject(r) && r.uid === uid));
+      if (kept.length) m.ownerReferences = kept;
+      else delete m.ownerReferences;
+      this.rv++;
+      m.resourceVersion = String(this.rv);
+      this.emit('MODIFIED', e.def, e.obj);
+    }
   }
 
   /** Deletes every object all of whose owners are gone. Foreground propagation is treated as background. */

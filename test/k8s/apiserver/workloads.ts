@@ -3,15 +3,23 @@
  * the cluster to do with a StatefulSet. It creates pods `<sts>-<i>` and claims `<template>-<sts>-<i>`, binds
  * each new claim to a node (the `volume.kubernetes.io/selected-node` annotation a WaitForFirstConsumer local
  * volume gets), marks pods Running/Ready (unless a test holds one back), removes pods and claims above the
- * replica count (whenScaled: Delete), keeps StatefulSet status counts, and on Node deletion evicts the node's
- * pods, whose replacements then stay Pending/Unschedulable because their local claim points at the lost node.
+ * replica count (whenScaled: Delete), keeps StatefulSet status counts, confirms graceful pod deletions on
+ * Ready nodes (as their kubelet would), and on Node deletion force-deletes the node's pods, whose
+ * replacements then stay Pending/Unschedulable because their local claim points at the lost node.
+ * The cluster it stands for has the StorageClasses it is given (by default `local-storage`, a
+ * no-provisioner WaitForFirstConsumer class, as docs/operator.md sets one up): a claim naming a class that
+ * does not exist stays Pending and its pod Unschedulable, as the scheduler's volume binding leaves them. An
+ * orphaned pod of a StatefulSet's name is adopted (owner reference added), as the StatefulSet controller does.
  */
 import { createHash } from 'node:crypto';
-import { isObject, type Json, type JsonObject } from './patch.js';
+import { clone, isObject, type Json, type JsonObject } from './patch.js';
 import type { ResourceDef } from './resources.js';
 import { meta, type Store, type StoreEvent } from './store.js';
 
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+
+/** Statically provisioned local PVs, bound once a pod is scheduled (docs/operator.md, Storage). */
+export const LOCAL_STORAGE_CLASS: JsonObject = { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer', reclaimPolicy: 'Delete' };
 const REVISION_LABEL = 'controller-revision-hash';
 
 /** Stands in for a ControllerRevision name: the pod template's hash. */
@@ -33,16 +41,18 @@ export class WorkloadSimulator {
   private scheduled = false;
   private nextNode = 0;
   private readonly listener = (ev: StoreEvent) => this.onEvent(ev);
-  private readonly defs: Record<'sts' | 'pod' | 'pvc' | 'node', ResourceDef>;
+  private readonly defs: Record<'sts' | 'pod' | 'pvc' | 'node' | 'sc', ResourceDef>;
 
-  constructor(private readonly store: Store, nodes: string[] = ['node-a', 'node-b', 'node-c']) {
+  constructor(private readonly store: Store, nodes: string[] = ['node-a', 'node-b', 'node-c'], storageClasses: JsonObject[] = [LOCAL_STORAGE_CLASS]) {
     this.defs = {
       sts: store.lookup('apps/v1', 'statefulsets')!,
       pod: store.lookup('v1', 'pods')!,
       pvc: store.lookup('v1', 'persistentvolumeclaims')!,
       node: store.lookup('v1', 'nodes')!,
+      sc: store.lookup('storage.k8s.io/v1', 'storageclasses')!,
     };
     for (const n of nodes) this.addNode(n);
+    for (const sc of storageClasses) if (!store.tryGet(this.defs.sc, undefined, String(meta(sc).name))) store.create(this.defs.sc, undefined, clone(sc));
   }
 
   start(): this {
@@ -90,6 +100,7 @@ export class WorkloadSimulator {
     setImmediate(() => {
       this.scheduled = false;
       try {
+        this.confirmDeletions();
         this.evictFromLostNodes();
         for (const sts of this.store.list(this.defs.sts).items) this.reconcile(sts);
       } catch {
@@ -102,15 +113,44 @@ export class WorkloadSimulator {
     return typeof name === 'string' && this.store.tryGet(this.defs.node, undefined, name) !== undefined;
   }
 
-  private evictFromLostNodes(): void {
+  /** A node whose kubelet is posting Ready: only such a kubelet can confirm a pod's deletion. */
+  private nodeReady(name: unknown): boolean {
+    const node = typeof name === 'string' ? this.store.tryGet(this.defs.node, undefined, name) : undefined;
+    const conditions = node && isObject(node.status) && Array.isArray(node.status.conditions) ? node.status.conditions : [];
+    return conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
+  }
+
+  /**
+   * The kubelet's side of graceful deletion: containers stopped at once, then the final delete (grace 0).
+   * On a node that is not Ready nobody confirms, and the pod stays Terminating until force-deleted.
+   */
+  private confirmDeletions(): void {
     for (const pod of this.store.list(this.defs.pod).items) {
       const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
-      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string);
+      if (meta(pod).deletionTimestamp && this.nodeReady(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
     }
   }
 
+  /** The pod garbage collector force-deletes pods bound to a Node that no longer exists. */
+  private evictFromLostNodes(): void {
+    for (const pod of this.store.list(this.defs.pod).items) {
+      const nodeName = isObject(pod.spec) ? pod.spec.nodeName : undefined;
+      if (nodeName && !this.nodeExists(nodeName)) this.store.delete(this.defs.pod, meta(pod).namespace as string, meta(pod).name as string, { gracePeriodSeconds: 0 });
+    }
+  }
+
+  /** Ready and not tainted out of service or unreachable: what the scheduler places new pods on. */
+  private nodeUsable(name: unknown): boolean {
+    const n = typeof name === 'string' ? this.store.tryGet(this.defs.node, undefined, name) : undefined;
+    if (!n) return false;
+    const taints = isObject(n.spec) && Array.isArray(n.spec.taints) ? n.spec.taints : [];
+    if (taints.some((t) => isObject(t) && (t.effect === 'NoSchedule' || t.effect === 'NoExecute'))) return false;
+    const conds = isObject(n.status) && Array.isArray(n.status.conditions) ? n.status.conditions : [];
+    return !conds.some((c) => isObject(c) && c.type === 'Ready' && c.status !== 'True');
+  }
+
   private pickNode(): string | undefined {
-    const nodes = this.store.list(this.defs.node).items.map((n) => String(meta(n).name));
+    const nodes = this.store.list(this.defs.node).items.filter((n) => this.nodeUsable(meta(n).name)).map((n) => String(meta(n).name));
     if (nodes.length === 0) return undefined;
     return nodes[this.nextNode++ % nodes.length];
   }
@@ -163,10 +203,13 @@ export class WorkloadSimulator {
   private ensurePod(sts: JsonObject, ns: string, pod: string, template: JsonObject, templates: JsonObject[], revision: string): void {
     let node: string | undefined;
     let lostNode = false;
+    let missingClass: string | undefined;
     for (const t of templates) {
       const claim = `${meta(t).name}-${pod}`;
       let pvc = this.store.tryGet(this.defs.pvc, ns, claim);
       if (!pvc) pvc = this.store.create(this.defs.pvc, ns, { metadata: { name: claim, labels: (meta(t).labels ?? {}) as Json }, spec: t.spec ?? {}, status: { phase: 'Pending' } });
+      const cls = isObject(pvc.spec) ? pvc.spec.storageClassName : undefined;
+      if (typeof cls === 'string' && cls && !this.store.tryGet(this.defs.sc, undefined, cls)) missingClass = cls;
       const selected = (meta(pvc).annotations as Record<string, string> | undefined)?.[SELECTED_NODE];
       if (selected) {
         node = selected;
@@ -174,6 +217,23 @@ export class WorkloadSimulator {
       }
     }
     const existing = this.store.tryGet(this.defs.pod, ns, pod);
+    if (existing && !(Array.isArray(meta(existing).ownerReferences) && (meta(existing).ownerReferences as Json[]).length)) {
+      this.store.update(this.defs.pod, ns, pod, { ...existing, metadata: { ...meta(existing), ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: meta(sts).name!, uid: meta(sts).uid!, controller: true, blockOwnerDeletion: true }] } });
+    }
+    if (!existing && missingClass) {
+      const tm = (template.metadata ?? {}) as JsonObject;
+      this.store.create(this.defs.pod, ns, {
+        metadata: {
+          name: pod,
+          labels: { ...((tm.labels ?? {}) as JsonObject), 'statefulset.kubernetes.io/pod-name': pod, [REVISION_LABEL]: revision },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: meta(sts).name!, uid: meta(sts).uid!, controller: true, blockOwnerDeletion: true }],
+        },
+        spec: { ...((template.spec ?? {}) as JsonObject) },
+        status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: `0/3 nodes are available: storageclass.storage.k8s.io "${missingClass}" not found.`, lastTransitionTime: stamp() }] },
+      });
+      return;
+    }
+    if (missingClass) return;
     if (!existing && this.holdNext.delete(pod)) this.notReady.add(pod);
     const want = !this.notReady.has(pod) && !lostNode;
     if (!existing) {
@@ -203,6 +263,9 @@ export class WorkloadSimulator {
       return;
     }
     if (lostNode || !isObject(existing.status) || existing.status.phase !== 'Running') return;
+    // The node lifecycle controller marks the pods of a node that stopped reporting not Ready.
+    const onLiveNode = this.nodeUsable(isObject(existing.spec) ? existing.spec.nodeName : undefined) || !this.nodeExists(isObject(existing.spec) ? existing.spec.nodeName : undefined);
+    if (!onLiveNode && want) return void (isReady(existing) && this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(false) }, { subresource: 'status' }));
     if (isReady(existing) !== want) this.store.update(this.defs.pod, ns, pod, { ...existing, status: this.runningStatus(want) }, { subresource: 'status' });
   }
 

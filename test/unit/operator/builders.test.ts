@@ -44,7 +44,8 @@ describe('builders', () => {
     const c = sts.spec.template.spec.containers[0];
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(c.ports).toContainEqual({ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' });
-    expect(c.lifecycle.preStop.sleep.seconds).toBeGreaterThan(0);
+    // An exec of the image's sleep, not the `sleep` action (Kubernetes >= 1.30): the chart supports 1.27.
+    expect(c.lifecycle.preStop).toEqual({ exec: { command: ['/bin/sleep', '5'] } });
     // 2 GiB at 100 MiB/s is 21 s of flushing on top of the 35 s base.
     expect(sts.spec.template.spec.terminationGracePeriodSeconds).toBe(35 + 21);
     expect(c.volumeMounts).toEqual([{ name: 'flash', mountPath: '/data' }]);
@@ -64,11 +65,23 @@ describe('builders', () => {
     expect(terminationGraceSeconds(withDefaults({ memory: '100Mi' }))).toBe(36);
   });
 
-  it('spreads across nodes by default; user scheduling fields replace the default', () => {
+  it('one server per node by default (required anti-affinity, added to the user\'s); onePerNode: false spreads softly', () => {
+    const selector = { matchLabels: { 'app.kubernetes.io/name': 'cachalot', 'app.kubernetes.io/instance': 'web' } };
+    const term = { labelSelector: selector, topologyKey: 'kubernetes.io/hostname' };
     const def = anyOf(buildStatefulSet(cluster())).spec.template.spec;
-    expect(def.topologySpreadConstraints).toEqual([
-      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'cachalot', 'app.kubernetes.io/instance': 'web' } } },
-    ]);
+    expect(def.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+    expect(def.topologySpreadConstraints).toBeUndefined();
+    const userTerm = { labelSelector: { matchLabels: { app: 'db' } }, topologyKey: 'kubernetes.io/hostname' };
+    const nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } };
+    const merged = anyOf(buildStatefulSet(cluster({ affinity: { nodeAffinity, podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [userTerm] } } })));
+    expect(() => new StatefulSet(merged).validate()).not.toThrow();
+    expect(merged.spec.template.spec.affinity).toEqual({ nodeAffinity, podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [userTerm, term] } });
+    const off = anyOf(buildStatefulSet(cluster({ onePerNode: false }))).spec.template.spec;
+    expect(off.affinity).toBeUndefined();
+    expect(off.topologySpreadConstraints).toEqual([{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: selector }]);
+  });
+
+  it('user scheduling fields are passed to the pod', () => {
     const tsc = [{ maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }];
     const tolerations = [{ key: 'cache', operator: 'Exists', effect: 'NoSchedule' }];
     const custom = anyOf(buildStatefulSet(cluster({ topologySpreadConstraints: tsc, tolerations, nodeSelector: { disk: 'ssd' }, env: [{ name: 'A', value: 'b' }] })));

@@ -12,7 +12,7 @@ import { DEFAULTS, DEFAULT_VNODES, GROUP, KIND, PLURAL, SHORT_NAME, VERSION, wit
 type DeepRequired<T> = T extends (infer U)[] ? DeepRequired<U>[] : T extends object ? { [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
 // Free-form (preserve-unknown-fields / additionalProperties) objects are leaves: their content is the user's.
-const FREE_FORM = new Set(['resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations']);
+const FREE_FORM = new Set(['podSecurityContext', 'securityContext', 'resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations']);
 
 const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   replicas: 3,
@@ -22,10 +22,18 @@ const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   memory: '1Gi',
   maxItemSize: '1m',
   flash: { size: '1Gi', storageClassName: 'x' },
+  imagePullSecrets: [{ name: 'regcred' }],
+  serviceAccountName: 'x',
+  priorityClassName: 'x',
+  podLabels: {},
+  podAnnotations: {},
+  podSecurityContext: {},
+  securityContext: {},
   resources: { requests: {}, limits: {} },
   affinity: {},
   tolerations: [{}],
   nodeSelector: {},
+  onePerNode: true,
   topologySpreadConstraints: [{}],
   podDisruptionBudget: { enabled: true, maxUnavailable: 1, minAvailable: 1 },
   monitoring: { enabled: true, interval: '30s', labels: {} },
@@ -134,14 +142,13 @@ describe('crds/cachecluster.yaml', () => {
       memory: DEFAULTS.memory,
       maxItemSize: DEFAULTS.maxItemSize,
       'flash.size': DEFAULTS.flashSize,
-      'flash.storageClassName': DEFAULTS.flashStorageClassName,
       'podDisruptionBudget.enabled': true,
       'monitoring.enabled': DEFAULTS.monitoringEnabled,
       'monitoring.interval': DEFAULTS.monitoringInterval,
       'ring.drainSeconds': DEFAULTS.ringDrainSeconds,
       'ring.vnodes': DEFAULT_VNODES,
-      'nodeLossRecovery.enabled': DEFAULTS.nodeLossRecoveryEnabled,
       'nodeLossRecovery.gracePeriodSeconds': DEFAULTS.nodeLossGracePeriodSeconds,
+      onePerNode: DEFAULTS.onePerNode,
       'service.type': DEFAULTS.serviceType,
     };
     const declared: Record<string, unknown> = {};
@@ -158,6 +165,9 @@ describe('crds/cachecluster.yaml', () => {
     const resolved = withDefaults({});
     expect(resolved.replicas).toBe(spec.properties!.replicas!.default);
     expect(resolved.flash.size).toBe(at(spec, 'flash.size').default);
+    // No class named: the claim gets the cluster's default StorageClass.
+    expect(resolved.flash.storageClassName).toBeUndefined();
+    expect(at(spec, 'flash.storageClassName').default).toBeUndefined();
     expect(resolved.ring.drainSeconds).toBe(at(spec, 'ring.drainSeconds').default);
     expect(resolved.nodeLossRecovery.gracePeriodSeconds).toBe(at(spec, 'nodeLossRecovery.gracePeriodSeconds').default);
   });

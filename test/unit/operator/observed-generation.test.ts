@@ -24,7 +24,7 @@ test('a spec change bumps status.observedGeneration and every condition\'s, on e
   let cc: CacheCluster = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'web', namespace: 'prod', uid: 'u', generation: 1 }, spec: { replicas: 3 } };
   for (const generation of [1, 2, 3, 7]) {
     cc = { ...cc, metadata: { ...cc.metadata, generation } };
-    const status = computeStatus(cc, withDefaults(cc.spec), sts, 1, 3, [], [], t0);
+    const status = computeStatus(cc, withDefaults(cc.spec), sts, { ringVersion: 1, ringMembers: 3, draining: [], lost: [] }, t0);
     expect(status.observedGeneration).toBe(generation);
     expect(status.conditions!.map((c) => [c.type, c.observedGeneration])).toEqual([['Ready', generation], ['Progressing', generation], ['Degraded', generation]]);
     cc = { ...cc, status };

@@ -12,6 +12,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { REPO_ROOT } from '../../support/servers.js';
+import { restrictedViolations } from '../../support/pss.js';
 import { parseArgs } from '../../../server/src/sidecar/config.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -60,10 +61,13 @@ test('the sidecar is a native sidecar whose arguments its own parser accepts, on
   }
   // No CPU limit (spinning under a fractional limit is turned off by the sidecar itself, but none is set).
   expect(sidecar.resources.limits.cpu).toBeUndefined();
-  // runAsNonRoot needs a numeric user the kubelet can check (the image's USER is the name `node`).
+  // runAsNonRoot needs a numeric user the kubelet can check: the image's own (the Dockerfile's USER uid:gid).
   expect(sidecar.securityContext.runAsNonRoot).toBe(true);
-  expect(Number.isInteger(sidecar.securityContext.runAsUser) && sidecar.securityContext.runAsUser > 0).toBe(true);
-  expect(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')).toMatch(/^USER node$/m);
+  const user = /^USER (\d+):(\d+)$/m.exec(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+  expect(user).not.toBeNull();
+  expect(sidecar.securityContext.runAsUser).toBe(Number(user![1]));
+  // The sidecar container passes Pod Security "restricted" (the application container is the user's).
+  expect(restrictedViolations({ spec: { containers: [sidecar] } })).toEqual([]);
 });
 
 test('the Role lets the pod\'s service account read exactly the ring ConfigMap, with the verbs the watch uses', () => {

@@ -110,7 +110,11 @@ describe('store eviction', () => {
     for (let i = 0; i < 12_000; i += 50) expect(get(store, bytes(`long-${i}`), 61, false)).not.toBeNull();
   });
 
-  test('a touch that removes an expiry keeps the item alive when its TTL segment expires', () => {
+  // memcached's touch / gat with a new exptime: 0 removes the expiry, 1000 keeps one, only a later one.
+  test.each([
+    [0, 'removes an expiry'],
+    [1000, "extends an item's TTL"],
+  ])('a touch that sets exptime %i (%s) keeps the item alive when its TTL segment expires', (exptime) => {
     const value = new Uint8Array(1000);
     const key = bytes('touched');
     for (const touch of [false, true]) {
@@ -119,7 +123,7 @@ describe('store eviction', () => {
       for (let i = 0; i < 500; i++) set(store, bytes(`short-${i}`), value, 10, 20);
       const h = store.hashKey(key, 0, key.length);
       store.lock(h);
-      if (touch) store.setExptime(store.find(h, key, 0, key.length, 11), 0);
+      if (touch) store.setExptime(store.find(h, key, 0, key.length, 11), exptime);
       store.unlock(h);
       // Past 20, ~10 MiB of new items: segments are allocated, so expired ones are dropped; nothing is evicted.
       for (let i = 0; i < 10_000; i++) set(store, bytes(`later-${i}`), value, 30, 0);
@@ -129,6 +133,7 @@ describe('store eviction', () => {
         expect(get(store, key, 31)).toEqual(bytes('keep me'));
       } else {
         // Without the touch the whole segment was dropped as expired, its items counted as reclaimed.
+        expect(get(store, key, 31)).toBeNull();
         expect(s.reclaimed).toBe(501);
         expect(s.currItems).toBe(10_000);
       }
