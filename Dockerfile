@@ -40,4 +40,4 @@ FROM runtime AS server
 # the operator (-p, -m, -t, -I, -o ext_path=...) come after and win over this environment default.
 ENV CACHALOT_LISTEN=0.0.0.0
 EXPOSE 11211 9150
-ENTRYPOINT ["node", "dist/server/src/main.js"]
+ENTRYPOINT ["node", "dist/server/src/cache/main.js"]

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const MAIN = join(ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const MiB = 1024 * 1024;
 
 const args = process.argv.slice(2);

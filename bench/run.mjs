@@ -22,7 +22,7 @@ import http from 'node:http';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
-const DEFAULT_CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const DEFAULT_CACHALOT_MAIN = join(ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const DEFAULT_SIDECAR_MAIN = join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 const MEMCACHED = '/usr/bin/memcached';
@@ -58,7 +58,7 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --sidecar FILE        scenario s: the sidecar's entry point (dist/server/src/sidecar/main.js)
   --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
   --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
-  --cachalot FILE       the server's entry point (dist/server/src/main.js)
+  --cachalot FILE       the server's entry point (dist/server/src/cache/main.js)
   --json FILE           also write every measurement as JSON (for tracking runs over time)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to record the markdown report (bench/RESULTS.md); --no-results to skip
@@ -983,7 +983,7 @@ async function main() {
     `## ${started.toISOString().replace(/\.\d+Z$/, 'Z')} — \`${cmdline}\``,
     '',
     `- machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.mem} RAM, Linux ${machine.kernel}; node ${machine.node}; ${machine.memcached}; commit ${machine.commit}`,
-    `- servers: memcached \`-t 1 -U 0\`, ${o.against === 'memcached' ? 'memcached again as the second server (harness validation: ratios should be ~1.0)' : 'cachalot `node dist/server/src/main.js -t 1`'}, one after the other, each on a fresh process; -m as noted per scenario`,
+    `- servers: memcached \`-t 1 -U 0\`, ${o.against === 'memcached' ? 'memcached again as the second server (harness validation: ratios should be ~1.0)' : 'cachalot `node dist/server/src/cache/main.js -t 1`'}, one after the other, each on a fresh process; -m as noted per scenario`,
     `- load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}; at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on this machine makes the numbers noisy)`,
     `- warm-up ${o.warmup} s, measured ${o.duration} s per side for a-d; CPU from /proc/PID/stat utime+stime at CLK_TCK ${CLK_TCK}`,
     '',

@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
-const SERVER_MAIN = join(ROOT, 'dist', 'server', 'src', 'main.js');
+const SERVER_MAIN = join(ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 const UPSTREAMS = 3; // the configuration; --servers changes it
 const CLK_TCK = 100;
@@ -372,12 +372,12 @@ async function main() {
 
 async function micro() {
   const dist = (f) => import(join(ROOT, 'dist', 'server', 'src', f));
-  const { Dispatcher } = await dist('sidecar/dispatch.js');
-  const { RoutingTable } = await dist('sidecar/routing.js');
-  const { parseRingDocument } = await dist('sidecar/ring.js');
-  const { SidecarStats } = await dist('sidecar/stats.js');
-  const { md5First32 } = await dist('sidecar/md5.js');
-  const { OutBuf } = await dist('net/outbuf.js');
+  const { Dispatcher } = await dist('sidecar/routing/dispatch.js');
+  const { RoutingTable } = await dist('sidecar/routing/table.js');
+  const { parseRingDocument } = await dist('sidecar/ring/document.js');
+  const { SidecarStats } = await dist('sidecar/sidecar-stats.js');
+  const { md5First32 } = await dist('sidecar/ring/md5.js');
+  const { OutBuf } = await dist('protocol/outbuf.js');
   const { appendBytes } = await dist('sidecar/copy.js');
   const { createHash } = await import('node:crypto');
   const { PerformanceObserver, performance } = await import('node:perf_hooks');

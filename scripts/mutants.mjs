@@ -4,21 +4,21 @@
 // must occur in `file` exactly once (or give `occurrence`); the run refuses a table that no longer matches
 // the sources. `tests` overrides the module's test files. docs/testing.md lists the survivors and why.
 
-const STORE = ['test/unit/store/basic.test.ts', 'test/unit/store/model.test.ts', 'test/unit/store/pins.test.ts',
-  'test/unit/store/memlimit.test.ts', 'test/unit/store/keys.test.ts', 'test/unit/store/counters.test.ts'];
-const EVICTION = ['test/unit/store/eviction.test.ts', 'test/unit/store/counters.test.ts',
-  'test/unit/store/basic.test.ts'];
+const STORE = ['test/unit/cache/store/basic.test.ts', 'test/unit/cache/store/model.test.ts', 'test/unit/cache/store/pins.test.ts',
+  'test/unit/cache/store/memlimit.test.ts', 'test/unit/cache/store/keys.test.ts', 'test/unit/cache/store/counters.test.ts'];
+const EVICTION = ['test/unit/cache/store/eviction.test.ts', 'test/unit/cache/store/counters.test.ts',
+  'test/unit/cache/store/basic.test.ts'];
 
 export const MODULES = {
   store: { tests: STORE },
   flash: {
-    tests: ['test/unit/flash/tier.test.ts', 'test/unit/flash/recovery.test.ts', 'test/unit/flash/lookup.test.ts',
-      'test/unit/flash/recovery-file-order.test.ts', 'test/unit/flash/files.test.ts'],
+    tests: ['test/unit/cache/flash/tier.test.ts', 'test/unit/cache/flash/recovery.test.ts', 'test/unit/cache/flash/lookup.test.ts',
+      'test/unit/cache/flash/recovery-file-order.test.ts', 'test/unit/cache/flash/files.test.ts'],
   },
-  clock: { tests: ['test/unit/engine/clock.test.ts', 'test/unit/engine/realtime.test.ts', 'test/unit/engine/clock-cell.test.ts'] },
+  clock: { tests: ['test/unit/runtime/clock.test.ts', 'test/unit/runtime/realtime.test.ts', 'test/unit/runtime/clock-cell.test.ts'] },
   sidecar: {
-    tests: ['test/unit/sidecar/routing.test.ts', 'test/unit/sidecar/ring-and-config.test.ts',
-      'test/unit/sidecar/ketama-pylibmc.test.ts', 'test/unit/sidecar/ring-bounds.test.ts'],
+    tests: ['test/unit/sidecar/routing/table.test.ts', 'test/unit/sidecar/ring-and-config.test.ts',
+      'test/unit/sidecar/ring/ketama-pylibmc.test.ts', 'test/unit/sidecar/ring/ring-bounds.test.ts'],
   },
   operator: {
     tests: ['test/unit/operator/builders.test.ts', 'test/unit/operator/conditions.test.ts',
@@ -27,13 +27,13 @@ export const MODULES = {
   },
 };
 
-const S = 'server/src/store/store.ts';
-const R = 'server/src/flash/recovery.ts';
-const T = 'server/src/flash/table.ts';
-const C = 'server/src/engine/clock.ts';
-const RT = 'server/src/sidecar/routing.ts';
-const CO = 'server/src/sidecar/continuum.ts';
-const RG = 'server/src/sidecar/ring.ts';
+const S = 'server/src/cache/store/segmentstore.ts';
+const R = 'server/src/cache/flash/recovery.ts';
+const T = 'server/src/cache/flash/index.ts';
+const C = 'server/src/runtime/clock.ts';
+const RT = 'server/src/sidecar/routing/table.ts';
+const CO = 'server/src/sidecar/ring/continuum.ts';
+const RG = 'server/src/sidecar/ring/document.ts';
 const OR = 'operator/src/ring.ts';
 const B = 'operator/src/builders/';
 
@@ -67,15 +67,15 @@ export const MUTANTS = [
   { module: 'store', file: S, why: 'eviction keeps no hot items (keep = 0)', from: 'const keep = lastChance ? 0 : vcls === cls ? Math.min(half, this.segmentSize - size) : half;', to: 'const keep = 0;', tests: EVICTION },
   { module: 'store', file: S, why: 'eviction victim: most live bytes instead of fewest', from: 'live < bestLive ||', to: 'live > bestLive ||', tests: EVICTION },
   { module: 'store', file: S, why: 'expired-segment drop ignores pins', from: 'if (maxExp === SEG_NEVER || maxExp > now || this.isPinned(shard, head) || this.hasReaders(head)) break;', to: 'if (maxExp === SEG_NEVER || maxExp > now || this.hasReaders(head)) break;' },
-  { module: 'store', file: S, why: 'eviction skips the flash tier (onEvict not called)', from: 'if (this.onEvict !== undefined) this.onEvict(hash, loc + 1, now); // flash tier: demote', to: '', tests: ['test/unit/flash/tier.test.ts'] },
+  { module: 'store', file: S, why: 'eviction skips the flash tier (onEvict not called)', from: 'if (this.onEvict !== undefined) this.onEvict(hash, loc + 1, now); // flash tier: demote', to: '', tests: ['test/unit/cache/flash/tier.test.ts'] },
   { module: 'store', file: S, why: 'compaction moves a kept item without repointing its index slot', from: 'if (slot >= 0) this.index[slot + 1] = dst / 8;', to: '', tests: EVICTION },
   { module: 'store', file: S, why: 'segments are stolen from shards that own no more than this one', from: 'const floor = anyOwner ? 0 : this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] + 1;', to: 'const floor = anyOwner ? 0 : this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] - 1;', tests: EVICTION },
   { module: 'store', file: S, why: 'cache_memlimit accepts a limit of one segment (`allowed < 2` to `< 1`)', from: 'if (allowed < 2 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;', to: 'if (allowed < 1 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;' },
-  { module: 'store', file: 'server/src/store/hash.ts', why: 'murmur3: third tail byte ignored', from: 'if (rest > 2) k |= buf[i + 2] << 16;', to: '' },
-  { module: 'store', file: 'server/src/store/hash.ts', why: 'murmur3: length not mixed in', from: 'h ^= end - start;', to: '' },
-  { module: 'store', file: 'server/src/store/lock.ts', why: 'unlock never wakes a waiter', from: 'Atomics.notify(a, i, 1);', to: '', tests: ['test/unit/store/lock.test.ts', 'test/unit/store/threads.test.ts'] },
-  { module: 'store', file: 'server/src/store/lock.ts', why: 'tryLock succeeds on a held lock', from: 'return Atomics.compareExchange(a, i, 0, 1) === 0;', to: 'Atomics.compareExchange(a, i, 0, 1);\n  return true;', tests: ['test/unit/store/lock.test.ts', ...EVICTION] },
-  { module: 'store', file: 'server/src/store/memory.ts', why: 'option range check ignores the minimum', from: 'value < min || value > max', to: 'value > max' },
+  { module: 'store', file: 'server/src/cache/store/hash.ts', why: 'murmur3: third tail byte ignored', from: 'if (rest > 2) k |= buf[i + 2] << 16;', to: '' },
+  { module: 'store', file: 'server/src/cache/store/hash.ts', why: 'murmur3: length not mixed in', from: 'h ^= end - start;', to: '' },
+  { module: 'store', file: 'server/src/cache/store/lock.ts', why: 'unlock never wakes a waiter', from: 'Atomics.notify(a, i, 1);', to: '', tests: ['test/unit/cache/store/lock.test.ts', 'test/unit/cache/store/threads.test.ts'] },
+  { module: 'store', file: 'server/src/cache/store/lock.ts', why: 'tryLock succeeds on a held lock', from: 'return Atomics.compareExchange(a, i, 0, 1) === 0;', to: 'Atomics.compareExchange(a, i, 0, 1);\n  return true;', tests: ['test/unit/cache/store/lock.test.ts', ...EVICTION] },
+  { module: 'store', file: 'server/src/cache/store/memory.ts', why: 'option range check ignores the minimum', from: 'value < min || value > max', to: 'value > max' },
 
   // ---- flash recovery / index ---------------------------------------------------------------------------
   { module: 'flash', file: R, why: 'log files ordered by name, not number (file 10 before file 9)', from: 'found.sort((a, b) => a.no - b.no);', to: 'found.sort((a, b) => String(a.no).localeCompare(String(b.no)));' },
@@ -97,14 +97,14 @@ export const MUTANTS = [
   { module: 'flash', file: T, why: 'an entry in the oldest kept file counts as reclaimed (`<` to `<=`)', from: 'if (f !== IN_WBUF && f < Atomics.load(this.control, K_MIN_FILE)) return true;', to: 'if (f !== IN_WBUF && f <= Atomics.load(this.control, K_MIN_FILE)) return true;' },
   { module: 'flash', file: T, why: 'flash expiry `exptime <= now` becomes `<`', from: 'if (exptime !== 0 && exptime <= now) return true;', to: 'if (exptime !== 0 && exptime < now) return true;' },
   { module: 'flash', file: T, why: 'flash delayed flush spares items stored in the deadline second', from: 'e[i + E_TIME] <= oldestLive;', to: 'e[i + E_TIME] < oldestLive;' },
-  { module: 'flash', file: 'server/src/flash/record.ts', why: 'checksum not verified', from: 'return sum === u32(buf, off + R_CRC * 4) ? RECORD_OK : RECORD_BADCRC;', to: 'return RECORD_OK;' },
-  { module: 'flash', file: 'server/src/flash/record.ts', why: 'record key length not compared', from: 'if (buf[off + R_KLEN_BYTE] !== klen) return false;', to: '' },
-  { module: 'flash', file: 'server/src/flash/record.ts', why: 'a record of unknown type is accepted', from: 'if (type !== TYPE_ITEM && type !== TYPE_TOMBSTONE) return RECORD_TORN;', to: '' },
-  { module: 'flash', file: 'server/src/flash/record.ts', why: 'u32 reads byte 3 into bits 16..23', from: '(buf[off + 3] << 24)', to: '(buf[off + 3] << 16)' },
-  { module: 'flash', file: 'server/src/flash/files.ts', why: 'log files listed in string order', from: 'return out.sort((a, b) => a - b);', to: 'return out.sort();' },
-  { module: 'flash', file: 'server/src/flash/files.ts', why: 'file names padded to 9 digits (recovery finds none)', from: "padStart(10, '0')", to: "padStart(9, '0')" },
-  { module: 'flash', file: 'server/src/flash/files.ts', why: 'a pending delayed flush is not read back', from: 'if (m !== null) return Number(m[1]);', to: '' },
-  { module: 'flash', file: 'server/src/flash/files.ts', why: 'file table answers for a number it no longer holds', from: 'if (Atomics.load(this.t, i) !== no) return -1;', to: '' },
+  { module: 'flash', file: 'server/src/cache/flash/record.ts', why: 'checksum not verified', from: 'return sum === u32(buf, off + R_CRC * 4) ? RECORD_OK : RECORD_BADCRC;', to: 'return RECORD_OK;' },
+  { module: 'flash', file: 'server/src/cache/flash/record.ts', why: 'record key length not compared', from: 'if (buf[off + R_KLEN_BYTE] !== klen) return false;', to: '' },
+  { module: 'flash', file: 'server/src/cache/flash/record.ts', why: 'a record of unknown type is accepted', from: 'if (type !== TYPE_ITEM && type !== TYPE_TOMBSTONE) return RECORD_TORN;', to: '' },
+  { module: 'flash', file: 'server/src/cache/flash/record.ts', why: 'u32 reads byte 3 into bits 16..23', from: '(buf[off + 3] << 24)', to: '(buf[off + 3] << 16)' },
+  { module: 'flash', file: 'server/src/cache/flash/files.ts', why: 'log files listed in string order', from: 'return out.sort((a, b) => a - b);', to: 'return out.sort();' },
+  { module: 'flash', file: 'server/src/cache/flash/files.ts', why: 'file names padded to 9 digits (recovery finds none)', from: "padStart(10, '0')", to: "padStart(9, '0')" },
+  { module: 'flash', file: 'server/src/cache/flash/files.ts', why: 'a pending delayed flush is not read back', from: 'if (m !== null) return Number(m[1]);', to: '' },
+  { module: 'flash', file: 'server/src/cache/flash/files.ts', why: 'file table answers for a number it no longer holds', from: 'if (Atomics.load(this.t, i) !== no) return -1;', to: '' },
 
   // ---- clock --------------------------------------------------------------------------------------------
   { module: 'clock', file: C, why: 'relative TTLs last one second longer', from: 'return exptime + now;', to: 'return exptime + now + 1;' },
@@ -113,7 +113,7 @@ export const MUTANTS = [
   { module: 'clock', file: C, why: '30 days exactly read as an absolute time (`>` to `>=`)', from: 'if (exptime > REALTIME_MAXDELTA) {', to: 'if (exptime >= REALTIME_MAXDELTA) {' },
   { module: 'clock', file: C, why: 'a negative exptime is not "expired at once"', from: 'if (exptime < 0) exptime = REALTIME_MAXDELTA + 1;', to: '' },
   { module: 'clock', file: C, why: 'exptime 0 no longer "never"', from: 'if (exptime === 0) return 0;', to: '' },
-  { module: 'clock', file: C, why: 'the ticking cell may go backwards', from: 'if (t > this.cell[0]) this.cell[0] = t;', to: 'this.cell[0] = t;' },
+  { module: 'clock', file: C, why: 'the ticking cell may go backwards', from: 'if (t > Atomics.load(this.cell, 0)) Atomics.store(this.cell, 0, t);', to: 'Atomics.store(this.cell, 0, t);' },
   { module: 'clock', file: C, why: 'seconds rounded instead of floored', from: 'return Math.floor(Date.now() / 1000) - this.processStarted;', to: 'return Math.round(Date.now() / 1000) - this.processStarted;' },
   { module: 'clock', file: C, why: 'process start without the 2-second margin', from: '- ITEM_UPDATE_INTERVAL - 2, shared);', to: '- ITEM_UPDATE_INTERVAL, shared);' },
   { module: 'clock', file: C, why: 'an unticked shared cell (0) is returned as the time', from: 'if (v !== 0) return v;', to: 'return v;' },

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Micro-benchmark of the request path without sockets: the text engine (tokenize, dispatch, store,
-// reply formatting) fed pipelined requests from a pre-built buffer, the way net/connection.ts feeds it.
+// reply formatting) fed pipelined requests from a pre-built buffer, the way cache/connection.ts feeds it.
 // It tells how much of cachalot's CPU per request (bench/run.mjs reports the whole process's) is
 // JavaScript and how much is the socket layer, and counts garbage collections per million requests, the
 // visible trace of allocation per request (STYLE.md rule 4).
@@ -12,11 +12,11 @@
 // this file changes with it.
 
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { createStoreMemory, openStore } from '../../dist/server/src/store/index.js';
-import { createCounterMemory, Counters } from '../../dist/server/src/metrics/counters.js';
-import { Clock } from '../../dist/server/src/engine/clock.js';
-import { TextEngine } from '../../dist/server/src/engine/text.js';
-import { Session, WANT_COMMAND, WANT_NREAD } from '../../dist/server/src/engine/session.js';
+import { createStoreMemory, openStore } from '../../dist/server/src/cache/store/store.js';
+import { createCounterMemory, Counters } from '../../dist/server/src/cache/metrics/counters.js';
+import { Clock } from '../../dist/server/src/runtime/clock.js';
+import { TextEngine } from '../../dist/server/src/cache/engine/text.js';
+import { Session, WANT_COMMAND, WANT_NREAD } from '../../dist/server/src/cache/engine/session.js';
 import { Tokens } from '../../dist/server/src/protocol/tokenize.js';
 
 const WARMUP_SECONDS = 1;
@@ -43,7 +43,7 @@ function makeEngine() {
   const store = openStore(createStoreMemory({ memoryLimit: 256 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: 16 }));
   const counters = new Counters(createCounterMemory(1), 0);
   const noStats = { general: () => [], settings: () => [], items: () => [], slabs: () => [], conns: () => [], reset() {} };
-  // The server's workers keep a ticking clock (engine/clock.ts): so does the benchmark.
+  // The server's workers keep a ticking clock (runtime/clock.ts): so does the benchmark.
   const clock = Clock.startingNow();
   clock.startTicking();
   return new TextEngine(store, counters, clock, {

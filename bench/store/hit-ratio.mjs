@@ -6,7 +6,7 @@
 // after a miss counts as a hit, as it would have in sequential order.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { createStoreMemory, openStore, NO_ITEM } from '../../dist/server/src/store/index.js';
+import { createStoreMemory, openStore, NO_ITEM } from '../../dist/server/src/cache/store/store.js';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);

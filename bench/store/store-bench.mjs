@@ -2,7 +2,7 @@
 // Store micro-benchmark: sets/s and gets/s for 1M keys of 32 B with 100 B values, one thread, against a
 // Map<string, Buffer> baseline. Runs on the build: `npm run build && node bench/store/store-bench.mjs`.
 // Options: --keys N (default 1000000), --rounds N (default 3), --shards N (default 16), --memory MiB.
-import { createStoreMemory, openStore, NO_ITEM } from '../../dist/server/src/store/index.js';
+import { createStoreMemory, openStore, NO_ITEM } from '../../dist/server/src/cache/store/store.js';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);

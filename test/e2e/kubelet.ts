@@ -12,7 +12,7 @@
  * - rewrites the container's arguments for loopback (`rewriteArgs`): its own 127.x.y.z address (`-l`), a
  *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and every
  *   `-o ext_path=DIR:SIZE` through the volume mounts;
- * - starts `node dist/server/src/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
+ * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
  * - on graceful deletion (the API server keeps a deleted pod Terminating, with deletionTimestamp, until its
@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, ListWatch, Watch, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'main.js');
+export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const MEMCACHED_CONTAINER_PORT = 11211;
 
 export interface Endpoint {

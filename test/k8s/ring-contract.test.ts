@@ -4,8 +4,8 @@
  * `<name>-ring` is read, through the API server double, by the sidecar's own ConfigMapRingSource, and every
  * document it sees across a scale-up and a draining scale-down parses and says what the operator meant.
  */
-import { ConfigMapRingSource } from '../../server/src/sidecar/ring-configmap.js';
-import type { RingSpec } from '../../server/src/sidecar/ring.js';
+import { ConfigMapRingSource } from '../../server/src/sidecar/ring/configmap.js';
+import type { RingSpec } from '../../server/src/sidecar/ring/document.js';
 import { cacheCluster, eventually, patchMerge, startEnv, type Env } from './helpers.js';
 
 let env: Env;

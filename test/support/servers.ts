@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CACHALOT_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'main.js');
+export const CACHALOT_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 export const MEMCACHED_BIN = '/usr/bin/memcached';
 
 const START_TIMEOUT_MS = 10_000;
@@ -61,7 +61,7 @@ export function memcachedCommand(port: number, extra: readonly string[] = []): S
 
 /**
  * cachalot-server's command line, or why it cannot run. CACHALOT_CMD (whitespace-separated argv prefix) replaces
- * `node dist/server/src/main.js`; `CACHALOT_CMD="memcached -u root"` runs the suites memcached-vs-memcached,
+ * `node dist/server/src/cache/main.js`; `CACHALOT_CMD="memcached -u root"` runs the suites memcached-vs-memcached,
  * which is how the harness's masking is validated.
  */
 export function cachalotCommand(port: number, extra: readonly string[] = []): ServerCommand {

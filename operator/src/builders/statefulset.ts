@@ -54,7 +54,7 @@ export function terminationGraceSeconds(spec: ResolvedSpec): number {
   return TERMINATION_BASE_SECONDS + PRESTOP_SLEEP_SECONDS + Math.ceil(memMiB / FLUSH_MIB_PER_SECOND);
 }
 
-/** cachalot-server takes memcached's flags (DESIGN.md, server/src/config.ts). */
+/** cachalot-server takes memcached's flags (DESIGN.md, server/src/cache/config.ts). */
 export function serverArgs(spec: ResolvedSpec): string[] {
   const memMiB = mebibytes(quantityBytes(spec.memory));
   const flashMiB = Math.floor(mebibytes(quantityBytes(spec.flash.size)) * FLASH_USABLE_FRACTION);

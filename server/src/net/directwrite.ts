@@ -14,7 +14,7 @@
  * not as expected, `SocketWriter.direct` is false and writes go through socket.write(): same contract.
  */
 import type { Socket } from 'node:net';
-import { streamWrap, type StreamWrapBinding } from './streamwrap.js';
+import { handleOf, streamWrap, type StreamWrapBinding } from '../runtime/internals.js';
 
 interface WriteReq {
   handle: unknown;
@@ -66,7 +66,7 @@ export class SocketWriter {
 
   constructor(private readonly socket: Socket, private readonly onDone: WriteDone, allowDirect = true) {
     const b = allowDirect ? streamWrap() : null;
-    const handle = (socket as unknown as { _handle?: Partial<StreamHandle> })._handle;
+    const handle = handleOf<StreamHandle>(socket);
     const usable = b !== null && handle != null && typeof handle.writeBuffer === 'function' && typeof handle.writev === 'function';
     this.direct = usable;
     this.b = usable ? b : null;
@@ -91,7 +91,7 @@ export class SocketWriter {
     if (socket.destroyed) return true;
     const b = this.b;
     const handle = this.handle;
-    if (b === null || handle === null || (socket as unknown as { _handle: unknown })._handle !== handle) {
+    if (b === null || handle === null || handleOf(socket) !== handle) {
       return this.viaStream(data, chunks);
     }
     let req = freeReq;

@@ -1,7 +1,7 @@
 /**
  * Socket reads into one reused buffer per thread instead of a new Buffer per read pushed through the
  * Readable stream ('data' events): Node's `onread` option. Used by cachalot-server's client connections
- * (net/connection.ts) and by the sidecar's client and upstream connections. A reader must consume every
+ * (cache/connection.ts) and by the sidecar's client and upstream connections. A reader must consume every
  * read synchronously (execute it, or copy what it cannot use yet): the next read on any socket of the
  * thread overwrites the buffer. Client sockets (the sidecar's upstreams) take the option directly;
  * accepted sockets have no such option, so they get it through the symbols of Node's own onread support,
@@ -12,15 +12,13 @@
  * per request at depth 16 1.57-1.61 -> 1.52-1.53 µs. A paused socket now stops reading at once (its
  * client's bytes wait in the kernel) instead of Node reading ahead into its stream buffer.
  */
-import { Socket } from 'node:net';
-import { streamWrap } from './streamwrap.js';
+import type { Socket } from 'node:net';
+import { handleOf, onreadSymbols, streamWrap } from '../runtime/internals.js';
 
 const SIZE = 64 * 1024;
 
 /** The buffer every socket of this thread reads into; valid only during the read callback. */
 export const sharedReadBuffer = Buffer.allocUnsafe(SIZE);
-
-let symbols: { kBuffer: symbol; kBufferCb: symbol } | null | undefined;
 
 /**
  * Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`; false if unsupported.
@@ -30,19 +28,9 @@ let symbols: { kBuffer: symbol; kBufferCb: symbol } | null | undefined;
  * its callback per read): data goes straight to `callback`; end of stream and errors still go to Node's.
  */
 export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => void, direct = false): boolean {
-  if (symbols === undefined) {
-    symbols = null;
-    // onread is in Node 20's net.Socket options but not in @types/node's SocketConstructorOpts.
-    const probe = new Socket({ onread: { buffer: sharedReadBuffer, callback: () => true } } as ConstructorParameters<typeof Socket>[0]);
-    const syms = Object.getOwnPropertySymbols(probe);
-    const kBuffer = syms.find((sym) => sym.description === 'kBuffer');
-    const kBufferCb = syms.find((sym) => sym.description === 'kBufferCb');
-    const own = probe as unknown as Record<symbol, unknown>;
-    if (kBuffer !== undefined && kBufferCb !== undefined && own[kBuffer] === sharedReadBuffer) symbols = { kBuffer, kBufferCb };
-    probe.destroy();
-  }
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } })._handle;
-  if (symbols === null || typeof handle?.useUserBuffer !== 'function') return false;
+  const symbols = onreadSymbols(sharedReadBuffer);
+  const handle = handleOf<{ useUserBuffer: (b: Buffer) => void }>(socket);
+  if (symbols === null || handle === null || typeof handle.useUserBuffer !== 'function') return false;
   const own = socket as unknown as Record<symbol, unknown>;
   own[symbols.kBuffer] = sharedReadBuffer;
   own[symbols.kBufferCb] = callback;

@@ -4,7 +4,7 @@
  * idea is twemproxy's.
  */
 import { SidecarError } from './errors.js';
-import type { EjectedPolicy } from './routing.js';
+import type { EjectedPolicy } from './routing/table.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';

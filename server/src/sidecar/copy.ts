@@ -4,7 +4,7 @@
  * request. Short ranges (request lines, keys) are copied byte by byte; longer ones with Buffer.copy, whose
  * call into C++ only pays off past a few dozen bytes (the store measured its crossover at 24 B).
  */
-import type { OutBuf } from '../net/outbuf.js';
+import type { OutBuf } from '../protocol/outbuf.js';
 
 const LOOP_MAX = 48;
 

@@ -7,7 +7,22 @@
  * that answered with an error line instead (CLIENT_ERROR, SERVER_ERROR) makes that line the whole reply,
  * as it would have been from a single server.
  */
-import type { Part, Slot } from './request.js';
+/** What merging reads of one upstream's share of a request (request.ts Part). */
+export interface PartReply {
+  /** The upstream's whole reply, or null when the part failed. */
+  reply: Buffer | null;
+  /** The reply line standing in for a failed part. */
+  failure: string;
+}
+
+/** What merging reads of a multi-get split over upstreams (request.ts Slot). */
+export interface SplitGet {
+  parts: readonly PartReply[] | null;
+  /** The keys in request order: bytes, [start, end) offsets per key, and the part each key went to. */
+  keyBytes: Buffer | null;
+  keyOffsets: Int32Array | null;
+  keyPart: Int32Array | null;
+}
 
 const END = Buffer.from('END\r\n');
 const OK = Buffer.from('OK\r\n');
@@ -53,7 +68,7 @@ function sameKey(a: Buffer, as: number, ae: number, b: Buffer, bs: number, be: n
   return true;
 }
 
-export function mergeMultiGet(slot: Slot): Buffer {
+export function mergeMultiGet(slot: SplitGet): Buffer {
   const parts = slot.parts!;
   const keyBytes = slot.keyBytes!;
   const offsets = slot.keyOffsets!;
@@ -88,7 +103,7 @@ export function mergeMultiGet(slot: Slot): Buffer {
 }
 
 /** flush_all sent to every server: OK only if every server said OK, else the first other reply. */
-export function mergeFanout(parts: readonly Part[]): Buffer {
+export function mergeFanout(parts: readonly PartReply[]): Buffer {
   for (const p of parts) {
     if (p.reply === null) return Buffer.from(p.failure, 'latin1');
     if (!p.reply.equals(OK)) return p.reply;

@@ -6,8 +6,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { UpstreamObserver } from './upstream.js';
-import type { SidecarStats } from './stats.js';
+import type { UpstreamObserver } from './upstream/upstream.js';
+import type { SidecarStats } from './sidecar-stats.js';
 
 /** Seconds: from 50 µs (a loopback round trip) to the largest request timeout worth distinguishing. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];

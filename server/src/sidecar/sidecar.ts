@@ -6,15 +6,15 @@
 import net from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
-import { ClientConn, type ClientLimits, type ClientOwner } from './client.js';
+import { ClientConn, type ClientLimits, type ClientOwner } from './client/connection.js';
 import type { SidecarConfig } from './config.js';
-import { Dispatcher, type DispatchContext } from './dispatch.js';
+import { Dispatcher, type DispatchContext } from './routing/dispatch.js';
 import { SidecarMetrics, serveMetrics } from './metrics.js';
-import type { RingMemberSpec, RingSpec } from './ring.js';
-import type { RingSource } from './ring-source.js';
-import { RoutingTable } from './routing.js';
-import { SidecarStats, statsReply } from './stats.js';
-import { Upstream, type UpstreamOptions } from './upstream.js';
+import type { RingMemberSpec, RingSpec } from './ring/document.js';
+import type { RingSource } from './ring/source.js';
+import { RoutingTable } from './routing/table.js';
+import { SidecarStats, statsReply } from './sidecar-stats.js';
+import { Upstream, type UpstreamOptions } from './upstream/upstream.js';
 import { setSpin } from './batch.js';
 
 export class Sidecar implements ClientOwner {

@@ -6,8 +6,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHALOT_MAIN, REPO_ROOT, canConnect, freePort } from '../../support/servers.js';
-import { RECORD_OK, readU32, verifyRecord } from '../../../server/src/flash/record.js';
-import { R_KLEN_BYTE, R_LENGTH, R_TYPE_BYTE, RECORD_HEADER, TYPE_ITEM } from '../../../server/src/flash/layout.js';
+import { RECORD_OK, readU32, verifyRecord } from '../../../server/src/cache/flash/record.js';
+import { R_KLEN_BYTE, R_LENGTH, R_TYPE_BYTE, RECORD_HEADER, TYPE_ITEM } from '../../../server/src/cache/flash/layout.js';
 
 export const MiB = 1024 * 1024;
 const START_TIMEOUT_MS = 60_000;
@@ -40,7 +40,7 @@ export interface FlashServer {
  */
 export const EVERY_SIZE = ['-o', 'ext_item_size=0'];
 
-/** `node dist/server/src/main.js -p PORT -l 127.0.0.1 -t 2 -m 16 -o ext_path=DIR:SIZE --metrics-port MPORT`. */
+/** `node dist/server/src/cache/main.js -p PORT -l 127.0.0.1 -t 2 -m 16 -o ext_path=DIR:SIZE --metrics-port MPORT`. */
 export async function startFlashServer(dir: string, size = '256m', extra: string[] = []): Promise<FlashServer> {
   const port = await freePort();
   const metricsPort = await freePort();

@@ -184,7 +184,7 @@ describe('three-member ring, 3 connections per server: a client\'s requests stay
 /**
  * Single-key gets mostly, with writes to the same keys between them: the sidecar sends the gets queued on an
  * upstream connection in one turn as one get line, whichever clients they came from, and splits the reply by
- * key (upstream-conn.ts enqueueGet). Each client's replies must still be those of a server taking its
+ * key (sidecar/upstream/connection.ts enqueueGet). Each client's replies must still be those of a server taking its
  * requests in its order: a get after a set or delete of the same key sees it, a get before does not.
  */
 function getHeavyScript(seed: number, n: number, prefix: string): string {

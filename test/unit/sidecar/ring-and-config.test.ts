@@ -1,5 +1,5 @@
 import { parseArgs, defaultConfig } from '../../../server/src/sidecar/config.js';
-import { parseRingDocument } from '../../../server/src/sidecar/ring.js';
+import { parseRingDocument } from '../../../server/src/sidecar/ring/document.js';
 import { SidecarError } from '../../../server/src/sidecar/errors.js';
 
 describe('ring document', () => {
@@ -81,7 +81,7 @@ describe('command line', () => {
 describe('the operator\'s published ring, as the sidecar reads it', () => {
   test('a scale-down from 4 to 3: ordinal 3 published draining, routed by nobody', async () => {
     const { planRing, serializeRing } = await import('../../../operator/src/ring.js');
-    const { RoutingTable } = await import('../../../server/src/sidecar/routing.js');
+    const { RoutingTable } = await import('../../../server/src/sidecar/routing/table.js');
     const base = { cluster: 'web', namespace: 'prod', vnodes: 40, drainSeconds: 60, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z') };
     const four = planRing({ ...base, replicas: 4 }).ring;
     const three = planRing({ ...base, replicas: 3, previous: four }).ring;
