@@ -9,6 +9,11 @@
  * - marks the pods bound to it Ready=False.
  * A node whose lease is renewed again gets Ready=True back and loses the taints. It never deletes pods:
  * taint-based eviction waits out the pods' default 300 s toleration, longer than any test runs.
+ *
+ * Unlike a real cluster, this controller and every kubelet double share one process: when that process
+ * stalls (a loaded CI machine), no lease is renewed and none is checked, and the first check after the stall
+ * would find every lease stale. So after a gap between two checks of more than STALL_MS, a lease is judged
+ * from the end of the stall (as if the controller had been down, as the real one does after a restart).
  */
 import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { NODE_LEASE_NAMESPACE } from './kubelet.js';
@@ -16,12 +21,17 @@ import { NODE_LEASE_NAMESPACE } from './kubelet.js';
 export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** A gap this long between two checks (every `periodMs`) means the process itself stalled. */
+const STALL_MS = 1000;
 
 export class NodeLifecycle {
   private readonly core: CoreV1Api;
   private readonly leases: CoordinationV1Api;
   private timer?: NodeJS.Timeout;
   private running = false;
+  private lastCheck = 0;
+  /** The end of the latest stall of this process: leases count as renewed no earlier than this. */
+  private resumedAt = 0;
   readonly errors: string[] = [];
 
   constructor(kc: KubeConfig, private readonly opts: { monitorGracePeriodMs: number; periodMs?: number }) {
@@ -48,12 +58,14 @@ export class NodeLifecycle {
     const [nodes, leases] = await Promise.all([this.core.listNode(), this.leases.listNamespacedLease({ namespace: NODE_LEASE_NAMESPACE })]);
     const renewed = new Map(leases.items.map((l) => [l.metadata!.name!, new Date(l.spec?.renewTime as unknown as string).getTime()]));
     const now = Date.now();
+    if (now - this.lastCheck > STALL_MS) this.resumedAt = now;
+    this.lastCheck = now;
     for (const node of nodes.items) {
       const name = node.metadata!.name!;
       const last = renewed.get(name);
       // A node whose kubelet never took its lease is left alone (the real controller waits a startup grace).
       if (last === undefined) continue;
-      const stale = now - last > this.opts.monitorGracePeriodMs;
+      const stale = now - Math.max(last, this.resumedAt) > this.opts.monitorGracePeriodMs;
       const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
       const isReady = ready?.status === 'True';
       if (stale === !isReady) continue;
