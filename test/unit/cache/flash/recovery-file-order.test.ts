@@ -10,6 +10,30 @@ const SIZE = 20_000;
 const fileNumbers = (dir: string): number[] =>
   readdirSync(dir).map((n) => /^cachalot-(\d+)\.flash$/.exec(n)?.[1]).filter((n) => n !== undefined).map(Number);
 
+type Rig = ReturnType<typeof rig>;
+
+/** Writes 20 KB items 0, 1, ... until a log file numbered `file` exists; returns how many were written.
+ * Through a 4 MiB RAM store every ~50 evictions fill one 1 MiB file. Bounded: 1,500 items, 30 MiB. */
+function fillUntilFile(r: Rig, file: number): number {
+  let n = 0;
+  while (Math.max(0, ...fileNumbers(dir)) < file && n < 1500) {
+    fill(r, n, n + 50, () => SIZE);
+    n += 50;
+    r.flusher.flushOnce();
+  }
+  return n;
+}
+
+/** Up to `count` of items 0..n-1 whose flash copy sits in files 2..9 (a number string sorts those after "10"). */
+function inEarlyFiles(r: Rig, n: number, count: number): number[] {
+  const early = [];
+  for (let i = 0; i < n && early.length < count; i++) {
+    const hit = inFlash(r.store, r.tier, keyOf(i));
+    if (hit !== null && hit.file >= 2 && hit.file <= 9) early.push(i);
+  }
+  return early;
+}
+
 let dir: string;
 beforeEach(() => {
   dir = tempDir();
@@ -19,20 +43,9 @@ afterEach(() => removeDir(dir));
 test('a tombstone in a later log file wins over the item in an earlier one, across file 9/10', async () => {
   // 24 files of 1 MiB: nothing is reclaimed while the test writes ~12.
   const r = rig(dir, { paths: [{ path: dir, size: 24 * MiB }] });
-  let n = 0;
-  // 20 KB items through a 4 MiB RAM store: every ~50 evictions fill one file. Bounded: 1,500 items, 30 MiB.
-  while (Math.max(0, ...fileNumbers(dir)) < 11 && n < 1500) {
-    fill(r, n, n + 50, () => SIZE);
-    n += 50;
-    r.flusher.flushOnce();
-  }
+  const n = fillUntilFile(r, 11);
   expect(Math.max(...fileNumbers(dir))).toBeGreaterThanOrEqual(11);
-  // Items whose flash copy sits in files 2..9: a number string sorts those after "10".
-  const early = [];
-  for (let i = 0; i < n && early.length < 20; i++) {
-    const hit = inFlash(r.store, r.tier, keyOf(i));
-    if (hit !== null && hit.file >= 2 && hit.file <= 9) early.push(i);
-  }
+  const early = inEarlyFiles(r, n, 20);
   expect(early.length).toBe(20);
   const deleted = early.slice(0, 10);
   const kept = early.slice(10);
@@ -51,17 +64,7 @@ test('a tombstone in a later log file wins over the item in an earlier one, acro
 
 test('a newer copy in file 10 wins over the older copy in file 9 after a restart', async () => {
   const r = rig(dir, { paths: [{ path: dir, size: 24 * MiB }] });
-  let n = 0;
-  while (Math.max(0, ...fileNumbers(dir)) < 9 && n < 1500) {
-    fill(r, n, n + 50, () => SIZE);
-    n += 50;
-    r.flusher.flushOnce();
-  }
-  const early = [];
-  for (let i = 0; i < n && early.length < 10; i++) {
-    const hit = inFlash(r.store, r.tier, keyOf(i));
-    if (hit !== null && hit.file >= 2 && hit.file <= 9) early.push(i);
-  }
+  const early = inEarlyFiles(r, fillUntilFile(r, 9), 10);
   expect(early.length).toBe(10);
   // Rewrite them with other bytes, then push them out of RAM into files >= 10.
   const NEW = 30_000;
