@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Macro benchmark: Debian's memcached -t 1 against cachalot-server -t 1, one after the other in the same
-// run and under the same load, reported side by side with their ratio (STYLE.md rule 10, issue 2).
+// run and under the same load, reported side by side with their ratio (STYLE.md rule 10).
 //
 // Plain ESM JavaScript so that it runs without a build. Each scenario starts a fresh server, drives it with
 // a load generator in its own process (memcaslap, a C tool, where it fits; bench/loadgen.mjs for
@@ -8,8 +8,10 @@
 // /proc/PID/stat over the measured window: on a 2-core machine the generator may saturate before the
 // server does, so CPU seconds per million operations is the fairer comparison, and the generator's own CPU
 // is reported beside it. The report replaces the same command's section in bench/RESULTS.md. `--help` lists the options.
-// Two scenarios run only when asked for: x (issue 3's flash tier, against memcached's extstore) and s
-// (issue 5's sidecar: the same servers straight and through it). docs/benchmarks.md describes them all.
+// Two scenarios run only when asked for: x (the flash tier, against memcached's extstore) and s (the
+// sidecar: the same servers straight and through it). docs/benchmarks.md describes them all.
+// `--baseline FILE` adds a third side, another build's server entry point, run in the same rounds: a
+// before/after comparison whose ratios both come from this run.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,8 +38,8 @@ const SERVER_STOP_TIMEOUT_MS = 5000;
 
 const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [options])
   --quick               short run: 2 s warm-up + 5 s per side, 1 M trace requests, 1 M items (about 2-3 min)
-  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all of them); x (flash tier, issue 3)
-                        and s (sidecar, issue 5) run only when asked for
+  --scenarios LIST      comma-separated subset of a,b,c,d,e,f,g (all of them); x (flash tier) and
+                        s (sidecar) run only when asked for
   --warmup S            seconds of load before each measured window (3; quick 2)
   --duration S          measured seconds per side for a-d (15; quick 5)
   --against KIND        what runs as the second server: cachalot (default) or memcached (validates the
@@ -59,6 +61,9 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --flash-size MIB      scenario x: flash tier size (1024; quick 256), filled to 3/4 with 4 KiB values, -m 64
   --flash-dir DIR       scenario x: where the flash files go, on a real disk (the system temp dir)
   --cachalot FILE       the server's entry point (dist/server/src/cache/main.js)
+  --baseline FILE       another build's server entry point (e.g. a checkout of the previous commit,
+                        built): run as a third side in every round of a-g, each build's ratio to
+                        memcached reported per round, so a change's effect is read against the spread
   --json FILE           also write every measurement as JSON (for tracking runs over time)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to record the markdown report (bench/RESULTS.md); --no-results to skip
@@ -71,7 +76,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, scenarios: null, warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
-    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, json: null, flashSize: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN,
+    fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, json: null, flashSize: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN, baseline: null,
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -115,6 +120,9 @@ function parseArgs(argv) {
       case '--metrics-port': o.metricsPort = num(a, v, 1, 65535); i++; break;
       case '--results': o.results = v; i++; break;
       case '--cachalot': o.cachalot = v; i++; break;
+      case '--baseline':
+        if (!v || !existsSync(v)) throw new UsageError(`--baseline: no such file ${v} (a built checkout's dist/server/src/cache/main.js)`);
+        o.baseline = v; i++; break;
       case '--no-results': o.results = null; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new UsageError(`unknown option ${a}`);
@@ -481,8 +489,8 @@ const SCENARIOS = {
   e: { title: 'e. hit ratio, Zipf(0.99) trace, get and set on miss', kind: 'trace' },
   f: { title: 'f. memory bound: fill with sizes 10 B .. 1 MiB past -m', kind: 'fill' },
   g: { title: 'g. V8 heap growth storing 100-byte items', kind: 'items' },
-  x: { title: 'x. flash tier (issue 3): gets served from flash, then a restart on the same files', kind: 'flash' },
-  s: { title: 's. sidecar (issue 5): the same load straight to 3 servers and through cachalot-sidecar', kind: 'sidecar' },
+  x: { title: 'x. flash tier: gets served from flash, then a restart on the same files', kind: 'flash' },
+  s: { title: 's. sidecar: the same load straight to 3 servers and through cachalot-sidecar', kind: 'sidecar' },
 };
 const DEFAULT_SCENARIOS = 'abcdefg'.split('');
 
@@ -552,7 +560,7 @@ async function runSide(id, kind, o, tmp) {
 
 
 // ---------------------------------------------------------------------------------------------------
-// Scenario x: the flash tier (issue 3). memcached's extstore is the baseline: it serves from flash too,
+// Scenario x: the flash tier. memcached's extstore is the baseline: it serves from flash too,
 // but forgets its flash on restart, which the recovered-items row shows.
 
 const FLASH_MEM_MIB = 64;
@@ -561,7 +569,7 @@ const FLASH_FILL = 0.75; // of the tier: full enough to matter, short of forcing
 const READY_TIMEOUT_MS = 300000;
 
 function flashArgs(kind, dir, sizeMiB) {
-  // memcached takes a file, cachalot a directory of append-only files (issue 3)
+  // memcached takes a file, cachalot a directory of append-only files
   return ['-o', kind === 'memcached' ? `ext_path=${join(dir, 'extstore')}:${sizeMiB}m` : `ext_path=${dir}:${sizeMiB}m`];
 }
 
@@ -663,7 +671,7 @@ function reportFlash(A, B, names, o) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Scenario s: the sidecar (issue 5). Three upstream servers (cachalot, or memcached with --against
+// Scenario s: the sidecar. Three upstream servers (cachalot, or memcached with --against
 // memcached) stay up for both halves: first the load goes straight to them, connections spread over the
 // three; then the same load goes through the sidecar, which routes each key on the ring.
 
@@ -855,6 +863,72 @@ function medianRun(runs) {
   return m;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// --baseline: this build and another, each against memcached in the same rounds
+
+/** The figures a change must not move, per scenario kind: [label, value of one run, higher is better]. */
+const BASELINE_FIGURES = {
+  load: [['throughput', (r) => r.opsPerSec, true], ['p99', (r) => r.latencyUs?.p99, false], ['CPU per op', (r) => cpuPerMop(r), false]],
+  trace: [['hit ratio', (r) => r.hitRatio, true], ['throughput', (r) => r.opsPerSec, true]],
+  fill: [['peak RSS', (r) => r.memory?.hwm, false]],
+  items: [['throughput', (r) => r.opsPerSec, true], ['RSS', (r) => r.memory?.rss, false]],
+};
+
+/**
+ * Each round's ratio to that round's memcached, for this build (B) and the baseline (C). A change holds
+ * when this build's median lies within the spread either build shows from round to round.
+ */
+function compareBaseline(id, runsA, runsB, runsC) {
+  const figures = BASELINE_FIGURES[SCENARIOS[id].kind] ?? [];
+  return {
+    id,
+    figures: figures.map(([label, get, higherBetter]) => {
+      const per = (runs) => runs.map((r, i) => {
+        const x = get(r);
+        const m = get(runsA[i]);
+        return x && m ? x / m : null;
+      }).filter((v) => v !== null);
+      const b = per(runsB);
+      const c = per(runsC);
+      const med = (v) => (v.length ? [...v].sort((x, y) => x - y)[(v.length - 1) >> 1] : null);
+      const all = [...b, ...c];
+      const lo = Math.min(...all);
+      const hi = Math.max(...all);
+      const mb = med(b);
+      const mc = med(c);
+      // With one round there is no spread to read a change against; say so rather than judge.
+      const verdict = b.length < 2 ? 'one round: no spread'
+        : mb >= Math.min(...c) && mb <= Math.max(...c) ? 'within the baseline\'s spread'
+        : (higherBetter ? mb > mc : mb < mc) ? 'better than the baseline\'s spread' : 'WORSE than the baseline\'s spread';
+      return { label, b, c, mb, mc, lo, hi, verdict };
+    }),
+  };
+}
+
+/** The commit a build's entry point was built from, without naming where it sits on this machine. */
+function buildCommit(entry) {
+  try {
+    return `commit ${execFileSync('git', ['-C', dirname(entry), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}`;
+  } catch {
+    return 'a build outside git';
+  }
+}
+
+function baselineSection(baselines, o) {
+  const x = (v) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : `${v.toFixed(2)}x`);
+  const rows = baselines.flatMap(({ id, figures }) => figures.map((f) => `| ${id} | ${f.label} | ${x(f.mb)} (${f.b.map(x).join(', ')}) | ${x(f.mc)} (${f.c.map(x).join(', ')}) | ${f.verdict} |`));
+  return [
+    `### before/after: this build and the baseline build, each as a ratio to memcached in the same rounds`,
+    '',
+    '| scenario | figure | this build: median (each round) | baseline build: median (each round) | this build\'s median |',
+    '|---|---|---:|---:|---|',
+    ...rows,
+    '',
+    `- baseline: ${buildCommit(o.baseline)}; every round runs memcached, this build and the baseline in rotating order`,
+    '',
+  ].join('\n');
+}
+
 function check(label, ok) { return { label, ok }; }
 
 function markdownTable(names, rows) {
@@ -911,6 +985,7 @@ async function main() {
   const sections = [];
   const failures = [];
   const measurements = [];
+  const baselines = [];
   try {
     for (const id of o.scenarios) {
       const spec = SCENARIOS[id];
@@ -925,14 +1000,19 @@ async function main() {
           const rounds = spec.kind === 'load' ? o.rounds : 1;
           const runsA = [];
           const runsB = [];
+          const runsC = [];
+          const order = o.baseline && spec.kind !== 'flash' ? ['A', 'B', 'C'] : ['A', 'B'];
           for (let r = 0; r < rounds; r++) {
             const tag = rounds > 1 ? ` (round ${r + 1}/${rounds})` : '';
-            // Alternate which server goes first, so that a drift in the machine's load favours neither.
-            for (const side of r % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
-              process.stderr.write(`bench:   ${names[side]}${tag} ...\n`);
-              (side === 'A' ? runsA : runsB).push(await runSide(id, sides[side], o, tmp));
+            // Rotate which server goes first, so that a drift in the machine's load favours none.
+            for (let k = 0; k < order.length; k++) {
+              const side = order[(k + r) % order.length];
+              process.stderr.write(`bench:   ${side === 'C' ? 'cachalot (baseline build)' : names[side]}${tag} ...\n`);
+              if (side === 'C') runsC.push(await runSide(id, 'cachalot', { ...o, cachalot: o.baseline }, tmp));
+              else (side === 'A' ? runsA : runsB).push(await runSide(id, sides[side], o, tmp));
             }
           }
+          if (runsC.length) baselines.push(compareBaseline(id, runsA, runsB, runsC));
           A = medianRun(runsA);
           B = medianRun(runsB);
         }
@@ -988,6 +1068,11 @@ async function main() {
     `- warm-up ${o.warmup} s, measured ${o.duration} s per side for a-d; CPU from /proc/PID/stat utime+stime at CLK_TCK ${CLK_TCK}`,
     '',
   ].join('\n');
+  if (baselines.length) {
+    const text = baselineSection(baselines, o);
+    process.stdout.write(`\n${text}\n`);
+    sections.push(text);
+  }
   const report = `${header}\n${sections.join('\n')}\n`;
   if (o.results) {
     const how = recordReport(o.results, report);

@@ -45,13 +45,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADGEN = join(ROOT, 'bench', 'loadgen.mjs');
 const SERVER_MAIN = join(ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
-const UPSTREAMS = 3; // the issue's configuration; --servers changes it
+const UPSTREAMS = 3; // the headline configuration; --servers changes it
 const CLK_TCK = 100;
 const START_TIMEOUT_MS = 15_000;
 // Debian's nutcracker (twemproxy 0.5.0): the proxy the sidecar is measured against.
 const TWEMPROXY = ['/usr/sbin/nutcracker', '/usr/bin/nutcracker', '/usr/local/sbin/nutcracker', '/usr/local/bin/nutcracker'].find((f) => existsSync(f));
 
-const o = { micro: false, append: false, warmup: 1, duration: 3, rounds: 3, servers: UPSTREAMS, single: true, twemproxy: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
+const o = { baseline: null, micro: false, append: false, warmup: 1, duration: 3, rounds: 3, servers: UPSTREAMS, single: true, twemproxy: true, sidecar: join(ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--append') o.append = true;
@@ -59,12 +59,13 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--warmup') o.warmup = Number(process.argv[++i]);
   else if (a === '--duration') o.duration = Number(process.argv[++i]);
   else if (a === '--sidecar') o.sidecar = process.argv[++i];
+  else if (a === '--baseline') o.baseline = process.argv[++i];
   else if (a === '--servers') o.servers = Number(process.argv[++i]);
   else if (a === '--rounds') o.rounds = Number(process.argv[++i]);
   else if (a === '--no-single') o.single = false;
   else if (a === '--no-twemproxy') o.twemproxy = false;
   else if (a === '--help' || a === '-h') {
-    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--rounds N (3)] [--no-single] [--no-twemproxy] [--sidecar FILE] | --micro\n');
+    process.stdout.write('usage: node bench/sidecar.mjs [--append] [--warmup S (1)] [--duration S (3)] [--servers N (3)] [--rounds N (3)] [--no-single] [--no-twemproxy] [--sidecar FILE] [--baseline FILE] | --micro\n');
     process.exit(0);
   } else {
     process.stderr.write(`bench/sidecar.mjs: unknown argument ${a}\n`);
@@ -73,6 +74,10 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!(o.warmup >= 0 && o.duration > 0 && Number.isInteger(o.servers) && o.servers >= 1 && o.servers <= 16 && Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) {
   process.stderr.write('bench/sidecar.mjs: --warmup must be >= 0, --duration > 0, --servers 1..16, --rounds 1..20\n');
+  process.exit(2);
+}
+if (o.baseline !== null && !existsSync(o.baseline)) {
+  process.stderr.write(`bench/sidecar.mjs: --baseline: no such file ${o.baseline} (another build's dist/server/src/sidecar/main.js)\n`);
   process.exit(2);
 }
 if (o.twemproxy && !TWEMPROXY && !o.micro) {
@@ -206,6 +211,7 @@ async function compare(n, tmp, heading, note) {
   const upstreams = [];
   let sidecar = null;
   let twemproxy = null;
+  let baseline = null;
   const sections = [];
   const summary = [];
   try {
@@ -221,6 +227,10 @@ async function compare(n, tmp, heading, note) {
     const sport = await freePort();
     sidecar = await launch('sidecar', [o.sidecar, '--ring-file', ringFile, '-p', String(sport), '--metrics-port', '0', '--log-level', 'warn'], sport);
     if (o.twemproxy) twemproxy = await launchTwemproxy(upstreams, tmp);
+    if (o.baseline) {
+      const bport = await freePort();
+      baseline = await launch('baseline sidecar', [o.baseline, '--ring-file', ringFile, '-p', String(bport), '--metrics-port', '0', '--log-level', 'warn'], bport);
+    }
     const upPids = upstreams.map((u) => u.pid);
     let saturatedDirect = 0; // the last closed-loop scenario's direct median ops/s (the paced row's reference)
     // The sides: straight to the servers as a partitioned client (each connection to one server, with keys
@@ -234,6 +244,8 @@ async function compare(n, tmp, heading, note) {
       { key: 'direct', label: n > 1 ? 'direct, partitioned' : 'direct', name: n > 1 ? 'partitioned' : 'direct', targets: true, run: (args) => loadgen(ports, upPids, args) },
       ...(n > 1 ? [{ key: 'ketama', label: 'direct, ketama client', name: 'ketama client', targets: true, run: (args) => loadgen(ports, upPids, ['--route', 'ketama', ...args]) }] : []),
       ...(twemproxy ? [{ key: 'twemproxy', label: 'through twemproxy', name: 'twemproxy', targets: false, proxyPid: twemproxy.pid, run: (args) => loadgen([twemproxy.port], [...upPids, twemproxy.pid], args) }] : []),
+      // Another build of the sidecar in front of the same servers: before/after in the same rounds.
+      ...(baseline ? [{ key: 'baseline', label: 'through baseline sidecar', name: 'baseline build', targets: false, proxyPid: baseline.pid, run: (args) => loadgen([baseline.port], [...upPids, baseline.pid], args) }] : []),
       { key: 'sidecar', label: 'through sidecar', name: 'sidecar', proxyPid: sidecar.pid, run: (args) => loadgen([sidecar.port], [...upPids, sidecar.pid], args) },
     ];
     const refs = sides.filter((d) => d.key !== 'sidecar');
@@ -324,11 +336,12 @@ async function compare(n, tmp, heading, note) {
         : !v.targets || sc.paced
           ? `${v.thr.toFixed(2)}x | ${signed(v.addedP50)} µs${v.kept ? '' : ' (did not keep up)'}`
           : `${v.thr.toFixed(2)}x (${met(v.thr >= 0.6)}) | ${signed(v.addedP50)} µs (${met(v.addedP50 < 100)})`);
-      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0])} | ${cell(byName('ketama client'))} | ${cell(byName('twemproxy'))} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |`);
+      summary.push(`| ${heading} | ${sc.args.join(' ')} | ${cell(vs[0])} | ${cell(byName('ketama client'))} | ${cell(byName('twemproxy'))} | ${perM(sidecarCpu, B).toFixed(2)} | ${vs[0].cpuBound.toFixed(2)}x |${o.baseline ? ` ${cell(byName('baseline build'))} |` : ''}`);
     }
   } finally {
     await stop(sidecar);
     await stop(twemproxy);
+    await stop(baseline);
     for (const u of upstreams) await stop(u);
   }
   return { text: [`#### ${heading}`, '', note, '', ...sections].join('\n'), summary };
@@ -358,8 +371,8 @@ async function main() {
     '',
     '- two direct baselines with several servers: "partitioned" (each connection to one server, with only that server\'s keys: one write per batch, the least work straight to the servers can cost, which no application with random keys gets) and "ketama client" (each connection to every server, a batch split by key into one write per server, as libmemcached-style clients do: what the application would run without the sidecar); twemproxy is the anchor (the proxy the sidecar replaces): its ratios carry no target',
     '',
-    '| comparison | load | throughput vs partitioned (target >= 0.6x) | added p50 vs partitioned (target < 100 µs) | throughput vs ketama client | added p50 vs ketama client | throughput vs twemproxy | added p50 vs twemproxy | sidecar CPU s per M ops | if CPU-bound (vs partitioned) |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| comparison | load | throughput vs partitioned (target >= 0.6x) | added p50 vs partitioned (target < 100 µs) | throughput vs ketama client | added p50 vs ketama client | throughput vs twemproxy | added p50 vs twemproxy | sidecar CPU s per M ops | if CPU-bound (vs partitioned) |${o.baseline ? ' throughput vs baseline build | added p50 vs baseline build |' : ''}`,
+    `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|${o.baseline ? '---:|---:|' : ''}`,
     ...parts.flatMap((p) => p.summary),
     '',
   ].join('\n');

@@ -1,4 +1,4 @@
-// Differential conformance test (issue 2, evidence 1): the same scripts go to Debian's memcached 1.6.18 and to
+// Differential conformance test: the same scripts go to Debian's memcached 1.6.18 and to
 // cachalot-server, whole and in 1-to-3-byte pieces, and the replies must match byte for byte after masking
 // (replies.ts, README.md). differential.selfcheck.test.ts runs the same suite memcached against memcached.
 import { describe, test } from '@jest/globals';

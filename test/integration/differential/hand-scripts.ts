@@ -1,4 +1,4 @@
-// Hand-written scripts: one per command, flag and error case of issue 2's protocol section. memcached 1.6.18 is
+// Hand-written scripts: one per command, flag and error case of the text and meta protocols. memcached 1.6.18 is
 // the oracle, so the scripts state inputs only; the expected bytes are whatever memcached answers.
 import { at, mark, on, partial, script, sleep, withFlags, type Script, type Step } from './script.js';
 
