@@ -243,11 +243,11 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   if (ready?.reason === 'VolumePending' && (before?.reason !== ready.reason || before.message !== ready.message)) {
     await recorder.record(involved(cc), 'Warning', 'VolumePending', pending.map((p) => `PersistentVolumeClaim ${p.claim} is Pending: ${p.detail}`).join('; '));
   }
-  const degradedBefore = findCondition(cc.status?.conditions, CONDITION_DEGRADED);
-  if (unavailable && degradedBefore?.reason !== unavailable.reason) await recorder.record(involved(cc), 'Warning', unavailable.reason, unavailable.message);
   for (const f of failures) await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', `${f.step}: ${f.message}`);
   if (!semanticEqual(status, cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
+    // Said once per transition, after the status write: a reconcile from a stale cache gets 409 there instead.
+    if (unavailable && findCondition(cc.status?.conditions, CONDITION_DEGRADED)?.reason !== unavailable.reason) await recorder.record(involved(cc), 'Warning', unavailable.reason, unavailable.message);
   }
   if (failures.length) throw new ReconcileIncomplete(failures);
   const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, requeueAfterMs);
