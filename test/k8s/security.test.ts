@@ -36,6 +36,7 @@ describe('CacheCluster auth, TLS and NetworkPolicy', () => {
       [{ networkPolicy: { enabled: true, clientSelector: { matchExpressions: [{ key: 'a', operator: 'In' }] } } }, 'In and NotIn take values'],
       [{ networkPolicy: { enabled: true, clientSelector: CLIENTS, metricsScraper: {} } }, 'metricsScraper needs namespaceSelector or podSelector'],
       [{ auth: {} }, 'spec.auth.secretName: Required value'],
+      [{ networkPolicy: { enabled: true, clientSelector: { matchExpressions: Array.from({ length: 33 }, (_, i) => ({ key: `k${i}`, operator: 'Exists' })) } } }, 'Too many: 33: must have at most 32 items'],
       [{ tls: { certManager: { issuerRef: { kind: 'Issuer' } } } }, 'spec.tls.certManager.issuerRef.name: Required value'],
     ];
     for (const [spec, message] of refused) {

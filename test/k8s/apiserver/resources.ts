@@ -31,6 +31,7 @@ export interface JSONSchema {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  maxItems?: number;
   pattern?: string;
   format?: string;
   anyOf?: JSONSchema[];
