@@ -6,7 +6,7 @@
  * contents changing never changes the StatefulSet (a rotation rolls no server).
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { cacheCluster, condition, eventually, installCrd, patchMerge, startEnv, stored, storedList, type Env } from './helpers.js';
 
 let env: Env;
@@ -49,6 +49,10 @@ describe('CacheCluster auth, TLS and NetworkPolicy', () => {
       expect([spec, r.status]).toEqual([spec, 201]);
       expect((await fetch(`${env.api.url}${BASE}/good`, { method: 'DELETE' })).status).toBe(200);
     }
+    // examples/cachecluster-secure.yaml's CacheCluster, under kubectl's strict field validation.
+    const secure = parseAllDocuments(readFileSync(new URL('../../examples/cachecluster-secure.yaml', import.meta.url), 'utf8')).map((d) => d.toJS()).find((d) => d.kind === 'CacheCluster');
+    const strict = await fetch(`${env.api.url}${BASE}?fieldValidation=Strict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(secure) });
+    expect(strict.status).toBe(201);
     const r = await createStatus(env, cacheCluster('plain'));
     expect(r.status).toBe(201);
     expect(cc(env, 'plain').spec.networkPolicy).toEqual({ enabled: false });
