@@ -2,7 +2,7 @@
  * The few API calls the operator makes, over the real @kubernetes/client-node. Objects come back as plain JSON
  * (client-node turns timestamps of built-in kinds into Dates; a round trip makes every kind look alike).
  */
-import { AppsV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, AppsV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER, GROUP, PLURAL, VERSION, type CacheCluster } from './api/types.js';
 import type { KubeObject } from './controller/informer.js';
 
@@ -39,11 +39,13 @@ export class Kube {
   readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
   private readonly apps: AppsV1Api;
+  private readonly apis: ApisApi;
 
   constructor(kc: KubeConfig) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.apps = kc.makeApiClient(AppsV1Api);
+    this.apis = kc.makeApiClient(ApisApi);
   }
 
   /** Server-side apply as field manager `cachalot-operator`, forcing ownership of the fields we set: the
@@ -73,6 +75,14 @@ export class Kube {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  /** Whether the API server serves a group-version (`cert-manager.io/v1`), by discovery: any authenticated
+   * client may read it, so this needs no RBAC and works for a namespace-scoped install. */
+  async served(apiVersion: string): Promise<boolean> {
+    const [group, version] = apiVersion.split('/');
+    const list = await this.apis.getAPIVersions();
+    return list.groups.some((g) => g.name === group && g.versions.some((v) => v.version === version));
   }
 
   /** JSON merge patch, for the few fields the operator changes on objects it does not apply (claim sizes). */

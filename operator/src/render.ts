@@ -5,11 +5,12 @@
  * What a cluster would add and a file cannot know: the CacheCluster's uid (the owner references carry the
  * file's metadata.uid when it has one, as `kubectl get cc -o yaml` output does, else PLACEHOLDER_UID), and the
  * ring history (a first ring, version 1, with no draining members). The ServiceMonitor is listed when
- * monitoring is enabled; the operator creates it only where prometheus-operator's CRD exists.
+ * monitoring is enabled; the operator creates it only where prometheus-operator's CRD exists. Likewise the
+ * cert-manager Certificate for spec.tls.certManager, created only where cert-manager's API is served.
  */
 import { parseAllDocuments, stringify } from 'yaml';
 import { API_VERSION, KIND, withDefaults, type CacheCluster } from './api/types.js';
-import { buildClientService, buildHeadlessService, buildPodDisruptionBudget, buildRingConfigMap, buildServiceMonitor, buildStatefulSet } from './builders/index.js';
+import { buildCertificate, buildClientService, buildNetworkPolicy, buildHeadlessService, buildPodDisruptionBudget, buildRingConfigMap, buildServiceMonitor, buildStatefulSet } from './builders/index.js';
 import { planRing } from './ring.js';
 
 export const PLACEHOLDER_UID = '00000000-0000-0000-0000-000000000000';
@@ -42,6 +43,10 @@ export function renderObjects(yamlText: string, source = 'input'): Record<string
       if (pdb) out.push(pdb);
       const sm = buildServiceMonitor(cc);
       if (sm) out.push(sm);
+      const np = buildNetworkPolicy(cc);
+      if (np) out.push(np);
+      const cert = buildCertificate(cc);
+      if (cert) out.push(cert);
     } catch (err) {
       throw new Error(`${source}: CacheCluster ${name}: ${(err as Error).message}`);
     }

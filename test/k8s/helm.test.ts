@@ -141,7 +141,7 @@ describe('charts/cachalot-operator', () => {
       });
       expect(missing).toEqual([]);
       // The check is not vacuous: these were all exercised.
-      for (const s of ['coordination.k8s.io|leases|update', '|persistentvolumeclaims|delete', '|pods|delete', 'monitoring.coreos.com|servicemonitors|patch', 'policy|poddisruptionbudgets|delete', 'cachalot.io|cacheclusters/status|update', '|events|create', '|nodes|get', 'storage.k8s.io|storageclasses|get', '|persistentvolumeclaims|watch']) {
+      for (const s of ['coordination.k8s.io|leases|update', 'networking.k8s.io|networkpolicies|watch', '|persistentvolumeclaims|delete', '|pods|delete', 'monitoring.coreos.com|servicemonitors|patch', 'policy|poddisruptionbudgets|delete', 'cachalot.io|cacheclusters/status|update', '|events|create', '|nodes|get', 'storage.k8s.io|storageclasses|get', '|persistentvolumeclaims|watch']) {
         expect(seen).toContain(s);
       }
     } finally {

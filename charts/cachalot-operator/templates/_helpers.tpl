@@ -65,6 +65,13 @@ app.kubernetes.io/part-of: cachalot
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors]
   verbs: [get, list, watch, create, update, patch, delete]
+# spec.networkPolicy; spec.tls.certManager (the operator never reads Secrets: servers mount them).
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [cert-manager.io]
+  resources: [certificates]
+  verbs: [get, create, update, patch, delete]
 # Node-loss recovery deletes the claim and force-deletes the pod. Claims are watched for VolumePending, grown
 # in place when spec.flash.size grows, and replaced when they never bound under an older StorageClass.
 - apiGroups: [""]

@@ -112,6 +112,38 @@ export interface ServiceSpec {
   annotations?: Record<string, string>;
 }
 
+/** metav1.LabelSelector */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** The auth Secret's key holding memcached's -Y file: one `user:password` per line. */
+export const AUTH_SECRET_KEY = 'auth';
+
+export interface AuthSpec {
+  /** A Secret in the cluster's namespace whose key `auth` (AUTH_SECRET_KEY) is the server's -Y file. */
+  secretName: string;
+}
+
+export interface TlsSpec {
+  /** A kubernetes.io/tls Secret: tls.crt, tls.key, and ca.crt (needed with clientAuth). */
+  secretName?: string;
+  /** The operator creates a cert-manager Certificate (cert-manager.io/v1) whose Secret the servers mount. */
+  certManager?: { issuerRef: { name: string; kind?: string; group?: string } };
+  /** Mutual TLS: servers refuse clients without a certificate signed by ca.crt (ssl_verify_mode=2). */
+  clientAuth?: boolean;
+}
+
+export interface NetworkPolicySpec {
+  enabled?: boolean;
+  /** Pods admitted to the memcached port; in the cluster's namespace unless clientNamespaceSelector is set. */
+  clientSelector?: LabelSelector;
+  clientNamespaceSelector?: LabelSelector;
+  /** The Prometheus scraper, admitted to the metrics port only. Unset: nothing but the node (probes) reaches it. */
+  metricsScraper?: { namespaceSelector?: LabelSelector; podSelector?: LabelSelector };
+}
+
 export interface CacheClusterSpec {
   replicas?: number;
   image?: string;
@@ -148,6 +180,9 @@ export interface CacheClusterSpec {
   extraArgs?: string[];
   env?: EnvVar[];
   service?: ServiceSpec;
+  auth?: AuthSpec;
+  tls?: TlsSpec;
+  networkPolicy?: NetworkPolicySpec;
 }
 
 /** metav1.Condition */
@@ -240,6 +275,9 @@ export interface ResolvedSpec {
   extraArgs: string[];
   env: EnvVar[];
   service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; annotations?: Record<string, string> };
+  auth?: AuthSpec;
+  tls?: TlsSpec;
+  networkPolicy: NetworkPolicySpec & { enabled: boolean };
 }
 
 /** libmemcached / twemproxy ketama: 40 points per server, 4 per md5 digest = 160 ring points. */
@@ -296,5 +334,8 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
       type: s.service?.type ?? DEFAULTS.serviceType,
       ...(s.service?.annotations ? { annotations: s.service.annotations } : {}),
     },
+    ...(s.auth ? { auth: s.auth } : {}),
+    ...(s.tls ? { tls: s.tls } : {}),
+    networkPolicy: { ...s.networkPolicy, enabled: s.networkPolicy?.enabled ?? false },
   };
 }

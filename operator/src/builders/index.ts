@@ -5,3 +5,6 @@ export { buildPodDisruptionBudget } from './pdb.js';
 export { buildServiceMonitor, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD } from './servicemonitor.js';
 export { selectorLabels, selectorString, commonLabels, ownerReference, LABEL_MANAGED_BY, LABEL_INSTANCE } from './labels.js';
 export { quantityBytes } from './quantity.js';
+export { buildCertificate, serverDnsNames, CERTIFICATE_API_VERSION, CERTIFICATE_KIND } from './certificate.js';
+export { buildNetworkPolicy } from './networkpolicy.js';
+export { securityArgs, tlsSecretName, certificateName, AUTH_DIR, TLS_DIR } from './security.js';

@@ -2,6 +2,7 @@ import { MEMCACHED_PORT, METRICS_PORT, SERVER_GID, SERVER_UID, withDefaults, typ
 import { headlessServiceName } from '../ring.js';
 import { childMeta, commonLabels, selectorLabels } from './labels.js';
 import { mebibytes, quantityBytes } from './quantity.js';
+import { securityArgs, securityMounts, securityVolumes } from './security.js';
 
 export const FLASH_VOLUME = 'flash';
 export const DATA_DIR = '/data';
@@ -64,6 +65,7 @@ export function serverArgs(spec: ResolvedSpec): string[] {
     '-t', String(spec.threads),
     '-I', spec.maxItemSize,
     '-o', `ext_path=${FLASH_DIR}:${flashMiB}m`,
+    ...securityArgs(spec),
     ...spec.extraArgs,
   ];
 }
@@ -117,9 +119,10 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
         livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
         lifecycle: { preStop: { exec: { command: ['/bin/sleep', String(PRESTOP_SLEEP_SECONDS)] } } },
         securityContext: spec.securityContext ?? defaultContainerSecurityContext(),
-        volumeMounts: [{ name: FLASH_VOLUME, mountPath: DATA_DIR }],
+        volumeMounts: [{ name: FLASH_VOLUME, mountPath: DATA_DIR }, ...securityMounts(spec)],
       },
     ],
+    ...(spec.auth || spec.tls ? { volumes: securityVolumes(cc, spec) } : {}),
     ...(spread ? { topologySpreadConstraints: spread } : {}),
     ...(affinity ? { affinity } : {}),
     ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),

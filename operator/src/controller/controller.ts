@@ -5,7 +5,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/types.js';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD } from '../builders/index.js';
+import { CERTIFICATE_API_VERSION, LABEL_INSTANCE, LABEL_MANAGED_BY, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD } from '../builders/index.js';
 import { FIELD_MANAGER } from '../api/types.js';
 import { errorMessage, isConflict, Kube, statusCode } from '../kube.js';
 import type { Logger } from '../log.js';
@@ -53,6 +53,8 @@ export class Controller {
   private resyncTimer?: NodeJS.Timeout;
   private smChecked = 0;
   private smAvailable = false;
+  private certChecked = 0;
+  private certAvailable = false;
   private running = false;
 
   constructor(kc: KubeConfig, private readonly opts: ControllerOptions) {
@@ -68,6 +70,8 @@ export class Controller {
     // Claims made from the StatefulSet's template carry its labels: watched for Pending ones and their size.
     this.claims = child('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims');
     this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods, this.claims];
+    // An edited or deleted NetworkPolicy is put back at once, not at the next resync.
+    this.owned.push(child('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'));
     this.deps = {
       kube: this.kube,
       clusters: this.clusters,
@@ -77,6 +81,7 @@ export class Controller {
       log,
       now: opts.now ?? (() => new Date()),
       serviceMonitorAvailable: () => this.serviceMonitorAvailable(),
+      certificatesAvailable: () => this.certificatesAvailable(),
       metrics,
       clusterReads: opts.clusterReads ?? true,
     };
@@ -129,6 +134,15 @@ export class Controller {
     }
     this.smChecked = now;
     return this.smAvailable;
+  }
+
+  /** cert-manager installed (its group served), asked again at most every SERVICE_MONITOR_CHECK_MS. */
+  private async certificatesAvailable(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.certChecked < SERVICE_MONITOR_CHECK_MS && this.certChecked > 0) return this.certAvailable;
+    this.certAvailable = await this.kube.served(CERTIFICATE_API_VERSION);
+    this.certChecked = now;
+    return this.certAvailable;
   }
 
   /** Without cluster-scoped reads: the kind exists if its objects can be listed in the watched namespace (a

@@ -22,12 +22,17 @@ import {
   type ResolvedSpec,
 } from '../api/types.js';
 import {
+  buildCertificate,
   buildClientService,
   buildHeadlessService,
+  buildNetworkPolicy,
   buildPodDisruptionBudget,
   buildRingConfigMap,
   buildServiceMonitor,
   buildStatefulSet,
+  CERTIFICATE_API_VERSION,
+  CERTIFICATE_KIND,
+  certificateName,
   FLASH_VOLUME,
   LABEL_INSTANCE,
   pvcName,
@@ -60,6 +65,8 @@ export interface ReconcileDeps {
   log: Logger;
   now: () => Date;
   serviceMonitorAvailable: () => Promise<boolean>;
+  /** cert-manager's Certificate kind is served; absent: never. */
+  certificatesAvailable?: () => Promise<boolean>;
   metrics?: OperatorMetrics;
 }
 
@@ -113,6 +120,8 @@ export interface StatusInputs {
   lost: LostMember[];
   pendingClaims?: PendingClaim[];
   failures?: StepFailure[];
+  /** Something the spec asks for that this cluster cannot provide (cert-manager missing): Degraded. */
+  unavailable?: { reason: string; message: string };
 }
 
 function minDefined(...xs: (number | undefined)[]): number | undefined {
@@ -184,6 +193,10 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     await step(`${sm ? 'apply' : 'delete'} ServiceMonitor ${name}`, async (): Promise<unknown> => (sm ? kube.apply(sm) : deleteOwned(deps, cc, SERVICE_MONITOR_API_VERSION, 'ServiceMonitor', name)));
   }
 
+  const np = buildNetworkPolicy(cc);
+  await step(`${np ? 'apply' : 'delete'} NetworkPolicy ${name}`, async (): Promise<unknown> => (np ? kube.apply(np) : deleteOwned(deps, cc, 'networking.k8s.io/v1', 'NetworkPolicy', name)));
+  const unavailable = await applyCertificate(deps, cc, step);
+
   // A ring that could not be written is not announced: status and events keep describing the one in force.
   const ring = published ? plan.ring : previous ?? plan.ring;
   const draining = ring.members.filter((m) => m.state === 'draining').map((m) => m.name);
@@ -223,7 +236,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, ring.members.length - draining.length);
   deps.metrics?.ringMembers.set({ ...labels, state: 'draining' }, draining.length);
 
-  const status = computeStatus(cc, spec, sts, { ringVersion: ring.version, ringMembers: ring.members.length, draining, lost: lost.waiting, pendingClaims: pending, failures }, now);
+  const status = computeStatus(cc, spec, sts, { ringVersion: ring.version, ringMembers: ring.members.length, draining, lost: lost.waiting, pendingClaims: pending, failures, ...(unavailable ? { unavailable } : {}) }, now);
   const before = findCondition(cc.status?.conditions, CONDITION_READY);
   const ready = findCondition(status.conditions, CONDITION_READY);
   // Once per change of what is pending, not once per reconcile: Events are for transitions.
@@ -233,10 +246,38 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   for (const f of failures) await recorder.record(involved(cc), 'Warning', 'ReconcileFailed', `${f.step}: ${f.message}`);
   if (!semanticEqual(status, cc.status ?? {})) {
     await kube.replaceStatus({ ...cc, status });
+    // Said once per transition, after the status write: a reconcile from a stale cache gets 409 there instead.
+    if (unavailable && findCondition(cc.status?.conditions, CONDITION_DEGRADED)?.reason !== unavailable.reason) await recorder.record(involved(cc), 'Warning', unavailable.reason, unavailable.message);
   }
   if (failures.length) throw new ReconcileIncomplete(failures);
   const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, requeueAfterMs);
   return requeue !== undefined ? { requeueAfterMs: requeue } : {};
+}
+
+/**
+ * The cert-manager Certificate for spec.tls.certManager, where cert-manager's API is served; otherwise what is
+ * missing, for the Degraded condition. The StatefulSet is applied either way: its pods wait for the Secret
+ * (FailedMount) rather than ever serving plaintext, and start once cert-manager (or the user) writes it.
+ * A Certificate this cluster owns is deleted when spec.tls.certManager goes.
+ */
+async function applyCertificate(
+  deps: ReconcileDeps,
+  cc: CacheCluster,
+  step: <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>,
+): Promise<{ reason: string; message: string } | undefined> {
+  const cert = buildCertificate(cc);
+  const name = certificateName(cc);
+  const served = await step('look up the Certificate kind', () => deps.certificatesAvailable?.() ?? Promise.resolve(false));
+  if (served === undefined) return undefined;
+  if (!served) {
+    if (!cert) return undefined;
+    return {
+      reason: 'CertManagerMissing',
+      message: `spec.tls.certManager needs cert-manager, and this cluster does not serve ${CERTIFICATE_API_VERSION} ${CERTIFICATE_KIND}: install cert-manager, or put a kubernetes.io/tls Secret in spec.tls.secretName. Servers wait for Secret ${name}.`,
+    };
+  }
+  await step(`${cert ? 'apply' : 'delete'} Certificate ${name}`, async (): Promise<unknown> => (cert ? deps.kube.apply(cert) : deleteOwned(deps, cc, CERTIFICATE_API_VERSION, CERTIFICATE_KIND, name)));
+  return undefined;
 }
 
 function ownClaims(deps: ReconcileDeps, ns: string, name: string): ClaimLike[] {
@@ -397,6 +438,8 @@ export function computeStatus(
   let degraded: { reason: string; message: string } | undefined;
   if (failures.length) {
     degraded = { reason: 'ReconcileError', message: failures.map((f) => `${f.step}: ${f.message}`).join('; ').slice(0, 1000) };
+  } else if (inputs.unavailable) {
+    degraded = inputs.unavailable;
   } else if (lost.length) {
     const recovering = lost.filter((l) => l.recovering);
     const held = lost.filter((l) => !l.recovering);

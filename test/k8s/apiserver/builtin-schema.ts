@@ -29,6 +29,7 @@ import { validate as serviceAccount } from 'kubernetes-models/_schemas/IoK8sApiC
 import { validate as deployment } from 'kubernetes-models/_schemas/IoK8sApiAppsV1Deployment';
 import { validate as statefulSet } from 'kubernetes-models/_schemas/IoK8sApiAppsV1StatefulSet';
 import { validate as podDisruptionBudget } from 'kubernetes-models/_schemas/IoK8sApiPolicyV1PodDisruptionBudget';
+import { validate as networkPolicy } from 'kubernetes-models/_schemas/IoK8sApiNetworkingV1NetworkPolicy';
 import { validate as lease } from 'kubernetes-models/_schemas/IoK8sApiCoordinationV1Lease';
 import { validate as clusterRole } from 'kubernetes-models/_schemas/IoK8sApiRbacV1ClusterRole';
 import { validate as clusterRoleBinding } from 'kubernetes-models/_schemas/IoK8sApiRbacV1ClusterRoleBinding';
@@ -56,6 +57,7 @@ const KINDS: Record<string, [Validator, string]> = {
   'apps/StatefulSet': [statefulSet, 'V1StatefulSet'],
   'policy/PodDisruptionBudget': [podDisruptionBudget, 'V1PodDisruptionBudget'],
   'coordination.k8s.io/Lease': [lease, 'V1Lease'],
+  'networking.k8s.io/NetworkPolicy': [networkPolicy, 'V1NetworkPolicy'],
   'rbac.authorization.k8s.io/ClusterRole': [clusterRole, 'V1ClusterRole'],
   'rbac.authorization.k8s.io/ClusterRoleBinding': [clusterRoleBinding, 'V1ClusterRoleBinding'],
   'rbac.authorization.k8s.io/Role': [role, 'V1Role'],

@@ -1,6 +1,6 @@
 /**
  * Structural-schema handling for custom resources in the API server double: defaulting, pruning of unknown
- * fields and the validation keywords the Cachalot CRD uses (type, enum, minimum/maximum, min/maxLength,
+ * fields and the validation keywords the Cachalot CRD uses (type, enum, minimum/maximum, min/maxLength, maxItems,
  * pattern, required, int-or-string) and CEL rules (x-kubernetes-validations, the subset in cel.ts), with
  * transition rules on update and ratcheting (a value the write leaves unchanged is not validated again).
  */
@@ -87,6 +87,7 @@ export function validate(value: Json | undefined, schema: JSONSchema, path: stri
       if (prop && !(path === '' && k === 'metadata')) validate(v, prop, path ? `${path}.${k}` : k, errors);
     }
   }
+  if (Array.isArray(value) && schema.maxItems !== undefined && value.length > schema.maxItems) errors.push(`${path}: Too many: ${value.length}: must have at most ${schema.maxItems} items`);
   if (Array.isArray(value) && schema.items) value.forEach((v, i) => validate(v, schema.items!, `${path}[${i}]`, errors));
 }
 

@@ -7,12 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
-import { DEFAULTS, DEFAULT_VNODES, GROUP, KIND, PLURAL, SHORT_NAME, VERSION, withDefaults, type CacheClusterSpec, type CacheClusterStatus } from '../../../operator/src/api/types.js';
+import { DEFAULTS, DEFAULT_VNODES, GROUP, KIND, PLURAL, SHORT_NAME, VERSION, withDefaults, type CacheClusterSpec, type CacheClusterStatus, type LabelSelector } from '../../../operator/src/api/types.js';
 
 type DeepRequired<T> = T extends (infer U)[] ? DeepRequired<U>[] : T extends object ? { [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
 // Free-form (preserve-unknown-fields / additionalProperties) objects are leaves: their content is the user's.
-const FREE_FORM = new Set(['podSecurityContext', 'securityContext', 'resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations']);
+const FREE_FORM = new Set(['podSecurityContext', 'securityContext', 'resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations', ...['clientSelector', 'clientNamespaceSelector', 'metricsScraper.namespaceSelector', 'metricsScraper.podSelector'].map((s) => `networkPolicy.${s}.matchLabels`)]);
+
+const SELECTOR: DeepRequired<LabelSelector> = { matchLabels: {}, matchExpressions: [{ key: 'k', operator: 'In', values: ['v'] }] };
 
 const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   replicas: 3,
@@ -42,6 +44,9 @@ const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   extraArgs: ['x'],
   env: [{ name: 'x', value: 'y', valueFrom: {} }],
   service: { type: 'ClusterIP', annotations: {} },
+  auth: { secretName: 'x' },
+  tls: { secretName: 'x', certManager: { issuerRef: { name: 'x', kind: 'ClusterIssuer', group: 'cert-manager.io' } }, clientAuth: true },
+  networkPolicy: { enabled: true, clientSelector: SELECTOR, clientNamespaceSelector: SELECTOR, metricsScraper: { namespaceSelector: SELECTOR, podSelector: SELECTOR } },
 };
 
 const FULL_STATUS: DeepRequired<CacheClusterStatus> = {
@@ -150,6 +155,7 @@ describe('crds/cachecluster.yaml', () => {
       'nodeLossRecovery.gracePeriodSeconds': DEFAULTS.nodeLossGracePeriodSeconds,
       onePerNode: DEFAULTS.onePerNode,
       'service.type': DEFAULTS.serviceType,
+      'networkPolicy.enabled': false,
     };
     const declared: Record<string, unknown> = {};
     const walk = (s: Schema, prefix: string) => {

@@ -23,6 +23,7 @@ const SPECS: Record<string, CacheClusterSpec> = {
     topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }],
     resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } }, env: [{ name: 'A', value: 'b' }],
   },
+  'auth, TLS with clientAuth, NetworkPolicy': { auth: { secretName: 'web-auth' }, tls: { certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, networkPolicy: { enabled: true, clientSelector: { matchLabels: { a: 'b' } } } },
   'own podSecurityContext': { podSecurityContext: { runAsNonRoot: true, runAsUser: 2000, fsGroup: 2000, seccompProfile: { type: 'RuntimeDefault' } } },
 };
 

@@ -14,15 +14,17 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { PersistentVolume } from 'kubernetes-models/v1/PersistentVolume';
 import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1/StorageClass';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { buildStatefulSet, quantityBytes } from '../../../operator/src/builders/index.js';
 import { PLACEHOLDER_UID, renderObjects, renderYaml } from '../../../operator/src/render.js';
 import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/operator/src/main.js');
-const MODELS: Record<string, { new (o: any): { validate(): void } }> = { StatefulSet, Service, ConfigMap, PodDisruptionBudget };
-/** prometheus-operator's schema is not in kubernetes-models (builders.test.ts checks the ServiceMonitor's shape). */
-const UNMODELLED = new Set(['ServiceMonitor']);
+const MODELS: Record<string, { new (o: any): { validate(): void } }> = { StatefulSet, Service, ConfigMap, PodDisruptionBudget, NetworkPolicy };
+/** prometheus-operator's and cert-manager's schemas are not in kubernetes-models (builders.test.ts checks the
+ * ServiceMonitor's shape; test/k8s/security.test.ts applies the Certificate against cert-manager's CRD schema). */
+const UNMODELLED = new Set(['ServiceMonitor', 'Certificate']);
 
 const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.yaml') && readFileSync(join(ROOT, 'examples', f), 'utf8').includes('kind: CacheCluster'));
 
@@ -34,7 +36,16 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
 
 describe('cachalot-operator render', () => {
   it('has CacheCluster examples to render', () => {
-    expect(examples).toEqual(expect.arrayContaining(['cachecluster.yaml', 'cachecluster-production.yaml']));
+    expect(examples).toEqual(expect.arrayContaining(['cachecluster.yaml', 'cachecluster-production.yaml', 'cachecluster-secure.yaml']));
+  });
+
+  it('examples/cachecluster-secure.yaml also renders its NetworkPolicy and Certificate, after the other children', () => {
+    const objs: any[] = renderObjects(readFileSync(join(ROOT, 'examples/cachecluster-secure.yaml'), 'utf8'));
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'Service/web-headless', 'Service/web', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'Certificate/web-tls',
+    ]);
+    const args: string[] = objs[2].spec.template.spec.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining(['-Y', '-Z']));
   });
 
   it.each(examples)('examples/%s: every object validates and every pod template passes Pod Security "restricted"', (file) => {

@@ -106,6 +106,8 @@ const FULL: CacheClusterSpec = {
   nodeSelector: { a: 'b' }, tolerations: [{ key: 'k', operator: 'Exists' }], affinity: { nodeAffinity: {} }, onePerNode: true,
   resources: { requests: { cpu: '1' } }, env: [{ name: 'A', value: 'b' }], extraArgs: ['-c', '10'], monitoring: { labels: { a: 'b' } },
   podDisruptionBudget: { minAvailable: 1 }, service: { type: 'NodePort', annotations: { a: 'b' } },
+  auth: { secretName: 'a' }, tls: { certManager: { issuerRef: { name: 'ca' } }, clientAuth: true },
+  networkPolicy: { enabled: true, clientSelector: { matchLabels: { a: 'b' } }, metricsScraper: { podSelector: {} } },
 };
 
 describe(`fields newer than the declared Kubernetes floor`, () => {

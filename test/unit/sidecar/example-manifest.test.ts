@@ -79,3 +79,21 @@ test('the Role lets the pod\'s service account read exactly the ring ConfigMap, 
   expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName }]);
   expect(byKind('ServiceAccount').metadata.name).toBe(pod.serviceAccountName);
 });
+
+test('the sidecar mounts the TLS and auth Secrets whole and read-only, optional so the manifest runs beside a plain cluster', () => {
+  const pod = byKind('Deployment').spec.template.spec;
+  const sidecar = pod.initContainers.find((c: any) => c.name === 'cachalot-sidecar');
+  expect(pod.volumes.map((v: any) => [v.name, v.secret.optional, v.secret.defaultMode])).toEqual([['cache-tls', true, 0o440], ['cache-auth', true, 0o440]]);
+  expect(pod.securityContext.fsGroup).toBe(sidecar.securityContext.runAsGroup);
+  for (const m of sidecar.volumeMounts) {
+    expect(m.readOnly).toBe(true);
+    // A subPath mount never sees a renewed certificate or a rotated password.
+    expect(m).not.toHaveProperty('subPath');
+  }
+  // The flags that read these files are named in the manifest, on the paths mounted here.
+  const text = readFileSync(join(REPO_ROOT, 'examples', 'app-with-sidecar.yaml'), 'utf8');
+  const mountOf = (name: string) => sidecar.volumeMounts.find((m: any) => m.name === name).mountPath;
+  for (const flag of [`--tls-ca=${mountOf('cache-tls')}/ca.crt`, `--tls-cert=${mountOf('cache-tls')}/tls.crt`, `--tls-key=${mountOf('cache-tls')}/tls.key`, `--auth-file=${mountOf('cache-auth')}/credentials`]) {
+    expect(text).toContain(flag);
+  }
+});
