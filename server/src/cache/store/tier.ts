@@ -59,7 +59,10 @@ export interface LowerTier {
   lookup(hash: number, key: Uint8Array, start: number, end: number, now: number, loc: ItemLocation): boolean;
   /** Under the shard lock: the key was overwritten or deleted in RAM; forget its copy. No disk I/O. */
   invalidate(hash: number, key: Uint8Array, start: number, end: number): void;
-  /** With or without the shard lock. Reads the value of a lookup() result asynchronously, checked. */
+  /**
+   * With or without the shard lock. Reads the value of a lookup() result asynchronously, checked; copies
+   * what it needs from `loc` and the key before it returns (the caller reuses both).
+   */
   read(loc: ItemLocation, key: Uint8Array, start: number, end: number, cb: TierReadCallback): void;
   /** Under the shard lock: read(), synchronously (a blocking file read). Null on any failure. */
   readSync(loc: ItemLocation, key: Uint8Array, start: number, end: number): Buffer | null;
