@@ -6,6 +6,7 @@
 
 const STORE = ['test/unit/cache/store/basic.test.ts', 'test/unit/cache/store/model.test.ts', 'test/unit/cache/store/pins.test.ts',
   'test/unit/cache/store/memlimit.test.ts', 'test/unit/cache/store/keys.test.ts', 'test/unit/cache/store/counters.test.ts'];
+const TIERED = ['test/unit/cache/store/tiered.test.ts', 'test/unit/cache/engine/flash-items.test.ts'];
 const EVICTION = ['test/unit/cache/store/eviction.test.ts', 'test/unit/cache/store/counters.test.ts',
   'test/unit/cache/store/basic.test.ts'];
 
@@ -28,6 +29,7 @@ export const MODULES = {
 };
 
 const S = 'server/src/cache/store/segmentstore.ts';
+const TS = 'server/src/cache/store/tiered.ts';
 const R = 'server/src/cache/flash/recovery.ts';
 const T = 'server/src/cache/flash/index.ts';
 const C = 'server/src/runtime/clock.ts';
@@ -76,6 +78,11 @@ export const MUTANTS = [
   { module: 'store', file: 'server/src/cache/store/lock.ts', why: 'unlock never wakes a waiter', from: 'Atomics.notify(a, i, 1);', to: '', tests: ['test/unit/cache/store/lock.test.ts', 'test/unit/cache/store/threads.test.ts'] },
   { module: 'store', file: 'server/src/cache/store/lock.ts', why: 'tryLock succeeds on a held lock', from: 'return Atomics.compareExchange(a, i, 0, 1) === 0;', to: 'Atomics.compareExchange(a, i, 0, 1);\n  return true;', tests: ['test/unit/cache/store/lock.test.ts', ...EVICTION] },
   { module: 'store', file: 'server/src/cache/store/memory.ts', why: 'option range check ignores the minimum', from: 'value < min || value > max', to: 'value > max' },
+  { module: 'store', file: TS, why: 'tiered: the first read of a flash item promotes it (no admission filter)', from: 'if ((seen[byte] & mask) !== 0) return true;', to: 'return true;', tests: TIERED },
+  { module: 'store', file: TS, why: 'tiered: a completed read promotes an item deleted or rewritten meanwhile', from: 'this.lower!.lookup(hash, key, 0, key.length, now, this.recheck) && this.recheck.cas === loc.cas', to: 'true', tests: TIERED },
+  { module: 'store', file: TS, why: 'tiered: a synchronous promotion leaves the flash copy behind', from: '    lower.invalidate(hash, buf, start, end);\n', to: '', tests: TIERED },
+  { module: 'store', file: TS, why: 'tiered: a promoted item gets a new CAS instead of its own', from: 'this.setCas(fresh, loc.cas);', to: '', tests: TIERED },
+  { module: 'store', file: TS, why: 'tiered: lookup() never answers ON_FLASH', from: 'return this.lower.lookup(hash, buf, start, end, now, loc) ? ON_FLASH : NO_ITEM;', to: 'return NO_ITEM;', tests: TIERED },
 
   // ---- flash recovery / index ---------------------------------------------------------------------------
   { module: 'flash', file: R, why: 'log files ordered by name, not number (file 10 before file 9)', from: 'found.sort((a, b) => a.no - b.no);', to: 'found.sort((a, b) => String(a.no).localeCompare(String(b.no)));' },

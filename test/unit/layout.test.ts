@@ -180,6 +180,20 @@ describe('server/src layout', () => {
     expect(users.sort()).toEqual(['cache/store/layout.ts', 'cache/store/lock.ts']);
   });
 
+  test('only the store computes offsets into the shard words (others lock through store/lock.ts)', () => {
+    const users = [...graph.keys()].filter((f) => /\bSHARD_I32_STRIDE\b/.test(withoutComments(readFileSync(join(ROOT, f), 'utf8'))));
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.filter((f) => !f.startsWith('cache/store/'))).toEqual([]);
+  });
+
+  test('the protocol engine reaches flash only through the tiered store (nothing under cache/engine imports cache/flash)', () => {
+    const bad = [...graph].flatMap(([f, deps]) =>
+      f.startsWith('cache/engine/') ? deps.filter((d) => d.startsWith('cache/flash/')).map((d) => `${f} -> ${d}`) : []);
+    expect(bad).toEqual([]);
+    // The rule reads the real graph: the engine does import the store.
+    expect([...graph].some(([f, deps]) => f.startsWith('cache/engine/') && deps.some((d) => d.startsWith('cache/store/')))).toBe(true);
+  });
+
   test('thread entry points are files of their own that nothing imports for values', () => {
     // A module that starts a thread's work on import would start it in whoever imports it.
     const isEntry = (f: string): boolean => /(^|\/)(worker|[a-z]+-thread)\.ts$/.test(f);

@@ -1,16 +1,17 @@
 /**
- * The flash tier as the serving threads (and the main thread at shutdown) see it: the FlashTier interface
- * (types.ts) over the shared index and write buffer, plus demotion, which the RAM store calls when it
- * evicts a live item. read() hands file reads to a reader thread (reader.ts) through this thread's channel,
- * or to libuv's pool (fs.read on a per-thread cache of file descriptors) when there is no reader or the
- * channel is full; only readSync() (the engine's rare promotions for mutating commands) and demoteAll()
- * (shutdown, main thread) ever block.
+ * The flash tier as the serving threads (and the main thread at shutdown) see it: the LowerTier of the
+ * tiered store (store/tier.ts) over the shared index and write buffer. The tiered store calls demote()
+ * when RAM evicts a live item, and lookup(), read() and readSync() to serve and promote flash items.
+ * read() hands file reads to a reader thread (reader.ts) through this thread's channel, or to libuv's pool
+ * (fs.read on a per-thread cache of file descriptors) when there is no reader or the channel is full; only
+ * readSync() (the tiered store's rare promotions for mutating commands) and demoteAll() (shutdown, main
+ * thread) ever block.
  */
 import { close, closeSync, open, openSync, read, readFileSync, readSync } from 'node:fs';
 import { createHistogram, performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ItemRef, Store } from '../store/types.js';
-import { FlashHit, type FlashReadCallback, type FlashTier } from './types.js';
+import { type ItemLocation, type LowerTier, type TierReadCallback } from '../store/tier.js';
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
   ENTRY_WORDS, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO,
@@ -100,7 +101,7 @@ class ReadBuffers {
   }
 }
 
-/** One read in flight: what read() needs from the hit, copied (the hit and the key buffer are reused). */
+/** One read in flight: what read() needs from the location, copied (it and the key buffer are reused). */
 class ReadOp {
   /** Where the record lands: a pooled block for file reads (read()), a fresh Buffer for readSync(). */
   buf: Buffer = EMPTY;
@@ -112,11 +113,11 @@ class ReadOp {
   arenaCost = 0;
   readonly started = performance.now();
   constructor(public file: number, public offset: number, readonly length: number, readonly key: Buffer,
-    readonly vlen: number, readonly cas: number, readonly cb: FlashReadCallback) {}
+    readonly vlen: number, readonly cas: number, readonly cb: TierReadCallback) {}
 }
 const EMPTY = Buffer.alloc(0);
 
-export class LogFlashTier implements FlashTier {
+export class LogFlashTier implements LowerTier {
   readonly g: FlashGeometry;
   readonly index: FlashIndex;
   readonly ring: WriteBuffer;
@@ -195,9 +196,9 @@ export class LogFlashTier implements FlashTier {
     return Atomics.load(this.control, K_READY) === 1;
   }
 
-  // ---- FlashTier -----------------------------------------------------------------------------------------
+  // ---- LowerTier -----------------------------------------------------------------------------------------
 
-  lookup(hash: number, key: Uint8Array, start: number, end: number, now: number, hit: FlashHit): boolean {
+  lookup(hash: number, key: Uint8Array, start: number, end: number, now: number, loc: ItemLocation): boolean {
     const i = this.index.find(hash);
     if (i < 0) return false;
     const e = this.index.e;
@@ -208,13 +209,13 @@ export class LogFlashTier implements FlashTier {
     }
     const file = e[i + E_FILE];
     if (file === IN_WBUF && this.wbufRecord(i, key, start, end) < 0) return false;
-    hit.flags = e[i + E_FLAGS];
-    hit.exptime = e[i + E_EXPTIME];
-    hit.cas = e[i + E_CAS_HI] * 4294967296 + e[i + E_CAS_LO];
-    hit.valueLength = e[i + E_VLEN];
-    hit.file = file;
-    hit.offset = e[i + E_OFFSET];
-    hit.recordLength = e[i + E_LENGTH];
+    loc.flags = e[i + E_FLAGS];
+    loc.exptime = e[i + E_EXPTIME];
+    loc.cas = e[i + E_CAS_HI] * 4294967296 + e[i + E_CAS_LO];
+    loc.valueLength = e[i + E_VLEN];
+    loc.file = file;
+    loc.offset = e[i + E_OFFSET];
+    loc.recordLength = e[i + E_LENGTH];
     return true;
   }
 
@@ -243,16 +244,16 @@ export class LogFlashTier implements FlashTier {
     if (live) this.tombstone(hash);
   }
 
-  read(hit: FlashHit, key: Uint8Array, start: number, end: number, cb: FlashReadCallback): void {
+  read(loc: ItemLocation, key: Uint8Array, start: number, end: number, cb: TierReadCallback): void {
     const k = Buffer.allocUnsafe(end - start);
     k.set(key.subarray(start, end));
-    const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, cb);
+    const op = new ReadOp(loc.file, loc.offset, loc.recordLength, k, loc.valueLength, loc.cas, cb);
     this.counters.row[F.extstore_io_queue]++;
     if (op.file === IN_WBUF) {
       this.locate(op);
       return;
     }
-    // The engine calls read() under the key's shard lock, often for a whole pipelined batch of gets. A
+    // The engine calls read() (through the tiered store) under the key's shard lock, often for a whole pipelined batch of gets. A
     // file read is submitted to libuv's thread pool, which wakes a pool thread (a futex wake that, on a
     // 2-core machine, often gets the caller preempted) — measured at a quarter of a serving thread's time
     // under flash load, much of it with the shard lock held while the other serving thread spun and then
@@ -401,14 +402,14 @@ export class LogFlashTier implements FlashTier {
   };
 
   /**
-   * Under the key's shard lock (engine/text.ts promotes flash items under it; taking the lock here would
+   * Under the key's shard lock (store/tiered.ts promotes flash items under it; taking the lock here would
    * deadlock). A file read blocks the serving thread: only the rare mutating commands use it.
    */
-  readSync(hit: FlashHit, key: Uint8Array, start: number, end: number): Buffer | null {
+  readSync(loc: ItemLocation, key: Uint8Array, start: number, end: number): Buffer | null {
     const k = Buffer.allocUnsafe(end - start);
     k.set(key.subarray(start, end));
     let result: Buffer | null = null;
-    const op = new ReadOp(hit.file, hit.offset, hit.recordLength, k, hit.valueLength, hit.cas, (v) => { result = v; });
+    const op = new ReadOp(loc.file, loc.offset, loc.recordLength, k, loc.valueLength, loc.cas, (v) => { result = v; });
     op.sync = true;
     op.buf = Buffer.allocUnsafe(op.length);
     this.counters.row[F.extstore_io_queue]++;
@@ -445,7 +446,7 @@ export class LogFlashTier implements FlashTier {
 
   /**
    * A hit still in the write buffer when lookup() ran: copies the value out of the ring and queues the
-   * callback; false. Takes no lock (the engine calls read() and readSync() with the shard lock held, and
+   * callback; false. Takes no lock (the tiered store calls read() and readSync() with the shard lock held, and
    * other callers may not): the copy is validated instead. The flusher zeroes a record's magic before it
    * lets producers reuse its bytes, so a record whose magic, length and CAS read the same before and after
    * the copy was not overwritten during it. A record already released is a miss (it is on file by then,
@@ -598,7 +599,7 @@ export class LogFlashTier implements FlashTier {
     Atomics.notify(this.control, K_WAKE);
   }
 
-  /** Extra recache accounting for the engine (memcached's recache_from_extstore). */
+  /** A flash item was promoted back into RAM (memcached's recache_from_extstore). */
   countRecache(): void {
     this.counters.row[F.recache_from_extstore]++;
   }

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NO_ITEM, createStoreMemory, openStore } from '../../../../server/src/cache/store/store.js';
-import type { Store, StoreMemory } from '../../../../server/src/cache/store/store.js';
-import { FlashHit, Flusher, LogFlashTier, createFlashMemory } from '../../../../server/src/cache/flash/flash.js';
+import { ItemLocation, NO_ITEM, createStoreMemory, openTieredStore } from '../../../../server/src/cache/store/store.js';
+import type { Store, StoreMemory, TieredStore } from '../../../../server/src/cache/store/store.js';
+import { Flusher, LogFlashTier, createFlashMemory } from '../../../../server/src/cache/flash/flash.js';
 import type { FlashMemory, FlashOptions } from '../../../../server/src/cache/flash/flash.js';
 
 export const MiB = 1024 * 1024;
@@ -18,11 +18,14 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A store + flash tier + flusher in one thread: the flusher is driven by hand (flushOnce). */
+/**
+ * A tiered store over a flash tier, and the flusher, in one thread: the flusher is driven by hand
+ * (flushOnce). The store demotes what RAM evicts, as a serving thread's does.
+ */
 export interface Rig {
   storeMemory: StoreMemory;
   memory: FlashMemory;
-  store: Store;
+  store: TieredStore;
   tier: LogFlashTier;
   flusher: Flusher;
 }
@@ -37,7 +40,7 @@ export function rig(dir: string, options: Partial<FlashOptions> = {}, memoryLimi
   const flusher = new Flusher(memory);
   flusher.recover(now);
   const tier = new LogFlashTier(memory, 0);
-  const store = openStore(storeMemory, { onEvict: (hash, ref, now) => tier.demote(hash, ref, store, now) });
+  const store = openTieredStore(storeMemory, { lower: tier, now: () => now });
   return { storeMemory, memory, store, tier, flusher };
 }
 
@@ -98,7 +101,7 @@ export function del(store: Store, tier: LogFlashTier, key: Uint8Array, now = NOW
 /** get as the engine does it: RAM, then flash lookup + async read. 'ram' | Buffer (from flash) | null. */
 export async function get(store: Store, tier: LogFlashTier, key: Uint8Array, now = NOW): Promise<Buffer | null> {
   const h = store.hashKey(key, 0, key.length);
-  const hit = new FlashHit();
+  const hit = new ItemLocation();
   store.lock(h);
   const ref = store.find(h, key, 0, key.length, now);
   if (ref !== NO_ITEM) {
@@ -113,9 +116,9 @@ export async function get(store: Store, tier: LogFlashTier, key: Uint8Array, now
   return new Promise((resolve) => tier.read(hit, key, 0, key.length, (v) => resolve(v === null ? null : Buffer.from(v))));
 }
 
-export function inFlash(store: Store, tier: LogFlashTier, key: Uint8Array, now = NOW): FlashHit | null {
+export function inFlash(store: Store, tier: LogFlashTier, key: Uint8Array, now = NOW): ItemLocation | null {
   const h = store.hashKey(key, 0, key.length);
-  const hit = new FlashHit();
+  const hit = new ItemLocation();
   store.lock(h);
   const found = tier.lookup(h, key, 0, key.length, now, hit);
   store.unlock(h);

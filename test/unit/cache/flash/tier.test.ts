@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_WBUF } from '../../../../server/src/cache/flash/layout.js';
-import { FlashHit } from '../../../../server/src/cache/flash/flash.js';
+import { ItemLocation } from '../../../../server/src/cache/store/store.js';
 import { FlashReader } from '../../../../server/src/cache/flash/reader.js';
 import { MiB, NOW, del, fill, get, inFlash, inRam, keyOf, removeDir, rig, set, tempDir, valueOf } from './helpers.js';
 
@@ -203,7 +203,7 @@ describe('flash tier: demotion, flusher, reads', () => {
     r.flusher.flushOnce();
     const onFlash = [...Array(300).keys()].filter((i) => !inRam(r.store, keyOf(i)) && inFlash(r.store, r.tier, keyOf(i)) !== null);
     expect(onFlash.length).toBeGreaterThan(100);
-    // flush_all 5 at NOW, as engine/text.ts does it; the flusher persists it at its next pass.
+    // flush_all 5 at NOW, as the tiered store does it; the flusher persists it at its next pass.
     r.store.setOldestLive(NOW + 5);
     r.tier.setOldestLive(NOW + 5);
     r.flusher.checkDelayedFlush(NOW);
@@ -300,7 +300,7 @@ describe('flash tier: demotion, flusher, reads', () => {
   });
 });
 
-describe('flash tier: reads under the shard lock (as engine/text.ts calls them)', () => {
+describe('flash tier: reads under the shard lock (as the tiered store calls them)', () => {
   let dir: string;
   beforeEach(() => {
     dir = tempDir();
@@ -315,7 +315,7 @@ describe('flash tier: reads under the shard lock (as engine/text.ts calls them)'
     const underLock = (i: number, sync: boolean): Promise<Buffer | null> => {
       const key = keyOf(i);
       const h = store.hashKey(key, 0, key.length);
-      const hit = new FlashHit();
+      const hit = new ItemLocation();
       store.lock(h);
       try {
         if (!tier.lookup(h, key, 0, key.length, NOW, hit)) return Promise.resolve(null);
