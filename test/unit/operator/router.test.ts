@@ -24,6 +24,7 @@ import {
   selectorLabels,
 } from '../../../operator/src/builders/index.js';
 import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
+import { parseArgs } from '../../../server/src/sidecar/config.js';
 
 function cluster(spec: CacheClusterSpec = {}): CacheCluster {
   return { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'web', namespace: 'prod', uid: 'uid-1', generation: 1 }, spec };
@@ -47,6 +48,18 @@ describe('router builders', () => {
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(d.spec.template.spec.serviceAccountName).toBe('web-router');
     expect(c.resources.limits.cpu).toBeUndefined();
+  });
+
+  it('its arguments are accepted by cachalot-sidecar\'s own parser: proxy mode on every address, the ring ConfigMap, the metrics port the probes use', () => {
+    const d: any = buildRouterDeployment(cluster());
+    const c = d.spec.template.spec.containers[0];
+    // The kubelet expands $(POD_NAMESPACE) from the env the container declares.
+    const parsed = parseArgs(c.args.map((a: string) => a.replace('$(POD_NAMESPACE)', 'prod')));
+    if (parsed.kind !== 'run') throw new Error('expected a run configuration');
+    expect(parsed.config.ringConfigMap).toEqual({ namespace: 'prod', name: 'web-ring' });
+    expect(parsed.config.listen).toBe('0.0.0.0');
+    expect(parsed.config.port).toBe(11211);
+    expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(parsed.config.metricsPort);
   });
 
   it('replicas and resources come from spec.router; autoscale leaves replicas to the HPA', () => {
