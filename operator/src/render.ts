@@ -4,13 +4,29 @@
  *
  * What a cluster would add and a file cannot know: the CacheCluster's uid (the owner references carry the
  * file's metadata.uid when it has one, as `kubectl get cc -o yaml` output does, else PLACEHOLDER_UID), and the
- * ring history (a first ring, version 1, with no draining members). The ServiceMonitor is listed when
+ * ring history (a first ring, version 1, with no draining members and no `previous`). The client Service is
+ * shown as it is once a router pod is available (selecting the router). The ServiceMonitor is listed when
  * monitoring is enabled; the operator creates it only where prometheus-operator's CRD exists. Likewise the
  * cert-manager Certificate for spec.tls.certManager, created only where cert-manager's API is served.
  */
 import { parseAllDocuments, stringify } from 'yaml';
 import { API_VERSION, KIND, withDefaults, type CacheCluster } from './api/types.js';
-import { buildCertificate, buildClientService, buildNetworkPolicy, buildHeadlessService, buildPodDisruptionBudget, buildRingConfigMap, buildServiceMonitor, buildStatefulSet } from './builders/index.js';
+import {
+  buildCertificate,
+  buildClientService,
+  buildHeadlessService,
+  buildNetworkPolicy,
+  buildRouterNetworkPolicy,
+  buildPodDisruptionBudget,
+  buildRingConfigMap,
+  buildRouterDeployment,
+  buildRouterPodDisruptionBudget,
+  buildRouterRole,
+  buildRouterRoleBinding,
+  buildRouterServiceAccount,
+  buildServiceMonitor,
+  buildStatefulSet,
+} from './builders/index.js';
 import { planRing } from './ring.js';
 
 export const PLACEHOLDER_UID = '00000000-0000-0000-0000-000000000000';
@@ -35,16 +51,24 @@ export function renderObjects(yamlText: string, source = 'input'): Record<string
       spec: obj.spec ?? {},
     };
     const spec = withDefaults(cc.spec);
-    const plan = planRing({ cluster: name, namespace: cc.metadata.namespace!, replicas: spec.replicas, vnodes: spec.ring.vnodes, drainSeconds: spec.ring.drainSeconds, drainingSince: {}, now: new Date(0) });
+    const plan = planRing({ cluster: name, namespace: cc.metadata.namespace!, replicas: spec.replicas, vnodes: spec.ring.vnodes, drainSeconds: spec.ring.drainSeconds, transitionSeconds: spec.ring.transitionSeconds, drainingSince: {}, now: new Date(0) });
     clusters++;
     try {
-      out.push(buildHeadlessService(cc), buildClientService(cc), buildStatefulSet(cc, plan.statefulSetReplicas), buildRingConfigMap(cc, plan.ring, plan.drainingSince));
+      out.push(buildHeadlessService(cc));
+      if (spec.router.enabled) {
+        out.push(buildRouterServiceAccount(cc), buildRouterRole(cc), buildRouterRoleBinding(cc), buildRouterDeployment(cc));
+        const routerPdb = buildRouterPodDisruptionBudget(cc);
+        if (routerPdb) out.push(routerPdb);
+      }
+      out.push(buildClientService(cc), buildStatefulSet(cc, plan.statefulSetReplicas), buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince));
       const pdb = buildPodDisruptionBudget(cc);
       if (pdb) out.push(pdb);
       const sm = buildServiceMonitor(cc);
       if (sm) out.push(sm);
       const np = buildNetworkPolicy(cc);
       if (np) out.push(np);
+      const rnp = buildRouterNetworkPolicy(cc);
+      if (rnp) out.push(rnp);
       const cert = buildCertificate(cc);
       if (cert) out.push(cert);
     } catch (err) {

@@ -1,14 +1,26 @@
 /**
- * The ring document the operator publishes in ConfigMap `<name>-ring`, key `ring.json` (DESIGN.md, "Ring
- * document"), and the planning that decides its members and version.
+ * The ring document the operator publishes in ConfigMap `<name>-ring`, key `ring.json` (docs/ring.md is its
+ * specification), and the planning that decides its members, its transition and its version.
  *
  * Members are the StatefulSet's ordinals by stable DNS name, not its ready pods: a restarting pod keeps its
- * key range and comes back warm from flash; ejecting a failed server is the sidecar's job. Scale-down is two
- * steps so clients stop sending to a leaving server before it disappears: leaving ordinals are first published
- * as `draining`, and only after `spec.ring.drainSeconds` are they dropped and the StatefulSet shrunk.
+ * key range and comes back warm from flash; ejecting a failed server is the reader's job.
  *
- * The version changes only when what a client routes by changes (member names, hosts, ports, weights, states
- * or hash parameters), so re-publishing an unchanged ring never makes every sidecar rebuild its continuum.
+ * A change of the continuum (the active members, their addresses and weights, vnodes) is a transition: the
+ * new ring is published with `previous`, the ring every reader was last fully on, for
+ * `spec.ring.transitionSeconds`, then the same members are published without it. Readers warm a moved key
+ * from its previous owner and invalidate it there; servers purge what they do not own once `previous` is gone.
+ *
+ * Scale-down: leaving ordinals are published as `draining` (off the continuum, so that change is itself a
+ * transition whose `previous` still lists them as active) and stay in the ring and the StatefulSet until both
+ * `spec.ring.drainSeconds` have passed on their own clock and no `previous` lists them as active; then they
+ * are dropped and the StatefulSet shrinks.
+ *
+ * The version changes whenever the published routing changes (members, states, hash parameters, `previous`),
+ * so re-publishing an unchanged ring never makes every reader rebuild its continuum, and ending a transition
+ * (same members, `previous` gone) is a new version readers do not skip as "already have it".
+ *
+ * All state is in the ConfigMap (the document and two annotations) and status.ring.version, never in memory:
+ * an operator restarted mid-drain or mid-transition finishes it at the same time as the one before it.
  */
 
 import { MEMCACHED_PORT } from './api/types.js';
@@ -18,6 +30,8 @@ export const RING_HASH = 'ketama-md5';
 /** ConfigMap annotation: JSON map member name -> ISO time it started draining. Kept out of ring.json so the
  * document stays exactly the DESIGN.md shape. */
 export const DRAINING_SINCE_ANNOTATION = 'cachalot.io/draining-since';
+/** ConfigMap annotation: ISO time the published `previous` was first published (the transition's clock). */
+export const TRANSITION_SINCE_ANNOTATION = 'cachalot.io/transition-since';
 
 export type MemberState = 'active' | 'draining';
 
@@ -29,6 +43,13 @@ export interface RingMember {
   state: MemberState;
 }
 
+/** The ring being left during a transition. `vnodes` is written only when it differs from the document's. */
+export interface PreviousRing {
+  version: number;
+  vnodes?: number;
+  members: RingMember[];
+}
+
 export interface RingDocument {
   cluster: string;
   namespace: string;
@@ -36,6 +57,7 @@ export interface RingDocument {
   hash: typeof RING_HASH;
   vnodes: number;
   members: RingMember[];
+  previous?: PreviousRing;
 }
 
 export function ringConfigMapName(cluster: string): string {
@@ -62,6 +84,10 @@ export function memberOrdinal(cluster: string, name: string): number {
   return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : -1;
 }
 
+function orderedMember(m: RingMember): RingMember {
+  return { name: m.name, host: m.host, port: m.port, weight: m.weight, state: m.state };
+}
+
 /** Key order is fixed so the published bytes match DESIGN.md and are stable between reconciles. */
 export function serializeRing(doc: RingDocument): string {
   const ordered: RingDocument = {
@@ -70,7 +96,16 @@ export function serializeRing(doc: RingDocument): string {
     version: doc.version,
     hash: doc.hash,
     vnodes: doc.vnodes,
-    members: doc.members.map((m) => ({ name: m.name, host: m.host, port: m.port, weight: m.weight, state: m.state })),
+    members: doc.members.map(orderedMember),
+    ...(doc.previous
+      ? {
+          previous: {
+            version: doc.previous.version,
+            ...(doc.previous.vnodes !== undefined && doc.previous.vnodes !== doc.vnodes ? { vnodes: doc.previous.vnodes } : {}),
+            members: doc.previous.members.map(orderedMember),
+          },
+        }
+      : {}),
   };
   return JSON.stringify(ordered, null, 2) + '\n';
 }
@@ -82,6 +117,12 @@ export function parseRing(text: string | undefined): RingDocument | undefined {
   try {
     const doc = JSON.parse(text) as RingDocument;
     if (typeof doc.version !== 'number' || !Array.isArray(doc.members)) return undefined;
+    // A damaged `previous` is dropped rather than the document: the members still route.
+    const p = doc.previous as Partial<PreviousRing> | undefined;
+    if (p !== undefined && (typeof p !== 'object' || p === null || typeof p.version !== 'number' || !Array.isArray(p.members))) {
+      const { previous: _damaged, ...rest } = doc;
+      return rest;
+    }
     return doc;
   } catch {
     return undefined;
@@ -103,49 +144,103 @@ export function parseDrainingSince(text: string | undefined): Record<string, str
   return {};
 }
 
+
 export interface RingPlanInput {
   cluster: string;
   namespace: string;
   replicas: number;
   vnodes: number;
   drainSeconds: number;
-  previous?: RingDocument;
-  /** Floor for the version when the previous document is lost (e.g. ConfigMap deleted by hand). */
+  /** 0: no transitions; every ring is published without `previous` (moved keys start cold). */
+  transitionSeconds: number;
+  /** The document in the ConfigMap now. */
+  published?: RingDocument;
+  /** Floor for the version when the published document is lost (e.g. ConfigMap deleted by hand). */
   minVersion?: number;
   drainingSince: Record<string, string>;
+  /** TRANSITION_SINCE_ANNOTATION as published; only read while the published document has `previous`. */
+  transitionSince?: string;
   now: Date;
 }
 
 export interface RingPlan {
   ring: RingDocument;
   drainingSince: Record<string, string>;
+  /** Set while `ring.previous` is: when the transition started (for TRANSITION_SINCE_ANNOTATION). */
+  transitionSince?: string;
   /** Replicas the StatefulSet must keep: draining members still run and serve. */
   statefulSetReplicas: number;
-  /** Milliseconds until the earliest draining member may leave; undefined when nothing drains. */
-  nextDrainDeadlineMs?: number;
+  /** Milliseconds until the next planned change (a member leaving, a transition ending); undefined when none. */
+  nextDeadlineMs?: number;
   changed: boolean;
 }
 
-function sameRouting(a: RingDocument, members: RingMember[], vnodes: number): boolean {
-  if (a.hash !== RING_HASH || a.vnodes !== vnodes || a.members.length !== members.length) return false;
-  return a.members.every((m, i) => {
-    const b = members[i]!;
-    return m.name === b.name && m.host === b.host && m.port === b.port && m.weight === b.weight && m.state === b.state;
+/** What a reader's continuum is built from: hash parameters and the active members' names, addresses, weights. */
+function continuumKey(vnodes: number, members: readonly RingMember[]): string {
+  const active = members.filter((m) => m.state === 'active').map((m) => `${m.name}@${m.host}:${m.port}*${m.weight}`);
+  return `${RING_HASH}/${vnodes}/${active.join(',')}`;
+}
+
+function sameMembers(a: readonly RingMember[], b: readonly RingMember[]): boolean {
+  return a.length === b.length && a.every((m, i) => {
+    const o = b[i]!;
+    return m.name === o.name && m.host === o.host && m.port === o.port && m.weight === o.weight && m.state === o.state;
   });
 }
 
+function samePrevious(a: PreviousRing | undefined, b: PreviousRing | undefined, vnodes: number): boolean {
+  if (!a || !b) return a === b;
+  return a.version === b.version && (a.vnodes ?? vnodes) === (b.vnodes ?? vnodes) && sameMembers(a.members, b.members);
+}
+
+function sameRouting(a: RingDocument, b: RingDocument): boolean {
+  return a.hash === b.hash && a.vnodes === b.vnodes && sameMembers(a.members, b.members) && samePrevious(a.previous, b.previous, b.vnodes);
+}
+
+/**
+ * The transition part of a plan. A continuum change starts a transition whose `previous` is the ring every
+ * reader was last fully on: the published ring once its own transition has run its course (or when it has
+ * none), else the published ring's `previous` (a change during a change: readers may still be on that one,
+ * and their writes go to its owners). The clock restarts with every change.
+ */
+function planTransition(
+  published: RingDocument | undefined,
+  next: { vnodes: number; members: RingMember[] },
+  transitionMs: number,
+  sinceText: string | undefined,
+  now: number,
+): { previous?: PreviousRing; since?: number } {
+  if (!published || transitionMs === 0) return {};
+  const publishedSince = Date.parse(sinceText ?? '');
+  // A `previous` without a readable clock restarts the clock: that only makes the transition longer.
+  const since = published.previous && Number.isFinite(publishedSince) ? publishedSince : now;
+  const inTransition = published.previous !== undefined && now < since + transitionMs;
+  if (continuumKey(published.vnodes, published.members) !== continuumKey(next.vnodes, next.members)) {
+    const previous: PreviousRing = inTransition
+      ? published.previous!
+      : { version: published.version, ...(published.vnodes !== next.vnodes ? { vnodes: published.vnodes } : {}), members: published.members };
+    return { previous, since: now };
+  }
+  return inTransition ? { previous: published.previous!, since } : {};
+}
+
 export function planRing(input: RingPlanInput): RingPlan {
-  const { cluster, namespace, replicas, vnodes, drainSeconds, previous, now } = input;
+  const { cluster, namespace, replicas, vnodes, drainSeconds, published, now } = input;
+  const nowMs = now.getTime();
   const members: RingMember[] = [];
   for (let i = 0; i < replicas; i++) {
     members.push({ name: memberName(cluster, i), host: memberHost(cluster, namespace, i), port: MEMCACHED_PORT, weight: 1, state: 'active' });
   }
+  // Draining members are off the continuum, so which of them stay does not change the transition.
+  const transition = planTransition(published, { vnodes, members }, input.transitionSeconds * 1000, input.transitionSince, nowMs);
+  const transitionEnd = transition.since !== undefined ? transition.since + input.transitionSeconds * 1000 : undefined;
+  const activeInPrevious = new Set((transition.previous?.members ?? []).filter((m) => m.state === 'active').map((m) => m.name));
 
-  // Ordinals the previous ring had beyond the new size are leaving. Each drains on its own clock so that a
+  // Ordinals the published ring had beyond the new size are leaving. Each drains on its own clock so that a
   // second scale-down during a drain does not cut the first one short.
   const drainingSince: Record<string, string> = {};
-  let nextDeadline: number | undefined;
-  const leaving = (previous?.members ?? [])
+  let nextDeadline: number | undefined = transitionEnd !== undefined ? Math.max(0, transitionEnd - nowMs) : undefined;
+  const leaving = (published?.members ?? [])
     .map((m) => ({ m, ordinal: memberOrdinal(cluster, m.name) }))
     .filter(({ ordinal }) => ordinal >= replicas)
     .sort((a, b) => a.ordinal - b.ordinal);
@@ -153,26 +248,29 @@ export function planRing(input: RingPlanInput): RingPlan {
   for (const { m, ordinal } of leaving) {
     const since = input.drainingSince[m.name] ?? now.toISOString();
     const sinceMs = Date.parse(since);
-    const deadline = (Number.isFinite(sinceMs) ? sinceMs : now.getTime()) + drainSeconds * 1000;
+    const deadline = (Number.isFinite(sinceMs) ? sinceMs : nowMs) + drainSeconds * 1000;
     // A member started draining in this very reconcile is always published at least once, even with
-    // drainSeconds 0, so that clients see `draining` before the server goes away.
+    // drainSeconds 0, so that clients see `draining` before the server goes away. One that `previous` lists
+    // as active stays until the transition ends: readers still fill moved keys from it.
     const startedNow = input.drainingSince[m.name] === undefined;
-    if (!startedNow && now.getTime() >= deadline) continue;
+    if (!startedNow && nowMs >= deadline && !activeInPrevious.has(m.name)) continue;
     drainingSince[m.name] = since;
     members.push({ name: m.name, host: memberHost(cluster, namespace, ordinal), port: m.port, weight: m.weight, state: 'draining' });
     highestKept = Math.max(highestKept, ordinal);
-    const wait = Math.max(0, deadline - now.getTime());
+    const leavesAt = activeInPrevious.has(m.name) && transitionEnd !== undefined ? Math.max(deadline, transitionEnd) : deadline;
+    const wait = Math.max(0, leavesAt - nowMs);
     nextDeadline = nextDeadline === undefined ? wait : Math.min(nextDeadline, wait);
   }
 
-  const floor = Math.max(previous?.version ?? 0, input.minVersion ?? 0);
-  const changed = !previous || !sameRouting(previous, members, vnodes);
-  const version = changed ? floor + 1 : floor;
+  const floor = Math.max(published?.version ?? 0, input.minVersion ?? 0);
+  const candidate: RingDocument = { cluster, namespace, version: floor, hash: RING_HASH, vnodes, members, ...(transition.previous ? { previous: transition.previous } : {}) };
+  const changed = !published || !sameRouting(published, candidate);
   return {
-    ring: { cluster, namespace, version, hash: RING_HASH, vnodes, members },
+    ring: { ...candidate, version: changed ? floor + 1 : floor },
     drainingSince,
+    ...(transition.since !== undefined ? { transitionSince: new Date(transition.since).toISOString() } : {}),
     statefulSetReplicas: highestKept + 1,
-    ...(nextDeadline !== undefined ? { nextDrainDeadlineMs: nextDeadline } : {}),
+    ...(nextDeadline !== undefined ? { nextDeadlineMs: nextDeadline } : {}),
     changed,
   };
 }

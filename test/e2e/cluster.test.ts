@@ -163,7 +163,9 @@ describe('cachalot end to end: operator + real servers on loopback', () => {
         apiVersion: 'cachalot.io/v1alpha1',
         kind: 'CacheCluster',
         metadata: { name: NAME, namespace: NS },
-        spec: { replicas: 3, threads: 1, memory: '16Mi', flash: { size: '64Mi' }, ring: { drainSeconds: 2 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 2 } },
+        // transitionSeconds 0: RingRouter routes by members alone, and the steps below count ring versions and
+        // drains; transitions are exercised in test/k8s/ring-contract.test.ts and stale-after-scale-down.
+        spec: { replicas: 3, threads: 1, memory: '16Mi', flash: { size: '64Mi' }, ring: { drainSeconds: 2, transitionSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 2 } },
       }),
     });
     expect(create.status).toBe(201);

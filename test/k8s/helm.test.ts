@@ -110,7 +110,7 @@ describe('charts/cachalot-operator', () => {
       const op = await env.startOperator({ leaderElection: { namespace: 'default', leaseDurationSeconds: 2, renewDeadlineMs: 1500, retryPeriodMs: 100 } });
       await eventually(() => op.isLeader, 'leader');
       // A named StorageClass: recovery asks whether its volumes are local.
-      await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
+      await env.objects.create(cacheCluster('web', { replicas: 3, flash: { storageClassName: 'local-storage' }, ring: { drainSeconds: 0, transitionSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 }, podDisruptionBudget: { enabled: true } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 3, 'ready');
       env.sim.deleteNode(stored(env, 'v1', 'pods', 'default', 'web-2').spec.nodeName);
       await eventually(() => env.api.requests.some((r) => r.plural === 'persistentvolumeclaims' && r.verb === 'delete'), 'node-loss recovery');
@@ -208,7 +208,7 @@ describe('charts/cachalot-operator RBAC shapes', () => {
       env.operators.push(op);
       await op.start();
       await eventually(() => op.isLeader, 'leader');
-      await env.objects.create(cacheCluster('web', { replicas: 2, ring: { drainSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 } }));
+      await env.objects.create(cacheCluster('web', { replicas: 2, ring: { drainSeconds: 0, transitionSeconds: 0 }, nodeLossRecovery: { enabled: true, gracePeriodSeconds: 0 } }));
       await eventually(() => stored(env, 'cachalot.io/v1alpha1', 'cacheclusters', 'default', 'web')?.status?.readyReplicas === 2, 'ready');
       await eventually(() => stored(env, 'monitoring.coreos.com/v1', 'servicemonitors', 'default', 'web'), 'ServiceMonitor');
       // A lost node is not seen (no Node reads), and nothing fails because of it.

@@ -130,7 +130,7 @@ describe('kubectl against the API server double', () => {
 
   it('kubectl scale down drains first; kubectl patch ending the drain window shrinks the StatefulSet', async () => {
     // An hour-long drain window, so what is asserted below cannot depend on how fast this machine is.
-    await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":3600}}}');
+    await ok('patch', 'cachecluster', 'web', '--type=merge', '-p', '{"spec":{"ring":{"drainSeconds":3600,"transitionSeconds":0}}}');
     expect((await ok('scale', 'cc/web', '--replicas=3')).trim()).toBe('cachecluster.cachalot.io/web scaled');
     await eventually(() => ringOf(env, 'web')?.members.filter((m: { state: string }) => m.state === 'draining').length === 3, 'draining members');
     expect(await ok('get', 'statefulset', 'web', '-o', 'jsonpath={.spec.replicas}')).toBe('6');

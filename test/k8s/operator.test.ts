@@ -191,7 +191,7 @@ describe('cachalot-operator reconcile', () => {
   it('scales up and down through the scale subresource, draining leaving members before shrinking', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 3600 } }));
+    await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 3600, transitionSeconds: 0 } }));
     await readyCluster(env, 'web', 3);
 
     await patchMerge(env.api.url, `${BASE}/web/scale`, { spec: { replicas: 5 } });

@@ -125,7 +125,7 @@ describe('a child the API server refuses', () => {
   it('does not stop ring publication, scaling or status: the failure is Degraded and an Event', async () => {
     env = await startEnv();
     await env.startOperator();
-    await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0 } }));
+    await env.objects.create(cacheCluster('web', { replicas: 3, ring: { drainSeconds: 0, transitionSeconds: 0 } }));
     await ready(3);
     // An admission webhook refusing every write of the whole StatefulSet; its scale subresource still works.
     env.api.injectFault({ match: (r) => r.verb === 'patch' && r.plural === 'statefulsets' && !r.subresource, status: 403, reason: 'Forbidden', message: 'admission webhook "policy.example.com" denied the request', times: Number.MAX_SAFE_INTEGER });

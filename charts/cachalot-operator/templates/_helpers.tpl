@@ -59,6 +59,18 @@ app.kubernetes.io/part-of: cachalot
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, watch, create, update, patch, delete]
+# The router behind the client Service: a Deployment (watched, so its first available pod moves the Service
+# onto it) and the ServiceAccount, Role and RoleBinding that let its pods read the ring ConfigMap. Granting
+# that Role needs no escalate or bind verb: the operator holds configmaps get/list/watch itself.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, create, update, patch, delete]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create, update, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, update, patch, delete]

@@ -37,6 +37,16 @@ export const DEFAULTS = {
   monitoringEnabled: true,
   monitoringInterval: '30s',
   ringDrainSeconds: 60,
+  /** A reader that mounts the ring ConfigMap sees a change up to about 90 s late: the kubelet re-syncs a pod's
+   * volumes every syncFrequency (1 min) with up to 50% jitter, and the file source polls on top. 120 s covers
+   * that with room; readers watching the API (the router, --ring-configmap sidecars) see it within a second. */
+  ringTransitionSeconds: 120,
+  routerEnabled: true,
+  /** Two: one router pod can be evicted or restarting while the other serves (with a PDB of maxUnavailable 1). */
+  routerReplicas: 2,
+  routerAutoscale: false,
+  /** The sidecar image (Dockerfile target `sidecar`), as examples/app-with-sidecar.yaml names it. */
+  routerImage: 'cachalot/cachalot-sidecar:0.1.0',
   /** Two shards on one node fail together and share its disk; one per node is the safe default. */
   onePerNode: true,
   /** How long a member's node may be NotReady (or gone) before the member is rescheduled empty elsewhere. */
@@ -98,7 +108,22 @@ export interface MonitoringSpec {
 export interface RingSpec {
   /** How long leaving members stay in the ring as `draining` before the StatefulSet shrinks. */
   drainSeconds?: number;
+  /** How long a changed ring carries `previous` (docs/ring.md); 0 publishes every ring without it. */
+  transitionSeconds?: number;
   vnodes?: number;
+}
+
+/** The routing tier behind the client Service: cachalot-sidecar in proxy mode, as a Deployment. */
+export interface RouterSpec {
+  /** false: no router; the client Service then selects the servers themselves (one address, any member). */
+  enabled?: boolean;
+  replicas?: number;
+  /** true: the Deployment carries no replicas field, so a HorizontalPodAutoscaler owns it. */
+  autoscale?: boolean;
+  image?: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /** Default: 500m CPU and 128Mi requested, 512Mi memory limit, no CPU limit (docs/sidecar.md, "Upstreams"). */
+  resources?: ResourceRequirements;
 }
 
 export interface NodeLossRecoverySpec {
@@ -183,6 +208,7 @@ export interface CacheClusterSpec {
   auth?: AuthSpec;
   tls?: TlsSpec;
   networkPolicy?: NetworkPolicySpec;
+  router?: RouterSpec;
 }
 
 /** metav1.Condition */
@@ -199,6 +225,8 @@ export interface RingStatus {
   version: number;
   members: number;
   draining?: number;
+  /** The version `previous` names while a transition is in progress; absent otherwise. */
+  previousVersion?: number;
 }
 
 export interface CacheClusterStatus {
@@ -269,7 +297,7 @@ export interface ResolvedSpec {
   topologySpreadConstraints?: KubeFields[];
   podDisruptionBudget: { enabled: boolean; maxUnavailable?: number | string; minAvailable?: number | string };
   monitoring: { enabled: boolean; interval: string; labels?: Record<string, string> };
-  ring: { drainSeconds: number; vnodes: number };
+  ring: { drainSeconds: number; transitionSeconds: number; vnodes: number };
   /** enabled undefined: decided per member by whether its volume is local (controller/nodeloss.ts). */
   nodeLossRecovery: { enabled?: boolean; gracePeriodSeconds: number };
   extraArgs: string[];
@@ -278,6 +306,7 @@ export interface ResolvedSpec {
   auth?: AuthSpec;
   tls?: TlsSpec;
   networkPolicy: NetworkPolicySpec & { enabled: boolean };
+  router: { enabled: boolean; replicas: number; autoscale: boolean; image: string; imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never'; resources?: ResourceRequirements };
 }
 
 /** libmemcached / twemproxy ketama: 40 points per server, 4 per md5 digest = 160 ring points. */
@@ -322,6 +351,7 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
     },
     ring: {
       drainSeconds: s.ring?.drainSeconds ?? DEFAULTS.ringDrainSeconds,
+      transitionSeconds: s.ring?.transitionSeconds ?? DEFAULTS.ringTransitionSeconds,
       vnodes: s.ring?.vnodes ?? DEFAULT_VNODES,
     },
     nodeLossRecovery: {
@@ -337,5 +367,13 @@ export function withDefaults(spec: CacheClusterSpec | undefined): ResolvedSpec {
     ...(s.auth ? { auth: s.auth } : {}),
     ...(s.tls ? { tls: s.tls } : {}),
     networkPolicy: { ...s.networkPolicy, enabled: s.networkPolicy?.enabled ?? false },
+    router: {
+      enabled: s.router?.enabled ?? DEFAULTS.routerEnabled,
+      replicas: s.router?.replicas ?? DEFAULTS.routerReplicas,
+      autoscale: s.router?.autoscale ?? DEFAULTS.routerAutoscale,
+      image: s.router?.image ?? DEFAULTS.routerImage,
+      ...(s.router?.imagePullPolicy ? { imagePullPolicy: s.router.imagePullPolicy } : {}),
+      ...(s.router?.resources ? { resources: s.router.resources } : {}),
+    },
   };
 }

@@ -1,4 +1,4 @@
-export { buildStatefulSet, pvcName, serverArgs, derivedResources, terminationGraceSeconds, FLASH_VOLUME } from './statefulset.js';
+export { buildStatefulSet, pvcName, serverArgs, serverRingArgs, type StatefulSetOptions, derivedResources, terminationGraceSeconds, FLASH_VOLUME } from './statefulset.js';
 export { buildHeadlessService, buildClientService } from './services.js';
 export { buildRingConfigMap } from './configmap.js';
 export { buildPodDisruptionBudget } from './pdb.js';
@@ -6,5 +6,6 @@ export { buildServiceMonitor, SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_CRD }
 export { selectorLabels, selectorString, commonLabels, ownerReference, LABEL_MANAGED_BY, LABEL_INSTANCE } from './labels.js';
 export { quantityBytes } from './quantity.js';
 export { buildCertificate, serverDnsNames, CERTIFICATE_API_VERSION, CERTIFICATE_KIND } from './certificate.js';
-export { buildNetworkPolicy } from './networkpolicy.js';
+export { buildNetworkPolicy, buildRouterNetworkPolicy } from './networkpolicy.js';
 export { securityArgs, tlsSecretName, certificateName, AUTH_DIR, TLS_DIR } from './security.js';
+export { buildRouterDeployment, buildRouterPodDisruptionBudget, buildRouterRole, buildRouterRoleBinding, buildRouterServiceAccount, routerName, routerSelectorLabels } from './router.js';

@@ -1,5 +1,5 @@
 import { MEMCACHED_PORT, METRICS_PORT, SERVER_GID, SERVER_UID, withDefaults, type CacheCluster, type KubeFields, type ResourceRequirements, type ResolvedSpec } from '../api/types.js';
-import { headlessServiceName } from '../ring.js';
+import { headlessServiceName, ringConfigMapName } from '../ring.js';
 import { childMeta, commonLabels, selectorLabels } from './labels.js';
 import { mebibytes, quantityBytes } from './quantity.js';
 import { securityArgs, securityMounts, securityVolumes } from './security.js';
@@ -55,6 +55,18 @@ export function terminationGraceSeconds(spec: ResolvedSpec): number {
   return TERMINATION_BASE_SECONDS + PRESTOP_SLEEP_SECONDS + Math.ceil(memMiB / FLUSH_MIB_PER_SECOND);
 }
 
+export interface StatefulSetOptions {
+  /** Pass `--ring-configmap NS/NAME --ring-member POD` so each server follows the ring (and purges keys it
+   * no longer owns). Off by default: cachalot-server does not accept these flags yet and would exit. When
+   * turned on, the servers' ServiceAccount also needs read access to the ring ConfigMap. */
+  ringArgs?: boolean;
+}
+
+/** The ring flags a server gets with StatefulSetOptions.ringArgs; POD_NAME is the pod's env (downward API). */
+export function serverRingArgs(cc: CacheCluster): string[] {
+  return ['--ring-configmap', `${cc.metadata.namespace ?? 'default'}/${ringConfigMapName(cc.metadata.name)}`, '--ring-member', '$(POD_NAME)'];
+}
+
 /** cachalot-server takes memcached's flags (DESIGN.md, server/src/cache/config.ts). */
 export function serverArgs(spec: ResolvedSpec): string[] {
   const memMiB = mebibytes(quantityBytes(spec.memory));
@@ -85,7 +97,7 @@ export function podAffinity(cc: CacheCluster, spec: ResolvedSpec): KubeFields | 
   return { ...user, podAntiAffinity: { ...anti, requiredDuringSchedulingIgnoredDuringExecution: [...required, term] } };
 }
 
-export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
+export function buildStatefulSet(cc: CacheCluster, replicas?: number, options: StatefulSetOptions = {}) {
   const spec = withDefaults(cc.spec);
   const name = cc.metadata.name;
   const affinity = podAffinity(cc, spec);
@@ -101,7 +113,7 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number) {
         name: CONTAINER_NAME,
         image: spec.image,
         ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-        args: serverArgs(spec),
+        args: options.ringArgs ? [...serverArgs(spec), ...serverRingArgs(cc)] : serverArgs(spec),
         ports: [
           { name: 'memcached', containerPort: MEMCACHED_PORT, protocol: 'TCP' },
           { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },

@@ -69,7 +69,10 @@ export class Controller {
     this.pods = child('v1', 'Pod', 'pods');
     // Claims made from the StatefulSet's template carry its labels: watched for Pending ones and their size.
     this.claims = child('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims');
-    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods, this.claims];
+    // The router Deployment is watched so that its first available pod moves the client Service onto it
+    // (controller/reconciler.ts, applyRouter). Its ServiceAccount, Role and RoleBinding are not: a resync
+    // re-applies them if someone deletes one.
+    this.owned = [child('apps/v1', 'StatefulSet', 'statefulsets'), child('apps/v1', 'Deployment', 'deployments'), child('v1', 'Service', 'services'), child('v1', 'ConfigMap', 'configmaps'), child('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'), this.pods, this.claims];
     // An edited or deleted NetworkPolicy is put back at once, not at the next resync.
     this.owned.push(child('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'));
     this.deps = {

@@ -26,8 +26,14 @@ import {
   buildClientService,
   buildHeadlessService,
   buildNetworkPolicy,
+  buildRouterNetworkPolicy,
   buildPodDisruptionBudget,
   buildRingConfigMap,
+  buildRouterDeployment,
+  buildRouterPodDisruptionBudget,
+  buildRouterRole,
+  buildRouterRoleBinding,
+  buildRouterServiceAccount,
   buildServiceMonitor,
   buildStatefulSet,
   CERTIFICATE_API_VERSION,
@@ -36,12 +42,14 @@ import {
   FLASH_VOLUME,
   LABEL_INSTANCE,
   pvcName,
+  routerName,
+  routerSelectorLabels,
   selectorString,
   SERVICE_MONITOR_API_VERSION,
 } from '../builders/index.js';
 import { errorMessage, isConflict, statusCode, type Kube } from '../kube.js';
 import type { Logger } from '../log.js';
-import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY } from '../ring.js';
+import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY, TRANSITION_SINCE_ANNOTATION } from '../ring.js';
 import { expandClaims, pendingClaims, type PendingClaim } from './claims.js';
 import { findCondition, setCondition } from './conditions.js';
 import { semanticEqual } from './equal.js';
@@ -116,6 +124,8 @@ export class ReconcileIncomplete extends Error {
 export interface StatusInputs {
   ringVersion: number;
   ringMembers: number;
+  /** The version `previous` names while a transition is in progress. */
+  previousVersion?: number;
   draining: string[];
   lost: LostMember[];
   pendingClaims?: PendingClaim[];
@@ -163,28 +173,32 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     }
   }
 
-  // The ring is read from the API server, not the cache: the drain clock lives in its annotation, and a cache
-  // lagging behind our own last write would restart that clock.
+  // The ring is read from the API server, not the cache: the drain and transition clocks live in its
+  // annotations, and a cache lagging behind our own last write would restart them.
   const ringCm = await kube.read<KubeObject & { data?: Record<string, string> }>('v1', 'ConfigMap', ns, ringConfigMapName(name));
   const previous = parseRing(ringCm?.data?.[RING_KEY]);
-  const previousDraining = parseDrainingSince(ringCm?.metadata?.annotations ? (ringCm.metadata.annotations as Record<string, string>)[DRAINING_SINCE_ANNOTATION] : undefined);
+  const ringAnnotations = (ringCm?.metadata?.annotations ?? {}) as Record<string, string>;
+  const previousDraining = parseDrainingSince(ringAnnotations[DRAINING_SINCE_ANNOTATION]);
   const plan = planRing({
     cluster: name,
     namespace: ns,
     replicas: spec.replicas,
     vnodes: spec.ring.vnodes,
     drainSeconds: spec.ring.drainSeconds,
-    ...(previous ? { previous } : {}),
+    transitionSeconds: spec.ring.transitionSeconds,
+    ...(previous ? { published: previous } : {}),
     ...(cc.status?.ring?.version !== undefined ? { minVersion: cc.status.ring.version } : {}),
     drainingSince: previousDraining,
+    ...(ringAnnotations[TRANSITION_SINCE_ANNOTATION] ? { transitionSince: ringAnnotations[TRANSITION_SINCE_ANNOTATION] } : {}),
     now,
   });
 
   await step(`apply Service ${name}-headless`, () => kube.apply(buildHeadlessService(cc)));
-  await step(`apply Service ${name}`, () => kube.apply(buildClientService(cc)));
+  const routerReady = await step(`apply router ${routerName(name)}`, () => applyRouter(deps, cc, spec));
+  await step(`apply Service ${name}`, () => kube.apply(buildClientService(cc, { routerReady: routerReady === true })));
   // StatefulSet before ring on the way up, so new members' pods are starting when clients first see them.
   const { sts, recreated } = await applyStatefulSet(deps, cc, plan.statefulSetReplicas, step, (ms) => (requeueAfterMs = minDefined(requeueAfterMs, ms)));
-  const published = await step(`apply ConfigMap ${ringConfigMapName(name)}`, () => kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince)));
+  const published = await step(`apply ConfigMap ${ringConfigMapName(name)}`, () => kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince)));
 
   const pdb = buildPodDisruptionBudget(cc);
   await step(`${pdb ? 'apply' : 'delete'} PodDisruptionBudget ${name}`, async (): Promise<unknown> => (pdb ? kube.apply(pdb) : deleteOwned(deps, cc, 'policy/v1', 'PodDisruptionBudget', name)));
@@ -195,6 +209,9 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
 
   const np = buildNetworkPolicy(cc);
   await step(`${np ? 'apply' : 'delete'} NetworkPolicy ${name}`, async (): Promise<unknown> => (np ? kube.apply(np) : deleteOwned(deps, cc, 'networking.k8s.io/v1', 'NetworkPolicy', name)));
+  const rnp = buildRouterNetworkPolicy(cc);
+  const rnpName = routerName(name);
+  await step(`${rnp ? 'apply' : 'delete'} NetworkPolicy ${rnpName}`, async (): Promise<unknown> => (rnp ? kube.apply(rnp) : deleteOwned(deps, cc, 'networking.k8s.io/v1', 'NetworkPolicy', rnpName)));
   const unavailable = await applyCertificate(deps, cc, step);
 
   // A ring that could not be written is not announced: status and events keep describing the one in force.
@@ -205,7 +222,8 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     const finished = Object.keys(previousDraining).filter((m) => !(m in plan.drainingSince) && memberOrdinal(name, m) >= spec.replicas);
     if (started.length) await recorder.record(involved(cc), 'Normal', 'DrainStarted', `${started.join(', ')} draining in ring version ${plan.ring.version}; StatefulSet shrinks after ${spec.ring.drainSeconds}s`);
     if (finished.length) await recorder.record(involved(cc), 'Normal', 'DrainCompleted', `${finished.join(', ')} left the ring; StatefulSet scaled to ${plan.statefulSetReplicas}`);
-    if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining`);
+    const moving = plan.ring.previous ? `; moving from version ${plan.ring.previous.version} until ${new Date(Date.parse(plan.transitionSince!) + spec.ring.transitionSeconds * 1000).toISOString()}` : '';
+    if (plan.changed) await recorder.record(involved(cc), 'Normal', previous ? 'RingUpdated' : 'RingPublished', `ring version ${plan.ring.version}: ${plan.ring.members.length - draining.length} active, ${draining.length} draining${moving}`);
   }
 
   const lost = (deps.clusterReads === false ? undefined : await step('node-loss recovery', () => recoverLostMembers(deps, cc, spec, now, reads))) ?? { waiting: [] };
@@ -236,7 +254,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   deps.metrics?.ringMembers.set({ ...labels, state: 'active' }, ring.members.length - draining.length);
   deps.metrics?.ringMembers.set({ ...labels, state: 'draining' }, draining.length);
 
-  const status = computeStatus(cc, spec, sts, { ringVersion: ring.version, ringMembers: ring.members.length, draining, lost: lost.waiting, pendingClaims: pending, failures, ...(unavailable ? { unavailable } : {}) }, now);
+  const status = computeStatus(cc, spec, sts, { ringVersion: ring.version, ringMembers: ring.members.length, ...(ring.previous ? { previousVersion: ring.previous.version } : {}), draining, lost: lost.waiting, pendingClaims: pending, failures, ...(unavailable ? { unavailable } : {}) }, now);
   const before = findCondition(cc.status?.conditions, CONDITION_READY);
   const ready = findCondition(status.conditions, CONDITION_READY);
   // Once per change of what is pending, not once per reconcile: Events are for transitions.
@@ -250,7 +268,7 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
     if (unavailable && findCondition(cc.status?.conditions, CONDITION_DEGRADED)?.reason !== unavailable.reason) await recorder.record(involved(cc), 'Warning', unavailable.reason, unavailable.message);
   }
   if (failures.length) throw new ReconcileIncomplete(failures);
-  const requeue = minDefined(plan.nextDrainDeadlineMs !== undefined ? plan.nextDrainDeadlineMs + 10 : undefined, requeueAfterMs);
+  const requeue = minDefined(plan.nextDeadlineMs !== undefined ? plan.nextDeadlineMs + 10 : undefined, requeueAfterMs);
   return requeue !== undefined ? { requeueAfterMs: requeue } : {};
 }
 
@@ -329,6 +347,40 @@ async function applyStatefulSet(
     current = (await step(`read StatefulSet ${name}`, () => kube.read<StatefulSetLike>('apps/v1', 'StatefulSet', ns, name))) ?? current;
   }
   return { sts: current, recreated: changed };
+}
+
+interface DeploymentLike extends KubeObject {
+  status?: { availableReplicas?: number };
+}
+
+/**
+ * The router's ServiceAccount, Role, RoleBinding, Deployment and PDB (builders/router.ts), or their removal
+ * when spec.router.enabled is false. Returns whether the client Service may select the router pods: once one
+ * is available, or when the Service already does (so an operator upgrade never points existing clients at a
+ * router that cannot answer yet, and a router rollout never points them back at the servers).
+ */
+async function applyRouter(deps: ReconcileDeps, cc: CacheCluster, spec: ResolvedSpec): Promise<boolean> {
+  const { kube } = deps;
+  const ns = cc.metadata.namespace ?? 'default';
+  const name = routerName(cc.metadata.name);
+  if (!spec.router.enabled) {
+    await deleteOwned(deps, cc, 'policy/v1', 'PodDisruptionBudget', name);
+    await deleteOwned(deps, cc, 'apps/v1', 'Deployment', name);
+    await deleteOwned(deps, cc, 'rbac.authorization.k8s.io/v1', 'RoleBinding', name);
+    await deleteOwned(deps, cc, 'rbac.authorization.k8s.io/v1', 'Role', name);
+    await deleteOwned(deps, cc, 'v1', 'ServiceAccount', name);
+    return false;
+  }
+  await kube.apply(buildRouterServiceAccount(cc));
+  await kube.apply(buildRouterRole(cc));
+  await kube.apply(buildRouterRoleBinding(cc));
+  const deployment = await kube.apply<DeploymentLike>(buildRouterDeployment(cc));
+  const pdb = buildRouterPodDisruptionBudget(cc);
+  if (pdb) await kube.apply(pdb);
+  else await deleteOwned(deps, cc, 'policy/v1', 'PodDisruptionBudget', name);
+  if ((deployment?.status?.availableReplicas ?? 0) > 0) return true;
+  const service = await kube.read<KubeObject & { spec?: { selector?: Record<string, string> } }>('v1', 'Service', ns, cc.metadata.name);
+  return semanticEqual(service?.spec?.selector ?? {}, routerSelectorLabels(cc));
 }
 
 async function deleteOwned(deps: ReconcileDeps, cc: CacheCluster, apiVersion: string, kind: string, name: string): Promise<void> {
@@ -461,7 +513,7 @@ export function computeStatus(
     replicas,
     readyReplicas: ready,
     selector: selectorString(cc),
-    ring: { version: ringVersion, members: ringMembers, draining: draining.length },
+    ring: { version: ringVersion, members: ringMembers, draining: draining.length, ...(inputs.previousVersion !== undefined ? { previousVersion: inputs.previousVersion } : {}) },
     conditions,
   };
 }

@@ -106,7 +106,7 @@ describe('builders', () => {
   });
 
   it('ring ConfigMap is <name>-ring with ring.json exactly as DESIGN.md shows it', () => {
-    const plan = planRing({ cluster: 'web', namespace: 'prod', replicas: 1, vnodes: 40, drainSeconds: 60, drainingSince: {}, now: new Date(0) });
+    const plan = planRing({ cluster: 'web', namespace: 'prod', replicas: 1, vnodes: 40, drainSeconds: 60, transitionSeconds: 0, drainingSince: {}, now: new Date(0) });
     const cm = anyOf(buildRingConfigMap(cluster(), { ...plan.ring, version: 7 }, {}));
     expect(() => new ConfigMap(cm).validate()).not.toThrow();
     expect(cm.metadata.name).toBe('web-ring');

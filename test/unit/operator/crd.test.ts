@@ -12,7 +12,7 @@ import { DEFAULTS, DEFAULT_VNODES, GROUP, KIND, PLURAL, SHORT_NAME, VERSION, wit
 type DeepRequired<T> = T extends (infer U)[] ? DeepRequired<U>[] : T extends object ? { [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
 // Free-form (preserve-unknown-fields / additionalProperties) objects are leaves: their content is the user's.
-const FREE_FORM = new Set(['podSecurityContext', 'securityContext', 'resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations', ...['clientSelector', 'clientNamespaceSelector', 'metricsScraper.namespaceSelector', 'metricsScraper.podSelector'].map((s) => `networkPolicy.${s}.matchLabels`)]);
+const FREE_FORM = new Set(['podSecurityContext', 'securityContext', 'resources.requests', 'resources.limits', 'affinity', 'tolerations[]', 'nodeSelector', 'topologySpreadConstraints[]', 'monitoring.labels', 'env[].valueFrom', 'service.annotations', 'router.resources.requests', 'router.resources.limits', ...['clientSelector', 'clientNamespaceSelector', 'metricsScraper.namespaceSelector', 'metricsScraper.podSelector'].map((s) => `networkPolicy.${s}.matchLabels`)]);
 
 const SELECTOR: DeepRequired<LabelSelector> = { matchLabels: {}, matchExpressions: [{ key: 'k', operator: 'In', values: ['v'] }] };
 
@@ -39,7 +39,7 @@ const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   topologySpreadConstraints: [{}],
   podDisruptionBudget: { enabled: true, maxUnavailable: 1, minAvailable: 1 },
   monitoring: { enabled: true, interval: '30s', labels: {} },
-  ring: { drainSeconds: 1, vnodes: 40 },
+  ring: { drainSeconds: 1, transitionSeconds: 1, vnodes: 40 },
   nodeLossRecovery: { enabled: true, gracePeriodSeconds: 1 },
   extraArgs: ['x'],
   env: [{ name: 'x', value: 'y', valueFrom: {} }],
@@ -47,6 +47,7 @@ const FULL_SPEC: DeepRequired<CacheClusterSpec> = {
   auth: { secretName: 'x' },
   tls: { secretName: 'x', certManager: { issuerRef: { name: 'x', kind: 'ClusterIssuer', group: 'cert-manager.io' } }, clientAuth: true },
   networkPolicy: { enabled: true, clientSelector: SELECTOR, clientNamespaceSelector: SELECTOR, metricsScraper: { namespaceSelector: SELECTOR, podSelector: SELECTOR } },
+  router: { enabled: true, replicas: 2, autoscale: false, image: 'x', imagePullPolicy: 'IfNotPresent', resources: { requests: {}, limits: {} } },
 };
 
 const FULL_STATUS: DeepRequired<CacheClusterStatus> = {
@@ -54,7 +55,7 @@ const FULL_STATUS: DeepRequired<CacheClusterStatus> = {
   replicas: 1,
   readyReplicas: 1,
   selector: 'a=b',
-  ring: { version: 1, members: 1, draining: 0 },
+  ring: { version: 1, members: 1, draining: 0, previousVersion: 1 },
   conditions: [{ type: 'Ready', status: 'True', observedGeneration: 1, lastTransitionTime: 't', reason: 'r', message: 'm' }],
 };
 
@@ -151,6 +152,11 @@ describe('crds/cachecluster.yaml', () => {
       'monitoring.enabled': DEFAULTS.monitoringEnabled,
       'monitoring.interval': DEFAULTS.monitoringInterval,
       'ring.drainSeconds': DEFAULTS.ringDrainSeconds,
+      'ring.transitionSeconds': DEFAULTS.ringTransitionSeconds,
+      'router.enabled': DEFAULTS.routerEnabled,
+      'router.replicas': DEFAULTS.routerReplicas,
+      'router.autoscale': DEFAULTS.routerAutoscale,
+      'router.image': DEFAULTS.routerImage,
       'ring.vnodes': DEFAULT_VNODES,
       'nodeLossRecovery.gracePeriodSeconds': DEFAULTS.nodeLossGracePeriodSeconds,
       onePerNode: DEFAULTS.onePerNode,
@@ -175,6 +181,8 @@ describe('crds/cachecluster.yaml', () => {
     expect(resolved.flash.storageClassName).toBeUndefined();
     expect(at(spec, 'flash.storageClassName').default).toBeUndefined();
     expect(resolved.ring.drainSeconds).toBe(at(spec, 'ring.drainSeconds').default);
+    expect(resolved.ring.transitionSeconds).toBe(at(spec, 'ring.transitionSeconds').default);
+    expect(resolved.router).toEqual({ enabled: true, replicas: at(spec, 'router.replicas').default, autoscale: false, image: at(spec, 'router.image').default });
     expect(resolved.nodeLossRecovery.gracePeriodSeconds).toBe(at(spec, 'nodeLossRecovery.gracePeriodSeconds').default);
   });
 
@@ -182,6 +190,7 @@ describe('crds/cachecluster.yaml', () => {
     const spec = root.properties!.spec!;
     expect(at(spec, 'service.type').enum).toEqual(['ClusterIP', 'NodePort', 'LoadBalancer']);
     expect(at(spec, 'imagePullPolicy').enum).toEqual(['Always', 'IfNotPresent', 'Never']);
+    expect(at(spec, 'router.imagePullPolicy').enum).toEqual(['Always', 'IfNotPresent', 'Never']);
   });
 
   it('the Helm chart ships a byte-identical copy', () => {

@@ -4,7 +4,7 @@ import { buildStatefulSet } from '../../../operator/src/builders/statefulset.js'
 import { mebibytes, quantityBytes } from '../../../operator/src/builders/quantity.js';
 import { API_VERSION, KIND, type CacheCluster } from '../../../operator/src/api/types.js';
 
-const base = (over: Partial<RingPlanInput>): RingPlanInput => ({ cluster: 'web', namespace: 'prod', replicas: 3, vnodes: 40, drainSeconds: 60, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z'), ...over });
+const base = (over: Partial<RingPlanInput>): RingPlanInput => ({ cluster: 'web', namespace: 'prod', replicas: 3, vnodes: 40, drainSeconds: 60, transitionSeconds: 0, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z'), ...over });
 
 describe('ring planning details', () => {
   it("only this cluster's member names have an ordinal", () => {
@@ -19,9 +19,9 @@ describe('ring planning details', () => {
     const t0 = new Date('2026-01-01T00:00:00Z');
     // web-4 started draining 50 s ago (10 s left), web-3 starts now (60 s left).
     const since = { 'web-4': new Date(t0.getTime() - 50_000).toISOString() };
-    const p = planRing(base({ previous: five, replicas: 3, drainingSince: since, now: t0 }));
+    const p = planRing(base({ published: five, replicas: 3, drainingSince: since, now: t0 }));
     expect(p.ring.members.filter((m) => m.state === 'draining').map((m) => m.name)).toEqual(['web-3', 'web-4']);
-    expect(p.nextDrainDeadlineMs).toBe(10_000);
+    expect(p.nextDeadlineMs).toBe(10_000);
   });
 
   it('a published ring without a version or a members list is no ring', () => {

@@ -61,6 +61,9 @@ describe('README quickstart on kind', () => {
       return [...(o?.spec?.template?.spec?.initContainers ?? []), ...(o?.spec?.template?.spec?.containers ?? [])].map((c: { image: string }) => c.image);
     });
     expect(sidecarImages).toContain(built.get('sidecar'));
+    // The router behind the client Service runs the sidecar image: the quickstart's `nc web 11211` reaches it.
+    expect(DEFAULTS.routerImage).toBe(built.get('sidecar'));
+    expect(crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.router.properties.image.default).toBe(built.get('sidecar'));
     expect(read('Dockerfile')).toContain(built.get('server'));
   });
 

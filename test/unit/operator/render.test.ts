@@ -12,6 +12,10 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { PersistentVolume } from 'kubernetes-models/v1/PersistentVolume';
 import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1/StorageClass';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -21,10 +25,10 @@ import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/operator/src/main.js');
-const MODELS: Record<string, { new (o: any): { validate(): void } }> = { StatefulSet, Service, ConfigMap, PodDisruptionBudget, NetworkPolicy };
 /** prometheus-operator's and cert-manager's schemas are not in kubernetes-models (builders.test.ts checks the
  * ServiceMonitor's shape; test/k8s/security.test.ts applies the Certificate against cert-manager's CRD schema). */
 const UNMODELLED = new Set(['ServiceMonitor', 'Certificate']);
+const MODELS: Record<string, { new (o: any): { validate(): void } }> = { StatefulSet, Service, ConfigMap, PodDisruptionBudget, NetworkPolicy, Deployment, ServiceAccount, Role, RoleBinding };
 
 const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.yaml') && readFileSync(join(ROOT, 'examples', f), 'utf8').includes('kind: CacheCluster'));
 
@@ -42,9 +46,10 @@ describe('cachalot-operator render', () => {
   it('examples/cachecluster-secure.yaml also renders its NetworkPolicy and Certificate, after the other children', () => {
     const objs: any[] = renderObjects(readFileSync(join(ROOT, 'examples/cachecluster-secure.yaml'), 'utf8'));
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      'Service/web-headless', 'Service/web', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'Certificate/web-tls',
+      'Service/web-headless', 'ServiceAccount/web-router', 'Role/web-router', 'RoleBinding/web-router', 'Deployment/web-router', 'PodDisruptionBudget/web-router',
+      'Service/web', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'NetworkPolicy/web-router', 'Certificate/web-tls',
     ]);
-    const args: string[] = objs[2].spec.template.spec.containers[0].args;
+    const args: string[] = objs.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['-Y', '-Z']));
   });
 
@@ -67,14 +72,18 @@ describe('cachalot-operator render', () => {
     ].join('\n---\n');
     const objs: any[] = renderObjects(text);
     expect(objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
-      'Service/cache/a-headless', 'Service/cache/a', 'StatefulSet/cache/a', 'ConfigMap/cache/a-ring', 'PodDisruptionBudget/cache/a',
-      'Service/default/b-headless', 'Service/default/b', 'StatefulSet/default/b', 'ConfigMap/default/b-ring', 'ServiceMonitor/default/b',
+      'Service/cache/a-headless', 'ServiceAccount/cache/a-router', 'Role/cache/a-router', 'RoleBinding/cache/a-router', 'Deployment/cache/a-router', 'PodDisruptionBudget/cache/a-router',
+      'Service/cache/a', 'StatefulSet/cache/a', 'ConfigMap/cache/a-ring', 'PodDisruptionBudget/cache/a',
+      'Service/default/b-headless', 'ServiceAccount/default/b-router', 'Role/default/b-router', 'RoleBinding/default/b-router', 'Deployment/default/b-router', 'PodDisruptionBudget/default/b-router',
+      'Service/default/b', 'StatefulSet/default/b', 'ConfigMap/default/b-ring', 'ServiceMonitor/default/b',
     ]);
-    const sts = objs[2];
+    const sts = objs[7];
     expect(sts).toEqual(buildStatefulSet({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'a', namespace: 'cache', uid: PLACEHOLDER_UID }, spec: { replicas: 2, monitoring: { enabled: false } } }));
     // A uid from the file (kubectl get -o yaml output) is used in the owner references.
-    expect(objs[7].metadata.ownerReferences[0].uid).toBe('6b1e2a4c-0f0e-4c1a-9a57-2d1c0b9e7a11');
-    expect(JSON.parse(objs[3].data['ring.json']).members.map((m: any) => m.name)).toEqual(['a-0', 'a-1']);
+    expect(objs[17].metadata.ownerReferences[0].uid).toBe('6b1e2a4c-0f0e-4c1a-9a57-2d1c0b9e7a11');
+    expect(JSON.parse(objs[8].data['ring.json']).members.map((m: any) => m.name)).toEqual(['a-0', 'a-1']);
+    // The client Service reaches the router pods, never the servers directly.
+    expect(objs[6].spec.selector).toEqual(objs[4].spec.selector.matchLabels);
     // The YAML form parses back to the same objects.
     expect(parseAllDocuments(renderYaml(text)).map((d) => d.toJS())).toEqual(objs);
   });

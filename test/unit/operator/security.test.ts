@@ -7,7 +7,7 @@
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { API_VERSION, KIND, MEMCACHED_PORT, METRICS_PORT, withDefaults, type CacheCluster, type CacheClusterSpec } from '../../../operator/src/api/types.js';
-import { buildCertificate, buildNetworkPolicy, buildStatefulSet, securityArgs, serverArgs } from '../../../operator/src/builders/index.js';
+import { buildCertificate, buildNetworkPolicy, buildRouterNetworkPolicy, buildStatefulSet, routerSelectorLabels, securityArgs, serverArgs } from '../../../operator/src/builders/index.js';
 import { memberHost } from '../../../operator/src/ring.js';
 import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
 
@@ -134,9 +134,25 @@ describe('NetworkPolicy', () => {
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'cachalot', 'app.kubernetes.io/instance': 'web' } },
       policyTypes: ['Ingress'],
       // One rule: nothing reaches the metrics port (the node's probes always do), and the servers' own labels
-      // are not a client, so members do not reach each other.
-      ingress: [{ from: [{ podSelector: clients }], ports: [{ protocol: 'TCP', port: MEMCACHED_PORT }] }],
+      // are not a client, so members do not reach each other. The router pods are the servers' clients too.
+      ingress: [{ from: [{ podSelector: clients }, { podSelector: { matchLabels: routerSelectorLabels(cluster()) } }], ports: [{ protocol: 'TCP', port: MEMCACHED_PORT }] }],
     });
+    const direct: any = buildNetworkPolicy(cluster({ router: { enabled: false }, networkPolicy: { enabled: true, clientSelector: clients } }));
+    expect(direct.spec.ingress[0].from).toEqual([{ podSelector: clients }]);
+  });
+
+  it('the router pods get the same clients and scraper, so the client Service is no way around the policy', () => {
+    const scraper = { podSelector: { matchLabels: { app: 'prometheus' } } };
+    expect(buildRouterNetworkPolicy(cluster())).toBeUndefined();
+    expect(buildRouterNetworkPolicy(cluster({ router: { enabled: false }, networkPolicy: { enabled: true, clientSelector: clients } }))).toBeUndefined();
+    const np: any = buildRouterNetworkPolicy(cluster({ networkPolicy: { enabled: true, clientSelector: clients, metricsScraper: scraper } }));
+    expect(() => new NetworkPolicy(np).validate()).not.toThrow();
+    expect(np.metadata).toMatchObject({ name: 'web-router', namespace: 'prod' });
+    expect(np.spec.podSelector).toEqual({ matchLabels: routerSelectorLabels(cluster()) });
+    expect(np.spec.ingress).toEqual([
+      { from: [{ podSelector: clients }], ports: [{ protocol: 'TCP', port: MEMCACHED_PORT }] },
+      { from: [scraper], ports: [{ protocol: 'TCP', port: 9151 }] },
+    ]);
   });
 
   it('clientNamespaceSelector widens the clients to other namespaces; metricsScraper gets the metrics port only', () => {
@@ -144,7 +160,7 @@ describe('NetworkPolicy', () => {
     const np: any = buildNetworkPolicy(cluster({ networkPolicy: { enabled: true, clientSelector: clients, clientNamespaceSelector: { matchLabels: { team: 'web' } }, metricsScraper: scraper } }));
     expect(() => new NetworkPolicy(np).validate()).not.toThrow();
     expect(np.spec.ingress).toEqual([
-      { from: [{ podSelector: clients, namespaceSelector: { matchLabels: { team: 'web' } } }], ports: [{ protocol: 'TCP', port: MEMCACHED_PORT }] },
+      { from: [{ podSelector: clients, namespaceSelector: { matchLabels: { team: 'web' } } }, { podSelector: { matchLabels: routerSelectorLabels(cluster()) } }], ports: [{ protocol: 'TCP', port: MEMCACHED_PORT }] },
       { from: [scraper], ports: [{ protocol: 'TCP', port: METRICS_PORT }] },
     ]);
   });

@@ -82,9 +82,9 @@ describe('the operator\'s published ring, as the sidecar reads it', () => {
   test('a scale-down from 4 to 3: ordinal 3 published draining, routed by nobody', async () => {
     const { planRing, serializeRing } = await import('../../../operator/src/ring.js');
     const { RoutingTable } = await import('../../../server/src/sidecar/routing/table.js');
-    const base = { cluster: 'web', namespace: 'prod', vnodes: 40, drainSeconds: 60, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z') };
+    const base = { cluster: 'web', namespace: 'prod', vnodes: 40, drainSeconds: 60, transitionSeconds: 0, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z') };
     const four = planRing({ ...base, replicas: 4 }).ring;
-    const three = planRing({ ...base, replicas: 3, previous: four }).ring;
+    const three = planRing({ ...base, replicas: 3, published: four }).ring;
     const spec = parseRingDocument(serializeRing(three));
     expect(spec.version).toBe(four.version + 1);
     expect(spec.members.map((m) => [m.name, m.state])).toEqual([

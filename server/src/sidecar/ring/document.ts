@@ -1,7 +1,11 @@
 /**
- * The ring document (DESIGN.md, "Ring document") as the sidecar reads it: parsed and validated into an
+ * The ring document (docs/ring.md is its specification) as the sidecar reads it: parsed and validated into an
  * immutable RingSpec. A document that fails validation is refused as a whole, so a half-written ConfigMap
  * never replaces a good ring.
+ *
+ * `previous`, present while a ring change is in progress, is the ring being left: the ring every reader was
+ * last fully on. A reader that ignores it still routes every key by `members`, as readers did before it
+ * existed; one that reads it can fill a miss from the key's previous owner and invalidate moved keys there.
  *
  * Member states, as the sidecar routes them:
  * - `active`: on the continuum; owns its ketama share of keys.
@@ -27,6 +31,14 @@ export interface RingMemberSpec {
   readonly address: string;
 }
 
+/** The ring being left during a transition: its own version, hash points and members (states included). */
+export interface PreviousRingSpec {
+  readonly version: number;
+  /** The document's `vnodes` unless `previous` names its own (a vnodes change is a transition too). */
+  readonly vnodes: number;
+  readonly members: readonly RingMemberSpec[];
+}
+
 export interface RingSpec {
   readonly cluster: string;
   readonly namespace: string;
@@ -35,6 +47,8 @@ export interface RingSpec {
   /** md5 digests per member at weight share 1 (4 continuum points each): 40 is libketama's 160 points. */
   readonly vnodes: number;
   readonly members: readonly RingMemberSpec[];
+  /** Present while a ring change is in progress (docs/ring.md, "States"). */
+  readonly previous?: PreviousRingSpec;
 }
 
 /** libketama and twemproxy: 40 digests x 4 points = 160 points per server. */
@@ -67,15 +81,43 @@ export function parseRingDocument(text: string, where = ''): RingSpec {
   }
   const hash = doc.hash ?? 'ketama-md5';
   if (hash !== 'ketama-md5') fail(where, `hash must be "ketama-md5", got ${JSON.stringify(hash)}`);
-  const vnodes = doc.vnodes ?? DEFAULT_VNODES;
-  if (typeof vnodes !== 'number' || !Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VNODES) {
-    fail(where, `vnodes must be an integer in [1, ${MAX_VNODES}]`);
-  }
-  if (!Array.isArray(doc.members)) fail(where, 'members must be an array');
-  if (doc.members.length > MAX_MEMBERS) fail(where, `more than ${MAX_MEMBERS} members`);
+  const vnodes = checkVnodes(doc.vnodes ?? DEFAULT_VNODES, 'vnodes', where);
+  const members = parseMembers(doc.members, 'members', where);
+  const previous = doc.previous === undefined ? undefined : parsePrevious(doc.previous, version, vnodes, where);
+  return Object.freeze({
+    cluster: typeof doc.cluster === 'string' ? doc.cluster : '',
+    namespace: typeof doc.namespace === 'string' ? doc.namespace : '',
+    version,
+    hash: 'ketama-md5',
+    vnodes,
+    members,
+    ...(previous ? { previous } : {}),
+  });
+}
+
+function checkVnodes(v: unknown, field: string, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_VNODES) fail(where, `${field} must be an integer in [1, ${MAX_VNODES}]`);
+  return v;
+}
+
+/** `previous` is validated as strictly as the document: a reader must never fill from a half-read ring. */
+function parsePrevious(raw: unknown, version: number, vnodes: number, where: string): PreviousRingSpec {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(where, 'previous must be an object');
+  const p = raw as Record<string, unknown>;
+  const v = p.version;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(where, 'previous.version must be a non-negative integer');
+  // Versions only go up, and each change is a new version: a `previous` at or above the document is a mix-up.
+  if (v >= version) fail(where, `previous.version (${v}) must be below version (${version})`);
+  const pv = p.vnodes === undefined ? vnodes : checkVnodes(p.vnodes, 'previous.vnodes', where);
+  return Object.freeze({ version: v, vnodes: pv, members: parseMembers(p.members, 'previous.members', where) });
+}
+
+function parseMembers(raw: unknown, field: string, where: string): readonly RingMemberSpec[] {
+  if (!Array.isArray(raw)) fail(where, `${field} must be an array`);
+  if (raw.length > MAX_MEMBERS) fail(where, `more than ${MAX_MEMBERS} ${field}`);
   const seen = new Set<string>();
-  const members = doc.members.map((m: unknown, i: number): RingMemberSpec => {
-    const at = `members[${i}]`;
+  const members = raw.map((m: unknown, i: number): RingMemberSpec => {
+    const at = `${field}[${i}]`;
     if (m === null || typeof m !== 'object') fail(where, `${at} must be an object`);
     const r = m as Record<string, unknown>;
     const host = str(r.host, `${at}.host`, where);
@@ -96,12 +138,5 @@ export function parseRingDocument(text: string, where = ''): RingSpec {
     const name = r.name === undefined ? address : str(r.name, `${at}.name`, where);
     return Object.freeze({ name, host, port, weight, state, address });
   });
-  return Object.freeze({
-    cluster: typeof doc.cluster === 'string' ? doc.cluster : '',
-    namespace: typeof doc.namespace === 'string' ? doc.namespace : '',
-    version,
-    hash: 'ketama-md5',
-    vnodes,
-    members: Object.freeze(members),
-  });
+  return Object.freeze(members);
 }

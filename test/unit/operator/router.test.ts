@@ -1,0 +1,127 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/**
+ * The router tier behind the client Service (builders/router.ts) and the servers' ring flags behind their
+ * builder option: pure builders, checked against the Kubernetes schemas and Pod Security "restricted".
+ */
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { API_VERSION, KIND, type CacheCluster, type CacheClusterSpec } from '../../../operator/src/api/types.js';
+import {
+  buildClientService,
+  buildHeadlessService,
+  buildPodDisruptionBudget,
+  buildRouterDeployment,
+  buildRouterPodDisruptionBudget,
+  buildRouterRole,
+  buildRouterRoleBinding,
+  buildRouterServiceAccount,
+  buildServiceMonitor,
+  buildStatefulSet,
+  selectorLabels,
+} from '../../../operator/src/builders/index.js';
+import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
+import { parseArgs } from '../../../server/src/sidecar/config.js';
+
+function cluster(spec: CacheClusterSpec = {}): CacheCluster {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'web', namespace: 'prod', uid: 'uid-1', generation: 1 }, spec };
+}
+
+/** Does a equality selector select these labels? */
+const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe('router builders', () => {
+  it('a Deployment of cachalot-sidecar in proxy mode, reading the ring ConfigMap through the API, valid and restricted', () => {
+    const d: any = buildRouterDeployment(cluster());
+    expect(() => new Deployment(d).validate()).not.toThrow();
+    expect(restrictedViolations(podTemplateOf(d)!)).toEqual([]);
+    expect(d.metadata.name).toBe('web-router');
+    expect(d.metadata.ownerReferences).toEqual([{ apiVersion: API_VERSION, kind: KIND, name: 'web', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    expect(d.spec.replicas).toBe(2);
+    const c = d.spec.template.spec.containers[0];
+    expect(c.image).toBe('cachalot/cachalot-sidecar:0.1.0');
+    expect(c.args).toEqual(['--ring-configmap=$(POD_NAMESPACE)/web-ring', '--listen=0.0.0.0', '--port=11211', '--metrics-port=9151']);
+    expect(c.env).toEqual([{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(d.spec.template.spec.serviceAccountName).toBe('web-router');
+    expect(c.resources.limits.cpu).toBeUndefined();
+  });
+
+  it('its arguments are accepted by cachalot-sidecar\'s own parser: proxy mode on every address, the ring ConfigMap, the metrics port the probes use', () => {
+    const d: any = buildRouterDeployment(cluster());
+    const c = d.spec.template.spec.containers[0];
+    // The kubelet expands $(POD_NAMESPACE) from the env the container declares.
+    const parsed = parseArgs(c.args.map((a: string) => a.replace('$(POD_NAMESPACE)', 'prod')));
+    if (parsed.kind !== 'run') throw new Error('expected a run configuration');
+    expect(parsed.config.ringConfigMap).toEqual({ namespace: 'prod', name: 'web-ring' });
+    expect(parsed.config.listen).toBe('0.0.0.0');
+    expect(parsed.config.port).toBe(11211);
+    expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(parsed.config.metricsPort);
+  });
+
+  it('replicas and resources come from spec.router; autoscale leaves replicas to the HPA', () => {
+    const d: any = buildRouterDeployment(cluster({ router: { replicas: 5, image: 'r:1', imagePullPolicy: 'Always', resources: { requests: { cpu: '2' } } } }));
+    expect(d.spec.replicas).toBe(5);
+    expect(d.spec.template.spec.containers[0]).toMatchObject({ image: 'r:1', imagePullPolicy: 'Always', resources: { requests: { cpu: '2' } } });
+    const auto: any = buildRouterDeployment(cluster({ router: { replicas: 5, autoscale: true } }));
+    expect('replicas' in auto.spec).toBe(false);
+    expect(() => new Deployment(auto).validate()).not.toThrow();
+  });
+
+  it('router pods are not selected by anything that selects servers, and the servers are not selected by the router', () => {
+    const cc = cluster();
+    const routerPod = buildRouterDeployment(cc).spec.template.metadata.labels;
+    const serverPod = (buildStatefulSet(cc).spec.template.metadata as any).labels;
+    const serverSelectors = [buildStatefulSet(cc).spec.selector.matchLabels, buildHeadlessService(cc).spec.selector, (buildPodDisruptionBudget(cc) as any).spec.selector.matchLabels, (buildServiceMonitor(cc) as any).spec.selector.matchLabels];
+    for (const s of serverSelectors.slice(0, 3)) expect(selects(s, routerPod)).toBe(false);
+    expect(selects(selectorLabels(cc), routerPod)).toBe(false);
+    const routerSelector = buildRouterDeployment(cc).spec.selector.matchLabels;
+    expect(selects(routerSelector, serverPod)).toBe(false);
+    expect(selects((buildRouterPodDisruptionBudget(cc) as any).spec.selector.matchLabels, serverPod)).toBe(false);
+  });
+
+  it('the client Service selects the router pods once one is available, the servers before that and when disabled', () => {
+    const cc = cluster();
+    const routerPod = buildRouterDeployment(cc).spec.template.metadata.labels;
+    const serverPod = (buildStatefulSet(cc).spec.template.metadata as any).labels;
+    const svc: any = buildClientService(cc, { routerReady: true });
+    expect(() => new Service(svc).validate()).not.toThrow();
+    expect(selects(svc.spec.selector, routerPod)).toBe(true);
+    expect(selects(svc.spec.selector, serverPod)).toBe(false);
+    expect(svc.spec.ports).toEqual([{ name: 'memcached', port: 11211, targetPort: 'memcached', protocol: 'TCP' }]);
+    expect(selects(buildClientService(cc, { routerReady: false }).spec.selector, serverPod)).toBe(true);
+    expect(selects(buildClientService(cluster({ router: { enabled: false } }), { routerReady: true }).spec.selector, serverPod)).toBe(true);
+  });
+
+  it('the Role reads only the ring ConfigMap and is bound to the router ServiceAccount', () => {
+    const sa: any = buildRouterServiceAccount(cluster());
+    const role: any = buildRouterRole(cluster());
+    const rb: any = buildRouterRoleBinding(cluster());
+    for (const [M, o] of [[ServiceAccount, sa], [Role, role], [RoleBinding, rb]] as const) expect(() => new (M as any)(o).validate()).not.toThrow();
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['web-ring'], verbs: ['get', 'list', 'watch'] }]);
+    expect(rb.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'prod' }]);
+  });
+
+  it('a PDB of maxUnavailable 1 with two or more replicas or an autoscaler, none for one fixed replica', () => {
+    const pdb: any = buildRouterPodDisruptionBudget(cluster());
+    expect(() => new PodDisruptionBudget(pdb).validate()).not.toThrow();
+    expect(pdb.metadata.name).toBe('web-router');
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(buildRouterPodDisruptionBudget(cluster({ router: { replicas: 1 } }))).toBeUndefined();
+    expect(buildRouterPodDisruptionBudget(cluster({ router: { replicas: 1, autoscale: true } }))).toBeDefined();
+  });
+});
+
+describe('server ring flags', () => {
+  it('are off by default and, with the builder option, name the ring ConfigMap and the pod as member', () => {
+    const args = (o?: { ringArgs?: boolean }) => (buildStatefulSet(cluster(), 3, o).spec.template.spec as any).containers[0].args as string[];
+    expect(args().some((a) => a.startsWith('--ring'))).toBe(false);
+    expect(args({ ringArgs: true }).slice(-4)).toEqual(['--ring-configmap', 'prod/web-ring', '--ring-member', '$(POD_NAME)']);
+    // $(POD_NAME) expands only from an env var the container declares.
+    expect((buildStatefulSet(cluster(), 3, { ringArgs: true }).spec.template.spec as any).containers[0].env[0].name).toBe('POD_NAME');
+  });
+});
