@@ -12,7 +12,7 @@
 // this file changes with it.
 
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { createStoreMemory, openStore } from '../../dist/server/src/cache/store/store.js';
+import { createStoreMemory, openTieredStore } from '../../dist/server/src/cache/store/store.js';
 import { createCounterMemory, Counters } from '../../dist/server/src/cache/metrics/counters.js';
 import { Clock } from '../../dist/server/src/runtime/clock.js';
 import { TextEngine } from '../../dist/server/src/cache/engine/text.js';
@@ -40,12 +40,14 @@ function parseArgs(argv) {
 }
 
 function makeEngine() {
-  const store = openStore(createStoreMemory({ memoryLimit: 256 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: 16 }));
   const counters = new Counters(createCounterMemory(1), 0);
   const noStats = { general: () => [], settings: () => [], items: () => [], slabs: () => [], conns: () => [], reset() {} };
   // The server's workers keep a ticking clock (runtime/clock.ts): so does the benchmark.
   const clock = Clock.startingNow();
   clock.startTicking();
+  // A RAM-only server's store (no flash tier), as worker.ts opens it.
+  const memory = createStoreMemory({ memoryLimit: 256 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: 16 });
+  const store = openTieredStore(memory, { now: () => clock.now() });
   return new TextEngine(store, counters, clock, {
     maxItemSize: 1024 * 1024, shutdownEnabled: false, flushEnabled: true, version: 'bench',
   }, { shutdown() {}, setVerbosity() {} }, noStats);

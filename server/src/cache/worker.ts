@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { parentPort, workerData, threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { getHeapStatistics } from 'node:v8';
-import { openStore } from './store/store.js';
+import { openTieredStore } from './store/store.js';
 import { LogFlashTier, type FlashMemory } from './flash/flash.js';
 import type { StoreMemory } from './store/types.js';
 import { Clock } from '../runtime/clock.js';
@@ -53,18 +53,13 @@ function main(): void {
   const { config } = init;
   const port = parentPort!;
   const log = pino({ level: config.logLevel, base: { thread: init.index } });
-  // ---- flash tier: evictions from RAM are demoted into the flash write buffer.
-  const flash = init.flash !== undefined ? new LogFlashTier(init.flash, init.index, log) : undefined;
-  const store = openStore(init.store, flash === undefined ? undefined : {
-    onEvict: (hash, ref, now) => {
-      flash.demote(hash, ref, store, now);
-    },
-  });
-  // ---- end flash tier
-  const counters = new Counters(init.counters, init.index);
-  const reader = new CounterReader(init.counters);
   // The main thread's clock ticks into init.clock; this one reads it (runtime/clock.ts).
   const clock = new Clock(init.processStarted, new Int32Array(init.clock));
+  // RAM, and flash behind it when -o ext_path is given: the tiered store demotes and promotes itself.
+  const flash = init.flash !== undefined ? new LogFlashTier(init.flash, init.index, log) : undefined;
+  const store = openTieredStore(init.store, { lower: flash, now: () => clock.now() });
+  const counters = new Counters(init.counters, init.index);
+  const reader = new CounterReader(init.counters);
   const gauges = counters.gauges;
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;
@@ -102,7 +97,7 @@ function main(): void {
       verbosity = level;
       port.postMessage({ type: 'verbosity', level } satisfies WorkerMessage);
     },
-  }, stats, flash);
+  }, stats);
 
   const owner: ConnectionOwner = {
     engine,

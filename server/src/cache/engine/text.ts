@@ -7,8 +7,8 @@
  * clients and tools depend on the exact bytes (differential tests in test/integration/differential).
  */
 import { performance } from 'node:perf_hooks';
-import type { Store } from '../store/types.js';
 import { ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, NO_ITEM } from '../store/types.js';
+import { ItemLocation, ON_FLASH, type TieredStore } from '../store/tier.js';
 import { Tokens } from '../../protocol/tokenize.js';
 import { parseI32, parseU32, parseU64, parseU64Big } from '../../protocol/numbers.js';
 import { base64Decode, base64Encode } from '../../protocol/base64.js';
@@ -34,13 +34,8 @@ export const GET_YIELD_BYTES = 1024 * 1024;
  * a separate iovec and a later release cost more than a copy of a few KiB.
  */
 export const ZERO_COPY_MIN = 64 * 1024;
-
-/** Promotion filter (seenOnFlashBefore): 64 Ki bits, cleared after 16 Ki marks (~1/4 of them set). */
-const FLASH_SEEN_BITS = 1 << 16;
-const FLASH_SEEN_WINDOW = 1 << 14;
 import type { StatsSource } from '../metrics/stats-source.js';
-import { FlashHit, type FlashTier } from '../flash/types.js';
-import type { PendingRead } from './session.js';
+import { landValue, reserveValue } from './pending.js';
 import { writeStats } from './stats-reply.js';
 
 /**
@@ -148,135 +143,25 @@ export class TextEngine {
   }
 
   constructor(
-    private readonly store: Store,
+    private readonly store: TieredStore,
     private readonly counters: Counters,
     private readonly clock: Clock,
     private readonly settings: EngineSettings,
     private readonly hooks: EngineHooks,
     private readonly statsSource: StatsSource,
-    private readonly flash?: FlashTier,
   ) {}
 
-  private readonly flashHit = new FlashHit();
-
-  // ---------------------------------------------------------------- flash tier
-
-  /**
-   * find() that also brings a flash item back into RAM, synchronously, for the commands that change an
-   * item rather than read it (incr/decr, append/prepend, touch, ma, md I, mg with T/N/R/h/l). Gets use the
-   * asynchronous path instead. Called with the lock held.
-   */
-  private findLive(h: number, kb: Uint8Array, ks: number, ke: number): number {
-    const store = this.store;
-    const ref = store.find(h, kb, ks, ke, this.now);
-    const flash = this.flash;
-    if (ref !== NO_ITEM || flash === undefined) return ref;
-    const hit = this.flashHit;
-    if (!flash.lookup(h, kb, ks, ke, this.now, hit)) return NO_ITEM;
-    const value = flash.readSync(hit, kb, ks, ke);
-    flash.invalidate(h, kb, ks, ke);
-    if (value === null || value.length !== hit.valueLength) return NO_ITEM;
-    return this.promote(h, kb, ks, ke, hit, value);
-  }
-
-  /** Links a flash item's value into RAM with its flags, exptime and CAS. Lock held. */
-  private promote(h: number, kb: Uint8Array, ks: number, ke: number, hit: FlashHit, value: Uint8Array): number {
-    const store = this.store;
-    const fresh = store.alloc(h, kb, ks, ke, hit.flags, hit.exptime, value.length, this.now);
-    if (fresh === NO_ITEM) return NO_ITEM;
-    if (value.length > 0) store.valueView(fresh).set(value);
-    store.link(h, fresh, this.now);
-    store.setCas(fresh, hit.cas);
-    this.flash?.countRecache?.();
-    return fresh;
-  }
-
-  /** True when the key has a flash copy (lock held); leaves its metadata in this.flashHit. */
-  private onFlash(h: number, kb: Uint8Array, ks: number, ke: number): boolean {
-    return this.flash !== undefined && this.flash.lookup(h, kb, ks, ke, this.now, this.flashHit);
-  }
+  /** Filled by store.lookup() when the key is on flash. */
+  private readonly loc = new ItemLocation();
 
   /**
-   * Reserves the value's bytes in the reply buffer (the header is already written from replyStart) and
-   * starts the asynchronous read. The reply keeps its place in the pipeline: the connection sends nothing
-   * until every reserved value has landed; a failed read removes the whole reply and counts a miss.
+   * The value of the item store.lookup() just located on flash goes into reserved bytes of the reply (its
+   * header is written from replyStart), read asynchronously; the store may promote it to RAM.
    */
   private readFromFlash(s: Session, h: number, kb: Uint8Array, ks: number, ke: number, replyStart: number,
     promoteOnHit: boolean): void {
-    const flash = this.flash!;
-    const out = s.out;
-    const vlen = this.flashHit.valueLength;
-    out.ensure(vlen + 2);
-    const rec: PendingRead = { epoch: s.outEpoch, replyStart, valueStart: out.pos, valueLength: vlen, trailer: 2 };
-    out.pos += vlen;
-    out.crlf();
-    s.pendingReads.push(rec);
-    const hit = new FlashHit().copyFrom(this.flashHit);
-    const key = Buffer.from(kb.subarray(ks, ke));
-    flash.read(hit, key, 0, key.length, (value) => this.readLanded(s, rec, h, key, hit, value, promoteOnHit));
-  }
-
-  /**
-   * Admission filter for promotion: a flash item comes back to RAM on its second read within a window,
-   * not its first. Promoting every flash hit evicts another RAM item per hit (which goes back to flash):
-   * measured in bench/flash.mjs with uniform reads over 32x the RAM tier, 393,415 items were rewritten to
-   * flash during 402,256 reads. One bit per hash bucket, per thread; cleared after FLASH_SEEN_WINDOW
-   * marks so that "recently" stays recent.
-   */
-  private seenOnFlashBefore(h: number): boolean {
-    const bit = (h ^ (h >>> 16)) & (FLASH_SEEN_BITS - 1);
-    const seen = this.flashSeen;
-    const byte = bit >>> 3;
-    const mask = 1 << (bit & 7);
-    if ((seen[byte] & mask) !== 0) return true;
-    seen[byte] |= mask;
-    if (++this.flashSeenMarks >= FLASH_SEEN_WINDOW) {
-      seen.fill(0);
-      this.flashSeenMarks = 0;
-    }
-    return false;
-  }
-
-  private readonly flashSeen = new Uint8Array(FLASH_SEEN_BITS / 8);
-  private flashSeenMarks = 0;
-
-  private readLanded(s: Session, rec: PendingRead, h: number, key: Buffer, hit: FlashHit, value: Buffer | null,
-    promoteOnHit: boolean): void {
-    const list = s.pendingReads;
-    const i = list.indexOf(rec);
-    if (i >= 0) list.splice(i, 1);
-    const counters = this.counters.row;
-    if (rec.epoch === s.outEpoch) {
-      const out = s.out;
-      if (value !== null && value.length === rec.valueLength) {
-        value.copy(out.buf, rec.valueStart);
-        counters[C.get_hits]++;
-        if (promoteOnHit && this.seenOnFlashBefore(h)) {
-          const store = this.store;
-          this.now = this.clock.now();
-          store.lock(h);
-          try {
-            if (store.find(h, key, 0, key.length, this.now) === NO_ITEM) this.promote(h, key, 0, key.length, hit, value);
-          } finally {
-            store.unlock(h);
-          }
-        }
-      } else {
-        // Remove the whole reply; later replies (and their reserved values) move up.
-        const end = rec.valueStart + rec.valueLength + rec.trailer;
-        const removed = end - rec.replyStart;
-        out.buf.copy(out.buf, rec.replyStart, end, out.pos);
-        out.pos -= removed;
-        for (const other of list) {
-          if (other.replyStart > rec.replyStart) {
-            other.replyStart -= removed;
-            other.valueStart -= removed;
-          }
-        }
-        counters[C.get_misses]++;
-      }
-    }
-    if (list.length === 0) s.onReadsDone?.();
+    const rec = reserveValue(s, replyStart, this.loc.valueLength);
+    this.store.readLocated(h, kb, ks, ke, this.loc, promoteOnHit, (value) => landValue(s, rec, value, this.counters.row));
   }
 
   // ---------------------------------------------------------------- replies
@@ -429,7 +314,7 @@ export class TextEngine {
 
   /**
    * get with one key, buf[ks, ke): what get() does for it, when the line has exactly one key of a valid
-   * length and the answer is in RAM (or there is no flash tier). Returns false, having done nothing the
+   * length and the answer is in RAM or a miss (not on flash). Returns false, having done nothing the
    * general path would not redo, for anything else.
    */
   private getOne(s: Session, buf: Buffer, ks: number, ke: number): boolean {
@@ -446,14 +331,13 @@ export class TextEngine {
     const h = store.hashKey(buf, ks, ke);
     store.lock(h);
     try {
-      const ref = store.find(h, buf, ks, ke, now);
-      if (ref === NO_ITEM) {
-        if (this.flash !== undefined) return false;
-        counters[C.get_misses]++;
-      } else {
+      const ref = store.lookup(h, buf, ks, ke, now, this.loc);
+      if (ref > 0) {
         this.writeValueReply(s, ref, buf, ks, ke, false);
         counters[C.get_hits]++;
-      }
+      } else if (ref === ON_FLASH) {
+        return false;
+      } else counters[C.get_misses]++;
       counters[C.cmd_get]++;
     } finally {
       store.unlock(h);
@@ -509,8 +393,8 @@ export class TextEngine {
         const h = store.hashKey(buf, ks, ke);
         store.lock(h);
         try {
-          const ref = store.find(h, buf, ks, ke, now);
-          if (ref !== NO_ITEM) {
+          const ref = store.lookup(h, buf, ks, ke, now, this.loc);
+          if (ref > 0) {
             if (shouldTouch) store.setExptime(ref, exptime);
             this.writeValueReply(s, ref, buf, ks, ke, returnCas);
             if (shouldTouch) {
@@ -521,16 +405,16 @@ export class TextEngine {
               counters[C.cmd_get]++;
             }
           } else if (shouldTouch) {
-            const promoted = this.flash !== undefined ? this.findLive(h, buf, ks, ke) : NO_ITEM;
+            const promoted = ref === ON_FLASH ? store.promote(h, buf, ks, ke, this.loc, now) : NO_ITEM;
             counters[C.cmd_touch]++;
             if (promoted !== NO_ITEM) {
               store.setExptime(promoted, exptime);
               this.writeValueReply(s, promoted, buf, ks, ke, returnCas);
               counters[C.touch_hits]++;
             } else counters[C.touch_misses]++;
-          } else if (this.onFlash(h, buf, ks, ke)) {
+          } else if (ref === ON_FLASH) {
             counters[C.cmd_get]++;
-            const hit = this.flashHit;
+            const hit = this.loc;
             const replyStart = out.pos;
             out.ascii('VALUE ');
             out.bytes(buf, ks, ke);
@@ -634,7 +518,7 @@ export class TextEngine {
     try {
       const ref = store.find(h, buf, ks, ke, this.now);
       if (ref !== NO_ITEM) store.unlink(h, ref);
-      this.flash?.invalidate(h, buf, ks, ke);
+      store.forget(h, buf, ks, ke);
     } finally {
       store.unlock(h);
     }
@@ -671,14 +555,12 @@ export class TextEngine {
     const h = store.hashKey(key, 0, klen);
     store.lock(h);
     try {
-      let old = store.find(h, key, 0, klen, now);
-      if (old === NO_ITEM && this.flash !== undefined && comm !== NREAD_SET) {
-        // The key may live on flash: add must see it; append/prepend/cas need its bytes or CAS in RAM.
-        if (comm === NREAD_APPEND || comm === NREAD_PREPEND || comm === NREAD_CAS) old = this.findLive(h, key, 0, klen);
-        else if (this.onFlash(h, key, 0, klen)) {
-          if (comm === NREAD_ADD) return STORE_NOT_STORED;
-          return this.writeItem(s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
-        }
+      let old = comm === NREAD_SET ? store.find(h, key, 0, klen, now) : store.lookup(h, key, 0, klen, now, this.loc);
+      if (old === ON_FLASH) {
+        // add must see a flash item; append/prepend/cas need its bytes or CAS in RAM.
+        if (comm === NREAD_APPEND || comm === NREAD_PREPEND || comm === NREAD_CAS) old = store.promote(h, key, 0, klen, this.loc, now);
+        else if (comm === NREAD_ADD) return STORE_NOT_STORED;
+        else return this.writeItem(s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
       }
       const itCas = s.cas;
       if (old !== NO_ITEM) {
@@ -759,7 +641,7 @@ export class TextEngine {
     if (s.keyBinary) bits |= ITEM_KEY_BINARY;
     if (bits !== 0) store.setBits(ref, bits);
     store.link(h, ref, this.now);
-    this.flash?.invalidate(h, s.key, 0, s.keyLen);
+    store.forget(h, s.key, 0, s.keyLen);
     s.cas = store.itemCas(ref);
     return STORE_STORED;
   }
@@ -784,7 +666,7 @@ export class TextEngine {
     let hit = false;
     store.lock(h);
     try {
-      const ref = this.findLive(h, t.buf, t.starts[1], t.ends[1]);
+      const ref = store.findLive(h, t.buf, t.starts[1], t.ends[1], this.now);
       if (ref !== NO_ITEM) {
         store.touchAccess(ref, this.now);
         store.setExptime(ref, exptime);
@@ -824,8 +706,8 @@ export class TextEngine {
         store.unlink(h, ref);
         hit = true;
       }
-      if (this.onFlash(h, t.buf, t.starts[1], t.ends[1])) {
-        this.flash!.invalidate(h, t.buf, t.starts[1], t.ends[1]);
+      if (store.lookup(h, t.buf, t.starts[1], t.ends[1], this.now, this.loc) === ON_FLASH) {
+        store.forget(h, t.buf, t.starts[1], t.ends[1]);
         hit = true;
       }
     } finally {
@@ -880,7 +762,7 @@ export class TextEngine {
     const r = this.deltaResult;
     r.ref = NO_ITEM;
     r.value = '';
-    const ref = this.findLive(h, kbuf, ks, ke);
+    const ref = store.findLive(h, kbuf, ks, ke, this.now);
     if (ref === NO_ITEM) {
       r.status = DELTA_NOT_FOUND;
       return r;
@@ -952,10 +834,8 @@ export class TextEngine {
       // Delayed: items last used at or before that second die once it arrives (settings.oldest_live).
       const oldestLive = this.clock.realtime(exptime, this.now) - 1;
       this.store.setOldestLive(oldestLive);
-      this.flash?.setOldestLive(oldestLive);
     } else {
       this.store.flushAll(this.now);
-      this.flash?.flushAll(this.now);
     }
     this.outString(s, 'OK');
   }
@@ -1282,10 +1162,11 @@ export class TextEngine {
     const h = store.hashKey(kb, ks, ke);
     store.lock(h);
     try {
-      let ref = of.locked ? this.findLive(h, kb, ks, ke) : store.find(h, kb, ks, ke, now);
+      let ref = of.locked ? store.findLive(h, kb, ks, ke, now) : store.lookup(h, kb, ks, ke, now, this.loc);
       let created = false;
       let won = false;
-      if (ref === NO_ITEM && !of.locked && this.onFlash(h, kb, ks, ke)) {
+      if (ref === ON_FLASH) {
+        ref = NO_ITEM;
         opaqueTooLong = this.metaGetFromFlash(s, h, kb, ks, ke, mark);
         flashHit = !opaqueTooLong;
       } else
@@ -1436,7 +1317,7 @@ export class TextEngine {
     const t = this.t;
     const of = this.of;
     const out = s.out;
-    const hit = this.flashHit;
+    const hit = this.loc;
     const last = t.count - 1;
     if (of.value) {
       out.ascii('VA ');
@@ -1645,10 +1526,9 @@ export class TextEngine {
     const h = store.hashKey(kb, ks, ke);
     store.lock(h);
     try {
-      const ref = of.hasCas || of.setStale ? this.findLive(h, kb, ks, ke) : store.find(h, kb, ks, ke, this.now);
-      const flashOnly = ref === NO_ITEM && this.onFlash(h, kb, ks, ke);
-      if (flashOnly) {
-        this.flash!.invalidate(h, kb, ks, ke);
+      const ref = of.hasCas || of.setStale ? store.findLive(h, kb, ks, ke, this.now) : store.lookup(h, kb, ks, ke, this.now, this.loc);
+      if (ref === ON_FLASH) {
+        store.forget(h, kb, ks, ke);
         counters[C.delete_hits]++;
         skip = s.noreply;
         code = 'HD';
@@ -1666,7 +1546,7 @@ export class TextEngine {
         } else {
           counters[C.delete_hits]++;
           store.unlink(h, ref);
-          this.flash?.invalidate(h, kb, ks, ke);
+          store.forget(h, kb, ks, ke);
           skip = s.noreply;
           code = 'HD';
         }

@@ -6,6 +6,8 @@ import type { Store, StoreHooks, StoreMemory } from './types.js';
 import { SegmentStore } from './segmentstore.js';
 
 export * from './types.js';
+export * from './tier.js';
+export { TieredSegmentStore, openTieredStore, type TieredStoreOptions } from './tiered.js';
 export { MIN_SEGMENTS_PER_SHARD, createStoreMemory, effectiveShards, validateStoreOptions } from './memory.js';
 export { StoreError, StoreOptionsError } from './errors.js';
 export { murmur3 } from './hash.js';
