@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Flash tier benchmark (issue 3), standalone: starts cachalot-server (dist/, `npm run build` first) with a
+// Flash tier benchmark, standalone: starts cachalot-server (dist/, `npm run build` first) with a
 // small RAM tier and a flash tier in a temp dir, and measures
 //   a. get throughput and latency (p50/p99) when nearly every hit comes from flash,
 //   b. the serving threads' event-loop delay p99 meanwhile (the server's own monitor, via /metrics),

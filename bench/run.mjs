@@ -552,7 +552,7 @@ async function runSide(id, kind, o, tmp) {
 
 
 // ---------------------------------------------------------------------------------------------------
-// Scenario x: the flash tier (issue 3). memcached's extstore is the baseline: it serves from flash too,
+// Scenario x: the flash tier. memcached's extstore is the baseline: it serves from flash too,
 // but forgets its flash on restart, which the recovered-items row shows.
 
 const FLASH_MEM_MIB = 64;
@@ -561,7 +561,7 @@ const FLASH_FILL = 0.75; // of the tier: full enough to matter, short of forcing
 const READY_TIMEOUT_MS = 300000;
 
 function flashArgs(kind, dir, sizeMiB) {
-  // memcached takes a file, cachalot a directory of append-only files (issue 3)
+  // memcached takes a file, cachalot a directory of append-only files
   return ['-o', kind === 'memcached' ? `ext_path=${join(dir, 'extstore')}:${sizeMiB}m` : `ext_path=${dir}:${sizeMiB}m`];
 }
 
@@ -663,7 +663,7 @@ function reportFlash(A, B, names, o) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Scenario s: the sidecar (issue 5). Three upstream servers (cachalot, or memcached with --against
+// Scenario s: the sidecar. Three upstream servers (cachalot, or memcached with --against
 // memcached) stay up for both halves: first the load goes straight to them, connections spread over the
 // three; then the same load goes through the sidecar, which routes each key on the ring.
 
