@@ -62,7 +62,10 @@ export class Request {
   keyBuf: Buffer = Buffer.alloc(0);
   keyStart = 0;
   keyEnd = 0;
-  /** Storage commands: client flags, exptime as sent, value length; -1 when no data block follows. */
+  /**
+   * Storage commands: client flags (verbosity: its level), exptime as sent (also touch's, gat's and
+   * flush_all's), value length; vlen is -1 when no data block follows.
+   */
   flags = 0;
   exptime = 0;
   vlen = -1;

@@ -39,7 +39,6 @@ export interface EngineSettings {
   maxItemSize: number;
   shutdownEnabled: boolean;
   flushEnabled: boolean;
-  version: string;
 }
 
 export interface EngineHooks {

@@ -15,7 +15,7 @@ import {
   CMD_MS, CMD_PREPEND, CMD_QUIT, CMD_REPLACE, CMD_SET, CMD_SHUTDOWN, CMD_SLABS, CMD_STATS, CMD_TOUCH,
   CMD_VERBOSITY, CMD_VERSION, CMD_WATCH,
 } from '../../protocol/commands.js';
-import { MN } from '../../protocol/replies.js';
+import { MN, VERSION_LINE } from '../../protocol/replies.js';
 import { C, type Counters, L } from '../metrics/counters.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { StatsSource } from '../metrics/stats-source.js';
@@ -109,7 +109,7 @@ export class TextEngine {
       case CMD_LRU_CRAWLER: lruCrawler(e, s, req.ntokens); break;
       case CMD_WATCH: watch(e, s); break;
       case CMD_STATS: stats(e, s, req.ntokens); break;
-      case CMD_VERSION: e.outString(s, 'VERSION ' + e.settings.version); break;
+      case CMD_VERSION: e.outString(s, VERSION_LINE); break;
       case CMD_QUIT: s.closeAfterWrite = true; break;
       case CMD_HTTP:
         // A web request sent to the cache port: memcached drops the connection without a reply.

@@ -8,12 +8,11 @@
  * first-out: a classic `noreply` is removed from the forwarded line and the reply dropped here (DROP_ALL);
  * a quiet meta command goes as it is, followed by `mn` (request.ts REPLY_QUIET).
  */
-import { NEED_MORE, RequestParser } from '../../protocol/parser.js';
-import { E_BAD_FORMAT, E_ERROR, E_TOO_LARGE } from '../../protocol/parser.js';
+import { E_BAD_FORMAT, E_ERROR, E_TOO_LARGE, NEED_MORE, RequestParser } from '../../protocol/parser.js';
 import {
   CMD_BGET, CMD_FLUSH_ALL, CMD_GAT, CMD_GATS, CMD_GET, CMD_GETS, CMD_HTTP, CMD_MA, CMD_MD, CMD_ME, CMD_MG, CMD_MN,
   CMD_MS, CMD_QUIT, CMD_SHUTDOWN, CMD_STATS, CMD_TOUCH, CMD_VERBOSITY, CMD_VERSION, isStorageCommand,
-  CMD_CAS, CMD_DECR, CMD_DELETE, CMD_INCR, CMD_SET,
+  CMD_DECR, CMD_DELETE, CMD_INCR, CMD_SET,
 } from '../../protocol/commands.js';
 import type { Request } from '../../protocol/request.js';
 import { base64Decode } from '../../protocol/base64.js';

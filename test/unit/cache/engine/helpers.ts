@@ -21,7 +21,7 @@ export class EngineHarness {
       general: () => [['pid', 1]], settings: () => [], items: () => [], slabs: () => [], conns: () => [], reset() {},
     };
     this.engine = new TextEngine(store, this.counters, this.clock, {
-      maxItemSize, shutdownEnabled: false, flushEnabled: opts.flushEnabled ?? true, version: '1.6.18',
+      maxItemSize, shutdownEnabled: false, flushEnabled: opts.flushEnabled ?? true,
     }, { shutdown() {}, setVerbosity: (level) => this.verbosity.push(level) }, stats);
   }
 
