@@ -276,7 +276,6 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
     this.owner.clientClosed(this);
   };
 
-  /** Graceful shutdown: dispatch what was already read, stop reading, close once every reply owed is written. */
   /**
    * Graceful stop. Requests the client already sent may still sit in the kernel's receive buffer, so the
    * connection keeps reading until it has been quiet for DRAIN_QUIET_MS (as cachalot-server's drain
