@@ -80,8 +80,4 @@ export class Request {
   readonly meta = new MetaFlags();
   /** A base64 key decodes into here (memcached decodes in place). */
   readonly keyScratch = Buffer.alloc(KEY_MAX_LENGTH + 8);
-
-  get keyLength(): number {
-    return this.keyEnd - this.keyStart;
-  }
 }
