@@ -49,7 +49,7 @@ function makeEngine() {
   const memory = createStoreMemory({ memoryLimit: 256 * 1024 * 1024, maxItemSize: 1024 * 1024, shards: 16 });
   const store = openTieredStore(memory, { now: () => clock.now() });
   return new TextEngine(store, counters, clock, {
-    maxItemSize: 1024 * 1024, shutdownEnabled: false, flushEnabled: true, version: 'bench',
+    maxItemSize: 1024 * 1024, shutdownEnabled: false, flushEnabled: true,
   }, { shutdown() {}, setVerbosity() {} }, noStats);
 }
 

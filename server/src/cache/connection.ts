@@ -7,11 +7,11 @@
  * to every request of a read are written with one socket write.
  */
 import type { Socket } from 'node:net';
-import { LINE_LIMIT } from '../protocol/limits.js';
+import { LINE_TOO_LONG, findLine, lineEndBefore } from '../protocol/framing.js';
 import type { TextEngine } from './engine/text.js';
 import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from './engine/session.js';
 import { C, type Counters } from './metrics/counters.js';
-import { stashBytes } from '../net/readbuffer.js';
+import { consumeBuffered, takeInput, type InputConsumer } from '../net/readbuffer.js';
 import { readInto } from '../net/sharedread.js';
 import { SocketWriter } from '../net/directwrite.js';
 import type { OutBuf } from '../protocol/outbuf.js';
@@ -40,9 +40,9 @@ const MAX_SPARE = 4 * 1024 * 1024;
 /** Flush the reply buffer mid-batch once it holds this much, so one read can't build a huge reply. */
 const OUT_FLUSH_AT = 256 * 1024;
 
-export class Connection {
+export class Connection implements InputConsumer {
   readonly session = new Session();
-  // ReadBuffered: public so that stashBytes() can work on them.
+  // InputConsumer: public so that takeInput() can work on them.
   rbuf: Buffer = Buffer.alloc(0);
   rstart = 0;
   rend = 0;
@@ -78,37 +78,22 @@ export class Connection {
     this.onRead(chunk.length, chunk);
   };
 
-  /**
-   * `n` bytes arrived at the start of `chunk`. The chunk may be the thread's shared read buffer, which the
-   * next read on any connection overwrites: whatever is not executed here is copied into rbuf.
-   */
+  /** `n` bytes arrived at the start of `chunk` (net/readbuffer.ts takeInput: used in place or stashed). */
   private readonly onRead = (n: number, chunk: Buffer): void => {
     this.owner.counters.row[C.bytes_read] += n;
     if (this.closing) return;
     if (this.draining) this.lastData = Date.now();
-    if (this.rend === this.rstart) {
-      const used = this.process(chunk, 0, n);
-      if (used < n) this.stash(chunk, used, n);
-    } else {
-      this.stash(chunk, 0, n);
-      this.processBuffered();
-    }
+    takeInput(this, chunk, n);
     this.flush();
   };
 
-  /** Executes the complete requests waiting in the read buffer; empties it when all are used. */
-  private processBuffered(): void {
-    this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-    if (this.rstart === this.rend) this.rstart = this.rend = 0;
-  }
-
-  /** Appends bytes to the read buffer; a data block being received gets room for all of it at once. */
-  private stash(src: Buffer, start: number, end: number): void {
-    stashBytes(this, src, start, end, this.session.want === WANT_NREAD ? this.session.nreadBytes + 4096 : 0);
+  /** A data block being received gets room for all of it at once. */
+  expecting(): number {
+    return this.session.want === WANT_NREAD ? this.session.nreadBytes + 4096 : 0;
   }
 
   /** Executes every complete request in buf[pos, end); returns the offset of the first unused byte. */
-  private process(buf: Buffer, pos: number, end: number): number {
+  consume(buf: Buffer, pos: number, end: number): number {
     const s = this.session;
     const engine = this.owner.engine;
     const limits = this.owner.limits;
@@ -125,17 +110,13 @@ export class Connection {
         s.swallowBytes -= n;
         if (s.swallowBytes === 0) s.want = WANT_COMMAND;
       } else {
-        let nl = buf.indexOf(10, pos);
-        if (nl >= end) nl = -1;
+        const nl = findLine(buf, pos, end, limits.maxGetLine);
         if (nl < 0) {
-          const pending = end - pos;
-          if (pending > LINE_LIMIT && (pending > limits.maxGetLine || !this.isGetLine(buf, pos, end))) {
-            // No newline in the first 2 KiB and not a long multi-get: memcached drops such clients.
-            this.close();
-          }
+          // No newline in the first 2 KiB and not a long multi-get: memcached drops such clients.
+          if (nl === LINE_TOO_LONG) this.close();
           break;
         }
-        const lineEnd = nl - pos > 1 && buf[nl - 1] === 13 ? nl - 1 : nl;
+        const lineEnd = lineEndBefore(buf, pos, nl);
         if (want === WANT_GET_RESUME) engine.resumeGet(s, buf, pos, lineEnd);
         else engine.processLine(s, buf, pos, lineEnd);
         if (s.want === WANT_GET_RESUME) {
@@ -169,16 +150,6 @@ export class Connection {
       }
     }
     return pos;
-  }
-
-  /** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */
-  private isGetLine(buf: Buffer, pos: number, end: number): boolean {
-    let p = pos;
-    while (p < end && buf[p] === 32) p++;
-    if (p - pos > 100) return false;
-    const g = buf[p] === 103 && buf[p + 1] === 101 && buf[p + 2] === 116;
-    if (!g) return false;
-    return buf[p + 3] === 32 || (buf[p + 3] === 115 && buf[p + 4] === 32);
   }
 
   /** Sends the replies gathered so far with one write; pauses reading while the client lags behind. */
@@ -274,7 +245,7 @@ export class Connection {
   private resumeAfterOutput(): void {
     this.paused = false;
     if (this.rend > this.rstart) {
-      this.processBuffered();
+      consumeBuffered(this);
       this.flush();
     }
     if (!this.paused && !this.closing) {
@@ -297,7 +268,7 @@ export class Connection {
     if (this.waitingForReads) {
       this.waitingForReads = false;
       if (this.rend > this.rstart) {
-        this.processBuffered();
+        consumeBuffered(this);
       }
       if (!this.paused && !this.waitingForReads && !this.closing) {
         if (this.draining) this.lastData = Date.now();

@@ -20,7 +20,6 @@ import {
   type CounterMemory,
 } from './metrics/counters.js';
 import { ServerStats } from './metrics/stats-source.js';
-import { VERSION } from '../protocol/version.js';
 import type { ServerConfig } from './config.js';
 
 export interface WorkerInit {
@@ -90,7 +89,6 @@ function main(): void {
     maxItemSize: config.maxItemSize,
     shutdownEnabled: config.enableShutdown,
     flushEnabled: true,
-    version: VERSION,
   }, {
     shutdown: (graceful) => port.postMessage({ type: 'shutdown-command', graceful } satisfies WorkerMessage),
     setVerbosity: (level) => {

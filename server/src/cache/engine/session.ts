@@ -1,5 +1,6 @@
 import { OutBuf } from '../../protocol/outbuf.js';
 import { KEY_MAX_LENGTH } from '../../protocol/limits.js';
+import { CMD_ADD, CMD_APPEND, CMD_CAS, CMD_PREPEND, CMD_REPLACE, CMD_SET } from '../../protocol/commands.js';
 
 /** What the connection must do next with its input (memcached's conn states that matter to parsing). */
 export const WANT_COMMAND = 0;
@@ -9,13 +10,13 @@ export const WANT_CLOSE = 3; // close now, without flushing further replies (mem
 /** A multi-get yielded part-way (its replies reached GET_YIELD_BYTES): resume it on the same line. */
 export const WANT_GET_RESUME = 4;
 
-/** The store modes of memcached's NREAD_* commands. */
-export const NREAD_SET = 1;
-export const NREAD_ADD = 2;
-export const NREAD_REPLACE = 3;
-export const NREAD_APPEND = 4;
-export const NREAD_PREPEND = 5;
-export const NREAD_CAS = 6;
+/** The store modes of memcached's NREAD_* commands: the storage commands' ids in the command table. */
+export const NREAD_SET = CMD_SET;
+export const NREAD_ADD = CMD_ADD;
+export const NREAD_REPLACE = CMD_REPLACE;
+export const NREAD_APPEND = CMD_APPEND;
+export const NREAD_PREPEND = CMD_PREPEND;
+export const NREAD_CAS = CMD_CAS;
 
 /**
  * Per-connection protocol state. One object per connection, reused for every request: the fields that

@@ -9,7 +9,7 @@ import { C, CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_C
 import { ITEM_UPDATE_INTERVAL, type Clock } from '../../runtime/clock.js';
 import { VERSION } from '../../protocol/version.js';
 
-/** The numbers behind `stats` (engine/stats-reply.ts formats them as memcached does). */
+/** The numbers behind `stats` (engine/stats.ts formats them as memcached does). */
 export type StatValue = string | number;
 export type StatLines = Array<[string, StatValue]>;
 

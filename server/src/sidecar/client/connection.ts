@@ -6,12 +6,11 @@
  */
 import type { Socket } from 'node:net';
 import { OutBuf } from '../../protocol/outbuf.js';
-import { LINE_LIMIT } from '../../protocol/limits.js';
 import { mark, markNextTurn, type Flushable } from '../batch.js';
 import { appendBytes } from '../copy.js';
-import { NEED_DATA, type DispatchClient, type Dispatcher } from '../routing/dispatch.js';
+import { LINE_TOO_LONG, type DispatchClient, type Dispatcher } from '../routing/dispatch.js';
 import { END, Slot, type SlotOwner } from '../request.js';
-import { stashBytes } from '../../net/readbuffer.js';
+import { consumeBuffered, takeInput, type InputConsumer } from '../../net/readbuffer.js';
 import { tick } from '../eventclock.js';
 import { readInto } from '../../net/sharedread.js';
 
@@ -43,7 +42,7 @@ const HELD_INITIAL = 4 * 1024;
 /** A draining connection that received nothing for this long has nothing more in flight from its client. */
 const DRAIN_QUIET_MS = 50;
 
-export class ClientConn implements DispatchClient, SlotOwner, Flushable {
+export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputConsumer {
   marked = false;
   private readonly out = new OutBuf();
   /**
@@ -57,7 +56,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private slots: Array<Slot | null> = [];
   private head = 0;
   private tail = 0;
-  // ReadBuffered: public so that stashBytes() can work on them.
+  // InputConsumer: public so that takeInput() can work on them.
   rbuf: Buffer = Buffer.alloc(0);
   rstart = 0;
   rend = 0;
@@ -155,23 +154,16 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private readonly onRead = (n: number, chunk: Buffer): void => {
     if (this.closing || this.quitting) return;
     if (this.draining) this.lastData = Date.now();
-    if (this.rend === this.rstart) {
-      const used = this.process(chunk, 0, n);
-      if (used < n) this.stash(chunk, used, n);
-    } else {
-      this.stash(chunk, 0, n);
-      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-      if (this.rstart === this.rend) this.rstart = this.rend = 0;
-    }
+    takeInput(this, chunk, n);
     this.checkBackpressure();
   };
 
-  private stash(src: Buffer, start: number, end: number): void {
-    stashBytes(this, src, start, end);
+  expecting(): number {
+    return 0;
   }
 
   /** Dispatches every complete request in buf[pos, end); returns the offset of the first unused byte. */
-  private process(buf: Buffer, pos: number, end: number): number {
+  consume(buf: Buffer, pos: number, end: number): number {
     const dispatcher = this.owner.dispatcher;
     const limits = this.owner.limits;
     tick();
@@ -183,16 +175,11 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
         if (this.swallowBytes === 0) this.want = WANT_COMMAND;
         continue;
       }
-      let nl = buf.indexOf(10, pos);
-      if (nl >= end) nl = -1;
-      if (nl < 0) {
-        const pending = end - pos;
-        if (pending > LINE_LIMIT && (pending > limits.maxGetLine || !isGetLine(buf, pos, end))) this.closeNow();
+      const next = dispatcher.dispatch(this, buf, pos, end, limits.maxGetLine);
+      if (next < 0) {
+        if (next === LINE_TOO_LONG) this.closeNow();
         break;
       }
-      const lineEnd = nl - pos > 1 && buf[nl - 1] === 13 ? nl - 1 : nl;
-      const next = dispatcher.dispatch(this, buf, pos, lineEnd, nl + 1, end);
-      if (next === NEED_DATA) break;
       pos = next;
       if (this.inFlight >= limits.maxInFlight) this.pause();
     }
@@ -217,10 +204,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     // A paused socket reading into the shared buffer leaves new data in the kernel until resumed: a drain
     // must not take the time before the next read for quiet.
     if (this.draining) this.lastData = Date.now();
-    if (this.rend > this.rstart) {
-      this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-      if (this.rstart === this.rend) this.rstart = this.rend = 0;
-    }
+    if (this.rend > this.rstart) consumeBuffered(this);
     if (!this.paused && !this.closing) this.socket.resume();
   }
 
@@ -292,7 +276,6 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
     this.owner.clientClosed(this);
   };
 
-  /** Graceful shutdown: dispatch what was already read, stop reading, close once every reply owed is written. */
   /**
    * Graceful stop. Requests the client already sent may still sit in the kernel's receive buffer, so the
    * connection keeps reading until it has been quiet for DRAIN_QUIET_MS (as cachalot-server's drain
@@ -308,10 +291,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
         setTimeout(check, DRAIN_QUIET_MS).unref();
         return;
       }
-      if (!this.paused && this.rend > this.rstart) {
-        this.rstart = this.process(this.rbuf, this.rstart, this.rend);
-        if (this.rstart === this.rend) this.rstart = this.rend = 0;
-      }
+      if (!this.paused && this.rend > this.rstart) consumeBuffered(this);
       this.quit();
       this.socket.pause();
     };
@@ -322,13 +302,4 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable {
   private lastData = 0;
   /** The last flush left its replies for the next turn (at most once in a row). */
   private deferred = false;
-}
-
-/** memcached lets a line without '\n' grow past 2 KiB only when it starts with "get " or "gets ". */
-function isGetLine(buf: Buffer, pos: number, end: number): boolean {
-  let p = pos;
-  while (p < end && buf[p] === 32) p++;
-  if (p - pos > 100) return false;
-  if (!(buf[p] === 103 && buf[p + 1] === 101 && buf[p + 2] === 116)) return false;
-  return buf[p + 3] === 32 || (buf[p + 3] === 115 && buf[p + 4] === 32);
 }

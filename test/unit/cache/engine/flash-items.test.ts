@@ -70,7 +70,7 @@ describe('engine: commands on items only the flash tier holds', () => {
     r = rig(dir);
     const clock = new Clock(Math.floor(Date.now() / 1000) - NOW);
     engine = new TextEngine(r.store, new Counters(createCounterMemory(1), 0), clock,
-      { maxItemSize: 256 * 1024, shutdownEnabled: false, flushEnabled: true, version: 'test' },
+      { maxItemSize: 256 * 1024, shutdownEnabled: false, flushEnabled: true },
       { shutdown() {}, setVerbosity() {} }, noStats);
     s = new Session();
     for (const [k, v] of KEYS) {

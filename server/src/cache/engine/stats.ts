@@ -1,10 +1,12 @@
 /**
- * `stats` replies in memcached's format ("STAT name value\r\n" ... "END\r\n"), with memcached's names
+ * `stats` and its replies in memcached's format ("STAT name value\r\n" ... "END\r\n"), with memcached's names
  * and number formats so that memcached_exporter, memcstat and dashboards read them unchanged. The values
  * come from a StatsSource the worker implements over shared counters and the store.
  */
 import type { OutBuf } from '../../protocol/outbuf.js';
 import type { StatLines, StatValue, StatsSource } from '../metrics/stats-source.js';
+import type { EngineContext } from './context.js';
+import type { Session } from './session.js';
 
 function formatValue(v: StatValue): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(6)) : v;
@@ -28,4 +30,32 @@ export function writeStats(out: OutBuf, source: StatsSource, sub: string): boole
   text += 'END\r\n';
   out.ascii(text);
   return true;
+}
+
+/** stats [group], stats reset, stats detail, stats cachedump (memcached's process_stat). */
+export function stats(e: EngineContext, s: Session, ntokens: number): void {
+  const t = e.t;
+  if (ntokens === 2) {
+    writeStats(s.out, e.statsSource, '');
+    return;
+  }
+  if (t.is(1, 'reset')) {
+    e.statsSource.reset();
+    e.outString(s, 'RESET');
+    return;
+  }
+  if (t.is(1, 'detail')) {
+    if (ntokens < 4) e.outString(s, 'CLIENT_ERROR usage: stats detail on|off|dump');
+    else if (t.is(2, 'on') || t.is(2, 'off')) e.outString(s, 'OK');
+    else if (t.is(2, 'dump')) s.out.ascii('END\r\n');
+    else e.outString(s, 'CLIENT_ERROR usage: stats detail on|off|dump');
+    return;
+  }
+  if (t.is(1, 'cachedump')) {
+    if (ntokens < 5) e.outString(s, 'CLIENT_ERROR bad command line');
+    else s.out.ascii('END\r\n');
+    return;
+  }
+  const sub = t.text(1);
+  if (!writeStats(s.out, e.statsSource, sub)) e.outString(s, 'ERROR');
 }
