@@ -42,6 +42,7 @@ import type { StatsSource } from '../metrics/stats-source.js';
 import { FlashHit, type FlashTier } from '../flash/types.js';
 import type { PendingRead } from './session.js';
 import { writeStats } from './stats-reply.js';
+import { NREAD_AUTH, type AsciiAuth } from './auth.js';
 
 /**
  * memcached's per-item overhead in ITEM_ntotal (its -I limit and `me` size=): sizeof(item), 48 bytes on
@@ -60,6 +61,8 @@ export interface EngineHooks {
   /** shutdown (-A): graceful is memcached's "shutdown graceful". */
   shutdown(graceful: boolean): void;
   setVerbosity(level: number): void;
+  /** refresh_certs: undefined when the certificate files were reloaded, else memcached's error text. */
+  refreshCerts?(): string | undefined;
 }
 
 const TWO_POW_64 = 1n << 64n;
@@ -100,6 +103,8 @@ class MetaFlags {
 }
 
 export class TextEngine {
+  /** -Y: the gate every line of a connection goes through until it authenticates. */
+  auth: AsciiAuth | undefined = undefined;
   private readonly t = new Tokens();
   private readonly of = new MetaFlags();
   private readonly seen = new Uint8Array(128);
@@ -279,6 +284,14 @@ export class TextEngine {
     if (list.length === 0) s.onReadsDone?.();
   }
 
+  /** memcached's process_refresh_certs_command: "OK" (noreply honoured), or the error text always. */
+  private refreshCerts(s: Session, ntokens: number): void {
+    this.setNoreplyMaybe(s, ntokens);
+    const error = this.hooks.refreshCerts === undefined ? 'Error TLS not enabled' : this.hooks.refreshCerts();
+    if (error === undefined) this.outString(s, 'OK');
+    else this.outErr(s, error);
+  }
+
   // ---------------------------------------------------------------- replies
 
   private outString(s: Session, str: string): void {
@@ -306,6 +319,10 @@ export class TextEngine {
 
   /** Executes one request line buf[start, end) ("\r\n" already removed). */
   processLine(s: Session, buf: Buffer, start: number, end: number): void {
+    if (this.auth !== undefined && !s.authenticated) {
+      this.auth.line(s, buf, start, end);
+      return;
+    }
     // "get <key>", the commonest request, without the tokenizer and the command table.
     if (buf[start] === 103 && buf[start + 1] === 101 && buf[start + 2] === 116 && buf[start + 3] === 32 &&
       end - start > 4 && this.getOne(s, buf, start + 4, end)) return;
@@ -408,6 +425,8 @@ export class TextEngine {
     } else if (t.is(0, 'verbosity')) {
       if (ntokens !== 3 && ntokens !== 4) this.outString(s, 'ERROR');
       else this.verbosity(s, ntokens);
+    } else if (t.is(0, 'refresh_certs')) {
+      this.refreshCerts(s, ntokens);
     } else if (t.is(0, 'lru_crawler')) {
       this.lruCrawler(s, ntokens);
     } else if (t.is(0, 'watch')) {
@@ -642,6 +661,10 @@ export class TextEngine {
 
   /** The data block of a storage command is complete: buf[start, start + s.nreadBytes). */
   completeNread(s: Session, buf: Buffer, start: number): void {
+    if (s.nreadCmd === NREAD_AUTH && this.auth !== undefined) {
+      this.auth.complete(s, buf, start);
+      return;
+    }
     this.now = this.clock.now();
     const counters = this.counters.row;
     counters[C.cmd_set]++;
