@@ -98,6 +98,13 @@ export function loadServerMaterial(files: ServerTlsFiles, read: ReadFile = readF
     }
   }
   try {
+    // OpenSSL checks the key against the certificate as it loads the key: memcached reports a mismatch as
+    // "Error loading the key: <file> : ...key values mismatch".
+    createSecureContext({ cert, key });
+  } catch (err) {
+    return problem('ssl_key', files.sslKey, 'key', (err as Error).message);
+  }
+  try {
     const context = createSecureContext({ cert, key, ca, minVersion: TLS_MIN_VERSIONS[files.sslMinVersion] ?? 'TLSv1.2' });
     return { cert, key, ca, context };
   } catch (err) {

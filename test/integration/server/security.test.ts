@@ -16,13 +16,19 @@ import { requireOpenssl } from '../../support/prereq.js';
 const EX_USAGE = 64;
 const QUIET_MS = 150;
 
-/** Sends each step on its own and collects the bytes that came back for it (until the server is quiet). */
+/**
+ * Sends each step on its own and collects the bytes that came back for it: every step of these scripts has a
+ * reply, so the first line is awaited (a loaded machine may take a while), then whatever follows until the
+ * server is quiet.
+ */
 async function transcript(client: RawClient, steps: readonly string[]): Promise<string[]> {
   const replies: string[] = [];
   for (const step of steps) {
     await client.send(step);
-    const got = await client.read(() => false, QUIET_MS, 5_000);
-    replies.push(got.data.toString('latin1') + (got.end === 'eof' ? '<closed>' : ''));
+    const first = await client.read((d) => d.length >= 2 && d[d.length - 1] === 10, 5_000, 5_000);
+    const rest = first.end === 'terminator' ? await client.read(() => false, QUIET_MS, 5_000) : first;
+    const data = first === rest ? first.data : Buffer.concat([first.data, rest.data]);
+    replies.push(data.toString('latin1') + (rest.end === 'eof' ? '<closed>' : ''));
   }
   return replies;
 }
@@ -158,7 +164,7 @@ describe('bad security configuration stops the server with exit code 64', () => 
   gate.describe('with certificate files', () => {
     const tlsCases: Array<[string, (c: TestCerts) => string, RegExp]> = [
       ['a missing key file', (c) => `ssl_chain_cert=${c.serverCert},ssl_key=${join(c.dir, 'nope.key')}`, /-o ssl_key=.*Error loading the key/],
-      ['a key that does not match the certificate', (c) => `ssl_chain_cert=${c.serverCert},ssl_key=${c.otherKey}`, /Error validating the certificate/],
+      ['a key that does not match the certificate', (c) => `ssl_chain_cert=${c.serverCert},ssl_key=${c.otherKey}`, /-o ssl_key=.*Error loading the key: .* : error:05800074:x509 certificate routines::key values mismatch/],
       ['a certificate file that is not PEM', (c) => `ssl_chain_cert=${c.serverKey},ssl_key=${c.serverKey}`, /-o ssl_chain_cert=.*Error loading the certificate chain/],
       ['a missing CA file', (c) => `ssl_chain_cert=${c.serverCert},ssl_key=${c.serverKey},ssl_ca_cert=${join(c.dir, 'nope.crt')}`, /-o ssl_ca_cert=.*Error loading the CA certificate/],
       ['ssl_verify_mode=2 without a CA', (c) => `ssl_chain_cert=${c.serverCert},ssl_key=${c.serverKey},ssl_verify_mode=2`, /ssl_verify_mode=2 needs -o ssl_ca_cert/],
@@ -293,10 +299,11 @@ gate.describe('-Z TLS, against memcached -Z', () => {
         fresh.client.close();
       }
       expect((await transcript(old.client, ['set o 0 0 1\r\no\r\nget o\r\n']))[0]).toBe('STORED\r\nVALUE o 0 1\r\no\r\nEND\r\n');
-      // A key that no longer fits its certificate: refresh_certs says so, the files in use stay.
+      // A key that no longer fits its certificate: refresh_certs says so in memcached's words (noreply does
+      // not silence an error), and the files in use stay.
       copyFileSync(c.otherKey, join(tlsDir, 'key.pem'));
       const failed = (await transcript(old.client, ['refresh_certs noreply\r\n']))[0]!;
-      expect(failed).toMatch(/^Error validating the certificate: .*\r\n$/);
+      expect(failed).toBe(`Error loading the key: ${join(tlsDir, 'key.pem')} : error:05800074:x509 certificate routines::key values mismatch\r\n`);
       const after = await connectTls(server.port, { ca: c.ca });
       expect(servedName(after.socket)).toBe('cachalot-b');
       after.client.close();
