@@ -152,6 +152,11 @@ export class UpstreamSecurity {
     return this.material.preamble;
   }
 
+  /** Reads the files now, as a change event would (new material only if one changed and it loads). */
+  reloadNow(): void {
+    this.watcher?.check();
+  }
+
   close(): void {
     this.watcher?.close();
   }
