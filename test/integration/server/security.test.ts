@@ -360,6 +360,15 @@ gate.describe('-Z with ssl_verify_mode=2 (mutual TLS)', () => {
     expect(expected).toEqual(['served', 'refused', 'refused']);
     expect(actual).toEqual(expected);
   }, 30_000);
+
+  it('still requires a client certificate after refresh_certs', async () => {
+    const c = certs!;
+    const { client } = await connectTls(cachalot!.port, { ca: c.ca, cert: c.clientCert, key: c.clientKey });
+    expect((await transcript(client, ['refresh_certs\r\n']))[0]).toBe('OK\r\n');
+    client.close();
+    expect(await outcome(cachalot!.port, { ca: c.ca })).toBe('refused');
+    expect(await outcome(cachalot!.port, { ca: c.ca, cert: c.clientCert, key: c.clientKey })).toBe('served');
+  }, 30_000);
 });
 
 async function statValue(port: number, name: string): Promise<number> {
