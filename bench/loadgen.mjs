@@ -15,6 +15,7 @@
 // Output: one JSON object on stdout (progress and errors on stderr). Usage: see USAGE below.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -45,6 +46,8 @@ const USAGE = `usage: node bench/loadgen.mjs --port P[,P...] [options]
   --count N           fill mode: stop after N sets
   --bytes N           fill mode: stop after N value bytes sent
   --seed N            PRNG seed (1)
+  --tls-ca FILE       connect over TLS, trusting this CA (a server started with -Z); replies arrive as
+                      'data' chunks instead of reads into the fixed buffer
   --cpu-pid PID[,PID...]  report utime+stime ticks of these processes over the measured window
   --max-seconds S     hard bound on the whole run (default: computed from the options)`;
 
@@ -83,6 +86,7 @@ function parseArgs(argv) {
     host: '127.0.0.1', port: 0, mode: 'load', conns: 50, depth: 1, keys: 100000, dist: 'uniform', zipfS: 0.99,
     setRatio: 1 / 11, valueSize: 100, valueMin: 0, valueMax: 0, populate: true, warmup: 3, duration: 10,
     requests: 1000000, count: 0, bytes: 0, seed: 1, cpuPids: [], maxSeconds: 0, ports: [], rate: 0, route: 'partition',
+    tlsCa: '',
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -123,6 +127,7 @@ function parseArgs(argv) {
         if (v !== 'partition' && v !== 'ketama') throw new Error(`--route must be partition or ketama, got ${v}`);
         o.route = v; i++; break;
       case '--cpu-pid': o.cpuPids = String(v).split(',').map((p) => num(a, p, 1, 2 ** 31)); i++; break;
+      case '--tls-ca': o.tlsCa = readFileSync(v); i++; break;
       case '--max-seconds': o.maxSeconds = num(a, v, 1, 86400); i++; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -455,11 +460,15 @@ class Conn extends Batcher {
 
   connect() {
     return new Promise((resolve, reject) => {
-      const s = net.connect({
-        host: this.o.host, port: this.port, noDelay: true,
-        onread: { buffer: this.readBuf, callback: this.onRead },
-      });
-      s.once('connect', () => { s.setNoDelay(true); resolve(); });
+      const secure = this.o.tlsCa !== '';
+      const s = secure
+        ? tls.connect({ host: this.o.host, port: this.port, ca: this.o.tlsCa })
+        : net.connect({
+          host: this.o.host, port: this.port, noDelay: true,
+          onread: { buffer: this.readBuf, callback: this.onRead },
+        });
+      if (secure) s.on('data', (chunk) => this.onRead(chunk.length, chunk));
+      s.once(secure ? 'secureConnect' : 'connect', () => { s.setNoDelay(true); resolve(); });
       s.once('error', (err) => reject(err));
       s.on('error', (err) => fatal(`connection error: ${err.message}`));
       s.on('close', () => { if (!closing) fatal('server closed a connection'); });

@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v memcached >/dev/null || need+=(memcached)
 command -v memccapable >/dev/null || need+=(libmemcached-tools)
+# The TLS tests make their certificates with the openssl CLI.
+command -v openssl >/dev/null || need+=(openssl)
 # Debian's python3-* packages install for the system interpreter; a python3 found earlier on PATH (pyenv,
 # a virtualenv) does not see them, and the tests run /usr/bin/python3.
 /usr/bin/python3 -c 'import pymemcache' 2>/dev/null || need+=(python3-pymemcache)

@@ -4,6 +4,7 @@
  * suite can never pass by not running. Elsewhere the test is skipped visibly: its title says what is missing
  * and why, and a warning is printed once.
  */
+import { spawnSync } from 'node:child_process';
 import { describe as jestDescribe, test as jestTest } from '@jest/globals';
 
 export const IN_CI = /^(true|1)$/i.test(process.env.CI ?? '');
@@ -56,4 +57,10 @@ export function prereqAtRuntime(name: string, available: boolean, reason: string
   if (IN_CI) throw new Error(`${text}; CI installs every prerequisite (.ci/run)`);
   console.warn(`SKIPPED at run time: ${text}`);
   return false;
+}
+
+/** The openssl CLI (Debian package openssl): the TLS tests make their certificates with it (support/certs.ts). */
+export function requireOpenssl(): Gate {
+  const available = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+  return requirePrereq('openssl', available, 'the openssl CLI makes the TLS tests\' certificates');
 }

@@ -52,6 +52,11 @@ export class RawClient {
     socket.on('error', onEnd);
   }
 
+  /** A client over a socket already connected (a TLS socket after its handshake, for instance). */
+  static over(socket: net.Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static async connect(port: number, timeoutMs = 5_000): Promise<RawClient> {
     return new RawClient(await connectLoopback(port, timeoutMs));
   }

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { applySecuritySuboption, checkSecurity, defaultSecurity, type SecurityConfig } from './security-config.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -59,6 +60,8 @@ export interface ServerConfig {
   logLevel: string;
   /** -o suboptions memcached has and we accept without effect (logged at start). */
   ignoredOptions: string[];
+  /** -Y, -Z and -o ssl_* (security-config.ts). */
+  security: SecurityConfig;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +94,7 @@ export function defaultConfig(): ServerConfig {
     extThreads: 1,
     logLevel: 'info',
     ignoredOptions: [],
+    security: defaultSecurity(),
   };
 }
 
@@ -170,9 +174,13 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
         cfg.shards = intIn('-o shards', value, 1, 65536);
         if ((cfg.shards & (cfg.shards - 1)) !== 0) fail(`-o shards must be a power of two (got '${value}')`);
         break;
-      default:
+      default: {
+        const security = applySecuritySuboption(cfg.security, key, value);
+        if (typeof security === 'string') fail(security);
+        if (security) break;
         if (IGNORED_SUBOPTIONS.has(key)) cfg.ignoredOptions.push(part);
         else fail(`Illegal suboption "${part}" in -o (see README for the supported ones)`);
+      }
     }
   }
 }
@@ -188,6 +196,9 @@ const USAGE = `cachalot-server — memcached-compatible cache server
   -I, --max-item-size=<size>  largest item, e.g. 1m, 128m (default: 1m)
   -b, --listen-backlog=<num>  listen backlog (default: ${DEFAULT_BACKLOG})
   -A, --enable-shutdown       allow the "shutdown" command
+  -Y, --auth-file=<file>      require ASCII authentication with the file's user:password lines
+  -Z, --enable-ssl            TLS on the cache port (with -o ssl_chain_cert=, ssl_key=, ssl_ca_cert=,
+                              ssl_verify_mode=0-3, ssl_min_version=tlsv1.2|tlsv1.3)
   -v, -vv                     verbose logging
   -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,
                               ext_flush_on_shutdown, metrics_port, shards
@@ -201,11 +212,11 @@ const USAGE = `cachalot-server — memcached-compatible cache server
 
 export type ParseResult = { kind: 'run'; config: ServerConfig } | { kind: 'exit'; text: string };
 
-const SHORT_WITH_VALUE = new Set(['p', 'l', 'U', 'm', 'c', 't', 'I', 'b', 'o', 'u', 'P', 'R', 'B', 'f', 'n', 'D', 'a']);
+const SHORT_WITH_VALUE = new Set(['Y', 'p', 'l', 'U', 'm', 'c', 't', 'I', 'b', 'o', 'u', 'P', 'R', 'B', 'f', 'n', 'D', 'a']);
 const LONG_NAMES: Record<string, string> = {
   port: 'p', listen: 'l', 'udp-port': 'U', 'memory-limit': 'm', 'conn-limit': 'c', threads: 't',
   'max-item-size': 'I', 'listen-backlog': 'b', 'enable-shutdown': 'A', extended: 'o', user: 'u',
-  'pidfile': 'P', 'max-reqs-per-event': 'R', protocol: 'B', help: 'h', version: 'V', verbose: 'v',
+  'pidfile': 'P', 'auth-file': 'Y', 'enable-ssl': 'Z', 'max-reqs-per-event': 'R', protocol: 'B', help: 'h', version: 'V', verbose: 'v',
 };
 
 /** Applies one option (short letter or our own long name) to cfg. */
@@ -248,8 +259,13 @@ function applyOption(cfg: ServerConfig, name: string, value: string, display: st
     case 'shutdown-timeout': cfg.shutdownTimeout = intIn(display, value, 0, 3600, ' of seconds'); break;
     case 'd': fail(`${display}: daemon mode is not supported; run under a supervisor (systemd, Kubernetes)`);
     // falls through (fail never returns)
-    case 'S': case 'Y': case 'Z':
-      fail(`${display}: SASL, auth files and TLS are not supported by cachalot-server`);
+    case 'Y':
+      if (value.trim() === '') fail(`${display} needs the auth file's path`);
+      cfg.security.authFile = value;
+      break;
+    case 'Z': cfg.security.tls = true; break;
+    case 'S':
+      fail(`${display}: SASL is not supported by cachalot-server; use -Y (ASCII authentication)`);
     // falls through
     case 'C': fail(`${display}: CAS cannot be disabled in cachalot-server`);
     // falls through
@@ -341,6 +357,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (cfg.memoryReserveMb !== 0 && cfg.memoryReserveMb < cfg.memoryLimitMb) {
     fail(`-o memory_reserve=${cfg.memoryReserveMb} must be at least -m ${cfg.memoryLimitMb}`);
   }
+  const securityProblem = checkSecurity(cfg.security);
+  if (securityProblem !== undefined) fail(securityProblem);
   if (cfg.verbosity > 0 && cfg.logLevel === 'info') cfg.logLevel = cfg.verbosity > 1 ? 'trace' : 'debug';
   return { kind: 'run', config: cfg };
 }

@@ -55,9 +55,12 @@ export class Connection implements InputConsumer {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
+    // A TLS socket's handle is the TLS layer, not the TCP stream: its bytes come through 'data' and go out
+    // through socket.write() (net/tls.ts).
+    const plain = (socket as { encrypted?: boolean }).encrypted !== true;
+    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false && plain);
     // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
-    if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    if (!plain || !readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;

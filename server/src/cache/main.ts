@@ -15,6 +15,8 @@ import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE
 import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
+import { watchAuthFile } from './authfile.js';
+import { createTlsCell } from '../net/tls.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/flash.js';
 
 /** Quiet time after which a draining connection with nothing pending is closed. */
@@ -103,6 +105,11 @@ function run(config: ServerConfig): void {
   const broadcast = (msg: MainMessage): void => {
     for (const w of workers) w.postMessage(msg);
   };
+  // -Y: reloaded on SIGHUP (as memcached) and when the file changes; -Z: the refresh_certs cell. memcached's
+  // first certificate load happens before its clock starts, at current_time 0; so does this one.
+  const security = config.security;
+  if (security.authFile !== '') watchAuthFile(security.authFile, log, (bytes) => broadcast({ type: 'auth', bytes }));
+  const tlsCell = security.tls ? createTlsCell(0) : undefined;
 
   // flash tier: after the connections drained, RAM items go to flash (ext_flush_on_shutdown),
   // then the flusher writes what is queued, syncs and exits; bounded by --shutdown-timeout.
@@ -201,7 +208,7 @@ function run(config: ServerConfig): void {
   };
 
   const spawn = (index: number, fd?: number): void => {
-    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory };
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory, tlsCell };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     worker.on('message', onWorkerMessage(index));
     worker.on('error', (err) => {
@@ -222,7 +229,7 @@ function run(config: ServerConfig): void {
   // memcached 1.6: SIGUSR1 is its graceful stop (this listener also keeps Node from opening its
   // inspector on 127.0.0.1:9229), and SIGHUP must not take the cache down.
   process.on('SIGUSR1', () => shutdown('SIGUSR1'));
-  process.on('SIGHUP', () => log.info('SIGHUP: ignored'));
+  if (security.authFile === '') process.on('SIGHUP', () => log.info('SIGHUP: ignored'));
   // flash tier: workers start once the index is rebuilt from the files, so no client sees a
   // half-recovered tier (and /readyz stays 503 until then).
   function flashRecovered(): void {

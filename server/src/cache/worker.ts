@@ -21,6 +21,7 @@ import {
 } from './metrics/counters.js';
 import { ServerStats } from './metrics/stats-source.js';
 import type { ServerConfig } from './config.js';
+import { openSecurity } from './security.js';
 
 export interface WorkerInit {
   index: number;
@@ -34,6 +35,8 @@ export interface WorkerInit {
   fd?: number;
   /** flash tier: its shared memory, when -o ext_path is given. */
   flash?: FlashMemory;
+  /** -Z: the shared TLS cell (net/tls.ts). */
+  tlsCell?: SharedArrayBuffer;
 }
 
 export type WorkerMessage =
@@ -43,7 +46,8 @@ export type WorkerMessage =
   | { type: 'verbosity'; level: number }
   | { type: 'drained' };
 
-export type MainMessage = { type: 'shutdown'; quietMs: number } | { type: 'verbosity'; level: number };
+export type MainMessage = { type: 'shutdown'; quietMs: number } | { type: 'verbosity'; level: number }
+  | { type: 'auth'; bytes: Uint8Array };
 
 const REJECT_TEXT = 'ERROR Too many open connections\r\n';
 
@@ -63,6 +67,7 @@ function main(): void {
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;
   let accepting = true;
+  const security = openSecurity(config.security, init.tlsCell, counters, reader, () => clock.now(), log);
 
   const stats = new ServerStats({
     store,
@@ -73,6 +78,7 @@ function main(): void {
     // flash tier: memcached's extstore lines in `stats`, and the `stats extstore` group.
     extraGeneral: flash === undefined ? undefined : () => flash.statPairs(),
     extra: flash === undefined ? undefined : (group) => (group === 'extstore' ? flash.extstoreStats() : undefined),
+    tlsGeneral: () => security.statLines(),
     conns: () => {
       const now = clock.now();
       return [...conns].map((c, i) => ({
@@ -95,7 +101,9 @@ function main(): void {
       verbosity = level;
       port.postMessage({ type: 'verbosity', level } satisfies WorkerMessage);
     },
+    refreshCerts: () => security.refreshCerts(),
   }, stats);
+  engine.auth = security.auth;
 
   const owner: ConnectionOwner = {
     engine,
@@ -130,7 +138,9 @@ function main(): void {
     counters.row[C.total_connections]++;
     const structures = Atomics.load(gauges, GAUGE_CONNECTION_STRUCTURES);
     if (n > structures) Atomics.compareExchange(gauges, GAUGE_CONNECTION_STRUCTURES, structures, n);
-    conns.add(new Connection(socket, owner));
+    security.accept(socket, (served) => conns.add(new Connection(served, owner)), () => {
+      Atomics.sub(gauges, GAUGE_CURR_CONNECTIONS, 1);
+    });
   };
 
   const server: Server = createServer({ noDelay: true }, onConnection);
@@ -154,6 +164,10 @@ function main(): void {
   port.on('message', (msg: MainMessage) => {
     if (msg.type === 'verbosity') {
       verbosity = msg.level;
+      return;
+    }
+    if (msg.type === 'auth') {
+      security.reloadAuth(msg.bytes);
       return;
     }
     if (msg.type === 'shutdown') {

@@ -41,6 +41,7 @@ export const CMD_QUIT = 31;
 export const CMD_STATS = 32;
 /** A line ending in "HTTP/...": a web request sent to the cache port, which memcached drops unanswered. */
 export const CMD_HTTP = 33;
+export const CMD_REFRESH_CERTS = 34;
 
 export interface CommandSpec {
   readonly name: string;
@@ -93,6 +94,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   cmd('version', CMD_VERSION, 2, ANY, 'text.ts'),
   cmd('quit', CMD_QUIT, 2, ANY, 'text.ts'),
   cmd('stats', CMD_STATS, 2, ANY, 'stats.ts'),
+  cmd('refresh_certs', CMD_REFRESH_CERTS, 2, ANY, 'admin.ts'),
 ];
 
 /** The table indexed by a command's first byte, so a lookup compares a handful of names at most. */

@@ -16,7 +16,7 @@ import { KEY_MAX_LENGTH, MFLAG_MAX_OPAQUE_LENGTH, MFLAG_MAX_OPT_LENGTH } from '.
 import {
   CMD_ADD, CMD_APPEND, CMD_CAS, CMD_DECR, CMD_DELETE, CMD_FLUSH_ALL, CMD_GAT, CMD_GATS, CMD_HTTP, CMD_INCR, CMD_MA,
   CMD_MD, CMD_ME, CMD_MG, CMD_MS, CMD_PREPEND, CMD_REPLACE, CMD_SET, CMD_TOUCH, CMD_UNKNOWN, CMD_VERBOSITY,
-  CMD_CACHE_MEMLIMIT, CMD_LRU, CMD_SLABS, CMD_WATCH, lookupCommand,
+  CMD_CACHE_MEMLIMIT, CMD_LRU, CMD_REFRESH_CERTS, CMD_SLABS, CMD_WATCH, lookupCommand,
 } from './commands.js';
 import { findLine, lineEndBefore } from './framing.js';
 import { Request } from './request.js';
@@ -133,7 +133,7 @@ export class RequestParser {
         req.flags = parseU32(buf, t.starts[1], t.ends[1]);
         if (Number.isNaN(req.flags)) req.error = E_BAD_FORMAT;
         break;
-      case CMD_CACHE_MEMLIMIT: case CMD_LRU: case CMD_WATCH:
+      case CMD_CACHE_MEMLIMIT: case CMD_LRU: case CMD_WATCH: case CMD_REFRESH_CERTS:
         this.noreplyMaybe(ntokens);
         break;
       case CMD_SLABS:

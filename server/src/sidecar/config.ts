@@ -5,6 +5,7 @@
  */
 import { SidecarError } from './errors.js';
 import type { EjectedPolicy } from './routing/table.js';
+import { checkUpstreamSecurity, type UpstreamSecurityOptions } from './upstream/security.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -49,6 +50,8 @@ export interface SidecarConfig {
   /** --spin-us was given (main.ts otherwise turns spinning off under a CPU limit of less than one CPU). */
   spinUsGiven: boolean;
   logLevel: string;
+  /** --tls-ca, --tls-cert, --tls-key, --auth-file (upstream/security.ts). */
+  upstreamSecurity: UpstreamSecurityOptions;
 }
 
 export function defaultConfig(): SidecarConfig {
@@ -73,6 +76,7 @@ export function defaultConfig(): SidecarConfig {
     spinUs: DEFAULT_SPIN_US,
     spinUsGiven: false,
     logLevel: 'info',
+    upstreamSecurity: {},
   };
 }
 
@@ -105,6 +109,9 @@ Other:
       --spin-us=N                   after a light event-loop turn, poll up to N µs for more work instead of
                                     sleeping (lower latency, more CPU when lightly loaded; 0 off; default ${DEFAULT_SPIN_US},
                                     or 0 when the container's CPU limit is under one CPU)
+      --tls-ca=FILE                 speak TLS to the servers, trusting this CA (PEM); reloaded on change
+      --tls-cert=FILE, --tls-key=FILE   client certificate and key for servers that require one (mutual TLS)
+      --auth-file=FILE              'user password' sent as memcached's auth set on each new server connection
       --log-level=LEVEL             pino level (default info)
   -h, --help                        this text
   -V, --version                     version
@@ -197,11 +204,17 @@ export function parseArgs(argv: readonly string[]): ParseResult {
         cfg.logLevel = v;
         break;
       }
+      case 'tls-ca': cfg.upstreamSecurity.tlsCa = take(); break;
+      case 'tls-cert': cfg.upstreamSecurity.tlsCert = take(); break;
+      case 'tls-key': cfg.upstreamSecurity.tlsKey = take(); break;
+      case 'auth-file': cfg.upstreamSecurity.authFile = take(); break;
       default: bad(arg, 'unknown option (see --help)');
     }
   }
   if ((cfg.ringFile === undefined) === (cfg.ringConfigMap === undefined)) {
     bad('--ring-file/--ring-configmap', 'exactly one ring source is required');
   }
+  const security = checkUpstreamSecurity(cfg.upstreamSecurity);
+  if (security !== undefined) throw new SidecarError('ERR_CONFIG', security);
   return { kind: 'run', config: cfg };
 }

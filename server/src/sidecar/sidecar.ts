@@ -15,6 +15,7 @@ import type { RingSource } from './ring/source.js';
 import { RoutingTable } from './routing/table.js';
 import { SidecarStats, statsReply } from './sidecar-stats.js';
 import { Upstream, type UpstreamOptions } from './upstream/upstream.js';
+import { UpstreamSecurity } from './upstream/security.js';
 import { setSpin } from './batch.js';
 
 export class Sidecar implements ClientOwner {
@@ -47,6 +48,7 @@ export class Sidecar implements ClientOwner {
       failureLimit: config.failureLimit,
       retryTimeoutMs: config.retryTimeoutMs,
       connections: config.serverConnections,
+      security: UpstreamSecurity.open(config.upstreamSecurity, log),
     };
     const ctx: DispatchContext = {
       table: () => this.current,
@@ -192,6 +194,7 @@ export class Sidecar implements ClientOwner {
       for (const c of this.clients) c.closeNow();
       for (const u of this.upstreams.values()) u.stop();
       this.upstreams.clear();
+      this.upstreamOptions.security?.close();
       if (this.httpServer) await new Promise<void>((r) => this.httpServer!.close(() => r()));
       this.log.info('cachalot-sidecar stopped');
     })();

@@ -116,3 +116,10 @@ export function lru(e: EngineContext, s: Session, ntokens: number): void {
 export function watch(e: EngineContext, s: Session): void {
   e.outString(s, 'CLIENT_ERROR watch commands not allowed');
 }
+
+/** memcached's process_refresh_certs_command: "OK" (noreply honoured), or the error text always. */
+export function refreshCerts(e: EngineContext, s: Session): void {
+  const error = e.hooks.refreshCerts === undefined ? 'Error TLS not enabled' : e.hooks.refreshCerts();
+  if (error === undefined) e.outString(s, 'OK');
+  else e.outErr(s, error);
+}

@@ -45,6 +45,8 @@ export interface EngineHooks {
   /** shutdown (-A): graceful is memcached's "shutdown graceful". */
   shutdown(graceful: boolean): void;
   setVerbosity(level: number): void;
+  /** refresh_certs: undefined when the certificate files were reloaded, else memcached's error text. */
+  refreshCerts?(): string | undefined;
 }
 
 export class EngineContext {

@@ -30,6 +30,8 @@ export class Session {
   /** quit: close once the replies already produced are written. */
   closeAfterWrite = false;
   lastCommandTime = 0;
+  /** -Y: set by the auth `set` (engine/auth.ts); until then every line goes to the auth gate. */
+  authenticated = false;
 
   // A storage command waiting for its data block.
   nreadCmd = 0;

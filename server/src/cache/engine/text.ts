@@ -12,8 +12,8 @@ import type { TieredStore } from '../store/tier.js';
 import {
   CMD_ADD, CMD_APPEND, CMD_BGET, CMD_CACHE_MEMLIMIT, CMD_CAS, CMD_DECR, CMD_DELETE, CMD_FLUSH_ALL, CMD_GAT,
   CMD_GATS, CMD_GET, CMD_GETS, CMD_HTTP, CMD_INCR, CMD_LRU, CMD_LRU_CRAWLER, CMD_MA, CMD_MD, CMD_ME, CMD_MG, CMD_MN,
-  CMD_MS, CMD_PREPEND, CMD_QUIT, CMD_REPLACE, CMD_SET, CMD_SHUTDOWN, CMD_SLABS, CMD_STATS, CMD_TOUCH,
-  CMD_VERBOSITY, CMD_VERSION, CMD_WATCH,
+  CMD_MS, CMD_PREPEND, CMD_QUIT, CMD_REFRESH_CERTS, CMD_REPLACE, CMD_SET, CMD_SHUTDOWN, CMD_SLABS, CMD_STATS,
+  CMD_TOUCH, CMD_VERBOSITY, CMD_VERSION, CMD_WATCH,
 } from '../../protocol/commands.js';
 import { MN, VERSION_LINE } from '../../protocol/replies.js';
 import { C, type Counters, L } from '../metrics/counters.js';
@@ -25,7 +25,8 @@ import { get, getOne } from './retrieval.js';
 import { STORE_REPLIES, storeItem, update } from './storage.js';
 import { arithmetic } from './arithmetic.js';
 import { remove, touch } from './delete-touch.js';
-import { flushAll, lru, lruCrawler, memlimit, shutdown, slabs, verbosity, watch } from './admin.js';
+import { flushAll, lru, lruCrawler, memlimit, refreshCerts, shutdown, slabs, verbosity, watch } from './admin.js';
+import { NREAD_AUTH, type AsciiAuth } from './auth.js';
 import { stats } from './stats.js';
 import { metaGet } from './meta-get.js';
 import { finalizeMetaSet, metaSet } from './meta-set.js';
@@ -46,6 +47,8 @@ LATENCY[CMD_DELETE] = L.delete;
 LATENCY[CMD_TOUCH] = L.touch;
 
 export class TextEngine {
+  /** -Y: the gate every line of a connection goes through until it authenticates. */
+  auth: AsciiAuth | undefined = undefined;
   private readonly e: EngineContext;
 
   constructor(store: TieredStore, counters: Counters, clock: Clock, settings: EngineSettings, hooks: EngineHooks,
@@ -55,6 +58,10 @@ export class TextEngine {
 
   /** Executes one request line buf[start, end) ("\r\n" already removed). */
   processLine(s: Session, buf: Buffer, start: number, end: number): void {
+    if (this.auth !== undefined && !s.authenticated) {
+      this.auth.line(s, buf, start, end);
+      return;
+    }
     const e = this.e;
     // "get <key>", the commonest request, without the tokenizer and the command table.
     if (buf[start] === 103 && buf[start + 1] === 101 && buf[start + 2] === 116 && buf[start + 3] === 32 &&
@@ -108,6 +115,7 @@ export class TextEngine {
       case CMD_LRU: lru(e, s, req.ntokens); break;
       case CMD_LRU_CRAWLER: lruCrawler(e, s, req.ntokens); break;
       case CMD_WATCH: watch(e, s); break;
+      case CMD_REFRESH_CERTS: refreshCerts(e, s); break;
       case CMD_STATS: stats(e, s, req.ntokens); break;
       case CMD_VERSION: e.outString(s, VERSION_LINE); break;
       case CMD_QUIT: s.closeAfterWrite = true; break;
@@ -132,6 +140,10 @@ export class TextEngine {
 
   /** The data block of a storage command (set...cas, ms) is complete: buf[start, start + s.nreadBytes). */
   completeNread(s: Session, buf: Buffer, start: number): void {
+    if (s.nreadCmd === NREAD_AUTH && this.auth !== undefined) {
+      this.auth.complete(s, buf, start);
+      return;
+    }
     const e = this.e;
     e.now = e.clock.now();
     const counters = e.counters.row;

@@ -22,7 +22,7 @@ export const COUNTER_NAMES = [
   'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses',
   'store_too_large', 'store_no_memory', 'auth_cmds', 'auth_errors',
   'bytes_read', 'bytes_written', 'total_connections', 'rejected_connections', 'conn_yields', 'idle_kicks',
-  'listen_disabled_num', 'malloc_fails',
+  'listen_disabled_num', 'malloc_fails', 'ssl_handshake_errors',
   // A gauge, not a counter: the thread's V8 heap in use, refreshed every second.
   'heap_used_bytes',
   // Store totals at the last `stats reset` (the store's own counters only grow; stats show the difference).

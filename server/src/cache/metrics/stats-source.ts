@@ -42,6 +42,8 @@ export interface StatsContext {
   verbosity(): number;
   extra?(group: string): StatLines | undefined;
   extraGeneral?(): StatLines;
+  /** -Z: ssl_handshake_errors and time_since_server_cert_refresh, placed where memcached prints them. */
+  tlsGeneral?(): StatLines;
 }
 
 function seconds(micros: number): string {
@@ -116,8 +118,8 @@ export class ServerStats implements StatsSource {
       ['touch_misses', c.get('touch_misses')],
       ['store_too_large', c.get('store_too_large')],
       ['store_no_memory', c.get('store_no_memory')],
-      ['auth_cmds', 0],
-      ['auth_errors', 0],
+      ['auth_cmds', c.get('auth_cmds')],
+      ['auth_errors', c.get('auth_errors')],
       // memcached prints idle_kicks only when an idle timeout is set.
       ...(config.idleTimeout > 0 ? [['idle_kicks', c.get('idle_kicks')] as [string, number]] : []),
       ['bytes_read', c.get('bytes_read')],
@@ -148,6 +150,7 @@ export class ServerStats implements StatsSource {
       ['log_watcher_skipped', 0],
       ['log_watcher_sent', 0],
       ['log_watchers', 0],
+      ...(this.ctx.tlsGeneral?.() ?? []),
       ['unexpected_napi_ids', 0],
       ['round_robin_fallback', 0],
       ['bytes', st.bytes],
@@ -199,7 +202,7 @@ export class ServerStats implements StatsSource {
       ['tcp_backlog', config.backlog],
       ['binding_protocol', 'ascii'],
       ['auth_enabled_sasl', 'no'],
-      ['auth_enabled_ascii', 'no'],
+      ['auth_enabled_ascii', config.security.authFile !== '' ? 'yes' : 'no'],
       ['item_size_max', config.maxItemSize],
       ['maxconns_fast', 'yes'],
       ['hashpower_init', 0],
@@ -240,17 +243,17 @@ export class ServerStats implements StatsSource {
       ['ext_max_frag', '0.80'],
       ['slab_automove_freeratio', '0.010'],
       ['ext_drop_unread', 'no'],
-      ['ssl_enabled', 'no'],
-      ['ssl_chain_cert', '(null)'],
-      ['ssl_key', '(null)'],
-      ['ssl_verify_mode', 0],
+      ['ssl_enabled', config.security.tls ? 'yes' : 'no'],
+      ['ssl_chain_cert', config.security.sslChainCert || '(null)'],
+      ['ssl_key', config.security.sslKey || '(null)'],
+      ['ssl_verify_mode', config.security.sslVerifyMode],
       ['ssl_keyformat', 1],
       ['ssl_ciphers', 'NULL'],
-      ['ssl_ca_cert', 'NULL'],
+      ['ssl_ca_cert', config.security.sslCaCert || 'NULL'],
       ['ssl_wbuf_size', 16384],
       ['ssl_session_cache', 'no'],
       ['ssl_kernel_tls', 'no'],
-      ['ssl_min_version', 'tlsv1.2'],
+      ['ssl_min_version', config.security.sslMinVersion],
       ['num_napi_ids', '(null)'],
       ['memory_file', ext.length > 0 ? ext.map((e) => e.path).join(',') : '(null)'],
     ];

@@ -18,6 +18,7 @@ import { appendBytes } from '../copy.js';
 import { stashBytes } from '../../net/readbuffer.js';
 import { tick } from '../eventclock.js';
 import { sharedReadBuffer } from '../../net/sharedread.js';
+import { AUTH_NEED_MORE, AUTH_REFUSED, consumeAuthReply, type UpstreamSecurity } from './security.js';
 
 /** A reply line longer than this without '\n' means the stream is not memcached's: give up on it. */
 const MAX_REPLY_LINE = 8192;
@@ -40,6 +41,8 @@ export interface ConnOwner {
   connFailed(conn: UpstreamConn, reason: 'timeout' | 'connect' | 'closed' | 'protocol'): void;
   /** The connection closed; the owner forgets it. */
   connClosed(conn: UpstreamConn): void;
+  /** TLS and the auth `set` towards servers (--tls-ca, --auth-file); undefined for plaintext. */
+  readonly security?: UpstreamSecurity;
 }
 
 export class UpstreamConn implements Flushable {
@@ -74,15 +77,20 @@ export class UpstreamConn implements Flushable {
   /** Requests in coalesced gets besides their first parts (which are in `queue`). */
   private followers = 0;
 
+  /** The server's reply to the auth `set` has not been read yet (upstream/security.ts). */
+  private authPending = false;
+
   constructor(private readonly owner: ConnOwner) {
+    const secured = owner.security?.connect(owner.host, owner.port);
     // Reads land in the shared buffer (net/sharedread.ts): replies not written to their client at once are copied out.
-    this.socket = net.connect({
+    this.socket = secured?.socket ?? net.connect({
       host: owner.host, port: owner.port, onread: { buffer: sharedReadBuffer, callback: this.onRead },
     } as unknown as net.NetConnectOpts);
+    if (secured !== undefined) this.socket.on('data', (chunk: Buffer) => this.onRead(chunk.length, chunk));
     this.socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by the request timeout when busy, by keepalive when idle.
     this.socket.setKeepAlive(true, 30_000);
-    this.socket.on('connect', this.onConnect);
+    this.socket.on(secured?.ready ?? 'connect', this.onConnect);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
     this.connectTimer = setTimeout(this.onConnectTimeout, owner.connectTimeoutMs);
@@ -202,6 +210,11 @@ export class UpstreamConn implements Flushable {
     this.connectTimer = null;
     if (this.closed) return;
     this.connected = true;
+    const preamble = this.owner.security?.authPreamble();
+    if (preamble !== undefined) {
+      this.authPending = true;
+      this.socket.write(preamble);
+    }
     this.flush();
   };
 
@@ -269,6 +282,16 @@ export class UpstreamConn implements Flushable {
   private process(buf: Buffer, pos: number, end: number): number {
     const queue = this.queue;
     const now = tick();
+    if (this.authPending) {
+      const at = consumeAuthReply(buf, pos, end);
+      if (at === AUTH_NEED_MORE) return pos;
+      if (at === AUTH_REFUSED) {
+        this.fail('protocol', FAIL_PROTOCOL);
+        return -1;
+      }
+      this.authPending = false;
+      pos = at;
+    }
     while (pos < end) {
       if (this.head === this.tail) {
         // Bytes nobody asked for: the stream is out of step with our requests.

@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { UpstreamConn, type ConnOwner } from './connection.js';
 import type { Part } from '../request.js';
+import type { UpstreamSecurity } from './security.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -19,6 +20,8 @@ export interface UpstreamOptions {
   failureLimit: number;
   retryTimeoutMs: number;
   connections: number;
+  /** --tls-ca / --auth-file: how connections (and probes) reach the servers. */
+  security?: UpstreamSecurity;
 }
 
 /** What the metrics layer records about an upstream (metrics.ts binds one per address). */
@@ -37,6 +40,7 @@ export interface UpstreamHooks {
 export class Upstream implements ConnOwner {
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly security: UpstreamSecurity | undefined;
   private readonly conns: Array<UpstreamConn | null>;
   private failures = 0;
   ejected = false;
@@ -57,6 +61,7 @@ export class Upstream implements ConnOwner {
   ) {
     this.connectTimeoutMs = opts.connectTimeoutMs;
     this.requestTimeoutMs = opts.requestTimeoutMs;
+    this.security = opts.security;
     this.conns = new Array<UpstreamConn | null>(opts.connections).fill(null);
   }
 
@@ -136,7 +141,10 @@ export class Upstream implements ConnOwner {
   private readonly probe = (): void => {
     this.probeTimer = null;
     if (this.stopped) return;
-    const sock = net.connect({ host: this.host, port: this.port });
+    const secured = this.security?.connect(this.host, this.port);
+    const sock = secured?.socket ?? net.connect({ host: this.host, port: this.port });
+    // With --auth-file the probe authenticates first and skips the STORED before VERSION.
+    const preamble = this.security?.authPreamble();
     this.probeSocket = sock;
     let answered = '';
     const timer = setTimeout(() => finish(false), this.opts.connectTimeoutMs + this.opts.requestTimeoutMs);
@@ -156,9 +164,19 @@ export class Upstream implements ConnOwner {
       this.log.info({ upstream: this.address }, 'upstream answered its probe; back in service');
       this.hooks.healthChanged(this);
     };
-    sock.on('connect', () => sock.write('version\r\n'));
+    sock.on(secured?.ready ?? 'connect', () => sock.write(preamble === undefined ? 'version\r\n' : Buffer.concat([preamble, Buffer.from('version\r\n')])));
+    let authed = preamble === undefined;
     sock.on('data', (d: Buffer) => {
       answered += d.toString('latin1');
+      if (!authed) {
+        if (!answered.includes('\n')) return;
+        if (!answered.startsWith('STORED\r\n')) {
+          finish(false);
+          return;
+        }
+        authed = true;
+        answered = answered.slice(8);
+      }
       if (answered.includes('\n')) finish(answered.startsWith('VERSION '));
     });
     sock.on('error', () => finish(false));

@@ -1,0 +1,90 @@
+/**
+ * The security flags of cachalot-server, as memcached 1.6 spells them: `-Y FILE` (ASCII authentication),
+ * `-Z` (TLS) and the `-o ssl_*` suboptions. Parsing here; the files themselves are checked at start by
+ * `checkSecurity` so that a missing or unreadable file, or a key that does not match its certificate, stops
+ * the server with a message naming the flag (memcached exits with EX_USAGE for these too).
+ */
+import { readFileSync } from 'node:fs';
+import { loadAuthFile } from './authfile.js';
+import { loadServerMaterial, TLS_MIN_VERSIONS } from '../net/tls.js';
+
+/** memcached's ssl_verify_mode values: SSL_VERIFY_NONE, _PEER, _PEER|_FAIL_IF_NO_PEER_CERT, _PEER|_CLIENT_ONCE. */
+export const VERIFY_NONE = 0;
+export const VERIFY_REQUEST = 1;
+export const VERIFY_REQUIRE = 2;
+export const VERIFY_ONCE = 3;
+
+
+export interface SecurityConfig {
+  /** -Y: the auth file ('' = no authentication). */
+  authFile: string;
+  /** -Z */
+  tls: boolean;
+  sslChainCert: string;
+  sslKey: string;
+  sslCaCert: string;
+  sslVerifyMode: number;
+  /** memcached's name: tlsv1.0 .. tlsv1.3 (default tlsv1.2, as memcached). */
+  sslMinVersion: string;
+  /** The ssl_* suboptions given, to refuse them without -Z. */
+  sslOptionsGiven: string[];
+}
+
+export function defaultSecurity(): SecurityConfig {
+  return {
+    authFile: '', tls: false, sslChainCert: '', sslKey: '', sslCaCert: '', sslVerifyMode: VERIFY_NONE,
+    sslMinVersion: 'tlsv1.2', sslOptionsGiven: [],
+  };
+}
+
+/**
+ * Applies one -o suboption if it is a security one: true when taken, a string when its value is bad (the
+ * message), false when the key is not a security suboption.
+ */
+export function applySecuritySuboption(sec: SecurityConfig, key: string, value: string): boolean | string {
+  switch (key) {
+    case 'ssl_chain_cert': sec.sslChainCert = value; break;
+    case 'ssl_key': sec.sslKey = value; break;
+    case 'ssl_ca_cert': sec.sslCaCert = value; break;
+    case 'ssl_verify_mode':
+      if (!/^[0-3]$/.test(value)) return `-o ssl_verify_mode must be 0 (none), 1 (request), 2 (require) or 3 (once) (got '${value}')`;
+      sec.sslVerifyMode = Number(value);
+      break;
+    case 'ssl_min_version':
+      if (TLS_MIN_VERSIONS[value] === undefined) return `-o ssl_min_version must be one of tlsv1.0, tlsv1.1, tlsv1.2, tlsv1.3 (got '${value}')`;
+      sec.sslMinVersion = value;
+      break;
+    case 'ssl_keyformat':
+      // memcached's default (SSL_FILETYPE_PEM) is the only format here.
+      if (value !== '1') return `-o ssl_keyformat: only 1 (PEM) is supported (got '${value}')`;
+      break;
+    case 'ssl_session_cache': case 'ssl_kernel_tls': case 'ssl_wbuf_size': case 'ssl_ciphers':
+      return `-o ${key} is not supported by cachalot-server (Node's TLS sets its own ciphers and buffers)`;
+    default:
+      return false;
+  }
+  sec.sslOptionsGiven.push(key);
+  return true;
+}
+
+/**
+ * Checks the combination and the files at start; returns the message of the first problem, or undefined.
+ * Reading the files here (not only when a worker starts) gives the operator one clear exit code 64.
+ */
+export function checkSecurity(sec: SecurityConfig): string | undefined {
+  if (sec.authFile !== '') {
+    const loaded = loadAuthFile(sec.authFile);
+    if (typeof loaded === 'string') return `-Y ${sec.authFile}: ${loaded}`;
+  }
+  if (!sec.tls) {
+    if (sec.sslOptionsGiven.length > 0) return `-o ${sec.sslOptionsGiven[0]} needs -Z (TLS is off)`;
+    return undefined;
+  }
+  if (sec.sslChainCert === '') return '-Z needs -o ssl_chain_cert=FILE (the server certificate chain, PEM)';
+  if (sec.sslKey === '') return '-Z needs -o ssl_key=FILE (the server private key, PEM)';
+  if (sec.sslVerifyMode === VERIFY_REQUIRE && sec.sslCaCert === '') {
+    return '-o ssl_verify_mode=2 needs -o ssl_ca_cert=FILE (the CA that signs client certificates)';
+  }
+  const material = loadServerMaterial(sec, readFileSync);
+  return typeof material === 'string' ? material : undefined;
+}

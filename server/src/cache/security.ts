@@ -1,0 +1,75 @@
+/**
+ * A worker's security pieces, built from the configuration: the ASCII-auth gate (-Y) and the TLS side of
+ * the cache port (-Z). The main thread has already checked the files (security-config.ts); loading them
+ * again here can only fail if they changed in between, which stops the worker with the same message.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { AsciiAuth, AuthTable } from './engine/auth.js';
+import { loadAuthFile } from './authfile.js';
+import { loadServerMaterial, ServerTls } from '../net/tls.js';
+import { C, type CounterReader, type Counters } from './metrics/counters.js';
+import type { SecurityConfig } from './security-config.js';
+import type { StatLines } from './metrics/stats-source.js';
+
+export interface WorkerSecurity {
+  auth: AsciiAuth | undefined;
+  tls: ServerTls | undefined;
+  /** Takes a reloaded auth file's bytes (from the main thread); ignored when they do not parse. */
+  reloadAuth(bytes: Uint8Array): void;
+  /** refresh_certs: undefined on success, else memcached's error text. */
+  refreshCerts(): string | undefined;
+  /** Serves `socket` now (plaintext) or after its handshake (TLS); `release` if it never gets served. */
+  accept(socket: Socket, serve: (s: Socket | TLSSocket) => void, release: () => void): void;
+  /** The TLS lines of `stats`, in memcached's place (after log_watchers). */
+  statLines(): StatLines;
+}
+
+export interface SecurityLog {
+  error(obj: object, msg: string): void;
+}
+
+export function openSecurity(sec: SecurityConfig, tlsCell: SharedArrayBuffer | undefined, counters: Counters,
+  reader: CounterReader, now: () => number, log: SecurityLog): WorkerSecurity {
+  let auth: AsciiAuth | undefined;
+  if (sec.authFile !== '') {
+    const table = loadAuthFile(sec.authFile);
+    if (typeof table === 'string') throw new Error(`-Y ${sec.authFile}: ${table}`);
+    auth = new AsciiAuth(table, counters);
+  }
+  let tls: ServerTls | undefined;
+  if (sec.tls && tlsCell !== undefined) {
+    const material = loadServerMaterial(sec);
+    if (typeof material === 'string') throw new Error(material);
+    tls = new ServerTls(sec, material, tlsCell, {
+      now,
+      handshakeFailed: () => {
+        counters.row[C.ssl_handshake_errors]++;
+      },
+      reloadFailed: (message) => log.error({}, `refresh_certs on another thread: ${message}; this thread keeps the files it had`),
+    });
+  }
+  const serverTls = tls;
+  return {
+    auth,
+    tls,
+    reloadAuth(bytes) {
+      const table = AuthTable.parse(Buffer.from(bytes));
+      if (auth !== undefined && typeof table !== 'string') auth.table = table;
+    },
+    refreshCerts() {
+      return serverTls === undefined ? 'Error TLS not enabled' : serverTls.refresh();
+    },
+    accept(socket, serve, release) {
+      if (serverTls === undefined) serve(socket);
+      else serverTls.accept(socket, serve, release);
+    },
+    statLines() {
+      if (serverTls === undefined) return [];
+      return [
+        ['ssl_handshake_errors', reader.get('ssl_handshake_errors')],
+        ['time_since_server_cert_refresh', serverTls.secondsSinceRefresh()],
+      ];
+    },
+  };
+}
