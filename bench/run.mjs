@@ -924,7 +924,7 @@ function medianRun(runs) {
 /** The figures a change must not move, per scenario kind: [label, value of one run, higher is better]. */
 const BASELINE_FIGURES = {
   load: [['throughput', (r) => r.opsPerSec, true], ['p99', (r) => r.latencyUs?.p99, false], ['CPU per op', (r) => cpuPerMop(r), false]],
-  trace: [['hit ratio', (r) => r.hitRatio, true], ['throughput', (r) => r.opsPerSec, true]],
+  trace: [['hit ratio', (r) => r.hitRatio, true], ['throughput', (r) => r.opsPerSec, true], ['CPU per op', (r) => cpuPerMop(r), false]],
   fill: [['peak RSS', (r) => r.memory?.hwm, false]],
   items: [['throughput', (r) => r.opsPerSec, true], ['RSS', (r) => r.memory?.rss, false]],
 };
@@ -993,6 +993,18 @@ function markdownTable(names, rows) {
 }
 
 /** A server command line without the machine's paths, for the report. */
+/**
+ * The report names no path of this machine: the baseline build by its commit, scratch directories by
+ * $TMPDIR, the checkout as ".".
+ */
+function scrubPaths(text, o) {
+  let out = text;
+  if (o.baseline) out = out.split(o.baseline).join(`<baseline build, ${buildCommit(o.baseline)}>`);
+  out = out.split(`${ROOT}/`).join('');
+  const tmp = tmpdir().replace(/\/+$/, '');
+  return out.split(`${tmp}/`).join('$TMPDIR/');
+}
+
 function shortCmd(cmd) {
   return cmd.replace(`${ROOT}/`, '').replace(/^\/usr\/bin\//, '');
 }
@@ -1133,7 +1145,7 @@ async function main() {
     process.stdout.write(`\n${text}\n`);
     sections.push(text);
   }
-  const report = `${header}\n${sections.join('\n')}\n`;
+  const report = scrubPaths(`${header}\n${sections.join('\n')}\n`, o);
   if (o.results) {
     const how = recordReport(o.results, report);
     process.stderr.write(`bench: ${how} its section in ${o.results}\n`);
