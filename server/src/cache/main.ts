@@ -268,8 +268,7 @@ function run(config: ServerConfig): void {
   if (flusher === undefined) {
     spawn(0);
     purger?.start();
-  }
-  else {
+  } else {
     flusher.once('message', (msg: FlusherMessage) => {
       if (msg.type === 'recovered' && !flashReady) flashRecovered();
     });
