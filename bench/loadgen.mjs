@@ -679,7 +679,7 @@ let ketamaOwner = new Uint16Array(0);
 
 async function computeKetamaOwners(o) {
   // The product's continuum (libmemcached-compatible, tested against python3-pylibmc): needs `npm run build`.
-  const { Continuum } = await import('../dist/server/src/sidecar/ring/continuum.js');
+  const { Continuum } = await import('../dist/server/src/ring/continuum.js');
   const continuum = new Continuum(o.ports.map((port) => ({ host: o.host, port, weight: 1 })), 40);
   const owners = new Uint16Array(o.keys);
   const key = Buffer.alloc(KEY_LEN);

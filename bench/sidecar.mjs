@@ -387,9 +387,9 @@ async function micro() {
   const dist = (f) => import(join(ROOT, 'dist', 'server', 'src', f));
   const { Dispatcher } = await dist('sidecar/routing/dispatch.js');
   const { RoutingTable } = await dist('sidecar/routing/table.js');
-  const { parseRingDocument } = await dist('sidecar/ring/document.js');
+  const { parseRingDocument } = await dist('ring/document.js');
   const { SidecarStats } = await dist('sidecar/sidecar-stats.js');
-  const { md5First32 } = await dist('sidecar/ring/md5.js');
+  const { md5First32 } = await dist('ring/md5.js');
   const { OutBuf } = await dist('protocol/outbuf.js');
   const { appendBytes } = await dist('sidecar/copy.js');
   const { createHash } = await import('node:crypto');

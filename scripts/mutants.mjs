@@ -19,7 +19,7 @@ export const MODULES = {
   clock: { tests: ['test/unit/runtime/clock.test.ts', 'test/unit/runtime/realtime.test.ts', 'test/unit/runtime/clock-cell.test.ts'] },
   sidecar: {
     tests: ['test/unit/sidecar/routing/table.test.ts', 'test/unit/sidecar/ring-and-config.test.ts',
-      'test/unit/sidecar/ring/ketama-pylibmc.test.ts', 'test/unit/sidecar/ring/ring-bounds.test.ts', 'test/unit/sidecar/ring/previous.test.ts'],
+      'test/unit/ring/ketama-pylibmc.test.ts', 'test/unit/ring/ring-bounds.test.ts', 'test/unit/ring/previous.test.ts'],
   },
   operator: {
     tests: ['test/unit/operator/builders.test.ts', 'test/unit/operator/conditions.test.ts',
@@ -34,8 +34,8 @@ const R = 'server/src/cache/flash/recovery.ts';
 const T = 'server/src/cache/flash/index.ts';
 const C = 'server/src/runtime/clock.ts';
 const RT = 'server/src/sidecar/routing/table.ts';
-const CO = 'server/src/sidecar/ring/continuum.ts';
-const RG = 'server/src/sidecar/ring/document.ts';
+const CO = 'server/src/ring/continuum.ts';
+const RG = 'server/src/ring/document.ts';
 const OR = 'operator/src/ring.ts';
 const B = 'operator/src/builders/';
 

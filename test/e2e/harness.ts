@@ -15,8 +15,8 @@ import { installCrd } from '../k8s/helpers.js';
 import { installChartRbac } from '../k8s/chart.js';
 import { Operator } from '../../operator/src/operator.js';
 import { createLogger } from '../../operator/src/log.js';
-import { Continuum } from '../../server/src/sidecar/ring/continuum.js';
-import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/sidecar/ring/document.js';
+import { Continuum } from '../../server/src/ring/continuum.js';
+import { parseRingDocument, type RingMemberSpec, type RingSpec } from '../../server/src/ring/document.js';
 import { parseReply, storageCommand, type Reply, type ReplyShape } from '../support/mcclient.js';
 import { ControlPlane } from './control-plane.js';
 import { NodeLifecycle } from './node-lifecycle.js';
@@ -175,7 +175,7 @@ export async function waitUntil<T>(what: string, probe: () => T | undefined | fa
 
 // ---- the ring, as a client routes by it ----------------------------------------------------------------------
 
-/** A ketama router over one ring document: the sidecar's own continuum, active members only (sidecar/ring/document.ts). */
+/** A ketama router over one ring document: the sidecar's own continuum, active members only (ring/document.ts). */
 export class RingRouter {
   readonly spec: RingSpec;
   readonly active: readonly RingMemberSpec[];

@@ -11,7 +11,7 @@ import { httpGet, startCachalotServer, type Cachalot } from '../support/cachalot
 import { freePort, stopServer } from '../support/servers.js';
 import { RawClient } from '../support/rawclient.js';
 import { RingFile, ask, ringJson, startSidecar } from '../integration/sidecar/helpers.js';
-import { FileRingSource } from '../../server/src/sidecar/ring/file.js';
+import { FileRingSource } from '../../server/src/ring/file.js';
 import { OperatorMetrics } from '../../operator/src/metrics.js';
 
 const dashboard = JSON.parse(readFileSync(new URL('../../charts/cachalot-operator/dashboards/cachalot.json', import.meta.url), 'utf8'));

@@ -5,8 +5,8 @@
  * document it sees across a scale-up and a draining scale-down parses and says what the operator meant,
  * `previous` included: each change carries the ring being left for spec.ring.transitionSeconds.
  */
-import { ConfigMapRingSource } from '../../server/src/sidecar/ring/configmap.js';
-import type { RingSpec } from '../../server/src/sidecar/ring/document.js';
+import { ConfigMapRingSource } from '../../server/src/ring/configmap.js';
+import type { RingSpec } from '../../server/src/ring/document.js';
 import { cacheCluster, eventually, patchMerge, startEnv, stored, type Env } from './helpers.js';
 
 let env: Env;

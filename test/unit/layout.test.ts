@@ -9,7 +9,7 @@ import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../server/src');
-const SHARED = ['protocol', 'net', 'runtime'];
+const SHARED = ['protocol', 'net', 'runtime', 'ring'];
 const PROGRAMS = ['cache', 'sidecar'];
 
 function sourceFiles(dir: string): string[] {
@@ -155,7 +155,7 @@ describe('server/src layout', () => {
     expect(found).toEqual([]);
   });
 
-  test('the shared layers (protocol, net, runtime) import neither program', () => {
+  test('the shared layers (protocol, net, runtime, ring) import neither program', () => {
     const bad = [...graph].flatMap(([f, deps]) =>
       SHARED.includes(f.split('/')[0]!) ? deps.filter((d) => PROGRAMS.includes(d.split('/')[0]!)).map((d) => `${f} -> ${d}`) : []);
     expect(bad).toEqual([]);

@@ -6,8 +6,8 @@ import pino from 'pino';
 import { parseArgs } from './config.js';
 import { cpuQuota, spinForQuota } from './cpuquota.js';
 import { SidecarError } from './errors.js';
-import { FileRingSource } from './ring/file.js';
-import type { RingSource } from './ring/source.js';
+import { FileRingSource } from '../ring/file.js';
+import type { RingSource } from '../ring/source.js';
 import { Sidecar } from './sidecar.js';
 
 async function main(): Promise<number> {
@@ -36,7 +36,7 @@ async function main(): Promise<number> {
   } else {
     // Loaded only for the API source: @kubernetes/client-node adds most of a second to start-up.
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { ConfigMapRingSource } = await import('./ring/configmap.js');
+    const { ConfigMapRingSource } = await import('../ring/configmap.js');
     const kc = new KubeConfig();
     try {
       kc.loadFromDefault();

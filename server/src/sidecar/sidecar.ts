@@ -10,8 +10,8 @@ import { ClientConn, type ClientLimits, type ClientOwner } from './client/connec
 import type { SidecarConfig } from './config.js';
 import { Dispatcher, type DispatchContext } from './routing/dispatch.js';
 import { SidecarMetrics, serveMetrics } from './metrics.js';
-import type { RingMemberSpec, RingSpec } from './ring/document.js';
-import type { RingSource } from './ring/source.js';
+import type { RingMemberSpec, RingSpec } from '../ring/document.js';
+import type { RingSource } from '../ring/source.js';
 import { RoutingTable } from './routing/table.js';
 import { SidecarStats, statsReply } from './sidecar-stats.js';
 import { Upstream, type UpstreamOptions } from './upstream/upstream.js';

@@ -10,8 +10,8 @@ import {
 } from '../../support/servers.js';
 import { RawClient } from '../../support/rawclient.js';
 import { defaultConfig, type SidecarConfig } from '../../../server/src/sidecar/config.js';
-import { FileRingSource } from '../../../server/src/sidecar/ring/file.js';
-import type { RingSource } from '../../../server/src/sidecar/ring/source.js';
+import { FileRingSource } from '../../../server/src/ring/file.js';
+import type { RingSource } from '../../../server/src/ring/source.js';
 import { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 
 export { RawClient };

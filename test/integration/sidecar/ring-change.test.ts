@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../../k8s/apiserver/index.js';
 import type { RunningServer } from '../../support/servers.js';
-import { ConfigMapRingSource } from '../../../server/src/sidecar/ring/configmap.js';
+import { ConfigMapRingSource } from '../../../server/src/ring/configmap.js';
 import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 import {
   RawClient, RingFile, askCount, eventually, fileSidecar, holders, ringJson, startSidecar, startUpstreams, stopAll,

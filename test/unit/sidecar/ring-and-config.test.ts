@@ -1,6 +1,6 @@
 import { parseArgs, defaultConfig } from '../../../server/src/sidecar/config.js';
-import { parseRingDocument } from '../../../server/src/sidecar/ring/document.js';
-import { SidecarError } from '../../../server/src/sidecar/errors.js';
+import { parseRingDocument } from '../../../server/src/ring/document.js';
+import { RingError } from '../../../server/src/ring/errors.js';
 
 describe('ring document', () => {
   const doc = (members: unknown, extra: Record<string, unknown> = {}): string =>
@@ -33,7 +33,7 @@ describe('ring document', () => {
     [JSON.stringify({ version: 1, members: [{ host: 'a', state: 'gone' }] }), 'members[0].state must be "active" or "draining"'],
     [JSON.stringify({ version: 1, members: [{ host: 'a' }, { host: 'a', port: 11211 }] }), 'members[1]: a:11211 is listed twice'],
   ])('refuses %s', (text, message) => {
-    expect(() => parseRingDocument(text)).toThrow(SidecarError);
+    expect(() => parseRingDocument(text)).toThrow(RingError);
     expect(() => parseRingDocument(text)).toThrow(message);
   });
 });

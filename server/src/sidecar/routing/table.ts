@@ -8,8 +8,8 @@
  * any server; with `ejected: 'next'` it goes to the member that owns it on a continuum built without the
  * ejected members (twemproxy's auto_eject_hosts), recomputed only when the ejected set changes.
  */
-import { Continuum } from '../ring/continuum.js';
-import type { RingMemberSpec, RingSpec } from '../ring/document.js';
+import { Continuum } from '../../ring/continuum.js';
+import type { RingMemberSpec, RingSpec } from '../../ring/document.js';
 import type { Upstream } from '../upstream/upstream.js';
 
 export type EjectedPolicy = 'miss' | 'next';

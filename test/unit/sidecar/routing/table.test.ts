@@ -1,5 +1,5 @@
-import { Continuum, ketamaDigests, ketamaServerString } from '../../../../server/src/sidecar/ring/continuum.js';
-import { parseRingDocument } from '../../../../server/src/sidecar/ring/document.js';
+import { Continuum, ketamaDigests, ketamaServerString } from '../../../../server/src/ring/continuum.js';
+import { parseRingDocument } from '../../../../server/src/ring/document.js';
 import { RoutingTable } from '../../../../server/src/sidecar/routing/table.js';
 import type { Upstream } from '../../../../server/src/sidecar/upstream/upstream.js';
 import { KetamaReference, pylibmcMissingReason } from '../../../support/ketama-reference.js';

@@ -3,7 +3,7 @@
  * 0..3, little-endian: MD5's state word A). crypto.createHash('md5') costs a Hash object, a digest Buffer and
  * a trip into C++ per key; this is the 64 steps unrolled over a reused 16-word block, no allocation.
  * `node bench/sidecar.mjs --micro` measures both (16-byte keys). Checked against node:crypto in
- * test/unit/sidecar/ring/md5.test.ts.
+ * test/unit/ring/md5.test.ts.
  */
 
 /** One 64-byte block, reused: the message's tail, its 0x80 terminator and its bit length go here. */

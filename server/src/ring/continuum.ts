@@ -1,7 +1,7 @@
 /**
  * The ketama continuum, computed as libmemcached (MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA with
  * ketama_weighted) and twemproxy compute it, so that a plain ketama client given the same member list puts
- * every key on the same server (verified against python3-pylibmc in test/unit/sidecar/ketama-pylibmc.test.ts):
+ * every key on the same server (verified against python3-pylibmc in test/unit/ring/ketama-pylibmc.test.ts):
  *
  * - each member gets floor(weight/total * vnodes * members + 1e-10) md5 digests, in C `float` arithmetic
  *   (Math.fround at each step, as the C expression rounds), 4 points per digest;

@@ -1,5 +1,5 @@
-import { parseRingDocument } from '../../../../server/src/sidecar/ring/document.js';
-import { SidecarError } from '../../../../server/src/sidecar/errors.js';
+import { parseRingDocument } from '../../../server/src/ring/document.js';
+import { RingError } from '../../../server/src/ring/errors.js';
 
 const doc = (members: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ cluster: 'web', namespace: 'prod', version: 7, members, ...extra });
@@ -18,7 +18,7 @@ describe('ring document bounds', () => {
     [doc([{ host: 'web-0\t' }]), 'members[0].host must not contain whitespace'],
     [doc([], { version: -1 }), 'version must be a non-negative integer'],
   ])('refuses %s', (text, message) => {
-    expect(() => parseRingDocument(text)).toThrow(SidecarError);
+    expect(() => parseRingDocument(text)).toThrow(RingError);
     expect(() => parseRingDocument(text)).toThrow(message);
   });
 

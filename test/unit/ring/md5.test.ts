@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { md5First32 } from '../../../../server/src/sidecar/ring/md5.js';
+import { md5First32 } from '../../../server/src/ring/md5.js';
 
 test('md5First32 equals the first 4 digest bytes (little-endian) of node:crypto md5, for lengths 0..300', () => {
   let seed = 12345;

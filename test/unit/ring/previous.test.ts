@@ -2,9 +2,9 @@
  * `previous` in the ring document (docs/ring.md): parsed and validated as strictly as the members, optional,
  * and the same document read by the operator's writer and the sidecar's parser.
  */
-import { parseRingDocument } from '../../../../server/src/sidecar/ring/document.js';
-import { SidecarError } from '../../../../server/src/sidecar/errors.js';
-import { parseRing, planRing, serializeRing } from '../../../../operator/src/ring.js';
+import { parseRingDocument } from '../../../server/src/ring/document.js';
+import { RingError } from '../../../server/src/ring/errors.js';
+import { parseRing, planRing, serializeRing } from '../../../operator/src/ring.js';
 
 const members = [{ name: 'web-0', host: 'web-0.h', port: 11211, weight: 1, state: 'active' }, { name: 'web-1', host: 'web-1.h', port: 11211, weight: 1, state: 'active' }];
 const doc = (extra: Record<string, unknown>): string => JSON.stringify({ cluster: 'web', namespace: 'prod', version: 7, hash: 'ketama-md5', vnodes: 40, members, ...extra });
@@ -42,7 +42,7 @@ describe('ring document previous', () => {
     [{ previous: { version: 6, members: [{ host: 'a' }, { host: 'a' }] } }, 'previous.members[1]: a:11211 is listed twice'],
     [{ previous: { version: 6, members: new Array(4097).fill(0).map((_, i) => ({ host: `h${i}` })) } }, 'more than 4096 previous.members'],
   ])('refuses %j as a whole', (extra, message) => {
-    expect(() => parseRingDocument(doc(extra))).toThrow(SidecarError);
+    expect(() => parseRingDocument(doc(extra))).toThrow(RingError);
     expect(() => parseRingDocument(doc(extra))).toThrow(message);
   });
 

@@ -1,6 +1,6 @@
 /**
- * The ring document (docs/ring.md is its specification) as the sidecar reads it: parsed and validated into an
- * immutable RingSpec. A document that fails validation is refused as a whole, so a half-written ConfigMap
+ * The ring document (docs/ring.md is its specification) as the sidecar and the server read it: parsed and
+ * validated into an immutable RingSpec. A document that fails validation is refused as a whole, so a half-written ConfigMap
  * never replaces a good ring.
  *
  * `previous`, present while a ring change is in progress, is the ring being left: the ring every reader was
@@ -17,7 +17,7 @@
  *   the leaving server before its pod disappears, so the shrink itself costs no errors or timeouts. It
  *   still receives keyless fan-out (flush_all), since it still holds data a later scale-up could re-expose.
  */
-import { SidecarError } from '../errors.js';
+import { RingError } from './errors.js';
 
 export type MemberState = 'active' | 'draining';
 
@@ -57,7 +57,7 @@ const MAX_MEMBERS = 4096;
 const MAX_VNODES = 10_000;
 
 function fail(where: string, msg: string): never {
-  throw new SidecarError('ERR_RING_INVALID', `ring document${where}: ${msg}`);
+  throw new RingError('ERR_RING_INVALID', `ring document${where}: ${msg}`);
 }
 
 function str(v: unknown, field: string, where: string): string {
@@ -65,7 +65,7 @@ function str(v: unknown, field: string, where: string): string {
   return v;
 }
 
-/** Parses ring.json text; throws SidecarError(ERR_RING_INVALID) naming the first bad field. */
+/** Parses ring.json text; throws RingError(ERR_RING_INVALID) naming the first bad field. */
 export function parseRingDocument(text: string, where = ''): RingSpec {
   let raw: unknown;
   try {

@@ -5,9 +5,9 @@
  * which keys reached it; the sidecar's Continuum must name the same server for every key.
  */
 import { spawnSync } from 'node:child_process';
-import { Continuum, type ContinuumMember } from '../../../../server/src/sidecar/ring/continuum.js';
-import { PYTHON, Sink, pylibmcMissingReason, pylibmcPlacement } from '../../../support/ketama-reference.js';
-import { requirePrereq } from '../../../support/prereq.js';
+import { Continuum, type ContinuumMember } from '../../../server/src/ring/continuum.js';
+import { PYTHON, Sink, pylibmcMissingReason, pylibmcPlacement } from '../../support/ketama-reference.js';
+import { requirePrereq } from '../../support/prereq.js';
 
 const KEYS = 10_000;
 const missing = pylibmcMissingReason();
