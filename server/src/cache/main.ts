@@ -37,6 +37,7 @@ function run(config: ServerConfig): void {
     maxItemSize: config.maxItemSize,
     shards: defaultShards(config),
     memoryReserve: memoryReserveBytes(config),
+    noEvict: config.noEvict,
   });
   const store = openStore(storeMemory);
 

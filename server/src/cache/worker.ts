@@ -94,7 +94,7 @@ function main(): void {
   const engine = new TextEngine(store, counters, clock, {
     maxItemSize: config.maxItemSize,
     shutdownEnabled: config.enableShutdown,
-    flushEnabled: true,
+    flushEnabled: !config.disableFlush,
   }, {
     shutdown: (graceful) => port.postMessage({ type: 'shutdown-command', graceful } satisfies WorkerMessage),
     setVerbosity: (level) => {
