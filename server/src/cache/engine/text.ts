@@ -27,6 +27,7 @@ import { arithmetic } from './arithmetic.js';
 import { remove, touch } from './delete-touch.js';
 import { flushAll, lru, lruCrawler, memlimit, refreshCerts, shutdown, slabs, verbosity, watch } from './admin.js';
 import { NREAD_AUTH, type AsciiAuth } from './auth.js';
+import type { PrefixStats } from '../metrics/prefix-stats.js';
 import { stats } from './stats.js';
 import { metaGet } from './meta-get.js';
 import { finalizeMetaSet, metaSet } from './meta-set.js';
@@ -54,6 +55,11 @@ export class TextEngine {
   constructor(store: TieredStore, counters: Counters, clock: Clock, settings: EngineSettings, hooks: EngineHooks,
     statsSource: StatsSource) {
     this.e = new EngineContext(store, counters, clock, settings, hooks, statsSource);
+  }
+
+  /** `stats detail`'s table, shared by every worker thread (metrics/prefix-stats.ts). */
+  set prefixes(prefixes: PrefixStats) {
+    this.e.prefixes = prefixes;
   }
 
   /** Executes one request line buf[start, end) ("\r\n" already removed). */

@@ -44,6 +44,8 @@ export interface StatsContext {
   extraGeneral?(): StatLines;
   /** -Z: ssl_handshake_errors and time_since_server_cert_refresh, placed where memcached prints them. */
   tlsGeneral?(): StatLines;
+  /** `stats detail on|off`, for `stats settings` detail_enabled. */
+  detailEnabled?(): boolean;
 }
 
 function seconds(micros: number): string {
@@ -196,7 +198,7 @@ export class ServerStats implements StatsSource {
       ['num_threads', config.threads],
       ['num_threads_per_udp', config.threads],
       ['stat_key_prefix', config.prefixDelimiter],
-      ['detail_enabled', 'no'],
+      ['detail_enabled', this.ctx.detailEnabled?.() === true ? 'yes' : 'no'],
       ['reqs_per_event', 20],
       ['cas_enabled', 'yes'],
       ['tcp_backlog', config.backlog],
