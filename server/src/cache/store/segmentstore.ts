@@ -712,10 +712,13 @@ export class SegmentStore implements Store {
       this.sh[shard * SHARD_I32_STRIDE + SH_ACTIVE + cls] = victim;
       return true;
     }
-    // Compacted, its live items kept: it becomes the youngest (and active) segment of its own class.
+    // Compacted, its live items kept: it becomes the youngest segment of its own class, and its active one
+    // when it is the write at hand's class or has more room than the active one.
     this.retag(victim, vcls, now);
     this.append(shard, victim, vcls);
-    this.sh[shard * SHARD_I32_STRIDE + SH_ACTIVE + vcls] = victim;
+    const a = shard * SHARD_I32_STRIDE + SH_ACTIVE + vcls;
+    const cur = this.sh[a];
+    if (vcls === cls || cur === NO_SEGMENT || this.seg[cur * SEG_STRIDE + SEG_WRITE] > kept) this.sh[a] = victim;
     return vcls === cls && this.segmentSize - kept >= size;
   }
 
