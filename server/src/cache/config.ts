@@ -23,9 +23,15 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_S = 30;
 
 export const MIN_MEMORY_MB = 8; // memcached refuses cache_memlimit below 8 MB too
 export const MAX_MEMORY_MB = 1024 * 1024;
-/** memcached 1.6 refuses an -I below its slab_chunk_max (512 KiB). */
-export const MIN_ITEM_SIZE = 512 * 1024;
+/** memcached refuses an -I below 1024 bytes ("Item max size cannot be less than 1024 bytes."). */
+export const MIN_ITEM_SIZE = 1024;
 export const MAX_ITEM_SIZE = 1024 * 1024 * 1024;
+/** memcached's slab_page_size: -o slab_chunk_max must divide it. */
+export const SLAB_PAGE_SIZE = 1024 * 1024;
+/** memcached 1.6's default slab_chunk_max (half a slab page); -I must be a multiple of it. */
+export const DEFAULT_SLAB_CHUNK_MAX = SLAB_PAGE_SIZE / 2;
+/** `-D`: memcached's default prefix delimiter for `stats detail`. */
+export const DEFAULT_PREFIX_DELIMITER = ':';
 export const MAX_THREADS = 256;
 /** --ring-file: how often the file is read besides change notifications (the sidecar's default too). */
 export const DEFAULT_RING_POLL_MS = 250;
@@ -52,6 +58,14 @@ export interface ServerConfig {
   maxItemSize: number;
   verbosity: number;
   enableShutdown: boolean;
+  /** `-F`: flush_all refused. */
+  disableFlush: boolean;
+  /** `-M`: a write that needs memory it cannot have fails instead of evicting. */
+  noEvict: boolean;
+  /** `-D`: the character ending a key's prefix for `stats detail` (memcached takes the first of -D's). */
+  prefixDelimiter: string;
+  /** `-o slab_chunk_max` in bytes; 0 when not given. Only checked against -I, as memcached checks it. */
+  slabChunkMax: number;
   backlog: number;
   idleTimeout: number;
   metricsPort: number;
@@ -96,6 +110,10 @@ export function defaultConfig(): ServerConfig {
     maxItemSize: DEFAULT_MAX_ITEM_SIZE,
     verbosity: 0,
     enableShutdown: false,
+    disableFlush: false,
+    noEvict: false,
+    prefixDelimiter: DEFAULT_PREFIX_DELIMITER,
+    slabChunkMax: 0,
     backlog: DEFAULT_BACKLOG,
     idleTimeout: 0,
     metricsPort: DEFAULT_METRICS_PORT,
@@ -120,7 +138,7 @@ export function defaultConfig(): ServerConfig {
 /** memcached's -o suboptions that tune slabs, LRUs and crawlers this store does not have. */
 const IGNORED_SUBOPTIONS = new Set([
   'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'no_hashexpand', 'slab_reassign',
-  'no_slab_reassign', 'slab_automove', 'slab_automove_ratio', 'slab_automove_window', 'slab_chunk_max',
+  'no_slab_reassign', 'slab_automove', 'slab_automove_ratio', 'slab_automove_window',
   'lru_crawler', 'no_lru_crawler', 'lru_crawler_sleep', 'lru_crawler_tocrawl', 'lru_maintainer',
   'no_lru_maintainer', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl',
   'modern', 'no_modern', 'watcher_logbuf_size', 'worker_logbuf_size', 'track_sizes', 'no_inline_ascii_resp',
@@ -192,6 +210,11 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
       case 'ring_purge_rate':
         cfg.ringPurgeRate = intIn('-o ring_purge_rate', value, 0, MAX_RING_PURGE_RATE, ' of items per second');
         break;
+      case 'slab_chunk_max':
+        // memcached reads plain bytes here (no k/m suffix) and crashes on 0 or text; we refuse both.
+        if (!/^\d+$/.test(value)) fail(`-o slab_chunk_max must be a number of bytes, 1 to ${SLAB_PAGE_SIZE} (got '${value}')`);
+        cfg.slabChunkMax = intIn('-o slab_chunk_max', value, 1, SLAB_PAGE_SIZE, ' of bytes');
+        break;
       case 'shards':
         cfg.shards = intIn('-o shards', value, 1, 65536);
         if ((cfg.shards & (cfg.shards - 1)) !== 0) fail(`-o shards must be a power of two (got '${value}')`);
@@ -215,15 +238,20 @@ const USAGE = `cachalot-server — memcached-compatible cache server
   -m, --memory-limit=<mb>     item memory in megabytes (default: ${DEFAULT_MEMORY_MB})
   -c, --conn-limit=<num>      max simultaneous connections (default: ${DEFAULT_MAX_CONNECTIONS})
   -t, --threads=<num>         worker threads (default: the CPUs available)
-  -I, --max-item-size=<size>  largest item, e.g. 1m, 128m (default: 1m)
+  -I, --max-item-size=<size>  largest item, e.g. 1m, 128m (default: 1m); below 512k with
+                              -o slab_chunk_max=<bytes> dividing it, as memcached
   -b, --listen-backlog=<num>  listen backlog (default: ${DEFAULT_BACKLOG})
   -A, --enable-shutdown       allow the "shutdown" command
+  -F, --disable-flush-all     refuse flush_all ("CLIENT_ERROR flush_all not allowed")
+  -M, --disable-evictions     return an error on memory exhaustion instead of evicting items
+  -D <char>                   prefix delimiter for "stats detail" (default: ${DEFAULT_PREFIX_DELIMITER})
   -Y, --auth-file=<file>      require ASCII authentication with the file's user:password lines
   -Z, --enable-ssl            TLS on the cache port (with -o ssl_chain_cert=, ssl_key=, ssl_ca_cert=,
                               ssl_verify_mode=0-3, ssl_min_version=tlsv1.2|tlsv1.3)
   -v, -vv                     verbose logging
   -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,
-                              ext_flush_on_shutdown, metrics_port, shards, ring_purge_rate
+                              ext_flush_on_shutdown, metrics_port, shards, ring_purge_rate,
+                              slab_chunk_max
       --metrics-port=<num>    HTTP port for /metrics /healthz /readyz (default: ${DEFAULT_METRICS_PORT}, 0 = off)
       --metrics-listen=<addr> interface for the HTTP port (default: 0.0.0.0)
       --ring-file=<file>      follow the ring document (ring.json) in this file, e.g. a mounted ConfigMap
@@ -243,7 +271,8 @@ export type ParseResult = { kind: 'run'; config: ServerConfig } | { kind: 'exit'
 const SHORT_WITH_VALUE = new Set(['Y', 'p', 'l', 'U', 'm', 'c', 't', 'I', 'b', 'o', 'u', 'P', 'R', 'B', 'f', 'n', 'D', 'a']);
 const LONG_NAMES: Record<string, string> = {
   port: 'p', listen: 'l', 'udp-port': 'U', 'memory-limit': 'm', 'conn-limit': 'c', threads: 't',
-  'max-item-size': 'I', 'listen-backlog': 'b', 'enable-shutdown': 'A', extended: 'o', user: 'u',
+  'max-item-size': 'I', 'listen-backlog': 'b', 'enable-shutdown': 'A', 'disable-flush-all': 'F',
+  'disable-evictions': 'M', extended: 'o', user: 'u',
   'pidfile': 'P', 'auth-file': 'Y', 'enable-ssl': 'Z', 'max-reqs-per-event': 'R', protocol: 'B', help: 'h', version: 'V', verbose: 'v',
 };
 
@@ -260,16 +289,21 @@ function applyOption(cfg: ServerConfig, name: string, value: string, display: st
     case 'c': cfg.maxConnections = intIn(display, value, 1, 1_000_000); break;
     case 't': cfg.threads = intIn(display, value, 1, MAX_THREADS); break;
     case 'I':
-      cfg.maxItemSize = parseSize(display, value, 1, MAX_ITEM_SIZE);
-      if (cfg.maxItemSize < MIN_ITEM_SIZE) {
-        fail(`${display} ${value} is below 512k: memcached's slab_chunk_max (bytes: 524288) cannot be larger than -I`);
-      }
+      // Range and slab_chunk_max are checked once every option is in (checkItemSize), as memcached does.
+      cfg.maxItemSize = parseSize(display, value, 0, 2 ** 53);
       break;
     case 'b': cfg.backlog = intIn(display, value, 1, 65535); break;
     case 'A': cfg.enableShutdown = true; break;
+    case 'F': cfg.disableFlush = true; break;
+    case 'M': cfg.noEvict = true; break;
+    case 'D':
+      // memcached keeps the first character of -D's argument.
+      if (value === '') fail(`${display} needs a delimiter character`);
+      cfg.prefixDelimiter = value[0]!;
+      break;
     case 'v': cfg.verbosity = Math.min(2, cfg.verbosity + 1); break;
     case 'o': applySuboptions(cfg, value); break;
-    case 'u': case 'P': case 'R': case 'f': case 'n': case 'D': case 'a':
+    case 'u': case 'P': case 'R': case 'f': case 'n': case 'a':
       // Accepted for drop-in compatibility with memcached command lines; no effect here.
       cfg.ignoredOptions.push(`-${name} ${value}`);
       break;
@@ -394,10 +428,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
   for (const [name, value, display] of cli) applyOption(cfg, name, value, display);
 
-  const memoryBytes = cfg.memoryLimitMb * 1024 * 1024;
-  if (cfg.maxItemSize > memoryBytes / 2) {
-    fail(`-I ${cfg.maxItemSize} is larger than half of -m ${cfg.memoryLimitMb} megabytes; raise -m or lower -I`);
-  }
+  checkItemSize(cfg);
   if (cfg.memoryReserveMb !== 0 && cfg.memoryReserveMb < cfg.memoryLimitMb) {
     fail(`-o memory_reserve=${cfg.memoryReserveMb} must be at least -m ${cfg.memoryLimitMb}`);
   }
@@ -413,6 +444,26 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (securityProblem !== undefined) fail(securityProblem);
   if (cfg.verbosity > 0 && cfg.logLevel === 'info') cfg.logLevel = cfg.verbosity > 1 ? 'trace' : 'debug';
   return { kind: 'run', config: cfg };
+}
+
+/**
+ * memcached.c's checks of -I against -m and -o slab_chunk_max, in its order and with its texts (each
+ * prefixed with the flag it concerns). Without slab_chunk_max the chunk limit is 512 KiB, so -I must be
+ * a multiple of 512 KiB; with it, -I 1024 and other small sizes pass as they do in memcached.
+ */
+function checkItemSize(cfg: ServerConfig): void {
+  const item = cfg.maxItemSize;
+  if (item < MIN_ITEM_SIZE) fail(`-I ${item}: Item max size cannot be less than 1024 bytes.`);
+  if (item > (cfg.memoryLimitMb * 1024 * 1024) / 2) {
+    fail(`-I ${item}: Cannot set item size limit higher than 1/2 of memory max (-m ${cfg.memoryLimitMb}).`);
+  }
+  if (item > MAX_ITEM_SIZE) fail(`-I ${item}: Cannot set item size limit higher than a gigabyte.`);
+  const chunk = cfg.slabChunkMax > 0 ? cfg.slabChunkMax : DEFAULT_SLAB_CHUNK_MAX;
+  if (chunk > item) fail(`-I: slab_chunk_max (bytes: ${chunk}) cannot be larger than -I (item_size_max ${item})`);
+  if (item % chunk !== 0) fail(`-I: -I (item_size_max: ${item}) must be evenly divisible by slab_chunk_max (bytes: ${chunk})`);
+  if (SLAB_PAGE_SIZE % chunk !== 0) {
+    fail(`-o slab_chunk_max: slab_chunk_max (bytes: ${chunk}) must divide evenly into ${SLAB_PAGE_SIZE} (slab_page_size)`);
+  }
 }
 
 function nextPow2(n: number): number {

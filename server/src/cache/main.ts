@@ -11,6 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import pino from 'pino';
 import { ConfigError, defaultShards, memoryReserveBytes, parseArgs, type ServerConfig } from './config.js';
 import { createStoreMemory, openTieredStore } from './store/store.js';
+import { createPrefixStatsMemory } from './metrics/prefix-stats.js';
 import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE_READY } from './metrics/counters.js';
 import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
@@ -40,7 +41,9 @@ function run(config: ServerConfig): void {
     maxItemSize: config.maxItemSize,
     shards: defaultShards(config),
     memoryReserve: memoryReserveBytes(config),
+    noEvict: config.noEvict,
   });
+  const prefixStats = createPrefixStatsMemory();
 
   // ---- flash tier: shared memory, the flusher thread (recovers the index before any worker
   // starts), the main thread's view for /metrics, /readyz and the shutdown flush.
@@ -230,7 +233,7 @@ function run(config: ServerConfig): void {
   };
 
   const spawn = (index: number, fd?: number): void => {
-    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory, tlsCell };
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory, tlsCell, prefixStats };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     worker.on('message', onWorkerMessage(index));
     worker.on('error', (err) => {

@@ -19,6 +19,7 @@ import {
   C, CounterReader, Counters, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS,
   type CounterMemory,
 } from './metrics/counters.js';
+import { PrefixStats, type PrefixStatsMemory } from './metrics/prefix-stats.js';
 import { ServerStats } from './metrics/stats-source.js';
 import type { ServerConfig } from './config.js';
 import { openSecurity } from './security.js';
@@ -37,6 +38,8 @@ export interface WorkerInit {
   flash?: FlashMemory;
   /** -Z: the shared TLS cell (net/tls.ts). */
   tlsCell?: SharedArrayBuffer;
+  /** `stats detail`'s table, one for all workers. */
+  prefixStats: PrefixStatsMemory;
 }
 
 export type WorkerMessage =
@@ -62,6 +65,7 @@ function main(): void {
   const flash = init.flash !== undefined ? new LogFlashTier(init.flash, init.index, log) : undefined;
   const store = openTieredStore(init.store, { lower: flash, now: () => clock.now() });
   const counters = new Counters(init.counters, init.index);
+  const prefixes = new PrefixStats(init.prefixStats, config.prefixDelimiter.charCodeAt(0));
   const reader = new CounterReader(init.counters);
   const gauges = counters.gauges;
   const conns = new Set<Connection>();
@@ -79,6 +83,7 @@ function main(): void {
     extraGeneral: flash === undefined ? undefined : () => flash.statPairs(),
     extra: flash === undefined ? undefined : (group) => (group === 'extstore' ? flash.extstoreStats() : undefined),
     tlsGeneral: () => security.statLines(),
+    detailEnabled: () => prefixes.enabled(),
     conns: () => {
       const now = clock.now();
       return [...conns].map((c, i) => ({
@@ -94,7 +99,7 @@ function main(): void {
   const engine = new TextEngine(store, counters, clock, {
     maxItemSize: config.maxItemSize,
     shutdownEnabled: config.enableShutdown,
-    flushEnabled: true,
+    flushEnabled: !config.disableFlush,
   }, {
     shutdown: (graceful) => port.postMessage({ type: 'shutdown-command', graceful } satisfies WorkerMessage),
     setVerbosity: (level) => {
@@ -104,6 +109,7 @@ function main(): void {
     refreshCerts: () => security.refreshCerts(),
   }, stats);
   engine.auth = security.auth;
+  engine.prefixes = prefixes;
 
   const owner: ConnectionOwner = {
     engine,

@@ -419,4 +419,63 @@ export const ITEM_SIZE_2M: Script[] = [
   ),
 ];
 
-export const HAND_SCRIPTS: Script[] = [...STORAGE, ...RETRIEVAL, ...ADMIN, ...META, ...RULES, ...ITEM_SIZE_2M, ...SHUTDOWN];
+/** memcached's flags that change replies: -F, -M, -D, stats detail, and -I below 512k with slab_chunk_max. */
+export const FLAGS: Script[] = [
+  withFlags(
+    script(
+      '-F: flush_all refused in every form, still counted in cmd_flush',
+      'set a 0 0 1\r\nx\r\n',
+      'flush_all\r\nflush_all 10\r\nflush_all noreply\r\nflush_all bogus\r\nflush_all 0 noreply\r\nget a\r\n',
+      'stats\r\nstats settings\r\n',
+    ),
+    ['-F'],
+    true,
+  ),
+  withFlags(
+    script(
+      '-M: stores, arithmetic and deletes while memory lasts, evictions off',
+      'set a 0 0 1\r\n9\r\nincr a 1\r\nappend a 0 0 1\r\n1\r\nms b 2\r\nab\r\nma a\r\ndelete a\r\nget a b\r\n',
+      'stats\r\nstats settings\r\n',
+    ),
+    ['-M'],
+    true,
+  ),
+  withFlags(
+    script(
+      'stats detail: on, dump in memcached\'s prefix order, off, reset, bad forms',
+      'stats detail dump\r\nstats detail on\r\n',
+      'set a:1 0 0 1\r\nx\r\nset nodelim 0 0 1\r\nx\r\nget a:1 a:2 nodelim\r\ngets a:1\r\nmg a:1 v\r\nmg a:3 v\r\n',
+      'ms a:4 1\r\ny\r\nadd a:1 0 0 1\r\nz\r\nincr a:1 1\r\ntouch a:1 10\r\ngat 10 a:1\r\ndelete a:1\r\nmd a:4\r\n',
+      'delete b:9\r\nappend c:1 0 0 1\r\nz\r\ncas d:1 0 0 1 5\r\nz\r\nma e:1\r\nset :lead 0 0 1\r\nx\r\n',
+      `set x:y:z 0 0 1\r\nx\r\nget ::\r\nset big:1 0 0 ${2 * ONE_MIB}\r\n${'b'.repeat(2 * ONE_MIB)}\r\n`,
+      `set ${'p'.repeat(200)}:${'q'.repeat(49)} 0 0 1\r\nx\r\n`,
+      'stats detail dump\r\nstats settings\r\nstats detail off\r\nget a:1\r\nstats detail dump\r\n',
+      'stats reset\r\nstats detail dump\r\nstats detail\r\nstats detail foo\r\nstats detail on extra\r\n',
+      'stats detail dump x\r\nget z:1\r\nstats detail dump\r\n',
+    ),
+    [],
+    true,
+  ),
+  withFlags(
+    script(
+      '-D /: the first character of -D ends the prefix',
+      'stats detail on\r\nset a/1 0 0 1\r\nx\r\nset a:1 0 0 1\r\nx\r\nget a/1 a/2\r\nstats detail dump\r\nstats settings\r\n',
+    ),
+    ['-D', '/x'],
+    true,
+  ),
+  withFlags(
+    script(
+      '-I 1024 with -o slab_chunk_max=512: the item limit is 1 KiB',
+      `set a 0 0 900\r\n${'a'.repeat(900)}\r\nmg a s\r\n`,
+      `set b 0 0 1100\r\n${'b'.repeat(1100)}\r\nmg b s\r\nget after\r\n`,
+      `ms c 1000\r\n${'c'.repeat(1000)}\r\nmg c s\r\n`,
+      'stats settings\r\n',
+    ),
+    ['-I', '1024', '-o', 'slab_chunk_max=512'],
+    true,
+  ),
+];
+
+export const HAND_SCRIPTS: Script[] = [...STORAGE, ...RETRIEVAL, ...ADMIN, ...META, ...RULES, ...ITEM_SIZE_2M, ...SHUTDOWN,
+  ...FLAGS];

@@ -13,6 +13,7 @@ import { RequestParser } from '../../protocol/parser.js';
 import type { Counters } from '../metrics/counters.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { StatsSource } from '../metrics/stats-source.js';
+import { createPrefixStatsMemory, PrefixStats } from '../metrics/prefix-stats.js';
 import { landValue, reserveValue } from './pending.js';
 import type { Session } from './session.js';
 
@@ -62,6 +63,8 @@ export class EngineContext {
   /** The current request line, for multi-get continuation past 23 keys. */
   lineStart = 0;
   lineEnd = 0;
+  /** `stats detail`: shared by all threads once the worker sets it; a table of its own until then. */
+  prefixes = new PrefixStats(createPrefixStatsMemory(), 58 /* ':' */);
   private readonly unpinSegment = (segment: number): void => this.store.unpinSegment(segment);
 
   constructor(

@@ -34,6 +34,7 @@ export function remove(e: EngineContext, s: Session, req: Request): void {
   const kb = req.keyBuf;
   const ks = req.keyStart;
   const ke = req.keyEnd;
+  if (e.prefixes.on[0] !== 0) e.prefixes.recordDelete(kb, ks, ke);
   const h = store.hashKey(kb, ks, ke);
   let hit = false;
   store.lock(h);

@@ -17,6 +17,7 @@ import { WANT_GET_RESUME, type Session } from './session.js';
  * general path would not redo, for anything else.
  */
 export function getOne(e: EngineContext, s: Session, buf: Buffer, ks: number, ke: number): boolean {
+  if (e.prefixes.on[0] !== 0) return false; // stats detail on: the general path counts prefixes
   if (ke - ks > KEY_MAX_LENGTH) return false;
   for (let i = ks; i < ke; i++) {
     const c = buf[i];
@@ -83,6 +84,7 @@ export function get(e: EngineContext, s: Session, returnCas: boolean, shouldTouc
       store.lock(h);
       try {
         const ref = store.lookup(h, buf, ks, ke, now, e.loc);
+        if (e.prefixes.on[0] !== 0) e.prefixes.recordGet(buf, ks, ke, ref > 0 || ref === ON_FLASH);
         if (ref > 0) {
           if (shouldTouch) store.setExptime(ref, exptime);
           e.writeValueReply(s, ref, buf, ks, ke, returnCas);

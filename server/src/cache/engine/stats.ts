@@ -41,13 +41,19 @@ export function stats(e: EngineContext, s: Session, ntokens: number): void {
   }
   if (t.is(1, 'reset')) {
     e.statsSource.reset();
+    e.prefixes.clear();
     e.outString(s, 'RESET');
     return;
   }
   if (t.is(1, 'detail')) {
     if (ntokens < 4) e.outString(s, 'CLIENT_ERROR usage: stats detail on|off|dump');
-    else if (t.is(2, 'on') || t.is(2, 'off')) e.outString(s, 'OK');
-    else if (t.is(2, 'dump')) s.out.ascii('END\r\n');
+    else if (t.is(2, 'on') || t.is(2, 'off')) {
+      e.prefixes.setEnabled(t.is(2, 'on'));
+      e.outString(s, 'OK');
+    } else if (t.is(2, 'dump')) {
+      const dump = e.prefixes.dump();
+      s.out.bytes(dump, 0, dump.length);
+    }
     else e.outString(s, 'CLIENT_ERROR usage: stats detail on|off|dump');
     return;
   }

@@ -33,6 +33,7 @@ export function update(e: EngineContext, s: Session, req: Request): void {
   const buf = req.keyBuf;
   const vlen = req.vlen;
   const keyLen = req.keyEnd - req.keyStart;
+  if (e.prefixes.on[0] !== 0) e.prefixes.recordSet(buf, req.keyStart, req.keyEnd);
   if (!e.itemSizeOk(keyLen, req.flags, vlen)) {
     e.outString(s, E_TOO_LARGE);
     e.counters.row[C.store_too_large]++;

@@ -20,13 +20,14 @@ import { C, type Counters, L } from '../metrics/counters.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { StatsSource } from '../metrics/stats-source.js';
 import { EngineContext, type EngineHooks, type EngineSettings } from './context.js';
-import { WANT_CLOSE, WANT_COMMAND, WANT_SWALLOW, type Session } from './session.js';
+import { NREAD_SET, WANT_CLOSE, WANT_COMMAND, WANT_SWALLOW, type Session } from './session.js';
 import { get, getOne } from './retrieval.js';
-import { STORE_REPLIES, storeItem, update } from './storage.js';
+import { STORE_NO_MEMORY, STORE_REPLIES, storeItem, update } from './storage.js';
 import { arithmetic } from './arithmetic.js';
 import { remove, touch } from './delete-touch.js';
 import { flushAll, lru, lruCrawler, memlimit, refreshCerts, shutdown, slabs, verbosity, watch } from './admin.js';
 import { NREAD_AUTH, type AsciiAuth } from './auth.js';
+import type { PrefixStats } from '../metrics/prefix-stats.js';
 import { stats } from './stats.js';
 import { metaGet } from './meta-get.js';
 import { finalizeMetaSet, metaSet } from './meta-set.js';
@@ -54,6 +55,11 @@ export class TextEngine {
   constructor(store: TieredStore, counters: Counters, clock: Clock, settings: EngineSettings, hooks: EngineHooks,
     statsSource: StatsSource) {
     this.e = new EngineContext(store, counters, clock, settings, hooks, statsSource);
+  }
+
+  /** `stats detail`'s table, shared by every worker thread (metrics/prefix-stats.ts). */
+  set prefixes(prefixes: PrefixStats) {
+    this.e.prefixes = prefixes;
   }
 
   /** Executes one request line buf[start, end) ("\r\n" already removed). */
@@ -157,6 +163,9 @@ export class TextEngine {
       return;
     }
     const ret = storeItem(e, s, buf, start, vlen);
+    // memcached allocates before it stores: a set (or any ms) that finds no memory drops the key's old
+    // value, so that it is not served stale after the client was told the write failed.
+    if (ret === STORE_NO_MEMORY && (s.meta || s.nreadCmd === NREAD_SET)) e.unlinkKey(s.key, 0, s.keyLen);
     if (s.meta) finalizeMetaSet(e, s, ret);
     else e.outString(s, STORE_REPLIES[ret]);
     s.resetStorage();

@@ -47,6 +47,8 @@ export interface StatsContext {
   extraGeneral?(): StatLines;
   /** -Z: ssl_handshake_errors and time_since_server_cert_refresh, placed where memcached prints them. */
   tlsGeneral?(): StatLines;
+  /** `stats detail on|off`, for `stats settings` detail_enabled. */
+  detailEnabled?(): boolean;
 }
 
 function seconds(micros: number): string {
@@ -201,7 +203,7 @@ export class ServerStats implements StatsSource {
       ['inter', config.listen],
       ['verbosity', this.ctx.verbosity()],
       ['oldest', store.stats().oldestLive ?? 0],
-      ['evictions', 'on'],
+      ['evictions', config.noEvict ? 'off' : 'on'],
       ['domain_socket', 'NULL'],
       ['umask', 700],
       ['shutdown_command', config.enableShutdown ? 'yes' : 'no'],
@@ -209,8 +211,8 @@ export class ServerStats implements StatsSource {
       ['chunk_size', 48],
       ['num_threads', config.threads],
       ['num_threads_per_udp', config.threads],
-      ['stat_key_prefix', ':'],
-      ['detail_enabled', 'no'],
+      ['stat_key_prefix', config.prefixDelimiter],
+      ['detail_enabled', this.ctx.detailEnabled?.() === true ? 'yes' : 'no'],
       ['reqs_per_event', 20],
       ['cas_enabled', 'yes'],
       ['tcp_backlog', config.backlog],
@@ -229,7 +231,7 @@ export class ServerStats implements StatsSource {
       ['lru_crawler_sleep', 100],
       ['lru_crawler_tocrawl', 0],
       ['tail_repair_time', 0],
-      ['flush_enabled', 'yes'],
+      ['flush_enabled', config.disableFlush ? 'no' : 'yes'],
       ['dump_enabled', 'no'],
       ['hash_algorithm', 'murmur3'],
       ['lru_maintainer_thread', 'no'],

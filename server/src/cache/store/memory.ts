@@ -27,7 +27,7 @@ export function validateStoreOptions(options: StoreOptions): StoreOptions {
   checkInteger('memoryLimit', options.memoryLimit, 2 * g.segmentSize, MAX_DATA_BYTES);
   const memoryReserve = options.memoryReserve === undefined ? options.memoryLimit
     : checkInteger('memoryReserve', options.memoryReserve, options.memoryLimit, MAX_DATA_BYTES);
-  return { memoryLimit: options.memoryLimit, maxItemSize, shards, memoryReserve };
+  return { memoryLimit: options.memoryLimit, maxItemSize, shards, memoryReserve, noEvict: options.noEvict === true };
 }
 
 /**

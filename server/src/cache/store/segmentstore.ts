@@ -75,11 +75,14 @@ export class SegmentStore implements Store {
   private readonly pinNext: Int32Array;
   // flash tier: this thread's eviction hook, called under the shard lock.
   private readonly onEvict: StoreHooks['onEvict'];
+  /** `-M` without a lower tier: nothing live is ever dropped for space (StoreOptions.noEvict). */
+  private readonly noEvict: boolean;
 
   constructor(memory: StoreMemory, hooks: StoreHooks = {}) {
     this.onEvict = hooks.onEvict;
     const { options, buffers } = memory;
     this.options = options;
+    this.noEvict = options.noEvict === true && hooks.onEvict === undefined;
     const g = geometry(options.memoryLimit, options.maxItemSize, options.shards);
     for (const name of ['data', 'index', 'segments', 'shards', 'counters', 'global']) {
       if (!(buffers[name] instanceof SharedArrayBuffer)) {
@@ -281,6 +284,8 @@ export class SegmentStore implements Store {
     const size = Math.ceil((ITEM_HEADER + klen + valueLength) / 8) * 8;
     if (size > this.segmentSize) return NO_ITEM;
     const shard = hash & this.shardMask;
+    // -M: a full index is out of memory too; otherwise link() would displace a live entry.
+    if (this.noEvict && !this.hasSlotFor(hash, buf, start, end, now)) return NO_ITEM;
     const off = this.reserve(shard, ttlClass(exptime, now), size, now);
     if (off < 0) return NO_ITEM;
     const w = off / 4;
@@ -348,8 +353,14 @@ export class SegmentStore implements Store {
       if (w === 0) bucket = this.altBucket(hash, bucket);
     }
     if (empty < 0) {
-      empty = this.indexVictim(hash);
-      this.dropSlot(shard, empty, index[empty + 1], EVICTED);
+      const dead = this.noEvict ? this.deadSlot(hash, now) : -1;
+      if (dead >= 0) {
+        this.dropSlot(shard, dead, index[dead + 1], RECLAIM);
+        empty = dead;
+      } else {
+        empty = this.indexVictim(hash);
+        this.dropSlot(shard, empty, index[empty + 1], EVICTED);
+      }
     }
     this.fillSlot(shard, empty, tag, loc);
   }
@@ -459,6 +470,45 @@ export class SegmentStore implements Store {
       bucket = this.altBucket(hash, bucket);
     }
     return victim;
+  }
+
+  /**
+   * -M: whether linking the key can do without displacing a live entry: one of its two buckets has an
+   * empty or dead slot, or already holds the key (the new item replaces it).
+   */
+  private hasSlotFor(hash: number, buf: Uint8Array, start: number, end: number, now: number): boolean {
+    const tag = (hash | 1) >>> 0;
+    const shard = hash & this.shardMask;
+    const region = shard * this.slotsPerShard;
+    const index = this.index;
+    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    for (let w = 0; w < 2; w++) {
+      const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
+      for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
+        const t = index[i];
+        if (t === 0) return true;
+        const loc = index[i + 1];
+        if (t === tag && this.keyEquals(loc * 8, buf, start, end)) return true;
+        if (this.isDead(shard, loc, now)) return true;
+      }
+      bucket = this.altBucket(hash, bucket);
+    }
+    return false;
+  }
+
+  /** -M: a slot of the key's buckets whose item is dead, or -1. */
+  private deadSlot(hash: number, now: number): number {
+    const shard = hash & this.shardMask;
+    const region = shard * this.slotsPerShard;
+    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    for (let w = 0; w < 2; w++) {
+      const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
+      for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
+        if (this.index[i] !== 0 && this.isDead(shard, this.index[i + 1], now)) return i;
+      }
+      bucket = this.altBucket(hash, bucket);
+    }
+    return -1;
   }
 
   /** Lower = evicted first when a key's buckets are full: cold before hot, then oldest segment first. */
@@ -589,6 +639,7 @@ export class SegmentStore implements Store {
    * true when progress was made (the caller retries), false when no segment can be had.
    */
   private newSegment(shard: number, cls: number, size: number, now: number, lastChance: boolean): boolean {
+    if (this.noEvict) return this.newSegmentNoEvict(shard, cls, size, now);
     this.dropExpired(shard, now);
     let s = this.popFree();
     if (s === NO_SEGMENT && this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] < Math.floor(this.allowedSegments() / this.shards)) {
@@ -633,6 +684,99 @@ export class SegmentStore implements Store {
       if (cur === NO_SEGMENT || this.seg[cur * SEG_STRIDE + SEG_WRITE] > kept) this.sh[a] = victim;
     }
     return true;
+  }
+
+  /**
+   * newSegment() under -M: a free segment; else one of this shard's segments compacted in place, keeping
+   * every live item, when its dead bytes make room for `size` (the same TTL class first, then an empty
+   * one of any class); else an emptied segment of another shard. False: out of memory.
+   */
+  private newSegmentNoEvict(shard: number, cls: number, size: number, now: number): boolean {
+    this.dropExpired(shard, now);
+    let s = this.popFree();
+    if (s !== NO_SEGMENT) {
+      this.adopt(shard, s, cls, now);
+      return true;
+    }
+    const victim = this.roomyVictim(shard, cls, size);
+    if (victim === NO_SEGMENT) {
+      s = this.stealEmpty(shard, now);
+      if (s === NO_SEGMENT) return false;
+      this.adopt(shard, s, cls, now);
+      return true;
+    }
+    const vcls = this.seg[victim * SEG_STRIDE + SEG_TTL_CLASS];
+    this.detach(shard, victim);
+    const kept = this.compact(shard, victim, this.segmentSize, now, true);
+    if (kept === 0) {
+      this.retag(victim, cls, now);
+      this.append(shard, victim, cls);
+      this.sh[shard * SHARD_I32_STRIDE + SH_ACTIVE + cls] = victim;
+      return true;
+    }
+    // Compacted, its live items kept: it becomes the youngest segment of its own class, and its active one
+    // when it is the write at hand's class or has more room than the active one.
+    this.retag(victim, vcls, now);
+    this.append(shard, victim, vcls);
+    const a = shard * SHARD_I32_STRIDE + SH_ACTIVE + vcls;
+    const cur = this.sh[a];
+    if (vcls === cls || cur === NO_SEGMENT || this.seg[cur * SEG_STRIDE + SEG_WRITE] > kept) this.sh[a] = victim;
+    return vcls === cls && this.segmentSize - kept >= size;
+  }
+
+  /**
+   * -M: the segment of a shard whose compaction frees room for `size`: of class cls, the one with the
+   * fewest live bytes among those with dead bytes and room; else one of any class with no live bytes.
+   */
+  private roomyVictim(shard: number, cls: number, size: number): number {
+    const base = shard * SHARD_I32_STRIDE;
+    let best = NO_SEGMENT;
+    let bestLive = 0;
+    for (let c = 0; c < TTL_CLASSES; c++) {
+      let s = this.sh[base + SH_HEAD + c];
+      for (let seen = 0; s !== NO_SEGMENT && seen < VICTIM_WINDOW; s = this.seg[s * SEG_STRIDE + SEG_NEXT]) {
+        if (this.isPinned(shard, s) || this.hasReaders(s)) continue;
+        seen++;
+        const m = s * SEG_STRIDE;
+        const live = this.seg[m + SEG_LIVE_BYTES];
+        if (this.seg[m + SEG_WRITE] === live) continue; // nothing to reclaim
+        if (live === 0) return s;
+        if (c === cls && this.segmentSize - live >= size && (best === NO_SEGMENT || live < bestLive)) {
+          best = s;
+          bestLive = live;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** -M: a segment of another shard that holds no live item, emptied, or NO_SEGMENT. tryLock only. */
+  private stealEmpty(shard: number, now: number): number {
+    const start = Atomics.add(this.global, G_STEAL_CURSOR, 1);
+    for (let k = 0; k < this.shards; k++) {
+      const other = (start + k) & this.shardMask;
+      if (other === shard || !tryLockShard(this.sh, other)) continue;
+      let found = NO_SEGMENT;
+      const base = other * SHARD_I32_STRIDE;
+      for (let c = 0; c < TTL_CLASSES && found === NO_SEGMENT; c++) {
+        for (let s = this.sh[base + SH_HEAD + c]; s !== NO_SEGMENT; s = this.seg[s * SEG_STRIDE + SEG_NEXT]) {
+          const m = s * SEG_STRIDE;
+          if (this.seg[m + SEG_LIVE_BYTES] === 0 && this.seg[m + SEG_WRITE] > 0 && !this.hasReaders(s)
+            && !this.isPinned(other, s)) {
+            found = s;
+            break;
+          }
+        }
+      }
+      if (found !== NO_SEGMENT) {
+        this.detach(other, found);
+        this.compact(other, found, 0, now);
+        this.sh[base + SH_OWNED] -= 1;
+      }
+      unlockShard(this.sh, other);
+      if (found !== NO_SEGMENT) return found;
+    }
+    return NO_SEGMENT;
   }
 
   /** Drops the expired segments at the head of each TTL class chain of a shard. */
@@ -739,9 +883,10 @@ export class SegmentStore implements Store {
   /**
    * Walks a detached segment's items. Linked items that are dead are reclaimed; hot live items are moved
    * to the front of the same segment while they fit in `keep` bytes (FIFO with re-insertion); the rest are
-   * evicted. Returns the bytes kept, which become the segment's write offset.
+   * evicted. `keepAll` (-M) keeps every live item, hot or not, and counts none as evicted_active.
+   * Returns the bytes kept, which become the segment's write offset.
    */
-  private compact(shard: number, s: number, keep: number, now: number): number {
+  private compact(shard: number, s: number, keep: number, now: number, keepAll = false): number {
     const m = s * SEG_STRIDE;
     const base = s * this.segmentSize;
     const end = base + this.seg[m + SEG_WRITE];
@@ -750,8 +895,8 @@ export class SegmentStore implements Store {
     // The read-count threshold: the lowest count whose items (and those read more) fit in `keep`, so that
     // when the hot items do not all fit, the most-read ones stay. Kept items lose one count, so an item
     // must keep being read to survive round after round (a CLOCK with three levels).
-    let threshold = INTL_HOT;
-    if (keep > 0) {
+    let threshold = keepAll ? 0 : INTL_HOT;
+    if (keep > 0 && !keepAll) {
       let b1 = 0;
       let b2 = 0;
       let b3 = 0;
@@ -780,9 +925,11 @@ export class SegmentStore implements Store {
           if (slot >= 0) this.dropSlot(shard, slot, loc, RECLAIM);
         } else if ((intl & INTL_FREQ) >= threshold && dst + size - base <= keep) {
           if (dst !== src) u8.copyWithin(dst, src, src + size);
-          u8[dst + H_INTL] = INTL_LINKED | ((intl & INTL_FREQ) - INTL_HOT);
+          if (!keepAll) {
+            u8[dst + H_INTL] = INTL_LINKED | ((intl & INTL_FREQ) - INTL_HOT);
+            this.ctr[c + C_EVICTED_ACTIVE] += 1;
+          }
           if (slot >= 0) this.index[slot + 1] = dst / 8;
-          this.ctr[c + C_EVICTED_ACTIVE] += 1;
           const e = this.u32[dst / 4 + H_EXPTIME];
           maxExp = e === 0 ? SEG_NEVER : Math.max(maxExp, Math.min(e, SEG_NEVER));
           dst += size;

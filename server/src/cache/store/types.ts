@@ -38,6 +38,13 @@ export interface StoreOptions {
    * cache_memlimit. Pages of the reserve that are never used are never touched, so they cost no RSS.
    */
   memoryReserve?: number;
+  /**
+   * `-M`: a write that needs memory the pool does not have fails (alloc returns NO_ITEM) instead of evicting
+   * a live item. Dead items (expired, flushed, replaced, deleted) are still reclaimed. With a lower tier,
+   * eviction still demotes (the item stays readable), as memcached's extstore keeps writing cold items to
+   * flash under -M.
+   */
+  noEvict?: boolean;
 }
 
 /**
