@@ -144,13 +144,13 @@ async function write(s: Scenario, round: number, count = 600): Promise<void> {
   }
 }
 
-/** Reads every key through the sidecar; a value other than the last written is stale. Returns hits. */
-async function read(s: Scenario, when: string): Promise<number> {
+/** Reads every key through the sidecar; a value other than the last written is stale. Returns the keys hit. */
+async function read(s: Scenario, when: string): Promise<Set<string>> {
   const got = await s.app.getMany([...s.model.keys()]);
-  let hits = 0;
+  const hits = new Set<string>();
   for (const [k, v] of got) {
     if (v === undefined) continue;
-    hits++;
+    hits.add(k);
     if (v.toString() !== s.model.get(k)) s.stale.push(`${when}: ${k} -> ${v.toString()} (last written: ${s.model.get(k) ?? 'deleted'})`);
   }
   return hits;
@@ -184,17 +184,22 @@ test('a key invalidated while it lived on a member that then left is not served 
 async function roundTrip(name: string, first: number, steps: number[]): Promise<void> {
   const s = await start(name, first, 2);
   await write(s, 0);
+  let router = await settled(s, first);
   let round = 1;
   for (const n of steps) {
+    const cached = [...s.model.keys()].filter((k) => s.model.get(k) !== undefined);
     await scale(s, n);
     await inTransition(s, n);
-    const hitsDuring = await read(s, `during ${first}->${n}`);
+    const hitsDuring = await read(s, `during ${router.active.length}->${n}`);
+    const next = new RingRouter(JSON.stringify(await doc(s)));
+    const moved = cached.filter((k) => next.owner(k).name !== router.owner(k).name);
+    // Warm: every cached key that moved is read from its previous owner, none is a miss.
+    expect(moved.length).toBeGreaterThan(20);
+    expect(moved.filter((k) => !hitsDuring.has(k))).toEqual([]);
     await write(s, round++);
-    await settled(s, n);
+    router = await settled(s, n);
     await read(s, `after ${n}`);
     await write(s, round++);
-    // Warm: what the sidecar read during the transition was there (moved keys were filled, not lost).
-    expect(hitsDuring).toBeGreaterThan(0);
   }
   await read(s, 'final');
   expect(s.stale).toEqual([]);

@@ -143,11 +143,6 @@ export class Dispatcher {
     return next;
   }
 
-  private route(key: Uint8Array, start: number, end: number): Upstream | null {
-    const table = this.ctx.table();
-    return table === null ? null : table.route(key, start, end, this.ctx.ejectedGeneration());
-  }
-
   /**
    * Routes by the request's key (a meta key decoded when it came in base64); sets `prev` to the key's previous
    * owner when it moved in the current transition.
@@ -305,7 +300,7 @@ export class Dispatcher {
     const t = this.t;
     const stats = this.ctx.stats;
     const firstKey = req.firstKey;
-    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next);
+    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next, table);
     const generation = this.ctx.ejectedGeneration();
     const ups = this.ups;
     ups.length = 0;
@@ -387,7 +382,7 @@ export class Dispatcher {
    * get/gets with one key, the most common request: what multiGet() does for one key (the same checks,
    * counters and replies), without its per-key arrays and loops.
    */
-  private singleGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
+  private singleGet(c: DispatchClient, buf: Buffer, req: Request, next: number, table: RoutingTable | null): number {
     const ks = req.keyStart;
     const ke = req.keyEnd;
     if (ke - ks > KEY_MAX_LENGTH) return this.local(c, replyBytes(E_BAD_FORMAT), next);
@@ -395,7 +390,7 @@ export class Dispatcher {
     stats.cmd_get++;
     const slot = new Slot(null);
     slot.merge = MERGE_GET;
-    const u = this.route(buf, ks, ke);
+    const u = table === null ? null : table.route(buf, ks, ke, this.ctx.ejectedGeneration());
     if (u === null) {
       stats.unrouted++;
       slot.out = replyBytes(END);
