@@ -189,3 +189,34 @@ describe('sidecar during a ring transition', () => {
     expect(await sidecarStat('transition_fill_asks')).toBe(asks);
   });
 });
+
+describe('sidecar during a scale-down transition', () => {
+  test('keys of a draining member are filled from it at their new owners; flush_all reaches it', async () => {
+    const ks = keys('drain', 5, true);
+    await publish([0, 1, 2]);
+    for (const k of ks) await ask(client, `set ${k} 3 0 1\r\nD\r\n`, '\r\n');
+    for (const k of ks) expect(await holders(servers, k)).toEqual([2]);
+    version += 2;
+    ring.write(JSON.stringify({ cluster: 't', namespace: 'd', version, vnodes: 40,
+      members: [...members([0, 1]), { ...(members([2])[0] as object), state: 'draining' }],
+      previous: { version: version - 1, members: members([0, 1, 2]) } }));
+    await eventually(() => sidecar!.table?.version === version, `ring v${version}`);
+    const expected = ks.map((k) => `VALUE ${k} 3 1\r\nD\r\n`).join('') + 'END\r\n';
+    expect(await ask(client, `get ${ks.join(' ')}\r\n`, 'END\r\n')).toBe(expected);
+    for (const k of ks) expect(await holders(servers, k)).toEqual([owner(k, [0, 1]), 2].sort());
+    expect(await ask(client, 'flush_all\r\n', '\r\n')).toBe('OK\r\n');
+    for (const k of ks) expect(await holders(servers, k)).toEqual([]);
+  });
+});
+
+test.each([['during a transition', [0, 1]], ['outside one', undefined]])('a gat of more keys than one tokenizer pass keeps its exptime %s', async (_, prev) => {
+  const ks = keys('gatmany', 40, true);
+  if (!prev) await publish([0, 1, 2]);
+  await ask(client, ks.map((k) => `set ${k} 0 0 1\r\nG\r\n`).join(''), 'STORED\r\n'.repeat(ks.length));
+  if (prev) await publish([0, 1, 2], prev);
+  const r = await ask(client, `gat 300 ${ks.join(' ')}\r\n`, 'END\r\n');
+  expect(r).toBe(ks.map((k) => `VALUE ${k} 0 1\r\nG\r\n`).join('') + 'END\r\n');
+  const t = Number(/t(\d+)/.exec(await direct(2, `mg ${ks[ks.length - 1]} t\r\n`, '\r\n'))?.[1]);
+  expect(t).toBeGreaterThan(200);
+  expect(t).toBeLessThanOrEqual(300);
+});
