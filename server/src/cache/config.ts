@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { applySecuritySuboption, checkSecurity, defaultSecurity, type SecurityConfig } from './security-config.js';
+import { parseConfigMapRef, type ConfigMapRef } from '../ring/configmap-ref.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -26,6 +27,14 @@ export const MAX_MEMORY_MB = 1024 * 1024;
 export const MIN_ITEM_SIZE = 512 * 1024;
 export const MAX_ITEM_SIZE = 1024 * 1024 * 1024;
 export const MAX_THREADS = 256;
+/** --ring-file: how often the file is read besides change notifications (the sidecar's default too). */
+export const DEFAULT_RING_POLL_MS = 250;
+/**
+ * -o ring_purge_rate: items (RAM items and flash entries) a purge examines per second. Measured with
+ * bench/purge.mjs (docs/ring.md, "Servers"): the cost is an md5 of the key per item on the main thread.
+ */
+export const DEFAULT_RING_PURGE_RATE = 50_000;
+export const MAX_RING_PURGE_RATE = 10_000_000;
 
 export interface ExtPath {
   path: string;
@@ -62,6 +71,13 @@ export interface ServerConfig {
   ignoredOptions: string[];
   /** -Y, -Z and -o ssl_* (security-config.ts). */
   security: SecurityConfig;
+  /** --ring-file / --ring-configmap (at most one) and --ring-member: the ring this server follows. */
+  ringFile?: string;
+  ringConfigMap?: ConfigMapRef;
+  ringMember?: string;
+  ringPollMs: number;
+  /** -o ring_purge_rate: items examined per second by a purge; 0 follows the ring without purging. */
+  ringPurgeRate: number;
 }
 
 export class ConfigError extends Error {
@@ -95,6 +111,8 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     ignoredOptions: [],
     security: defaultSecurity(),
+    ringPollMs: DEFAULT_RING_POLL_MS,
+    ringPurgeRate: DEFAULT_RING_PURGE_RATE,
   };
 }
 
@@ -170,6 +188,9 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
       case 'memory_reserve':
         cfg.memoryReserveMb = intIn('-o memory_reserve', value, MIN_MEMORY_MB, MAX_MEMORY_MB, ' of megabytes');
         break;
+      case 'ring_purge_rate':
+        cfg.ringPurgeRate = intIn('-o ring_purge_rate', value, 0, MAX_RING_PURGE_RATE, ' of items per second');
+        break;
       case 'shards':
         cfg.shards = intIn('-o shards', value, 1, 65536);
         if ((cfg.shards & (cfg.shards - 1)) !== 0) fail(`-o shards must be a power of two (got '${value}')`);
@@ -201,9 +222,15 @@ const USAGE = `cachalot-server — memcached-compatible cache server
                               ssl_verify_mode=0-3, ssl_min_version=tlsv1.2|tlsv1.3)
   -v, -vv                     verbose logging
   -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,
-                              ext_flush_on_shutdown, metrics_port, shards
+                              ext_flush_on_shutdown, metrics_port, shards, ring_purge_rate
       --metrics-port=<num>    HTTP port for /metrics /healthz /readyz (default: ${DEFAULT_METRICS_PORT}, 0 = off)
       --metrics-listen=<addr> interface for the HTTP port (default: 0.0.0.0)
+      --ring-file=<file>      follow the ring document (ring.json) in this file, e.g. a mounted ConfigMap
+      --ring-configmap=<ns/name>  follow the ring ConfigMap through the Kubernetes API
+      --ring-member=<name>    this server's member name in the ring (required with a ring source); once a
+                              ring without "previous" is in force, items it does not own are dropped at
+                              -o ring_purge_rate=<items/s> (default ${DEFAULT_RING_PURGE_RATE}; 0 = never)
+      --ring-poll-ms=<ms>     --ring-file check interval (default ${DEFAULT_RING_POLL_MS})
       --config=<file>         YAML or JSON file with the long option names as keys
       --log-level=<level>     pino level (default: info)
   -h, --help                  this text
@@ -257,6 +284,22 @@ function applyOption(cfg: ServerConfig, name: string, value: string, display: st
       cfg.logLevel = value;
       break;
     case 'shutdown-timeout': cfg.shutdownTimeout = intIn(display, value, 0, 3600, ' of seconds'); break;
+    case 'ring-file':
+      if (value.trim() === '') fail(`${display} needs the ring document's path`);
+      cfg.ringFile = value;
+      break;
+    case 'ring-configmap': {
+      const ref = parseConfigMapRef(value);
+      if (ref === undefined) fail(`${display} must be NAMESPACE/NAME (DNS-1123 names), got '${value}'`);
+      cfg.ringConfigMap = ref;
+      break;
+    }
+    case 'ring-member':
+      // Any name a ring document can give (a member without a name is called host:port there).
+      if (!/^[\x21-\x7e]{1,253}$/.test(value)) fail(`${display} must be a member name of 1 to 253 printable characters without spaces, got '${value}'`);
+      cfg.ringMember = value;
+      break;
+    case 'ring-poll-ms': cfg.ringPollMs = intIn(display, value, 10, 600_000, ' of milliseconds'); break;
     case 'd': fail(`${display}: daemon mode is not supported; run under a supervisor (systemd, Kubernetes)`);
     // falls through (fail never returns)
     case 'Y':
@@ -311,7 +354,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       if (longName === 'help') return { kind: 'exit', text: USAGE };
       if (longName === 'version') return { kind: 'exit', text: 'cachalot-server 0.1.0 (memcached 1.6.18 protocol)\n' };
       const name = LONG_NAMES[longName] ?? longName;
-      const takesValue = SHORT_WITH_VALUE.has(name) || ['metrics-port', 'metrics-listen', 'log-level', 'config', 'shutdown-timeout'].includes(name);
+      const takesValue = SHORT_WITH_VALUE.has(name) || ['metrics-port', 'metrics-listen', 'log-level', 'config', 'shutdown-timeout', 'ring-file', 'ring-configmap', 'ring-member', 'ring-poll-ms'].includes(name);
       let value = '';
       if (takesValue) {
         if (eq >= 0) value = arg.slice(eq + 1);
@@ -357,6 +400,14 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (cfg.memoryReserveMb !== 0 && cfg.memoryReserveMb < cfg.memoryLimitMb) {
     fail(`-o memory_reserve=${cfg.memoryReserveMb} must be at least -m ${cfg.memoryLimitMb}`);
   }
+  if (cfg.ringFile !== undefined && cfg.ringConfigMap !== undefined) {
+    fail('--ring-file and --ring-configmap are exclusive: give one ring source');
+  }
+  const ringSource = cfg.ringFile !== undefined || cfg.ringConfigMap !== undefined;
+  if (ringSource && cfg.ringMember === undefined) {
+    fail(`${cfg.ringFile !== undefined ? '--ring-file' : '--ring-configmap'} needs --ring-member NAME (this server's name in the ring)`);
+  }
+  if (!ringSource && cfg.ringMember !== undefined) fail('--ring-member needs a ring source: --ring-file FILE or --ring-configmap NS/NAME');
   const securityProblem = checkSecurity(cfg.security);
   if (securityProblem !== undefined) fail(securityProblem);
   if (cfg.verbosity > 0 && cfg.logLevel === 'info') cfg.logLevel = cfg.verbosity > 1 ? 'trace' : 'debug';

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import pino from 'pino';
 import { ConfigError, defaultShards, memoryReserveBytes, parseArgs, type ServerConfig } from './config.js';
-import { createStoreMemory, openStore } from './store/store.js';
+import { createStoreMemory, openTieredStore } from './store/store.js';
 import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE_READY } from './metrics/counters.js';
 import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
@@ -18,6 +18,9 @@ import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 import { watchAuthFile } from './authfile.js';
 import { createTlsCell } from '../net/tls.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/flash.js';
+import { RingPurger } from './purge.js';
+import { FileRingSource } from '../ring/file.js';
+import type { RingSource } from '../ring/source.js';
 
 /** Quiet time after which a draining connection with nothing pending is closed. */
 const DRAIN_QUIET_MS = 50;
@@ -38,7 +41,6 @@ function run(config: ServerConfig): void {
     shards: defaultShards(config),
     memoryReserve: memoryReserveBytes(config),
   });
-  const store = openStore(storeMemory);
 
   // ---- flash tier: shared memory, the flusher thread (recovers the index before any worker
   // starts), the main thread's view for /metrics, /readyz and the shutdown flush.
@@ -77,6 +79,8 @@ function run(config: ServerConfig): void {
     });
   }
   // ---- end flash tier
+  // The main thread's view of both tiers: /metrics, the shutdown flush and the ring purge (purge.ts).
+  const store = openTieredStore(storeMemory, { lower: flash, now: () => clock.now() });
   const counterMemory = createCounterMemory(config.threads);
   const reader = new CounterReader(counterMemory);
   const mainCounters = new Counters(counterMemory, config.threads);
@@ -101,6 +105,22 @@ function run(config: ServerConfig): void {
     log.fatal({ err }, `cannot serve metrics on ${config.metricsListen}:${config.metricsPort} (--metrics-port)`);
     process.exit(1);
   });
+
+  // ---- the ring (--ring-file / --ring-configmap with --ring-member): followed here, purged here.
+  let ringSource: RingSource | undefined;
+  const purger = config.ringMember === undefined ? undefined
+    : new RingPurger(store, mainCounters, () => clock.now(), log, { member: config.ringMember, ratePerSecond: config.ringPurgeRate });
+  if (purger !== undefined) {
+    openRingSource(config).then((source) => {
+      if (shuttingDown) return;
+      ringSource = source;
+      return source.start(purger);
+    }).catch((err: Error) => {
+      log.fatal({ err: err.message }, 'cannot follow the ring');
+      process.stderr.write(`cachalot-server: ${err.message}\n`);
+      process.exit(EX_USAGE);
+    });
+  }
 
   const broadcast = (msg: MainMessage): void => {
     for (const w of workers) w.postMessage(msg);
@@ -157,6 +177,8 @@ function run(config: ServerConfig): void {
       process.exit(1);
     }
     shuttingDown = true;
+    purger?.stop();
+    ringSource?.stop();
     Atomics.store(gauges, GAUGE_READY, 0);
     Atomics.store(gauges, GAUGE_ACCEPTING, 0);
     log.info({ reason }, 'shutting down: no new connections, finishing requests already received');
@@ -241,13 +263,33 @@ function run(config: ServerConfig): void {
       if (oldestLive > 0) store.setOldestLive(oldestLive);
     }
     if (!shuttingDown) spawn(0);
+    purger?.start();
   }
-  if (flusher === undefined) spawn(0);
+  if (flusher === undefined) {
+    spawn(0);
+    purger?.start();
+  }
   else {
     flusher.once('message', (msg: FlusherMessage) => {
       if (msg.type === 'recovered' && !flashReady) flashRecovered();
     });
   }
+}
+
+/** The ring source the flags name; an Error naming the flag when it cannot be set up. */
+async function openRingSource(config: ServerConfig): Promise<RingSource> {
+  if (config.ringFile !== undefined) return new FileRingSource(config.ringFile, config.ringPollMs);
+  // Loaded only for the API source: @kubernetes/client-node adds most of a second to start-up.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { ConfigMapRingSource } = await import('../ring/configmap.js');
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`--ring-configmap: no Kubernetes credentials (${(err as Error).message})`);
+  }
+  const ref = config.ringConfigMap!;
+  return new ConfigMapRingSource(kc, ref.namespace, ref.name);
 }
 
 function entry(): void {

@@ -4,6 +4,7 @@
  * idea is twemproxy's.
  */
 import { SidecarError } from './errors.js';
+import { parseConfigMapRef } from '../ring/configmap-ref.js';
 import type { EjectedPolicy } from './routing/table.js';
 import { checkUpstreamSecurity, type UpstreamSecurityOptions } from './upstream/security.js';
 
@@ -171,9 +172,9 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'ring-file': cfg.ringFile = take(); break;
       case 'ring-configmap': {
         const v = take();
-        const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(v);
-        if (!m) bad(flag, `expected NAMESPACE/NAME (DNS-1123 names), got '${v}'`);
-        cfg.ringConfigMap = { namespace: m[1]!, name: m[3]! };
+        const ref = parseConfigMapRef(v);
+        if (ref === undefined) bad(flag, `expected NAMESPACE/NAME (DNS-1123 names), got '${v}'`);
+        cfg.ringConfigMap = { namespace: ref.namespace, name: ref.name };
         break;
       }
       case 'port': cfg.port = int(flag, take(), 0, 65535); break;

@@ -11,7 +11,7 @@ import { close, closeSync, open, openSync, read, readFileSync, readSync } from '
 import { createHistogram, performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ItemRef, Store } from '../store/types.js';
-import { type ItemLocation, type LowerTier, type TierReadCallback } from '../store/tier.js';
+import { type ItemLocation, type LowerTier, type SweepCounts, type SweepDecision, type TierReadCallback } from '../store/tier.js';
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
   ENTRY_WORDS, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO,
@@ -31,6 +31,7 @@ import {
   S_LENGTH, S_OFFSET, S_RESULT, S_VERDICT, SLOT_WORDS,
 } from './layout.js';
 import { ReadChannel } from './reader.js';
+import { sweepFlashShard, type FlashSweepParts } from './sweep.js';
 
 /** Bits of K_LOGGED: each kind of failure is logged once per process (every thread shares the bits). */
 export const LOG_READ_ERROR = 1;
@@ -603,6 +604,17 @@ export class LogFlashTier implements LowerTier {
   countRecache(): void {
     this.counters.row[F.recache_from_extstore]++;
   }
+
+  sweep(shard: number, position: number, limit: number, now: number, drop: SweepDecision,
+    counts: SweepCounts): Promise<number> {
+    this.sweepParts ??= {
+      index: this.index, ring: this.ring, files: this.files, paths: this.paths, control: this.control,
+      invalidate: (hash) => this.invalidate(hash, EMPTY, 0, 0),
+    };
+    return sweepFlashShard(this.sweepParts, shard, position, limit, now, drop, counts);
+  }
+
+  private sweepParts: FlashSweepParts | undefined;
 
   // ---- reads ---------------------------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ export const COUNTER_NAMES = [
   // Store totals at the last `stats reset` (the store's own counters only grow; stats show the difference).
   'base_total_items', 'base_evictions', 'base_reclaimed', 'base_expired_unfetched', 'base_evicted_unfetched',
   'base_evicted_active',
+  // Items a ring purge dropped (RAM items and flash entries): counted in the main thread's row.
+  'ring_purged_items',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -50,7 +52,18 @@ export const GAUGE_CURR_CONNECTIONS = 0;
 export const GAUGE_CONNECTION_STRUCTURES = 1;
 export const GAUGE_ACCEPTING = 2; // 1 while accepting connections
 export const GAUGE_READY = 3; // 1 once every worker listens
+export const GAUGE_RING_VERSION = 4; // version of the ring document in force; -1 before the first one
+export const GAUGE_RING_STATE = 5; // index into RING_STATES
 const GAUGE_SLOTS = 8;
+
+/**
+ * What a server that follows the ring is doing with it (`stats` ring_state), by GAUGE_RING_STATE value:
+ * waiting for a first valid document, in a transition (`previous` present: nothing is dropped), not named
+ * in the ring, in a ring without active members, purging, done (nothing left to drop under this version),
+ * or following without purging (-o ring_purge_rate=0).
+ */
+export const RING_STATES = ['waiting', 'transition', 'not_member', 'no_active', 'purging', 'done', 'disabled'] as const;
+export type RingState = (typeof RING_STATES)[number];
 
 export interface CounterMemory {
   readonly rows: number;

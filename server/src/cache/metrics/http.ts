@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/types.js';
 import {
-  CounterReader, GAUGE_CURR_CONNECTIONS, LATENCY_BUCKETS_US, LATENCY_COMMANDS, type CounterName,
+  CounterReader, GAUGE_CURR_CONNECTIONS, GAUGE_RING_STATE, GAUGE_RING_VERSION, LATENCY_BUCKETS_US, LATENCY_COMMANDS,
+  RING_STATES, type CounterName,
 } from './counters.js';
 import type { ServerConfig } from '../config.js';
 import { VERSION } from '../../protocol/version.js';
@@ -87,6 +88,19 @@ export function buildRegistry(ctx: MetricsContext): Registry {
   gauge('cachalot_store_segments_pinned', 'Segment pins held by large values being sent without a copy (they are not evicted meanwhile).', () => store.stats().segmentsPinned ?? 0);
   gauge('cachalot_threads', 'Worker threads serving connections.', () => ctx.config.threads);
   gauge('cachalot_heap_used_bytes', 'V8 heap in use, summed over the main and worker threads.', () => c.get('heap_used_bytes'));
+  const member = ctx.config.ringMember;
+  if (member !== undefined) {
+    gauge('cachalot_ring_version', 'Version of the ring document this server follows (-1 before the first).', () => c.gauge(GAUGE_RING_VERSION));
+    counter('cachalot_ring_purged_items_total', 'Items (RAM and flash) dropped because this server does not own their keys under the ring in force.', () => c.get('ring_purged_items'));
+    new Gauge({
+      name: 'cachalot_ring_state', help: 'What the server does with the ring: 1 for the current state (waiting, transition, not_member, no_active, purging, done, disabled).',
+      labelNames: ['member', 'state'], registers: [registry],
+      collect() {
+        const now = RING_STATES[c.gauge(GAUGE_RING_STATE)] ?? 'waiting';
+        for (const state of RING_STATES) this.set({ member, state }, state === now ? 1 : 0);
+      },
+    });
+  }
   return registry;
 }
 

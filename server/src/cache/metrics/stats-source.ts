@@ -5,7 +5,10 @@
  */
 import type { Store, StoreStats } from '../store/types.js';
 import type { ServerConfig } from '../config.js';
-import { C, CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS } from './counters.js';
+import {
+  C, CounterReader, GAUGE_ACCEPTING, GAUGE_CONNECTION_STRUCTURES, GAUGE_CURR_CONNECTIONS, GAUGE_RING_STATE,
+  GAUGE_RING_VERSION, RING_STATES,
+} from './counters.js';
 import { ITEM_UPDATE_INTERVAL, type Clock } from '../../runtime/clock.js';
 import { VERSION } from '../../protocol/version.js';
 
@@ -49,6 +52,16 @@ export interface StatsContext {
 function seconds(micros: number): string {
   const s = Math.floor(micros / 1e6);
   return `${s}.${String(Math.floor(micros - s * 1e6)).padStart(6, '0')}`;
+}
+
+/** A server that follows the ring (--ring-member): its name, the version in force and what it purged. */
+export function ringLines(c: CounterReader, member: string): StatLines {
+  return [
+    ['ring_member', member],
+    ['ring_version', c.gauge(GAUGE_RING_VERSION)],
+    ['ring_state', RING_STATES[c.gauge(GAUGE_RING_STATE)] ?? 'waiting'],
+    ['ring_purged_items', c.get('ring_purged_items')],
+  ];
 }
 
 export class ServerStats implements StatsSource {
@@ -171,6 +184,7 @@ export class ServerStats implements StatsSource {
       ['direct_reclaims', 0],
       ['lru_bumps_dropped', 0],
     ];
+    if (config.ringMember !== undefined) lines.push(...ringLines(c, config.ringMember));
     const extra = this.ctx.extraGeneral?.();
     if (extra) lines.push(...extra);
     return lines;

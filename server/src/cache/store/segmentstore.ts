@@ -116,17 +116,19 @@ export class SegmentStore implements Store {
     return this.u8.subarray(off, off + this.u8[(ref - 1) * 8 + H_KLEN]);
   }
 
-  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean): number {
+  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean,
+    maxSlots = Infinity): number {
     const index = this.index;
     const base = shard * this.slotsPerShard;
-    for (let s = cursor; s < this.slotsPerShard; s++) {
+    const stop = Math.min(this.slotsPerShard, cursor + maxSlots);
+    for (let s = cursor; s < stop; s++) {
       const i = (base + s) * 2;
       if (index[i] === 0) continue;
       const loc = index[i + 1];
       if (this.isDead(shard, loc, now)) continue;
       if (!fn(this.u32[loc * 2 + H_HASH], loc + 1)) return s;
     }
-    return -1;
+    return stop < this.slotsPerShard ? stop : -1;
   }
 
   // ---------------------------------------------------------------------------------------------------------

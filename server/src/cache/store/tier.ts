@@ -50,6 +50,50 @@ export class ItemLocation {
  */
 export type TierReadCallback = (value: Buffer | null) => void;
 
+/**
+ * A sweep's question about each key it visits (key bytes in key[start, end), valid only during the call):
+ * true removes the item from whichever tier holds it.
+ */
+export type SweepDecision = (key: Uint8Array, start: number, end: number) => boolean;
+
+/**
+ * Where a sweep over every item stands: each shard's RAM items, then its lower-tier items, shard by shard.
+ * `position` is opaque to the caller (an index slot); `visited` and `dropped` count what sweep() did.
+ * A new cursor (or reset()) starts at the first shard.
+ */
+export class SweepCursor {
+  shard = 0;
+  lower = false;
+  position = 0;
+  done = false;
+  visited = 0;
+  dropped = 0;
+
+  reset(): this {
+    this.shard = 0;
+    this.lower = false;
+    this.position = 0;
+    this.done = false;
+    this.visited = 0;
+    this.dropped = 0;
+    return this;
+  }
+}
+
+/** At most this many items are decided during one hold of a shard lock by a sweep (either tier). */
+export const SWEEP_ITEMS_PER_LOCK = 64;
+/**
+ * At most this many index slots are examined during one hold of a shard lock by a sweep, so that a nearly
+ * empty shard of a large index is not scanned whole while the serving threads wait for its lock.
+ */
+export const SWEEP_SLOTS_PER_LOCK = 4096;
+
+/** What LowerTier.sweep() did, added to by each call. */
+export interface SweepCounts {
+  visited: number;
+  dropped: number;
+}
+
 /** The tier below RAM, as the tiered store drives it. */
 export interface LowerTier {
   /**
@@ -77,6 +121,14 @@ export interface LowerTier {
   setOldestLive(oldestLive: number): void;
   /** An item was brought back into RAM (memcached's recache_from_extstore). */
   countRecache(): void;
+  /**
+   * Takes the shard lock itself, never across I/O. Visits up to `limit` live items of `shard` from index
+   * position `position` (0 to start), removing those drop() returns true for (as invalidate() does). A key
+   * whose record is in a file is read without the lock; its entry is removed afterwards only if it still
+   * names the record read. Resolves to the position to continue from, or -1 when the shard is done.
+   */
+  sweep(shard: number, position: number, limit: number, now: number, drop: SweepDecision,
+    counts: SweepCounts): Promise<number>;
 }
 
 /**
@@ -108,4 +160,12 @@ export interface TieredStore extends Store {
     cb: TierReadCallback): void;
   /** The key's lower-tier copy is stale (the key was overwritten or deleted in RAM). Lock held. */
   forget(hash: number, buf: Uint8Array, start: number, end: number): void;
+  /**
+   * Lock NOT held: takes each shard lock itself, for at most SWEEP_ITEMS_PER_LOCK items and
+   * SWEEP_SLOTS_PER_LOCK index slots at a time. Visits about `limit` items from `cursor` on (RAM, then the
+   * lower tier, shard by shard), removes those drop() returns true for, and advances the cursor (`done` at
+   * the end). Items stored or moved between tiers while a sweep runs may be visited twice or not at all.
+   * For background work on a thread that serves no connections; never called by the engine.
+   */
+  sweep(cursor: SweepCursor, limit: number, now: number, drop: SweepDecision): Promise<void>;
 }

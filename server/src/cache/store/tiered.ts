@@ -7,7 +7,10 @@
 import { NO_ITEM } from './types.js';
 import type { ItemRef, Store, StoreHooks, StoreMemory } from './types.js';
 import { SegmentStore } from './segmentstore.js';
-import { ItemLocation, ON_FLASH, type LowerTier, type TierReadCallback, type TieredStore } from './tier.js';
+import {
+  ItemLocation, ON_FLASH, SWEEP_ITEMS_PER_LOCK, SWEEP_SLOTS_PER_LOCK, type LowerTier, type SweepCursor, type SweepDecision,
+  type TierReadCallback, type TieredStore,
+} from './tier.js';
 
 /**
  * Admission filter for promotion: 64 Ki bits, cleared after 16 Ki marks (~1/4 of them set). A lower-tier
@@ -92,6 +95,57 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
 
   forget(hash: number, buf: Uint8Array, start: number, end: number): void {
     this.lower?.invalidate(hash, buf, start, end);
+  }
+
+  async sweep(cursor: SweepCursor, limit: number, now: number, drop: SweepDecision): Promise<void> {
+    const shards = this.options.shards;
+    let budget = limit;
+    while (budget > 0 && !cursor.done) {
+      const before = cursor.visited;
+      let next: number;
+      if (!cursor.lower) {
+        next = this.sweepRam(cursor, Math.min(budget, SWEEP_ITEMS_PER_LOCK), now, drop);
+      } else {
+        next = await this.lower!.sweep(cursor.shard, cursor.position, Math.min(budget, SWEEP_ITEMS_PER_LOCK), now, drop, cursor);
+      }
+      // Slots examined cost time too: an empty stretch of the index counts as one item per lock hold.
+      budget -= Math.max(1, cursor.visited - before);
+      if (next >= 0) {
+        cursor.position = next;
+      } else if (!cursor.lower && this.lower !== undefined) {
+        cursor.lower = true;
+        cursor.position = 0;
+      } else if (cursor.shard + 1 < shards) {
+        cursor.shard++;
+        cursor.lower = false;
+        cursor.position = 0;
+      } else {
+        cursor.done = true;
+      }
+    }
+  }
+
+  /** One lock hold over a shard's RAM items from cursor.position: the next position, or -1 at its end. */
+  private sweepRam(cursor: SweepCursor, limit: number, now: number, drop: SweepDecision): number {
+    let n = 0;
+    this.lock(cursor.shard);
+    try {
+      return this.scanItems(cursor.shard, cursor.position, now, (hash, ref) => {
+        if (n === limit) return false;
+        n++;
+        const key = this.keyView(ref);
+        if (drop(key, 0, key.length)) {
+          // As a delete: the item and any lower-tier copy of its key.
+          this.lower?.invalidate(hash, key, 0, key.length);
+          this.unlink(hash, ref);
+          cursor.dropped++;
+        }
+        return true;
+      }, SWEEP_SLOTS_PER_LOCK);
+    } finally {
+      this.unlock(cursor.shard);
+      cursor.visited += n;
+    }
   }
 
   override flushAll(now: number): void {

@@ -162,9 +162,11 @@ export interface Store {
   /**
    * Under the shard's lock (lock(shard) takes it, since shard & mask = shard): calls fn(hash, ref) for the
    * shard's live items from index position `cursor` on, until fn returns false. Returns the position to
-   * resume at (that item again), or -1 when the shard is done. For ext_flush_on_shutdown.
+   * resume at (that item again), or -1 when the shard is done. With `maxSlots`, stops after examining that
+   * many index slots too. fn may unlink the item it is given. For ext_flush_on_shutdown and sweeps.
    */
-  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean): number;
+  scanItems(shard: number, cursor: number, now: number, fn: (hash: number, ref: ItemRef) => boolean,
+    maxSlots?: number): number;
 }
 
 /** Per-thread callbacks given to openStore(). */

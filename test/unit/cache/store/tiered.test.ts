@@ -8,7 +8,7 @@ import {
   ItemLocation, NO_ITEM, ON_FLASH, createStoreMemory, openTieredStore,
 } from '../../../../server/src/cache/store/store.js';
 import type {
-  ItemRef, LowerTier, Store, TierReadCallback, TieredStore,
+  ItemRef, LowerTier, Store, SweepCounts, SweepDecision, TierReadCallback, TieredStore,
 } from '../../../../server/src/cache/store/store.js';
 import { MiB, bytes, set } from './helpers.js';
 
@@ -72,6 +72,26 @@ class MapTier implements LowerTier {
 
   countRecache(): void {
     this.recaches++;
+  }
+
+  /** Every key as if in shard 0, in insertion order, `limit` at a time (the other shards are empty). */
+  async sweep(shard: number, position: number, limit: number, _now: number, drop: SweepDecision,
+    counts: SweepCounts): Promise<number> {
+    if (shard !== 0) return -1;
+    const keys = [...this.items.keys()];
+    const end = Math.min(keys.length, position + limit);
+    let kept = position;
+    for (let i = position; i < end; i++) {
+      const key = Buffer.from(keys[i]!, 'latin1');
+      counts.visited++;
+      if (drop(key, 0, key.length)) {
+        this.items.delete(keys[i]!);
+        counts.dropped++;
+      } else {
+        kept++;
+      }
+    }
+    return end < keys.length ? kept : -1;
   }
 
   put(key: string, value: string, flags = 0, exptime = 0, cas = 1): void {
