@@ -56,9 +56,10 @@ export function terminationGraceSeconds(spec: ResolvedSpec): number {
 }
 
 export interface StatefulSetOptions {
-  /** Pass `--ring-configmap NS/NAME --ring-member POD` so each server follows the ring (and purges keys it
-   * no longer owns). Off by default: cachalot-server does not accept these flags yet and would exit. When
-   * turned on, the servers' ServiceAccount also needs read access to the ring ConfigMap. */
+  /** Pass `--ring-configmap NS/NAME --ring-member POD` so each server follows the ring and purges the keys
+   * it no longer owns (docs/ring.md, "Servers"). Off by default: the servers' ServiceAccount would also need
+   * a Role that reads the ring ConfigMap, which the operator does not create yet; without it a server keeps
+   * retrying the watch and purges nothing. */
   ringArgs?: boolean;
 }
 
