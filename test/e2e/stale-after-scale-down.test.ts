@@ -6,11 +6,13 @@
  *
  * The first scenario is the stale-copies finding: scale up, invalidate the keys that moved, scale back down;
  * a member that gave keys away at the scale-up must not serve its old copies when they come back to it. It
- * holds by the servers' purge (a member drops what it does not own once a ring without `previous` is in force)
- * and, within a transition, by the sidecar's delete at the previous owner. The others are the scale-up and
+ * holds by the servers' purge (a member drops what it does not own once a ring without `previous` is in force;
+ * the servers follow the ring through ring-mirror.ts) and, within a transition, by the sidecar's delete at the
+ * previous owner. The others are the scale-up and
  * scale-down round trips and a change during a change, each with deletes and overwrites between the steps.
  */
 import { Mc, RingRouter, startCluster, waitUntil, type E2ECluster } from './harness.js';
+import { RingMirror } from './ring-mirror.js';
 import { SidecarProcess } from './sidecar-process.js';
 
 const NS = 'default';
@@ -19,6 +21,7 @@ const CC = `/apis/cachalot.io/v1alpha1/namespaces/${NS}/cacheclusters`;
 interface Scenario {
   name: string;
   c: E2ECluster;
+  mirror: RingMirror;
   sidecar: SidecarProcess;
   app: Mc;
   /** What the application last wrote per key (undefined: deleted). */
@@ -32,10 +35,14 @@ afterEach(async () => {
   const s = current;
   current = undefined;
   if (!s) return;
-  s.app.close();
+  s.app?.close();
   await s.sidecar.stop();
-  s.c.checkExits();
-  await s.c.stop();
+  try {
+    s.c.checkExits();
+  } finally {
+    await s.c.stop();
+    s.mirror.stop();
+  }
 }, 60_000);
 
 async function doc(s: Scenario): Promise<any> {
@@ -45,7 +52,9 @@ async function doc(s: Scenario): Promise<any> {
 }
 
 async function start(name: string, replicas: number, transitionSeconds: number): Promise<Scenario> {
-  const c = await startCluster();
+  const mirror = new RingMirror(NS, name);
+  const c = await startCluster(undefined, { podArgs: mirror.podArgs });
+  mirror.start(c.api.url);
   const created = await fetch(`${c.api.url}${CC}`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name, namespace: NS },
@@ -53,7 +62,7 @@ async function start(name: string, replicas: number, transitionSeconds: number):
   });
   expect(created.status).toBe(201);
   const sidecar = new SidecarProcess(c, NS, name);
-  const partial = { name, c, sidecar, model: new Map(), stale: [] } as unknown as Scenario;
+  const partial = { name, c, mirror, sidecar, model: new Map(), stale: [] } as unknown as Scenario;
   current = partial;
   await settled(partial, replicas);
   await sidecar.start();
