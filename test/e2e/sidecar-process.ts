@@ -24,6 +24,8 @@ export class SidecarProcess {
   port = 0;
   private readonly dnsFile: string;
   private readonly kubeconfig: string;
+  /** The mapping last written for the shim. */
+  private written: Record<string, string> = {};
 
   constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar') {
     this.dnsFile = join(c.root, `${tag}-pod-dns.json`);
@@ -79,6 +81,13 @@ export class SidecarProcess {
     const tmp = `${this.dnsFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(map));
     renameSync(tmp, this.dnsFile);
+    this.written = map;
+  }
+
+  /** The shim sends `host:port` to where the pod serves now (a mapping written since it started). */
+  reaches(host: string, port: number): boolean {
+    const ep = this.c.network.resolve(host, port);
+    return ep !== undefined && this.written[`${host}:${port}`] === `${ep.host}:${ep.port}`;
   }
 
   async stop(): Promise<void> {
