@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../k8s/apiserver/index.js';
 import { installCrd } from '../k8s/helpers.js';
 import { installChartRbac } from '../k8s/chart.js';
@@ -61,7 +61,12 @@ export const MONITOR_GRACE_PERIOD_MS = 3000;
  * members and then replaces a lost node's member, so it needs 5 nodes plus a spare. */
 export const DEFAULT_NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f'];
 
-export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2ECluster> {
+export interface ClusterOptions {
+  /** Per-pod server arguments, passed to every kubelet double (KubeletOptions.podArgs). */
+  podArgs?: (pod: V1Pod) => string[];
+}
+
+export async function startCluster(nodes: string[] = DEFAULT_NODES, options: ClusterOptions = {}): Promise<E2ECluster> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
   const root = mkdtempSync(join(tmpdir(), 'cachalot-e2e-'));
   const api = new ApiServerDouble({ bookmarkIntervalMs: 200 });
@@ -143,7 +148,7 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES): Promise<E2E
   };
   live.add(cluster);
   try {
-    for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'] }).start());
+    for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'], podArgs: options.podArgs }).start());
     cluster.operator = new Operator(operatorKc, {
       leaderElection: false,
       log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),

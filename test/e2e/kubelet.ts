@@ -210,6 +210,11 @@ export interface KubeletOptions {
   killAfterMs?: number;
   /** Delay before restarting a container that exited on its own. */
   restartDelayMs?: number;
+  /**
+   * Server arguments for one pod, after extraArgs: what a pod's spec would get from wiring the double does not
+   * model (e.g. a ring file the test mirrors from the ConfigMap, where a cluster would mount or watch it).
+   */
+  podArgs?: (pod: V1Pod) => string[];
   /** Extra server arguments (e.g. --log-level). */
   extraArgs?: string[];
   /** Node lease renewal period (a real kubelet renews every 10 s). */
@@ -389,7 +394,7 @@ export class Kubelet {
     const address = this.opts.network.allocateAddress();
     const port = await freePortOn(address);
     const metricsPort = await freePortOn(address);
-    const argv = [this.opts.serverMain ?? SERVER_MAIN, ...rewriteArgs(container.args ?? [], { address, port, metricsPort, mounts }), ...(this.opts.extraArgs ?? [])];
+    const argv = [this.opts.serverMain ?? SERVER_MAIN, ...rewriteArgs(container.args ?? [], { address, port, metricsPort, mounts }), ...(this.opts.extraArgs ?? []), ...(this.opts.podArgs?.(pod) ?? [])];
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
     for (const e of container.env ?? []) {
       if (e.value !== undefined) env[e.name] = e.value;

@@ -102,6 +102,40 @@ export function mergeMultiGet(slot: SplitGet): Buffer {
   return out.subarray(0, pos);
 }
 
+/**
+ * Each key's VALUE block (a view of its part's reply) or null for a miss, in request order; or the error line
+ * that stands for the whole reply when a part answered with one (as mergeMultiGet would send).
+ */
+export function blocksByKey(slot: SplitGet): Array<Buffer | null> | Buffer {
+  const parts = slot.parts!;
+  const keyBytes = slot.keyBytes!;
+  const offsets = slot.keyOffsets!;
+  const keyPart = slot.keyPart!;
+  const blocks: Array<Blocks | null> = [];
+  for (const p of parts) {
+    if (p.reply === null) {
+      blocks.push(null);
+      continue;
+    }
+    const parsed = parseGetReply(p.reply);
+    if (!Array.isArray(parsed)) return Buffer.from(parsed);
+    blocks.push({ reply: p.reply, spans: parsed, cursor: 0 });
+  }
+  const out: Array<Buffer | null> = new Array<Buffer | null>(keyPart.length).fill(null);
+  for (let k = 0; k < keyPart.length; k++) {
+    const pi = keyPart[k]!;
+    if (pi < 0) continue;
+    const b = blocks[pi];
+    if (!b || b.cursor >= b.spans.length) continue;
+    const s = b.spans;
+    const c = b.cursor;
+    if (!sameKey(b.reply, s[c]!, s[c + 1]!, keyBytes, offsets[2 * k]!, offsets[2 * k + 1]!)) continue;
+    out[k] = b.reply.subarray(s[c + 2]!, s[c + 3]!);
+    b.cursor = c + 4;
+  }
+  return out;
+}
+
 /** flush_all sent to every server: OK only if every server said OK, else the first other reply. */
 export function mergeFanout(parts: readonly PartReply[]): Buffer {
   for (const p of parts) {

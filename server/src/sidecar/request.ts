@@ -26,6 +26,23 @@ export const DROP_ALL = 1;
 export const MERGE_SINGLE = 0;
 export const MERGE_GET = 1;
 export const MERGE_FANOUT = 2;
+/**
+ * A write during a ring transition: its first part is the command at the key's owner, the second the delete
+ * of the key at its previous owner. The client gets the first part's reply once both have answered
+ * (routing/transition.ts).
+ */
+export const MERGE_FIRST = 3;
+/** A read during a ring transition whose misses may be filled from previous owners (routing/transition.ts). */
+export const MERGE_WARM = 4;
+
+/**
+ * A slot that continues after its parts have answered: `next()` may add parts (and returns true, the slot
+ * then waits for them) or return false (the slot finishes); `compose()` makes the client's reply.
+ */
+export interface SlotContinuation {
+  next(slot: Slot): boolean;
+  compose(slot: Slot): Buffer | null;
+}
 
 export interface SlotOwner {
   slotDone(slot: Slot): void;
@@ -81,8 +98,9 @@ export class Part {
    */
   completeFrom(buf: Buffer, start: number, end: number, withEnd = false): void {
     const slot = this.slot;
+    // MERGE_SINGLE and MERGE_GET only: the others compose their reply from several parts or phases.
     if (slot.single === this && slot.waiting === 1 && slot.drop === DROP_NONE && this.kind !== REPLY_QUIET
-      && slot.merge !== MERGE_FANOUT) {
+      && slot.merge < MERGE_FANOUT) {
       const owner = slot.owner;
       if (owner !== null && owner.takeReply !== undefined && owner.takeReply(slot, buf, start, end, withEnd)) return;
     }
@@ -113,6 +131,8 @@ export class Slot {
   missReply: Buffer | null = null;
   /** mg q: a miss without its owner is silent. */
   quietMiss = false;
+  /** MERGE_WARM: what happens once the parts asked so far have answered. */
+  continuation: SlotContinuation | null = null;
   /** MERGE_GET: a copy of the request's key bytes and each key's [start, end) in it, and its part index. */
   keyBytes: Buffer | null = null;
   keyOffsets: Int32Array | null = null;
@@ -163,6 +183,7 @@ export class Slot {
 
   partDone(): void {
     if (--this.waiting > 0) return;
+    if (this.continuation !== null && this.continuation.next(this)) return;
     this.finish();
   }
 
@@ -178,6 +199,8 @@ export class Slot {
     let out: Buffer | null;
     if (this.merge === MERGE_GET) out = this.parts === null ? this.singleGet() : mergeMultiGet(this);
     else if (this.merge === MERGE_FANOUT) out = mergeFanout(this.parts ?? (this.single ? [this.single] : []));
+    else if (this.merge === MERGE_FIRST) out = this.partReply(this.parts![0]!);
+    else if (this.merge === MERGE_WARM) out = this.continuation!.compose(this);
     else out = this.singleReply();
     return applyDrop(this.drop, out);
   }
@@ -191,6 +214,11 @@ export class Slot {
   private singleReply(): Buffer | null {
     const p = this.single;
     if (p === null) return this.out;
+    return this.partReply(p);
+  }
+
+  /** One part's reply as the client sees it: quiet mode's MN removed, a failure answered as memcached would. */
+  partReply(p: Part): Buffer | null {
     if (p.reply !== null) {
       if (p.kind !== REPLY_QUIET) return p.reply;
       // Drop the trailing "MN\r\n" the sidecar added; nothing left means quiet mode hid the reply.

@@ -20,8 +20,14 @@ export class SidecarStats {
   local_replies = 0;
   ring_reloads = 0;
   ring_reload_errors = 0;
+  /** Ring transitions: misses at a key's owner asked of its previous owner, and those it answered with a value. */
+  transition_fill_asks = 0;
+  transition_fills = 0;
+  /** Ring transitions: deletes sent to a written key's previous owner. */
+  transition_invalidations = 0;
 
   reset(): void {
+    this.transition_fill_asks = this.transition_fills = this.transition_invalidations = 0;
     this.total_connections = this.cmd_get = this.cmd_set = this.cmd_touch = this.cmd_flush = this.cmd_meta = 0;
     this.unrouted = this.local_replies = this.ring_reloads = this.ring_reload_errors = 0;
   }
@@ -66,6 +72,9 @@ export function statsReply(view: StatsView, sub: string): Buffer | null {
     ['ring_members_draining', members.draining],
     ['ring_reloads', s.ring_reloads],
     ['ring_reload_errors', s.ring_reload_errors],
+    ['transition_fill_asks', s.transition_fill_asks],
+    ['transition_fills', s.transition_fills],
+    ['transition_invalidations', s.transition_invalidations],
     ['upstream_servers', up.servers],
     ['upstream_ejected', up.ejected],
     ['upstream_in_flight', up.inFlight],

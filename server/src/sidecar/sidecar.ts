@@ -202,11 +202,22 @@ export class Sidecar implements ClientOwner {
   }
 }
 
-/** Same members, hosts, ports, weights, states and hash parameters: nothing a client routes by changed. */
+/**
+ * Same members, hosts, ports, weights, states and hash parameters, and the same `previous` (or none): nothing
+ * a client routes, fills or invalidates by changed.
+ */
 function sameRouting(a: RingSpec, b: RingSpec): boolean {
-  if (a.vnodes !== b.vnodes || a.members.length !== b.members.length) return false;
-  return a.members.every((m, i) => {
-    const n = b.members[i]!;
+  if (a.vnodes !== b.vnodes || !sameMembers(a.members, b.members)) return false;
+  const pa = a.previous;
+  const pb = b.previous;
+  if (pa === undefined || pb === undefined) return pa === pb;
+  return pa.vnodes === pb.vnodes && sameMembers(pa.members, pb.members);
+}
+
+function sameMembers(a: readonly RingMemberSpec[], b: readonly RingMemberSpec[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((m, i) => {
+    const n = b[i]!;
     return m.address === n.address && m.weight === n.weight && m.state === n.state;
   });
 }

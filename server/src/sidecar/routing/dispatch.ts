@@ -7,6 +7,12 @@
  * Every forwarded request must get exactly one reply, so that the pipelined stream can be matched first-in
  * first-out: a classic `noreply` is removed from the forwarded line and the reply dropped here (DROP_ALL);
  * a quiet meta command goes as it is, followed by `mn` (request.ts REPLY_QUIET).
+ *
+ * During a ring transition (the table has `previous`) a key whose owner changed is a "moved" key: a write,
+ * delete, touch or arithmetic of it also deletes it at its previous owner, and the client's reply waits for
+ * that delete (MERGE_FIRST), so that no read after the reply can find the old copy and fill it back; a read
+ * that misses at the owner is filled from the previous owner (routing/transition.ts). Outside a transition the
+ * cost is one null check per keyed request (`this.prev`) and one per get.
  */
 import { E_BAD_FORMAT, E_ERROR, E_TOO_LARGE, NEED_MORE, RequestParser } from '../../protocol/parser.js';
 import {
@@ -19,8 +25,10 @@ import { base64Decode } from '../../protocol/base64.js';
 import { KEY_MAX_LENGTH, LINE_LIMIT } from '../../protocol/limits.js';
 import { END, MN, OK, SHUTDOWN_NOT_ENABLED, VERSION_LINE, replyBytes } from '../../protocol/replies.js';
 import {
-  DROP_ALL, FAIL_EJECTED, MERGE_FANOUT, MERGE_GET, REPLY_GET, REPLY_LINE, REPLY_META, REPLY_QUIET, Slot,
+  DROP_ALL, FAIL_EJECTED, MERGE_FANOUT, MERGE_FIRST, MERGE_GET, MERGE_WARM, REPLY_GET, REPLY_LINE, REPLY_META,
+  REPLY_QUIET, Slot,
 } from '../request.js';
+import { FillGet, FillMeta, FillRegistry, keyName } from './transition.js';
 import type { RoutingTable } from './table.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamConn } from '../upstream/connection.js';
@@ -67,6 +75,9 @@ export class Dispatcher {
   private keyEnds: Int32Array<ArrayBuffer> = new Int32Array(64);
   private keyUp: Int32Array<ArrayBuffer> = new Int32Array(64);
   private readonly ups: Upstream[] = [];
+  /** The last routed key's previous owner when it moved in the current transition (routeKey), else null. */
+  private prev: Upstream | null = null;
+  private readonly fills = new FillRegistry();
 
   constructor(private readonly ctx: DispatchContext) {}
 
@@ -132,14 +143,19 @@ export class Dispatcher {
     return next;
   }
 
-  private route(key: Uint8Array, start: number, end: number): Upstream | null {
-    const table = this.ctx.table();
-    return table === null ? null : table.route(key, start, end, this.ctx.ejectedGeneration());
-  }
-
-  /** Routes by the request's key (a meta key decoded when it came in base64). */
+  /**
+   * Routes by the request's key (a meta key decoded when it came in base64); sets `prev` to the key's previous
+   * owner when it moved in the current transition.
+   */
   private routeKey(req: Request): Upstream | null {
-    return this.route(req.keyBuf, req.keyStart, req.keyEnd);
+    const table = this.ctx.table();
+    if (table === null) {
+      this.prev = null;
+      return null;
+    }
+    const u = table.route(req.keyBuf, req.keyStart, req.keyEnd, this.ctx.ejectedGeneration());
+    this.prev = table.previous === null ? null : table.previousOwner(req.keyBuf, req.keyStart, req.keyEnd, u);
+    return u;
   }
 
   /**
@@ -149,6 +165,7 @@ export class Dispatcher {
   private forward(c: DispatchClient, slot: Slot, u: Upstream | null, kind: number, buf: Buffer, req: Request,
     strip: number, dataStart: number, dataLen: number): void {
     if (u === null) {
+      this.prev = null;
       slot.out = slot.missReply ?? (kind === REPLY_QUIET && slot.quietMiss ? null : R_EJECTED);
       this.ctx.stats.unrouted++;
       c.push(slot);
@@ -161,6 +178,24 @@ export class Dispatcher {
     writeLine(conn, buf, req.lineStart, req.lineEnd, strip, this.t.starts, this.t.ends);
     if (dataLen > 0) appendBytes(conn.out, buf, dataStart, dataStart + dataLen);
     if (kind === REPLY_QUIET) conn.out.ascii('mn\r\n');
+    if (this.prev !== null) this.invalidate(c, slot, buf, req);
+  }
+
+  /**
+   * A moved key was written: the slot also deletes it at its previous owner (this.prev) and answers with the
+   * owner's reply once both replied, so the old copy is gone before the client hears of its write.
+   */
+  private invalidate(c: DispatchClient, slot: Slot, buf: Buffer, req: Request): void {
+    const prev = this.prev!;
+    this.prev = null;
+    slot.merge = MERGE_FIRST;
+    const out = prev.send(slot.addPart(REPLY_META), clock.now, c.affinity).out;
+    out.ascii('md ');
+    appendBytes(out, buf, this.t.starts[1], this.t.ends[1]);
+    if (isMeta(req.cmd) && req.meta.keyBinary) out.ascii(' b');
+    out.crlf();
+    this.fills.wrote(req.keyBuf, req.keyStart, req.keyEnd);
+    this.ctx.stats.transition_invalidations++;
   }
 
   /** incr, decr, touch, delete: one line, routed by its key. */
@@ -204,13 +239,29 @@ export class Dispatcher {
   private meta(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
     const slot = new Slot(null);
     const quiet = req.cmd !== CMD_ME && req.meta.noReply;
+    const kind = quiet ? REPLY_QUIET : REPLY_META;
+    const u = this.routeKey(req);
     if (req.cmd === CMD_MG) {
       // Without its owner a get is a miss, which quiet mode hides.
       slot.quietMiss = quiet;
       if (!quiet) slot.missReply = this.metaMiss(buf, req);
-    }
-    this.forward(c, slot, this.routeKey(req), quiet ? REPLY_QUIET : REPLY_META, buf, req, -1, 0, 0);
+      if (this.prev !== null && u !== null) this.fillMeta(c, slot, u, kind, buf, req);
+    } else if (req.cmd === CMD_ME) this.prev = null; // debug output, not a write
+    this.forward(c, slot, u, kind, buf, req, -1, 0, 0);
     return next;
+  }
+
+  /** mg of a moved key: a miss at its owner is filled from its previous owner (this.prev). */
+  private fillMeta(c: DispatchClient, slot: Slot, owner: Upstream, kind: number, buf: Buffer, req: Request): void {
+    const previous = this.prev!;
+    this.prev = null;
+    const fill = FillGet.keyFill(this.fills, keyName(req.keyBuf, req.keyStart, req.keyEnd), owner, previous);
+    if (fill === null) return;
+    const t = this.t;
+    const line = Buffer.from(buf.subarray(req.lineStart, req.lineEnd));
+    slot.merge = MERGE_WARM;
+    slot.continuation = new FillMeta(this.fills, this.ctx.stats, c.affinity, fill, line, t.starts[1] - req.lineStart,
+      t.ends[1] - req.lineStart, req.meta.keyBinary, kind);
   }
 
   /** ms: forwarded with its data once it has all arrived; a value too large for any server is answered here. */
@@ -244,11 +295,12 @@ export class Dispatcher {
 
   /** get, gets, gat, gats, bget: keys split per owner, one request per upstream, replies merged in key order. */
   private multiGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
+    const table = this.ctx.table();
+    if (table !== null && table.previous !== null) return this.fillGet(c, buf, req, next, table);
     const t = this.t;
     const stats = this.ctx.stats;
     const firstKey = req.firstKey;
-    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next);
-    const table = this.ctx.table();
+    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next, table);
     const generation = this.ctx.ejectedGeneration();
     const ups = this.ups;
     ups.length = 0;
@@ -330,7 +382,7 @@ export class Dispatcher {
    * get/gets with one key, the most common request: what multiGet() does for one key (the same checks,
    * counters and replies), without its per-key arrays and loops.
    */
-  private singleGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
+  private singleGet(c: DispatchClient, buf: Buffer, req: Request, next: number, table: RoutingTable | null): number {
     const ks = req.keyStart;
     const ke = req.keyEnd;
     if (ke - ks > KEY_MAX_LENGTH) return this.local(c, replyBytes(E_BAD_FORMAT), next);
@@ -338,7 +390,7 @@ export class Dispatcher {
     stats.cmd_get++;
     const slot = new Slot(null);
     slot.merge = MERGE_GET;
-    const u = this.route(buf, ks, ke);
+    const u = table === null ? null : table.route(buf, ks, ke, this.ctx.ejectedGeneration());
     if (u === null) {
       stats.unrouted++;
       slot.out = replyBytes(END);
@@ -356,6 +408,91 @@ export class Dispatcher {
     const out = u.send(part, clock.now, c.affinity).out;
     appendBytes(out, buf, req.lineStart, req.lineEnd);
     out.crlf();
+    return next;
+  }
+
+  /**
+   * multiGet() during a transition: keys split per owner as outside one (always split, so that each key's reply
+   * can be told apart), moved keys filled from their previous owners when they miss (routing/transition.ts).
+   */
+  private fillGet(c: DispatchClient, buf: Buffer, req: Request, next: number, table: RoutingTable): number {
+    const t = this.t;
+    const stats = this.ctx.stats;
+    const firstKey = req.firstKey;
+    // gat/gats: the exptime token, read before a long line's later keys are tokenized over it.
+    const head = firstKey === 2 ? `${GET_HEADS[req.cmd]!} ${t.text(1)}` : GET_HEADS[req.cmd]!;
+    const generation = this.ctx.ejectedGeneration();
+    const ups = this.ups;
+    ups.length = 0;
+    const prevs: Array<Upstream | null> = [];
+    let nkeys = 0;
+    let k = firstKey;
+    for (let guard = 0; guard < 1 << 20; guard++) {
+      const last = t.count - 1;
+      for (; k < last; k++) {
+        const ks = t.starts[k];
+        const ke = t.ends[k];
+        if (ke - ks > KEY_MAX_LENGTH) return this.local(c, replyBytes(E_BAD_FORMAT), next);
+        if (nkeys === this.keyStarts.length) this.growKeys();
+        const u = table.route(buf, ks, ke, generation);
+        let ui = -1;
+        if (u !== null) {
+          ui = ups.indexOf(u);
+          if (ui < 0) ui = ups.push(u) - 1;
+        }
+        prevs.push(u === null ? null : table.previousOwner(buf, ks, ke, u));
+        this.keyStarts[nkeys] = ks;
+        this.keyEnds[nkeys] = ke;
+        this.keyUp[nkeys] = ui;
+        nkeys++;
+      }
+      if (t.rest < 0) break;
+      t.tokenize(buf, t.rest, req.lineEnd);
+      k = 0;
+    }
+    stats.cmd_get += nkeys;
+    const slot = new Slot(null);
+    slot.merge = MERGE_GET;
+    for (let i = 0; i < nkeys; i++) if (this.keyUp[i] < 0) stats.unrouted++;
+    if (ups.length === 0) {
+      slot.out = replyBytes(END);
+      c.push(slot);
+      slot.finish();
+      return next;
+    }
+    const base = this.keyStarts[0]!;
+    slot.keyBytes = Buffer.from(buf.subarray(base, this.keyEnds[nkeys - 1]!));
+    slot.keyOffsets = new Int32Array(nkeys * 2);
+    slot.keyPart = new Int32Array(nkeys);
+    const fills = new Array<ReturnType<typeof FillGet.keyFill>>(nkeys).fill(null);
+    let filling = false;
+    for (let i = 0; i < nkeys; i++) {
+      slot.keyOffsets[2 * i] = this.keyStarts[i]! - base;
+      slot.keyOffsets[2 * i + 1] = this.keyEnds[i]! - base;
+      slot.keyPart[i] = this.keyUp[i]!;
+      const previous = prevs[i];
+      if (previous) {
+        fills[i] = FillGet.keyFill(this.fills, buf.toString('latin1', this.keyStarts[i]!, this.keyEnds[i]!),
+          ups[this.keyUp[i]!]!, previous);
+        if (fills[i] !== null) filling = true;
+      }
+    }
+    if (filling) {
+      slot.merge = MERGE_WARM;
+      slot.continuation = new FillGet(this.fills, stats, c.affinity, head, fills);
+    }
+    const parts = ups.map(() => slot.addPart(REPLY_GET));
+    c.push(slot);
+    for (let ui = 0; ui < ups.length; ui++) {
+      const out = ups[ui]!.send(parts[ui]!, clock.now, c.affinity).out;
+      out.ascii(head);
+      for (let i = 0; i < nkeys; i++) {
+        if (this.keyUp[i] !== ui) continue;
+        out.byte(32);
+        appendBytes(out, buf, this.keyStarts[i]!, this.keyEnds[i]!);
+      }
+      out.crlf();
+    }
     return next;
   }
 
@@ -402,15 +539,24 @@ export class Dispatcher {
   private deleteQuietly(c: DispatchClient, buf: Buffer, req: Request): void {
     const u = this.routeKey(req);
     if (u === null) return;
-    const slot = new Slot(null);
-    slot.drop = DROP_ALL;
-    const part = slot.addPart(REPLY_META);
-    const out = u.send(part, clock.now, c.affinity).out;
-    out.ascii('md ');
-    appendBytes(out, buf, this.t.starts[1], this.t.ends[1]);
-    if (req.cmd === CMD_MS && req.meta.keyBinary) out.ascii(' b');
-    out.crlf();
+    const prev = this.prev;
+    this.prev = null;
+    for (const target of prev === null ? [u] : [u, prev]) {
+      const slot = new Slot(null);
+      slot.drop = DROP_ALL;
+      const part = slot.addPart(REPLY_META);
+      const out = target.send(part, clock.now, c.affinity).out;
+      out.ascii('md ');
+      appendBytes(out, buf, this.t.starts[1], this.t.ends[1]);
+      if (req.cmd === CMD_MS && req.meta.keyBinary) out.ascii(' b');
+      out.crlf();
+    }
+    if (prev !== null) this.fills.wrote(req.keyBuf, req.keyStart, req.keyEnd);
   }
+}
+
+function isMeta(cmd: number): boolean {
+  return cmd === CMD_MD || cmd === CMD_MA || cmd === CMD_MS || cmd === CMD_MG || cmd === CMD_ME;
 }
 
 /** Appends the request line to an upstream connection, leaving out token `strip` when it is >= 0. */
