@@ -37,6 +37,12 @@ export function watchAuthFile(path: string, log: AuthReloadLog, publish: (bytes:
       log.error({ file: path, reason: why }, `-Y ${path}: the auth file ${table}; the entries in use stay`);
       return;
     }
+    // A file rewritten in place (truncate, then write) reads empty for a moment: taken from a change
+    // event, that would refuse every client until the next event. An empty file is taken on SIGHUP only.
+    if (table.size === 0 && why === 'changed') {
+      log.error({ file: path, reason: why }, `-Y ${path}: the auth file is empty; the entries in use stay`);
+      return;
+    }
     log.info({ file: path, entries: table.size, reason: why }, 'auth file reloaded');
     publish(bytes);
   };

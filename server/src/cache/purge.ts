@@ -22,6 +22,8 @@ import { C, GAUGE_RING_STATE, GAUGE_RING_VERSION, RING_STATES, type Counters, ty
 
 /** The sweep's pace: one step per tick, rate × tick items per step. */
 const TICK_MS = 10;
+/** Passes over the store per ring version at most: each pass after the first catches items that moved tiers. */
+const MAX_PASSES = 4;
 
 export interface PurgeOptions {
   member: string;
@@ -113,16 +115,26 @@ export class RingPurger implements RingListener {
     const rate = this.options.ratePerSecond;
     const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
     const started = Date.now();
+    let totalVisited = 0;
+    let totalDropped = 0;
     try {
-      while (generation === this.generation && !cursor.done) {
-        const t0 = Date.now();
-        const visited = cursor.visited;
-        const dropped = cursor.dropped;
-        await this.store.sweep(cursor, perTick, this.now(), drop);
-        this.counters.row[C.ring_purged_items] += cursor.dropped - dropped;
-        // Paced by what the step examined, so a step that found only empty slots costs one tick at most.
-        const due = ((cursor.visited - visited) * 1000) / rate - (Date.now() - t0);
-        await new Promise<void>((resolve) => setTimeout(resolve, Math.max(due, 0)));
+      for (let pass = 1; ; pass++) {
+        while (generation === this.generation && !cursor.done) {
+          const t0 = Date.now();
+          const visited = cursor.visited;
+          const dropped = cursor.dropped;
+          await this.store.sweep(cursor, perTick, this.now(), drop);
+          this.counters.row[C.ring_purged_items] += cursor.dropped - dropped;
+          // Paced by what the step examined, so a step that found only empty slots costs one tick at most.
+          const due = ((cursor.visited - visited) * 1000) / rate - (Date.now() - t0);
+          await new Promise<void>((resolve) => setTimeout(resolve, Math.max(due, 0)));
+        }
+        totalVisited += cursor.visited;
+        totalDropped += cursor.dropped;
+        // An item promoted from flash to RAM (or demoted) behind the cursor during a pass is missed by
+        // it: a pass that dropped anything is followed by another, until one drops nothing.
+        if (generation !== this.generation || cursor.dropped === 0 || pass === MAX_PASSES) break;
+        cursor.reset();
       }
     } catch (err) {
       if (generation === this.generation) this.setState('done');
@@ -131,7 +143,7 @@ export class RingPurger implements RingListener {
     }
     if (generation !== this.generation) return;
     this.setState('done');
-    this.log.info({ version: this.version, visited: cursor.visited, dropped: cursor.dropped, ms: Date.now() - started },
+    this.log.info({ version: this.version, visited: totalVisited, dropped: totalDropped, ms: Date.now() - started },
       'ring purge done');
   }
 
