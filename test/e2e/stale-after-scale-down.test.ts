@@ -228,13 +228,13 @@ async function roundTrip(name: string, first: number, steps: number[]): Promise<
  * a member around the moment its pod starts or leaves, even once the pod serves and the shim maps it); the
  * cause is not diagnosed, and the scenario fails on those errors before it can judge stale reads.
  */
-test.skip('scale up 3 -> 5 -> 3 with deletes and overwrites between the steps: no stale reads', () =>
+test.skip('scale up 3 -> 5 -> 3 with deletes and overwrites between the steps: no stale reads [skipped: the sidecar gets upstream connection failures during scale steps, cause not diagnosed]', () =>
   roundTrip('up', 3, [5, 3]), 240_000);
 
-test.skip('scale down 3 -> 2 -> 3 with deletes and overwrites between the steps: no stale reads', () =>
+test.skip('scale down 3 -> 2 -> 3 with deletes and overwrites between the steps: no stale reads [skipped: the sidecar gets upstream connection failures during scale steps, cause not diagnosed]', () =>
   roundTrip('down', 3, [2, 3]), 240_000);
 
-test.skip('a change during a change (3 -> 5, then 3 before the transition ends): no stale reads', async () => {
+test.skip('a change during a change (3 -> 5, then 3 before the transition ends): no stale reads [skipped: the sidecar gets upstream connection failures during scale steps, cause not diagnosed]', async () => {
   const s = await start('twice', 3, 4);
   await write(s, 0);
   await scale(s, 5);
