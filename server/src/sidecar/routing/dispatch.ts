@@ -293,25 +293,24 @@ export class Dispatcher {
     return extra === '' ? null : Buffer.from('EN' + extra + '\r\n', 'latin1');
   }
 
-  /** get, gets, gat, gats, bget: keys split per owner, one request per upstream, replies merged in key order. */
-  private multiGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
-    const table = this.ctx.table();
-    if (table !== null && table.previous !== null) return this.fillGet(c, buf, req, next, table);
+  /**
+   * The keys of a multi-get, past 23 tokens too, into keyStarts/keyEnds/keyUp (the owner's index in `ups`,
+   * -1 when unrouted), and with `prevs` each key's previous owner during a transition. Returns the key count,
+   * or -1 for a key longer than memcached allows.
+   */
+  private collectKeys(buf: Buffer, req: Request, table: RoutingTable | null, prevs: Array<Upstream | null> | null): number {
     const t = this.t;
-    const stats = this.ctx.stats;
-    const firstKey = req.firstKey;
-    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next, table);
     const generation = this.ctx.ejectedGeneration();
     const ups = this.ups;
     ups.length = 0;
     let nkeys = 0;
-    let k = firstKey;
+    let k = req.firstKey;
     for (let guard = 0; guard < 1 << 20; guard++) {
       const last = t.count - 1;
       for (; k < last; k++) {
         const ks = t.starts[k];
         const ke = t.ends[k];
-        if (ke - ks > KEY_MAX_LENGTH) return this.local(c, replyBytes(E_BAD_FORMAT), next);
+        if (ke - ks > KEY_MAX_LENGTH) return -1;
         if (nkeys === this.keyStarts.length) this.growKeys();
         const u = table === null ? null : table.route(buf, ks, ke, generation);
         let ui = -1;
@@ -319,6 +318,7 @@ export class Dispatcher {
           ui = ups.indexOf(u);
           if (ui < 0) ui = ups.push(u) - 1;
         }
+        if (prevs !== null) prevs.push(u === null ? null : table!.previousOwner(buf, ks, ke, u));
         this.keyStarts[nkeys] = ks;
         this.keyEnds[nkeys] = ke;
         this.keyUp[nkeys] = ui;
@@ -328,6 +328,20 @@ export class Dispatcher {
       t.tokenize(buf, t.rest, req.lineEnd);
       k = 0;
     }
+    return nkeys;
+  }
+
+  /** get, gets, gat, gats, bget: keys split per owner, one request per upstream, replies merged in key order. */
+  private multiGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
+    const table = this.ctx.table();
+    if (table !== null && table.previous !== null) return this.fillGet(c, buf, req, next, table);
+    const t = this.t;
+    const stats = this.ctx.stats;
+    const firstKey = req.firstKey;
+    if (req.ntokens === 3 && firstKey === 1 && t.rest < 0) return this.singleGet(c, buf, req, next, table);
+    const ups = this.ups;
+    const nkeys = this.collectKeys(buf, req, table, null);
+    if (nkeys < 0) return this.local(c, replyBytes(E_BAD_FORMAT), next);
     stats.cmd_get += nkeys;
     const slot = new Slot(null);
     slot.merge = MERGE_GET;
@@ -421,35 +435,10 @@ export class Dispatcher {
     const firstKey = req.firstKey;
     // gat/gats: the exptime token, read before a long line's later keys are tokenized over it.
     const head = firstKey === 2 ? `${GET_HEADS[req.cmd]!} ${t.text(1)}` : GET_HEADS[req.cmd]!;
-    const generation = this.ctx.ejectedGeneration();
     const ups = this.ups;
-    ups.length = 0;
     const prevs: Array<Upstream | null> = [];
-    let nkeys = 0;
-    let k = firstKey;
-    for (let guard = 0; guard < 1 << 20; guard++) {
-      const last = t.count - 1;
-      for (; k < last; k++) {
-        const ks = t.starts[k];
-        const ke = t.ends[k];
-        if (ke - ks > KEY_MAX_LENGTH) return this.local(c, replyBytes(E_BAD_FORMAT), next);
-        if (nkeys === this.keyStarts.length) this.growKeys();
-        const u = table.route(buf, ks, ke, generation);
-        let ui = -1;
-        if (u !== null) {
-          ui = ups.indexOf(u);
-          if (ui < 0) ui = ups.push(u) - 1;
-        }
-        prevs.push(u === null ? null : table.previousOwner(buf, ks, ke, u));
-        this.keyStarts[nkeys] = ks;
-        this.keyEnds[nkeys] = ke;
-        this.keyUp[nkeys] = ui;
-        nkeys++;
-      }
-      if (t.rest < 0) break;
-      t.tokenize(buf, t.rest, req.lineEnd);
-      k = 0;
-    }
+    const nkeys = this.collectKeys(buf, req, table, prevs);
+    if (nkeys < 0) return this.local(c, replyBytes(E_BAD_FORMAT), next);
     stats.cmd_get += nkeys;
     const slot = new Slot(null);
     slot.merge = MERGE_GET;
