@@ -17,7 +17,8 @@ import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 import { watchAuthFile } from './authfile.js';
-import { createTlsCell } from '../net/tls.js';
+import { createTlsCell, markTlsRefresh } from '../net/tls.js';
+import { watchCertFiles } from './certfiles.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/flash.js';
 import { RingPurger } from './purge.js';
 import { FileRingSource } from '../ring/file.js';
@@ -133,6 +134,12 @@ function run(config: ServerConfig): void {
   const security = config.security;
   if (security.authFile !== '') watchAuthFile(security.authFile, log, (bytes) => broadcast({ type: 'auth', bytes }));
   const tlsCell = security.tls ? createTlsCell(0) : undefined;
+  if (tlsCell !== undefined && security.sslRefreshOnChange) {
+    watchCertFiles(security, log, (bytes) => {
+      markTlsRefresh(tlsCell, clock.now());
+      broadcast({ type: 'certs', bytes });
+    });
+  }
 
   // flash tier: after the connections drained, RAM items go to flash (ext_flush_on_shutdown),
   // then the flusher writes what is queued, syncs and exits; bounded by --shutdown-timeout.

@@ -26,6 +26,12 @@ export interface SecurityConfig {
   sslVerifyMode: number;
   /** memcached's name: tlsv1.0 .. tlsv1.3 (default tlsv1.2, as memcached). */
   sslMinVersion: string;
+  /**
+   * -o ssl_refresh_on_change: reload the three files whenever their content changes, as `refresh_certs` does
+   * (memcached reloads them on that command only). For certificates mounted from a Kubernetes Secret, which
+   * a renewal replaces with nobody to send the command.
+   */
+  sslRefreshOnChange: boolean;
   /** The ssl_* suboptions given, to refuse them without -Z. */
   sslOptionsGiven: string[];
 }
@@ -33,7 +39,7 @@ export interface SecurityConfig {
 export function defaultSecurity(): SecurityConfig {
   return {
     authFile: '', tls: false, sslChainCert: '', sslKey: '', sslCaCert: '', sslVerifyMode: VERIFY_NONE,
-    sslMinVersion: 'tlsv1.2', sslOptionsGiven: [],
+    sslMinVersion: 'tlsv1.2', sslRefreshOnChange: false, sslOptionsGiven: [],
   };
 }
 
@@ -53,6 +59,10 @@ export function applySecuritySuboption(sec: SecurityConfig, key: string, value: 
     case 'ssl_min_version':
       if (TLS_MIN_VERSIONS[value] === undefined) return `-o ssl_min_version must be one of tlsv1.0, tlsv1.1, tlsv1.2, tlsv1.3 (got '${value}')`;
       sec.sslMinVersion = value;
+      break;
+    case 'ssl_refresh_on_change':
+      if (value !== '') return `-o ssl_refresh_on_change takes no value (got '${value}')`;
+      sec.sslRefreshOnChange = true;
       break;
     case 'ssl_keyformat':
       // memcached's default (SSL_FILETYPE_PEM) is the only format here.

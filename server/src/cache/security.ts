@@ -11,6 +11,7 @@ import { loadServerMaterial, ServerTls } from '../net/tls.js';
 import { C, type CounterReader, type Counters } from './metrics/counters.js';
 import type { SecurityConfig } from './security-config.js';
 import type { StatLines } from './metrics/stats-source.js';
+import type { CertBytes } from './certfiles.js';
 
 export interface WorkerSecurity {
   auth: AsciiAuth | undefined;
@@ -19,6 +20,8 @@ export interface WorkerSecurity {
   reloadAuth(bytes: Uint8Array): void;
   /** refresh_certs: undefined on success, else memcached's error text. */
   refreshCerts(): string | undefined;
+  /** Takes certificate bytes the main thread loaded after the files changed (-o ssl_refresh_on_change). */
+  installCerts(bytes: CertBytes): void;
   /** Serves `socket` now (plaintext) or after its handshake (TLS); `release` if it never gets served. */
   accept(socket: Socket, serve: (s: Socket | TLSSocket) => void, release: () => void): void;
   /** The TLS lines of `stats`, in memcached's place (after log_watchers). */
@@ -59,6 +62,10 @@ export function openSecurity(sec: SecurityConfig, tlsCell: SharedArrayBuffer | u
     },
     refreshCerts() {
       return serverTls === undefined ? 'Error TLS not enabled' : serverTls.refresh();
+    },
+    installCerts(bytes) {
+      const problem = serverTls?.install(bytes);
+      if (problem !== undefined) log.error({}, `changed TLS files: ${problem}; this thread keeps the certificate it had`);
     },
     accept(socket, serve, release) {
       if (serverTls === undefined) serve(socket);

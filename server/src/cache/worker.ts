@@ -23,6 +23,7 @@ import { PrefixStats, type PrefixStatsMemory } from './metrics/prefix-stats.js';
 import { ServerStats } from './metrics/stats-source.js';
 import type { ServerConfig } from './config.js';
 import { openSecurity } from './security.js';
+import type { CertBytes } from './certfiles.js';
 
 export interface WorkerInit {
   index: number;
@@ -50,7 +51,7 @@ export type WorkerMessage =
   | { type: 'drained' };
 
 export type MainMessage = { type: 'shutdown'; quietMs: number } | { type: 'verbosity'; level: number }
-  | { type: 'auth'; bytes: Uint8Array };
+  | { type: 'auth'; bytes: Uint8Array } | { type: 'certs'; bytes: CertBytes };
 
 const REJECT_TEXT = 'ERROR Too many open connections\r\n';
 
@@ -174,6 +175,10 @@ function main(): void {
     }
     if (msg.type === 'auth') {
       security.reloadAuth(msg.bytes);
+      return;
+    }
+    if (msg.type === 'certs') {
+      security.installCerts(msg.bytes);
       return;
     }
     if (msg.type === 'shutdown') {

@@ -119,6 +119,11 @@ export function createTlsCell(refreshTime: number): SharedArrayBuffer {
   return sab;
 }
 
+/** Records a reload done outside refresh_certs (the main thread's file watch) for time_since_server_cert_refresh. */
+export function markTlsRefresh(cell: SharedArrayBuffer, refreshTime: number): void {
+  Atomics.store(new Int32Array(cell), TLS_REFRESH_TIME, refreshTime);
+}
+
 export interface ServerTlsHooks {
   /** The shared clock's current second (memcached's current_time). */
   now(): number;
@@ -205,6 +210,23 @@ export class ServerTls {
     this.server.setSecureContext(contextOptions(this.files, material));
     Atomics.store(this.cell, TLS_REFRESH_TIME, this.hooks.now());
     this.generation = Atomics.add(this.cell, TLS_GENERATION, 1) + 1;
+    return undefined;
+  }
+
+  /**
+   * Serves certificate bytes another thread has already loaded and checked (-o ssl_refresh_on_change) to
+   * new connections; that thread set the refresh time. Returns the error text if they do not load here.
+   */
+  install(bytes: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array }): string | undefined {
+    const byPath = new Map<string, Buffer>([[this.files.sslChainCert, Buffer.from(bytes.cert)], [this.files.sslKey, Buffer.from(bytes.key)]]);
+    if (bytes.ca !== undefined) byPath.set(this.files.sslCaCert, Buffer.from(bytes.ca));
+    const material = loadServerMaterial(this.files, (path) => {
+      const b = byPath.get(path);
+      if (b === undefined) throw new Error(`${path} was not sent`);
+      return b;
+    });
+    if (typeof material === 'string') return material;
+    this.server.setSecureContext(contextOptions(this.files, material));
     return undefined;
   }
 

@@ -312,6 +312,44 @@ gate.describe('-Z TLS, against memcached -Z', () => {
       await stopServer(server.server);
     }
   }, 40_000);
+
+  it('-o ssl_refresh_on_change serves changed files to new connections without refresh_certs, once they fit', async () => {
+    const c = certs!;
+    const watched = mkdtempSync(join(tmpdir(), 'cachalot-tls-watch-'));
+    copyFileSync(c.serverCert, join(watched, 'chain.pem'));
+    copyFileSync(c.serverKey, join(watched, 'key.pem'));
+    const server = await startCachalotServer({
+      threads: 2, metrics: false,
+      extra: ['-Z', '-o', `ssl_chain_cert=${join(watched, 'chain.pem')},ssl_key=${join(watched, 'key.pem')},ssl_refresh_on_change`],
+    });
+    try {
+      const old = await connectTls(server.port, { ca: c.ca });
+      expect(servedName(old.socket)).toBe('cachalot-a');
+      // Half a renewal: the new certificate beside the old key does not load, so nothing changes.
+      copyFileSync(c.server2Cert, join(watched, 'chain.pem'));
+      const half = await connectTls(server.port, { ca: c.ca });
+      expect(servedName(half.socket)).toBe('cachalot-a');
+      half.client.close();
+      copyFileSync(c.server2Key, join(watched, 'key.pem'));
+      await waitFor(async () => {
+        const fresh = await connectTls(server.port, { ca: c.ca });
+        const name = servedName(fresh.socket);
+        fresh.client.close();
+        return name === 'cachalot-b';
+      }, 10_000, 'the new certificate served');
+      // Every worker thread: several connections, spread by the kernel.
+      for (let i = 0; i < 6; i++) {
+        const fresh = await connectTls(server.port, { ca: c.ca });
+        expect(servedName(fresh.socket)).toBe('cachalot-b');
+        fresh.client.close();
+      }
+      expect((await transcript(old.client, ['set o 0 0 1\r\no\r\nget o\r\n']))[0]).toBe('STORED\r\nVALUE o 0 1\r\no\r\nEND\r\n');
+      old.client.close();
+    } finally {
+      await stopServer(server.server);
+      rmSync(watched, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
 
 gate.describe('-Z with ssl_verify_mode=2 (mutual TLS)', () => {

@@ -65,3 +65,14 @@ describe('-I against -m and -o slab_chunk_max, as memcached.c checks them', () =
     expect(refusal(...argv)).toBe(message);
   });
 });
+
+describe('-o ssl_refresh_on_change', () => {
+  it('is off by default, as memcached reloads its TLS files on refresh_certs only', () => {
+    expect(config().security.sslRefreshOnChange).toBe(false);
+  });
+
+  it('is refused without -Z and with a value, naming it', () => {
+    expect(refusal('-o', 'ssl_refresh_on_change')).toBe('-o ssl_refresh_on_change needs -Z (TLS is off)');
+    expect(refusal('-Z', '-o', 'ssl_refresh_on_change=1')).toBe("-o ssl_refresh_on_change takes no value (got '1')");
+  });
+});
