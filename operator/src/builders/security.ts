@@ -3,7 +3,7 @@
  *
  * The Secrets are mounted as whole secret volumes, never through subPath: the kubelet swaps a secret volume's
  * files atomically when the Secret changes (a subPath mount would keep the old file forever), and the server
- * re-reads the auth file and the certificate when they change. So nothing about the Secrets' contents goes into
+ * re-reads the auth file (always) and the certificate (-o ssl_refresh_on_change) when they change. So nothing about the Secrets' contents goes into
  * the pod template (no checksum annotation): a credential rotation or a certificate renewal never restarts a
  * server, which would cost its RAM tier.
  */
@@ -38,6 +38,8 @@ export function securityArgs(spec: ResolvedSpec): string[] {
   if (spec.tls) {
     const opts = [`ssl_chain_cert=${TLS_DIR}/tls.crt`, `ssl_key=${TLS_DIR}/tls.key`];
     if (spec.tls.clientAuth) opts.push(`ssl_ca_cert=${TLS_DIR}/ca.crt`, `ssl_verify_mode=${SSL_VERIFY_REQUIRE}`);
+    // A renewal rewrites the mounted files and nobody sends refresh_certs: the server reloads them itself.
+    opts.push('ssl_refresh_on_change');
     args.push('-Z', '-o', opts.join(','));
   }
   return args;

@@ -30,11 +30,11 @@ describe('memcached flags for auth and TLS', () => {
     expect(serverArgs(withDefaults({})).join(' ')).not.toMatch(/-Y|-Z|ssl_/);
   });
 
-  it('-Y names the auth Secret\'s `auth` key; -Z with the chain and key; clientAuth adds the CA and ssl_verify_mode=2 (require)', () => {
+  it('-Y names the auth Secret\'s `auth` key; -Z with the chain and key, reloaded when they change; clientAuth adds the CA and ssl_verify_mode=2 (require)', () => {
     expect(securityArgs(withDefaults({ auth: { secretName: 'web-auth' } }))).toEqual(['-Y', '/etc/cachalot/auth/auth']);
-    expect(securityArgs(withDefaults({ tls: { secretName: 'web-cert' } }))).toEqual(['-Z', '-o', 'ssl_chain_cert=/etc/cachalot/tls/tls.crt,ssl_key=/etc/cachalot/tls/tls.key']);
+    expect(securityArgs(withDefaults({ tls: { secretName: 'web-cert' } }))).toEqual(['-Z', '-o', 'ssl_chain_cert=/etc/cachalot/tls/tls.crt,ssl_key=/etc/cachalot/tls/tls.key,ssl_refresh_on_change']);
     expect(securityArgs(withDefaults({ tls: { certManager: { issuerRef: ISSUER }, clientAuth: true } }))).toEqual([
-      '-Z', '-o', 'ssl_chain_cert=/etc/cachalot/tls/tls.crt,ssl_key=/etc/cachalot/tls/tls.key,ssl_ca_cert=/etc/cachalot/tls/ca.crt,ssl_verify_mode=2',
+      '-Z', '-o', 'ssl_chain_cert=/etc/cachalot/tls/tls.crt,ssl_key=/etc/cachalot/tls/tls.key,ssl_ca_cert=/etc/cachalot/tls/ca.crt,ssl_verify_mode=2,ssl_refresh_on_change',
     ]);
   });
 
