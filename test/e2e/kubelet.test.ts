@@ -23,6 +23,17 @@ describe('kubelet double', () => {
     expect(out).toEqual(['-o', 'idle_timeout=5,ext_path=/tmp/x/flash-web-0-uid/a:1g', '--extended=ext_path=/tmp/x/flash-web-0-uid:2g', '-p', '40001', '-l', '127.9.0.3', '--metrics-port', '40002', '--metrics-listen', '127.9.0.3']);
   });
 
+  test('maps the auth file (-Y) and the -Z files through the secret volumes\' mounts', () => {
+    const mounts = { ...rw.mounts, '/etc/cachalot/auth': '/tmp/x/pods/u/auth', '/etc/cachalot/tls': '/tmp/x/pods/u/tls' };
+    const args = serverArgs(withDefaults({ memory: '16Mi', threads: 1, auth: { secretName: 'a' }, tls: { secretName: 't', clientAuth: true } }));
+    const out = rewriteArgs(args, { ...rw, mounts });
+    expect(out.slice(out.indexOf('-Y'), out.indexOf('-Y') + 2)).toEqual(['-Y', '/tmp/x/pods/u/auth/auth']);
+    expect(out[out.indexOf('-Z') + 2]).toBe('ssl_chain_cert=/tmp/x/pods/u/tls/tls.crt,ssl_key=/tmp/x/pods/u/tls/tls.key,'
+      + 'ssl_ca_cert=/tmp/x/pods/u/tls/ca.crt,ssl_verify_mode=2,ssl_refresh_on_change');
+    expect(rewriteArgs(['--auth-file=/etc/cachalot/auth/auth'], { ...rw, mounts })[0]).toBe('--auth-file=/tmp/x/pods/u/auth/auth');
+    expect(() => rewriteArgs(['-Y', '/elsewhere/auth'], rw)).toThrow(/on no volume mount/);
+  });
+
   test('maps container paths through the longest matching mount and refuses unmounted ones', () => {
     expect(mapPath('/data/flash', { '/data': '/v1', '/data/flash': '/v2' })).toBe('/v2');
     expect(mapPath('/data/flashy', { '/data': '/v1', '/data/flash': '/v2' })).toBe('/v1/flashy');

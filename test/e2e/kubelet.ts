@@ -8,10 +8,11 @@
  * One Kubelet per node name. For each pod bound to its node it:
  * - maps every persistentVolumeClaim volume to a directory named after the claim's uid (a pod recreated on
  *   the same claim finds its flash files; a new claim of the same name starts empty), and every other volume
- *   to a per-pod directory;
+ *   to a per-pod directory, where a `secret` volume's keys are written and kept up to date as the kubelet's
+ *   atomic writer does (secret-volumes.ts);
  * - rewrites the container's arguments for loopback (`rewriteArgs`): its own 127.x.y.z address (`-l`), a
- *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and every
- *   `-o ext_path=DIR:SIZE` through the volume mounts;
+ *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and the paths of
+ *   `-o ext_path=DIR:SIZE`, `-o ssl_chain_cert|ssl_key|ssl_ca_cert=FILE` and `-Y FILE` through the mounts;
  * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
@@ -32,6 +33,7 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, ListWatch, Watch, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { SecretVolumes } from './secret-volumes.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
@@ -113,6 +115,9 @@ export function mapPath(path: string, mounts: Record<string, string>): string {
   return join(mounts[hit]!, path.slice(hit.length));
 }
 
+/** -o suboptions whose value is a file the server reads (the -Z files). */
+const FILE_SUBOPTIONS = ['ssl_chain_cert=', 'ssl_key=', 'ssl_ca_cert='];
+
 /**
  * The operator's server arguments (`-p 11211 -m … -t … -I … -o ext_path=/data/flash:SIZE …`) rewritten for
  * loopback. Listen and metrics flags the operator may have set are replaced, not duplicated.
@@ -135,6 +140,14 @@ export function rewriteArgs(args: readonly string[], rw: LoopbackRewrite): strin
       out.push(`--extended=${rewriteSuboptions(a.slice('--extended='.length), rw.mounts)}`);
       continue;
     }
+    if (a === '-Y' || a === '--auth-file') {
+      out.push(a, mapPath(args[++i] ?? '', rw.mounts));
+      continue;
+    }
+    if (a.startsWith('--auth-file=')) {
+      out.push(`--auth-file=${mapPath(a.slice('--auth-file='.length), rw.mounts)}`);
+      continue;
+    }
     out.push(a);
   }
   out.push('-p', String(rw.port), '-l', rw.address, '--metrics-port', String(rw.metricsPort), '--metrics-listen', rw.address);
@@ -145,6 +158,8 @@ function rewriteSuboptions(value: string, mounts: Record<string, string>): strin
   return value
     .split(',')
     .map((part) => {
+      const file = FILE_SUBOPTIONS.find((p) => part.startsWith(p));
+      if (file !== undefined) return `${file}${mapPath(part.slice(file.length), mounts)}`;
       if (!part.startsWith('ext_path=')) return part;
       const v = part.slice('ext_path='.length);
       const colon = v.lastIndexOf(':');
@@ -219,6 +234,8 @@ export interface KubeletOptions {
   extraArgs?: string[];
   /** Node lease renewal period (a real kubelet renews every 10 s). */
   heartbeatMs?: number;
+  /** A Secret change reaches a pod's secret volumes within this many ms (secret-volumes.ts; a kubelet: ~1 min). */
+  secretSyncMaxMs?: number;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -251,6 +268,8 @@ export class Kubelet {
   private resync?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
   private leases?: KubernetesObjectApi;
+  /** The pods' secret volumes (written before a server starts, updated when their Secret changes). */
+  readonly secrets: SecretVolumes;
   /** Every error a sync step hit (kept for assertions and for the test's failure messages). */
   readonly errors: string[] = [];
   /** Container restarts (a server that exited on its own), for the test's log. */
@@ -263,6 +282,7 @@ export class Kubelet {
     this.node = opts.node;
     this.core = opts.kc.makeApiClient(CoreV1Api);
     this.informer = new ListWatch<V1Pod>('/api/v1/pods', new Watch(opts.kc), () => this.core.listPodForAllNamespaces(), false);
+    this.secrets = new SecretVolumes(opts.kc, startInformer, { maxDelayMs: opts.secretSyncMaxMs });
     const kick = (): void => this.kick();
     this.informer.on('add', kick);
     this.informer.on('update', kick);
@@ -298,6 +318,7 @@ export class Kubelet {
     this.stopped = true;
     clearInterval(this.resync);
     clearInterval(this.heartbeat);
+    this.secrets.stop();
     await this.informer.stop().catch(() => undefined);
     await Promise.all([...this.procs.values()].map((p) => this.terminate(p, false)));
   }
@@ -307,6 +328,7 @@ export class Kubelet {
     this.stopped = true;
     clearInterval(this.resync);
     clearInterval(this.heartbeat);
+    this.secrets.stop();
     void this.informer.stop().catch(() => undefined);
     for (const p of this.procs.values()) {
       p.stopping = true;
@@ -390,6 +412,7 @@ export class Kubelet {
     // A volume still held by the previous incarnation (force-deleted pod) is released when that process exits.
     await Promise.all(dirs.map((d) => this.volumesInUse.get(d)));
     for (const d of dirs) mkdirSync(d, { recursive: true });
+    for (const v of pod.spec!.volumes ?? []) if (v.secret) await this.secrets.mount(pod, v, volumeDirs[v.name]!);
 
     const address = this.opts.network.allocateAddress();
     const port = await freePortOn(address);
@@ -525,6 +548,7 @@ export class Kubelet {
     await proc.statusChain;
     this.opts.network.unregister(proc.namespace, proc.name, proc.uid);
     this.procs.delete(proc.uid);
+    this.secrets.unmount(proc.uid);
     if (confirm && !this.stopped) await this.confirmDeletion(proc.pod);
   }
 
