@@ -33,7 +33,8 @@ export function buildCertificate(cc: CacheCluster) {
       secretName,
       issuerRef: tls.certManager.issuerRef,
       dnsNames: serverDnsNames(cc),
-      usages: ['server auth', 'digital signature', 'key encipherment'],
+      // With clientAuth the router presents this certificate to the servers as its client certificate.
+      usages: ['server auth', ...(tls.clientAuth ? ['client auth'] : []), 'digital signature', 'key encipherment'],
       // A renewal replaces the key as well; the servers pick up both files without a restart.
       privateKey: { rotationPolicy: 'Always' },
     },

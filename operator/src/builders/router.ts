@@ -5,6 +5,12 @@
  * ring through the API (a watch sees a new ring within a second; a mounted ConfigMap can be a minute and
  * more late), which needs a ServiceAccount and a Role naming only the ring ConfigMap.
  *
+ * With spec.tls the router mounts the servers' TLS Secret and verifies them with its `ca.crt`; with clientAuth
+ * it presents the servers' own certificate as its client certificate (the Certificate the operator requests
+ * then carries the client-auth usage too), so no second Secret has to exist before the router can start. With
+ * spec.auth it is given no credentials: its listener does not authenticate clients, and a router holding the
+ * password would let anyone who reaches the client Service past the servers' authentication.
+ *
  * Router pods carry their own `app.kubernetes.io/name`, so the StatefulSet, the headless Service, the
  * servers' PDB and the ServiceMonitor, which select `cachalot`, never see them. The servers' placement
  * (nodeSelector, tolerations, priority) is not copied: it is about SSDs and shards, not a stateless proxy.
@@ -13,6 +19,7 @@ import { FIELD_MANAGER, MEMCACHED_PORT, SERVER_GID, SERVER_UID, withDefaults, ty
 import { ringConfigMapName } from '../ring.js';
 import { childMeta, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME } from './labels.js';
 import { defaultContainerSecurityContext, HOSTNAME_TOPOLOGY_KEY } from './statefulset.js';
+import { TLS_DIR, TLS_VOLUME, tlsVolumes } from './security.js';
 
 export const ROUTER_CONTAINER = 'router';
 /** cachalot-sidecar's default metrics port (server/src/sidecar/config.ts). */
@@ -48,7 +55,15 @@ export function routerArgs(cc: CacheCluster): string[] {
     '--listen=0.0.0.0',
     `--port=${MEMCACHED_PORT}`,
     `--metrics-port=${ROUTER_METRICS_PORT}`,
+    ...routerTlsArgs(cc),
   ];
+}
+
+/** cachalot-sidecar's TLS flags towards the servers (server/src/sidecar/config.ts), from the mounted TLS Secret. */
+export function routerTlsArgs(cc: CacheCluster): string[] {
+  const tls = cc.spec.tls;
+  if (!tls) return [];
+  return [`--tls-ca=${TLS_DIR}/ca.crt`, ...(tls.clientAuth ? [`--tls-cert=${TLS_DIR}/tls.crt`, `--tls-key=${TLS_DIR}/tls.key`] : [])];
 }
 
 export function buildRouterServiceAccount(cc: CacheCluster) {
@@ -77,9 +92,10 @@ export function buildRouterRoleBinding(cc: CacheCluster) {
 }
 
 /** Pod Security "restricted": non-root as the image's `node` user, no privilege escalation, no capabilities,
- * RuntimeDefault seccomp, read-only root (the sidecar writes no files). */
-function routerPodSecurityContext(): KubeFields {
-  return { runAsNonRoot: true, runAsUser: SERVER_UID, runAsGroup: SERVER_GID, seccompProfile: { type: 'RuntimeDefault' } };
+ * RuntimeDefault seccomp, read-only root (the sidecar writes no files). With spec.tls, the fsGroup through which
+ * it reads the Secret's files (mode 0440, as the servers'). */
+function routerPodSecurityContext(cc: CacheCluster): KubeFields {
+  return { runAsNonRoot: true, runAsUser: SERVER_UID, runAsGroup: SERVER_GID, ...(cc.spec.tls ? { fsGroup: SERVER_GID } : {}), seccompProfile: { type: 'RuntimeDefault' } };
 }
 
 /**
@@ -104,7 +120,7 @@ export function buildRouterDeployment(cc: CacheCluster) {
         spec: {
           serviceAccountName: routerName(cc.metadata.name),
           ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
-          securityContext: routerPodSecurityContext(),
+          securityContext: routerPodSecurityContext(cc),
           containers: [
             {
               name: ROUTER_CONTAINER,
@@ -123,8 +139,10 @@ export function buildRouterDeployment(cc: CacheCluster) {
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
               lifecycle: { preStop: { exec: { command: ['/bin/sleep', String(ROUTER_PRESTOP_SLEEP_SECONDS)] } } },
               securityContext: defaultContainerSecurityContext(),
+              ...(cc.spec.tls ? { volumeMounts: [{ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true }] } : {}),
             },
           ],
+          ...(cc.spec.tls ? { volumes: tlsVolumes(cc) } : {}),
           // Best effort, so that one node going away takes at most part of the routing tier.
           topologySpreadConstraints: [{ maxSkew: 1, topologyKey: HOSTNAME_TOPOLOGY_KEY, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
         },

@@ -46,11 +46,16 @@ export function securityArgs(spec: ResolvedSpec): string[] {
 }
 
 export function securityVolumes(cc: CacheCluster, spec: ResolvedSpec): KubeFields[] {
-  const tls = tlsSecretName(cc);
   return [
     ...(spec.auth ? [{ name: AUTH_VOLUME, secret: { secretName: spec.auth.secretName, defaultMode: SECRET_MODE } }] : []),
-    ...(tls ? [{ name: TLS_VOLUME, secret: { secretName: tls, defaultMode: SECRET_MODE } }] : []),
+    ...tlsVolumes(cc),
   ];
+}
+
+/** The TLS Secret as a whole secret volume (none without spec.tls); the router mounts the same one. */
+export function tlsVolumes(cc: CacheCluster): KubeFields[] {
+  const tls = tlsSecretName(cc);
+  return tls ? [{ name: TLS_VOLUME, secret: { secretName: tls, defaultMode: SECRET_MODE } }] : [];
 }
 
 export function securityMounts(spec: ResolvedSpec): KubeFields[] {

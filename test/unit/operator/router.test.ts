@@ -62,6 +62,33 @@ describe('router builders', () => {
     expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(parsed.config.metricsPort);
   });
 
+  it('with spec.tls: the servers\' TLS Secret mounted whole, --tls-ca from it, its certificate as client certificate for clientAuth; restricted', () => {
+    for (const [tls, flags] of [
+      [{ secretName: 'web-cert' }, ['--tls-ca=/etc/cachalot/tls/ca.crt']],
+      [{ certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key']],
+    ] as const) {
+      const d: any = buildRouterDeployment(cluster({ tls }));
+      expect(() => new Deployment(d).validate()).not.toThrow();
+      expect(restrictedViolations(podTemplateOf(d)!)).toEqual([]);
+      const pod = d.spec.template.spec;
+      const secretName = 'secretName' in tls ? tls.secretName : 'web-tls';
+      expect(pod.volumes).toEqual([{ name: 'tls', secret: { secretName, defaultMode: 0o440 } }]);
+      expect(pod.containers[0].volumeMounts).toEqual([{ name: 'tls', mountPath: '/etc/cachalot/tls', readOnly: true }]);
+      // The files are 0440: readable through the fsGroup, as the servers read theirs.
+      expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+      // The flags cachalot-sidecar reads (its parser also opens the files, which only the pod has).
+      expect(pod.containers[0].args.slice(-flags.length)).toEqual(flags);
+      expect(pod.containers[0].args.slice(0, -flags.length)).toEqual(buildRouterDeployment(cluster()).spec.template.spec.containers[0].args);
+    }
+  });
+
+  it('with spec.auth alone: no credentials and no auth Secret, since its listener would serve without authentication', () => {
+    const d: any = buildRouterDeployment(cluster({ auth: { secretName: 'web-auth' } }));
+    expect(d.spec.template.spec.volumes).toBeUndefined();
+    expect(d.spec.template.spec.containers[0].args.join(' ')).not.toMatch(/auth|tls/);
+    expect(d).toEqual(buildRouterDeployment(cluster()));
+  });
+
   it('replicas and resources come from spec.router; autoscale leaves replicas to the HPA', () => {
     const d: any = buildRouterDeployment(cluster({ router: { replicas: 5, image: 'r:1', imagePullPolicy: 'Always', resources: { requests: { cpu: '2' } } } }));
     expect(d.spec.replicas).toBe(5);

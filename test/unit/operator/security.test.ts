@@ -112,6 +112,12 @@ describe('cert-manager Certificate', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
+  it('with clientAuth it is also a client certificate: the router presents it to the servers', () => {
+    const usages = (clientAuth: boolean): string[] => (buildCertificate(cluster({ tls: { certManager: { issuerRef: ISSUER }, clientAuth } })) as any).spec.usages;
+    expect(usages(true)).toEqual(['server auth', 'client auth', 'digital signature', 'key encipherment']);
+    expect(usages(false)).not.toContain('client auth');
+  });
+
   it('the scale of the cluster does not change the Certificate', () => {
     const at = (replicas: number) => buildCertificate(cluster({ replicas, tls: { certManager: { issuerRef: ISSUER } } }));
     expect(at(1)).toEqual(at(50));
