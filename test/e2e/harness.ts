@@ -270,6 +270,11 @@ export class Mc {
     });
   }
 
+  /** A client over a socket already connected (a TLS socket after its handshake, for servers with -Z). */
+  static over(socket: net.Socket): Mc {
+    return new Mc(socket);
+  }
+
   pipeline(bytes: Buffer, shapes: readonly ReplyShape[], timeoutMs = 15_000): Promise<Reply[]> {
     if (this.failed) return Promise.reject(this.failed);
     const all = Promise.all(shapes.map((shape) => new Promise<Reply>((resolve, reject) => this.queue.push({ shape, resolve, reject }))));

@@ -17,17 +17,26 @@ const SHIM = join(HERE, 'pod-dns-shim.mjs');
 
 interface Member { host: string; port: number }
 
+export interface SidecarProcessOptions {
+  /** More sidecar flags (e.g. --tls-ca, --auth-file, --server-connections). */
+  extraArgs?: string[];
+  /** pino level (default warn); its log lines (stdout) are kept for `logged`. */
+  logLevel?: string;
+}
+
 export class SidecarProcess {
   private proc: ChildProcess | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stderr = '';
+  private stdout = '';
   port = 0;
   private readonly dnsFile: string;
   private readonly kubeconfig: string;
   /** The mapping last written for the shim. */
   private written: Record<string, string> = {};
 
-  constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar') {
+  constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar',
+    private readonly options: SidecarProcessOptions = {}) {
     this.dnsFile = join(c.root, `${tag}-pod-dns.json`);
     this.kubeconfig = join(c.root, `${tag}-kubeconfig.yaml`);
   }
@@ -38,10 +47,13 @@ export class SidecarProcess {
     this.timer = setInterval(() => void this.refresh().catch(() => undefined), 100);
     this.port = await freePortOn('127.0.0.1');
     this.proc = spawn(process.execPath, ['--import', SHIM, SIDECAR_MAIN, '--ring-configmap', `${this.namespace}/${this.name}-ring`,
-      '--port', String(this.port), '--listen', '127.0.0.1', '--metrics-port', '0', '--log-level', 'warn',
-      '--request-timeout-ms', '2000'], {
+      '--port', String(this.port), '--listen', '127.0.0.1', '--metrics-port', '0', '--log-level', this.options.logLevel ?? 'warn',
+      '--request-timeout-ms', '2000', ...(this.options.extraArgs ?? [])], {
       env: { ...process.env, KUBECONFIG: this.kubeconfig, CACHALOT_E2E_POD_DNS: this.dnsFile, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      this.stdout = (this.stdout + d.toString()).slice(-64_000);
     });
     this.proc.stderr!.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
@@ -55,6 +67,11 @@ export class SidecarProcess {
         return undefined;
       }
     }, 20_000, 100);
+  }
+
+  /** Whether the sidecar's recent log (the last 64 KB of stdout) has a line containing `text`. */
+  logged(text: string): boolean {
+    return this.stdout.includes(text);
   }
 
   /** The ring version the sidecar routes by (its `stats`). */
