@@ -149,11 +149,19 @@ async function member(m: { name: string; host: string; port: number }, cred: { u
   if (!ep) throw new Error(`${m.name} is not running`);
   const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({ host: ep.host, port: ep.port, ca: certs.ca, servername: m.host });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`TLS handshake with ${m.name} timed out`));
+    }, 5_000);
     s.once('secureConnect', () => {
+      clearTimeout(timer);
       s.removeAllListeners('error');
       resolve(s);
     });
-    s.once('error', reject);
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
   const mc = Mc.over(socket);
   const block = `${cred.user} ${cred.password}`;
