@@ -31,6 +31,9 @@ describe('kubelet double', () => {
     expect(out[out.indexOf('-Z') + 2]).toBe('ssl_chain_cert=/tmp/x/pods/u/tls/tls.crt,ssl_key=/tmp/x/pods/u/tls/tls.key,'
       + 'ssl_ca_cert=/tmp/x/pods/u/tls/ca.crt,ssl_verify_mode=2,ssl_refresh_on_change');
     expect(rewriteArgs(['--auth-file=/etc/cachalot/auth/auth'], { ...rw, mounts })[0]).toBe('--auth-file=/tmp/x/pods/u/auth/auth');
+    // cachalot-sidecar's files (router pods), in both spellings.
+    expect(rewriteArgs(['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert', '/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key'], { ...rw, mounts }).slice(0, 4))
+      .toEqual(['--tls-ca=/tmp/x/pods/u/tls/ca.crt', '--tls-cert', '/tmp/x/pods/u/tls/tls.crt', '--tls-key=/tmp/x/pods/u/tls/tls.key']);
     expect(() => rewriteArgs(['-Y', '/elsewhere/auth'], rw)).toThrow(/on no volume mount/);
   });
 

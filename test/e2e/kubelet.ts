@@ -12,7 +12,8 @@
  *   atomic writer does (secret-volumes.ts);
  * - rewrites the container's arguments for loopback (`rewriteArgs`): its own 127.x.y.z address (`-l`), a
  *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and the paths of
- *   `-o ext_path=DIR:SIZE`, `-o ssl_chain_cert|ssl_key|ssl_ca_cert=FILE` and `-Y FILE` through the mounts;
+ *   `-o ext_path=DIR:SIZE`, `-o ssl_chain_cert|ssl_key|ssl_ca_cert=FILE`, `-Y FILE` and the sidecar's
+ *   `--auth-file`, `--tls-ca`, `--tls-cert`, `--tls-key` through the mounts;
  * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
@@ -117,6 +118,8 @@ export function mapPath(path: string, mounts: Record<string, string>): string {
 
 /** -o suboptions whose value is a file the server reads (the -Z files). */
 const FILE_SUBOPTIONS = ['ssl_chain_cert=', 'ssl_key=', 'ssl_ca_cert='];
+/** Flags whose value is a file: the server's -Y, and cachalot-sidecar's (router pods) TLS and auth files. */
+const FILE_FLAGS = new Set(['-Y', '--auth-file', '--tls-ca', '--tls-cert', '--tls-key']);
 
 /**
  * The operator's server arguments (`-p 11211 -m … -t … -I … -o ext_path=/data/flash:SIZE …`) rewritten for
@@ -140,12 +143,13 @@ export function rewriteArgs(args: readonly string[], rw: LoopbackRewrite): strin
       out.push(`--extended=${rewriteSuboptions(a.slice('--extended='.length), rw.mounts)}`);
       continue;
     }
-    if (a === '-Y' || a === '--auth-file') {
+    if (FILE_FLAGS.has(a)) {
       out.push(a, mapPath(args[++i] ?? '', rw.mounts));
       continue;
     }
-    if (a.startsWith('--auth-file=')) {
-      out.push(`--auth-file=${mapPath(a.slice('--auth-file='.length), rw.mounts)}`);
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0 && FILE_FLAGS.has(a.slice(0, eq))) {
+      out.push(`${a.slice(0, eq + 1)}${mapPath(a.slice(eq + 1), rw.mounts)}`);
       continue;
     }
     out.push(a);
