@@ -20,8 +20,12 @@ import type { RingListener } from '../ring/source.js';
 import { SweepCursor, type SweepDecision, type TieredStore } from './store/store.js';
 import { C, GAUGE_RING_STATE, GAUGE_RING_VERSION, RING_STATES, type Counters, type RingState } from './metrics/counters.js';
 
-/** The sweep's pace: one step per tick, rate × tick items per step. */
-const TICK_MS = 10;
+/**
+ * The sweep's pace: one step per tick, rate × tick items per step (50 at the default rate: one lock hold),
+ * then back to the event loop. Short steps spread the sweep's CPU thinly between the serving threads' turns
+ * on a core instead of taking it in bursts (bench/purge.mjs).
+ */
+const TICK_MS = 2;
 /** Passes over the store per ring version at most: each pass after the first catches items that moved tiers. */
 const MAX_PASSES = 4;
 
