@@ -84,6 +84,26 @@ describe('RingPurger', () => {
     expect(counters.row[C.ring_purged_items]).toBe(N);
   });
 
+  test('a new version is never read with the previous document\'s state (a draining document after a done sweep)', async () => {
+    const { counters, purger } = setup();
+    purger.start();
+    purger.ring(ring(7, [member('web-0'), member('web-1'), member('web-2')]), 'test');
+    await settled(counters);
+    expect(state(counters)).toBe('done');
+    // What a worker answering `stats` would read while the purger takes the next document in.
+    const seen: Array<[number, string]> = [];
+    const next = ring(8, [member('web-0'), member('web-1', 'draining'), member('web-2')]);
+    const watched = Object.create(next, {
+      members: { get: () => (seen.push([Atomics.load(counters.gauges, GAUGE_RING_VERSION), state(counters)]), next.members) },
+    }) as RingSpec;
+    purger.ring(watched, 'test');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter(([version, s]) => version === 8 && s === 'done')).toEqual([]);
+    await settled(counters);
+    expect(state(counters)).toBe('done');
+    expect(Atomics.load(counters.gauges, GAUGE_RING_VERSION)).toBe(8);
+  });
+
   test('ring_purge_rate=0 follows the ring without dropping; the only active member has nothing to drop', () => {
     const off = setup(0);
     off.purger.start();
