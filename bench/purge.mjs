@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // Ring purge benchmark, standalone: does a server purging the keys it no longer owns (docs/ring.md,
 // "Servers") slow the gets it serves meanwhile? One cachalot-server process (dist/, `npm run build` first)
-// per purge rate, following a ring file as member web-0:
-//   1. the ring names web-0 alone (it owns every key); the items are filled;
-//   A. paced gets of keys web-0 keeps under the next ring: latency p50 / p99 / p99.9 without a purge;
-//   2. the ring becomes web-0, web-1, web-2 without `previous`: the purge of about 2/3 of the items starts;
-//   B. the same gets while the purge runs (the window ends early if the purge does);
-//   C. the same gets once the purge is done (the store is smaller, for reference).
-// The claim checked: B's p99 is at most 1.2x A's. Gets ask only for kept keys, so all three phases are hits.
-// Records its report in bench/RESULTS.md, replacing the same command's last one (unless --no-append).
+// per purge rate, following a ring file as member web-0, filled as the ring's only member. Then rounds of
+// two windows each, in alternating order (A B, B A, A B, ...) so that drift in the machine's load falls on
+// both sides alike:
+//   A. paced gets of the keys web-0 keeps, with web-0 the only member (nothing to purge);
+//   B. the same gets while a purge runs: the ring becomes web-0, web-1, web-2 without `previous`, and the
+//      window starts once the server reports `purging`; afterwards the ring goes back to web-0 alone (which
+//      stops the sweep) and the dropped keys are set again, so that every B window purges the same store.
+// The claim checked: the median over rounds of B's p99 is at most 1.2x the median of A's. Gets ask only
+// for kept keys, so every window is all hits. A window's p99 needs many gets: one under MIN_SAMPLES is
+// flagged in the report.
+// Records its report in bench/RESULTS.md, replacing the same program's last one (unless --no-append).
 //
-//   node bench/purge.mjs [--quick] [--no-append] [--rates 50000,200000] [--items N] [--rate GETS/S]
-//                        [--conns N] [--duration S] [--flash]
+//   node bench/purge.mjs [--quick] [--no-append] [--rates 25000,50000] [--items N] [--rate GETS/S]
+//                        [--conns N] [--window S] [--rounds N] [--flash] [--server CHECKOUT]
+//
+// --server runs the dist/ of another checkout (a before/after comparison with the same client).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -22,7 +27,6 @@ import { fileURLToPath } from 'node:url';
 import { recordReport } from './report.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = join(ROOT, 'dist', 'server', 'src', 'cache', 'main.js');
 const { Continuum } = await import(join(ROOT, 'dist', 'server', 'src', 'ring', 'continuum.js'));
 const { DEFAULT_RING_PURGE_RATE } = await import(join(ROOT, 'dist', 'server', 'src', 'cache', 'config.js'));
 
@@ -37,8 +41,15 @@ const RATES = String(opt('--rates', String(DEFAULT_RING_PURGE_RATE))).split(',')
 const ITEMS = Number(opt('--items', QUICK ? 300_000 : 1_000_000));
 const GET_RATE = Number(opt('--rate', 20_000));
 const CONNS = Number(opt('--conns', 16));
-const DURATION = Number(opt('--duration', QUICK ? 5 : 10));
+const WINDOW = Number(opt('--window', QUICK ? 3 : 5));
+const ROUNDS = Number(opt('--rounds', QUICK ? 3 : 7));
 const FLASH = flag('--flash');
+const SERVER = opt('--server', ROOT);
+const MAIN = join(SERVER, 'dist', 'server', 'src', 'cache', 'main.js');
+/** Gets per window below which its p99 rests on fewer than 100 samples above it: flagged in the report. */
+const MIN_SAMPLES = 10_000;
+/** The claim: the purge raises the p99 of concurrent gets by at most 20 %. */
+const TARGET = 1.2;
 const VALUE = Buffer.alloc(100, 'v');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const keyOf = (i) => `key:${String(i).padStart(12, '0')}`;
@@ -127,19 +138,21 @@ async function start(dir, rate) {
   throw new Error('cachalot-server did not start');
 }
 
-async function fill(port) {
+/** Sets the keys numbered in `which` (pipelined, 4 connections); resolves to the seconds it took. */
+async function fill(port, which) {
   const conns = Array.from({ length: 4 }, () => new Conn(port));
   await Promise.all(conns.map((c) => c.ready));
   const t0 = performance.now();
   const BATCH = 200;
+  const value = VALUE.toString('latin1');
   let next = 0;
   await Promise.all(conns.map(async (c) => {
-    while (next < ITEMS) {
+    while (next < which.length) {
       const from = next;
-      const to = Math.min(ITEMS, from + BATCH);
+      const to = Math.min(which.length, from + BATCH);
       next = to;
       let text = '';
-      for (let i = from; i < to; i++) text += `set ${keyOf(i)} 0 0 ${VALUE.length} noreply\r\n${VALUE.toString('latin1')}\r\n`;
+      for (let i = from; i < to; i++) text += `set ${keyOf(which[i])} 0 0 ${VALUE.length} noreply\r\n${value}\r\n`;
       await c.send(`${text}mn\r\n`, 'MN\r\n');
     }
   }));
@@ -185,43 +198,73 @@ async function measure(port, keys, seconds, stop = () => false) {
   return { gets: lat.length, seconds: seconds_, misses, p50: p(0.5), p99: p(0.99), p999: p(0.999) };
 }
 
+/** Polls `stats` until `ok(stats)`; throws after ~20 s. */
+async function until(admin, ok, what) {
+  for (let i = 0; i < 800; i++) {
+    if (ok(await admin.stats())) return;
+    await sleep(25);
+  }
+  throw new Error(`the server never reached: ${what}`);
+}
+
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length === 0 ? NaN : v.length % 2 === 1 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
 async function runRate(rate) {
   const dir = mkdtempSync(join(tmpdir(), 'cachalot-purge-bench-'));
   const s = await start(dir, rate);
   try {
     const admin = new Conn(s.port);
     await admin.ready;
-    const fillSeconds = await fill(s.port);
-    const next = { version: 2, members: [member('web-0'), member('web-1'), member('web-2')] };
-    const continuum = new Continuum(next.members, 40);
+    const all = Array.from({ length: ITEMS }, (_, i) => i);
+    const fillSeconds = await fill(s.port, all);
+    const alone = [member('web-0')];
+    const three = [member('web-0'), member('web-1'), member('web-2')];
+    const continuum = new Continuum(three, 40);
     const kept = [];
-    for (let i = 0; i < ITEMS; i++) if (continuum.ownerOf(Buffer.from(keyOf(i))) === 0) kept.push(keyOf(i));
-    const before = await admin.stats();
-    // Warm-up (JIT on both sides), then A.
-    await measure(s.port, kept, 2);
-    const a = await measure(s.port, kept, DURATION);
-    writeRing(s.ringFile, next);
-    for (let i = 0; i < 200 && (await admin.stats()).get('ring_version') !== '2'; i++) await sleep(25);
-    const purgeStart = performance.now();
-    let purging = true;
-    const poll = (async () => {
-      while (purging) {
-        if ((await admin.stats()).get('ring_state') !== 'purging') purging = false;
-        else await sleep(100);
+    const given = [];
+    for (let i = 0; i < ITEMS; i++) (continuum.ownerOf(Buffer.from(keyOf(i))) === 0 ? kept : given).push(i);
+    const keptKeys = kept.map(keyOf);
+    let version = 1;
+    // Warm-up: the JIT on both sides.
+    await measure(s.port, keptKeys, 2);
+    const a = [];
+    const b = [];
+    let refillSeconds = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const phase of round % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
+        if (phase === 'A') {
+          a.push(await measure(s.port, keptKeys, WINDOW));
+          continue;
+        }
+        writeRing(s.ringFile, { version: ++version, members: three });
+        const v = String(version);
+        await until(admin, (st) => st.get('ring_version') === v && st.get('ring_state') === 'purging', `ring ${v} purging`);
+        const purgedBefore = Number((await admin.stats()).get('ring_purged_items'));
+        let purging = true;
+        const poll = (async () => {
+          while (purging) {
+            if ((await admin.stats()).get('ring_state') !== 'purging') purging = false;
+            else await sleep(100);
+          }
+        })();
+        const m = await measure(s.port, keptKeys, WINDOW, () => !purging);
+        const throughout = purging;
+        purging = false;
+        await poll;
+        // Back to web-0 alone: the sweep stops; then the keys it dropped come back for the next B.
+        writeRing(s.ringFile, { version: ++version, members: alone });
+        const w = String(version);
+        await until(admin, (st) => st.get('ring_version') === w && st.get('ring_state') === 'done', `ring ${w} done`);
+        const purged = Number((await admin.stats()).get('ring_purged_items')) - purgedBefore;
+        b.push({ ...m, throughout, purged });
+        refillSeconds += await fill(s.port, given);
       }
-    })();
-    const b = await measure(s.port, kept, DURATION, () => !purging);
-    const bPurging = purging;
-    while (purging) await sleep(100);
-    await poll;
-    const purgeSeconds = (performance.now() - purgeStart) / 1000;
-    const after = await admin.stats();
-    const c = await measure(s.port, kept, DURATION);
+    }
     admin.close();
-    return {
-      rate, fillSeconds, a, b, c, bPurging, purgeSeconds,
-      itemsBefore: Number(before.get('curr_items')), purged: Number(after.get('ring_purged_items')), kept: kept.length,
-    };
+    return { rate, fillSeconds, refillSeconds, a, b, kept: kept.length };
   } finally {
     s.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -232,31 +275,48 @@ const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { mini
 /** Milliseconds (performance.now) as whole microseconds. */
 const us = (x) => fmt(x * 1000, 0);
 
+/** One result's figures: medians over rounds, the ratio of the p99 medians, and the per-round ratios. */
+function summarize(r) {
+  const p = (ws, q) => median(ws.map((w) => w[q]));
+  const ratio = p(r.b, 'p99') / p(r.a, 'p99');
+  const perRound = r.a.map((w, i) => r.b[i].p99 / w.p99);
+  const fewest = Math.min(...r.a.map((w) => w.gets), ...r.b.map((w) => w.gets));
+  const purgeRate = median(r.b.map((w) => w.purged / w.seconds));
+  return { ratio, perRound, fewest, purgeRate, a50: p(r.a, 'p50'), a99: p(r.a, 'p99'), a999: p(r.a, 'p999'),
+    b50: p(r.b, 'p50'), b99: p(r.b, 'p99'), b999: p(r.b, 'p999'), cut: r.b.filter((w) => !w.throughout).length };
+}
+
 async function main() {
   const results = [];
   for (const rate of RATES) results.push(await runRate(rate));
   let commit = '';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: SERVER }).toString().trim();
   } catch { /* not a checkout */ }
+  const rows = results.map((r) => ({ r, s: summarize(r) }));
   const lines = [
     `## ${new Date().toISOString()} — \`node bench/purge.mjs ${args.join(' ')}\``.trimEnd().replace(/ `$/, '`'),
     '',
-    `commit ${commit}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; cachalot-server -t 2 ` +
-      `${FLASH ? '-m 64 with a flash tier' : '-m 1024'}, ${fmt(ITEMS)} items of ${VALUE.length} B; gets paced at ${fmt(GET_RATE)}/s over ` +
-      `${CONNS} connections, ${DURATION} s per phase, keys the member keeps (all hits). A: no purge; B: while the purge of ` +
-      'the keys of the two new members runs; C: after it. Latencies in µs, measured by the client.',
+    `server commit ${commit}${SERVER === ROOT ? '' : ' (--server)'}, ${cpus().length} CPUs, load average ` +
+      `${loadavg().map((l) => l.toFixed(1)).join(' ')}; cachalot-server -t 2 ${FLASH ? '-m 64 with a flash tier' : '-m 1024'}, ` +
+      `${fmt(ITEMS)} items of ${VALUE.length} B; gets of the ${fmt(rows[0]?.r.kept ?? 0)} keys the member keeps (all hits), ` +
+      `paced at ${fmt(GET_RATE)}/s over ${CONNS} connections. ${ROUNDS} rounds of two ${WINDOW} s windows in alternating ` +
+      'order: A without a purge, B while the purge of the two new members\' keys runs (the dropped keys are set again ' +
+      'after each B). Latencies in µs, measured by the client; p50 / p99 / p99.9 are medians over the rounds.',
     '',
-    '| ring_purge_rate (items/s) | purged | purge time (s) | A p50 / p99 / p99.9 | B p50 / p99 / p99.9 | C p50 / p99 / p99.9 | B p99 / A p99 | B gets (purge running to the end of B) |',
-    '|---:|---:|---:|---|---|---|---:|---|',
-    ...results.map((r) => `| ${fmt(r.rate)} | ${fmt(r.purged)} of ${fmt(r.itemsBefore)} | ${fmt(r.purgeSeconds, 1)} | ` +
-      `${us(r.a.p50)} / ${us(r.a.p99)} / ${us(r.a.p999)} | ${us(r.b.p50)} / ${us(r.b.p99)} / ${us(r.b.p999)} | ` +
-      `${us(r.c.p50)} / ${us(r.c.p99)} / ${us(r.c.p999)} | ${fmt(r.b.p99 / r.a.p99, 2)} | ${fmt(r.b.gets)} (${r.bPurging ? 'yes' : 'no: purge ended first'}) |`),
+    `Target: B p99 / A p99 ≤ ${TARGET.toFixed(2)} (purging raises the p99 of concurrent gets by at most ${Math.round((TARGET - 1) * 100)} %).`,
+    '',
+    '| ring_purge_rate (items/s) | purged per s in B | A p50 / p99 / p99.9 | B p50 / p99 / p99.9 | B p99 / A p99 | per round | target | fewest gets in a window |',
+    '|---:|---:|---|---|---:|---|---|---:|',
+    ...rows.map(({ r, s }) => `| ${fmt(r.rate)} | ${fmt(s.purgeRate)} | ${us(s.a50)} / ${us(s.a99)} / ${us(s.a999)} | ` +
+      `${us(s.b50)} / ${us(s.b99)} / ${us(s.b999)} | ${fmt(s.ratio, 2)} | ${s.perRound.map((x) => fmt(x, 2)).join(' ')} | ` +
+      `${s.ratio <= TARGET ? 'met' : 'missed'} | ${fmt(s.fewest)}${s.fewest < MIN_SAMPLES ? ' (too few for a p99)' : ''}` +
+      `${s.cut > 0 ? `; ${s.cut} B window(s) ended with the purge` : ''} |`),
     '',
   ];
   const text = lines.join('\n');
   process.stdout.write(`${text}\n`);
-  const misses = results.reduce((n, r) => n + r.a.misses + r.b.misses + r.c.misses, 0);
+  const misses = results.reduce((n, r) => n + [...r.a, ...r.b].reduce((m, w) => m + w.misses, 0), 0);
   if (misses > 0) process.stderr.write(`warning: ${misses} gets of kept keys missed\n`);
   if (!flag('--no-append')) recordReport(join(ROOT, 'bench', 'RESULTS.md'), text);
 }

@@ -37,8 +37,8 @@ export const MAX_THREADS = 256;
 export const DEFAULT_RING_POLL_MS = 250;
 /**
  * -o ring_purge_rate: items (RAM items and flash entries) a purge examines per second. bench/purge.mjs, -t 2
- * on 2 cores, gets paced at 20,000/s: p99 of gets during the purge 1.12x the p99 before it at 25,000 items/s,
- * 1.21x at 50,000, 1.35x at 100,000, 1.77x at 200,000 (docs/ring.md, "Servers"). 1 M items take 40 s.
+ * on 2 cores, gets paced at 20,000/s, medians of 7 alternating rounds: p99 of gets while purging 0.95x the
+ * p99 without at 25,000 items/s, 2.2x at 50,000 (docs/ring.md, "Servers"). 1 M items take 40 s.
  */
 export const DEFAULT_RING_PURGE_RATE = 25_000;
 export const MAX_RING_PURGE_RATE = 10_000_000;

@@ -20,8 +20,12 @@ import type { RingListener } from '../ring/source.js';
 import { SweepCursor, type SweepDecision, type TieredStore } from './store/store.js';
 import { C, GAUGE_RING_STATE, GAUGE_RING_VERSION, RING_STATES, type Counters, type RingState } from './metrics/counters.js';
 
-/** The sweep's pace: one step per tick, rate × tick items per step. */
-const TICK_MS = 10;
+/**
+ * The sweep's pace: one step per tick, rate × tick items per step (50 at the default rate: one lock hold),
+ * then back to the event loop. Short steps spread the sweep's CPU thinly between the serving threads' turns
+ * on a core instead of taking it in bursts (bench/purge.mjs).
+ */
+const TICK_MS = 2;
 /** Passes over the store per ring version at most: each pass after the first catches items that moved tiers. */
 const MAX_PASSES = 4;
 
@@ -52,36 +56,34 @@ export class RingPurger implements RingListener {
     const generation = ++this.generation;
     this.pending = null;
     this.version = spec.version;
-    // The gauge is an Int32: versions go up by one per change, far below 2^31.
-    Atomics.store(this.counters.gauges, GAUGE_RING_VERSION, Math.min(spec.version, 0x7fffffff));
     const own = ownershipOf(spec, this.options.member);
     const where = { version: spec.version, origin, member: this.options.member };
     if (own.kind !== 'not-member') this.notMemberLogged = false;
     switch (own.kind) {
       case 'transition':
-        this.setState('transition');
+        this.enter('transition');
         this.log.info(where, 'ring transition in progress (previous present): nothing is purged until it ends');
         return;
       case 'not-member':
-        this.setState('not_member');
+        this.enter('not_member');
         if (!this.notMemberLogged) {
           this.notMemberLogged = true;
           this.log.warn(where, 'this server is not a member of the ring (--ring-member): serving normally, purging nothing');
         }
         return;
       case 'no-active':
-        this.setState('no_active');
+        this.enter('no_active');
         this.log.warn(where, 'the ring has no active member: purging nothing');
         return;
       case 'owner':
         break;
     }
     if (this.options.ratePerSecond === 0) {
-      this.setState('disabled');
+      this.enter('disabled');
       return;
     }
     if (own.ownsAll) {
-      this.setState('done');
+      this.enter('done');
       return;
     }
     // A step in flight when the next document arrives finishes its chunk deciding nothing more.
@@ -89,7 +91,7 @@ export class RingPurger implements RingListener {
       ? () => generation === this.generation
       : (key, start, end) => generation === this.generation && !own.owns(key, start, end);
     this.pending = { cursor: new SweepCursor(), drop };
-    this.setState('purging');
+    this.enter('purging');
     this.log.info({ ...where, draining: own.ownsNone }, 'purging the items this server does not own under the ring');
     if (this.ready) void this.sweep(generation, this.pending.cursor, drop);
   }
@@ -145,6 +147,17 @@ export class RingPurger implements RingListener {
     this.setState('done');
     this.log.info({ version: this.version, visited: totalVisited, dropped: totalDropped, ms: Date.now() - started },
       'ring purge done');
+  }
+
+  /**
+   * A new document's state, then its version: a worker answering `stats` between the two stores sees the
+   * previous version with the new state, never the new version with the previous document's state (a
+   * `done` left by the last sweep would read as this document's sweep being over before it began).
+   */
+  private enter(state: RingState): void {
+    this.setState(state);
+    // The gauge is an Int32: versions go up by one per change, far below 2^31.
+    Atomics.store(this.counters.gauges, GAUGE_RING_VERSION, Math.min(this.version, 0x7fffffff));
   }
 
   private setState(state: RingState): void {

@@ -1,6 +1,7 @@
 /**
  * RingPurger (cache/purge.ts) over a RAM store: which documents start a sweep, what the sweep drops and
- * counts, and the state and version the workers' `stats` read from the gauges.
+ * counts, and the state and version the workers' `stats` read from the gauges; over RAM and flash: items
+ * that RAM evicted to flash are dropped there and counted too.
  */
 import pino from 'pino';
 import { RingPurger } from '../../../server/src/cache/purge.js';
@@ -9,6 +10,7 @@ import { C, Counters, createCounterMemory, GAUGE_RING_STATE, GAUGE_RING_VERSION,
 import { Continuum } from '../../../server/src/ring/continuum.js';
 import { parseRingDocument, type RingSpec } from '../../../server/src/ring/document.js';
 import { MiB, bytes, get, set } from './store/helpers.js';
+import * as flash from './flash/helpers.js';
 
 const NOW = 10;
 const N = 2000;
@@ -82,6 +84,26 @@ describe('RingPurger', () => {
     expect(counters.row[C.ring_purged_items]).toBe(N);
   });
 
+  test('a new version is never read with the previous document\'s state (a draining document after a done sweep)', async () => {
+    const { counters, purger } = setup();
+    purger.start();
+    purger.ring(ring(7, [member('web-0'), member('web-1'), member('web-2')]), 'test');
+    await settled(counters);
+    expect(state(counters)).toBe('done');
+    // What a worker answering `stats` would read while the purger takes the next document in.
+    const seen: Array<[number, string]> = [];
+    const next = ring(8, [member('web-0'), member('web-1', 'draining'), member('web-2')]);
+    const watched = Object.create(next, {
+      members: { get: () => (seen.push([Atomics.load(counters.gauges, GAUGE_RING_VERSION), state(counters)]), next.members) },
+    }) as RingSpec;
+    purger.ring(watched, 'test');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter(([version, s]) => version === 8 && s === 'done')).toEqual([]);
+    await settled(counters);
+    expect(state(counters)).toBe('done');
+    expect(Atomics.load(counters.gauges, GAUGE_RING_VERSION)).toBe(8);
+  });
+
   test('ring_purge_rate=0 follows the ring without dropping; the only active member has nothing to drop', () => {
     const off = setup(0);
     off.purger.start();
@@ -92,5 +114,50 @@ describe('RingPurger', () => {
     only.purger.ring(ring(4, [member('web-1'), member('web-0', 'draining')]), 'test');
     expect(state(only.counters)).toBe('done');
     expect(left(only.store).length).toBe(N);
+  });
+});
+
+describe('RingPurger over RAM and flash', () => {
+  let dir: string;
+  afterEach(() => flash.removeDir(dir));
+
+  test('items RAM evicted to flash that the member does not own are dropped there and counted; owned ones keep their values', async () => {
+    dir = flash.tempDir();
+    const r = flash.rig(dir);
+    // 4 MiB of RAM, 1,200 items of 8 KiB: most of them are evicted to flash (files and write buffer) on the way.
+    const n = 1200;
+    const size = (): number => 8 * 1024;
+    flash.fill(r, 0, n, size);
+    const spec = ring(5, [member('web-0'), member('web-1'), member('web-2')]);
+    const continuum = new Continuum(spec.members, spec.vnodes);
+    const owned = (i: number): boolean => continuum.ownerOf(flash.keyOf(i)) === 1;
+    const onFlash = [...Array(n).keys()].filter((i) => !flash.inRam(r.store, flash.keyOf(i)) && flash.inFlash(r.store, r.tier, flash.keyOf(i)) !== null);
+    const notOwnedOnFlash = onFlash.filter((i) => !owned(i));
+    expect(notOwnedOnFlash.length).toBeGreaterThan(300);
+    const flashBefore = new Map(r.tier.statPairs()).get('extstore_objects_used')!;
+    const present: number[] = [];
+    for (let i = 0; i < n; i++) if ((await flash.get(r.store, r.tier, flash.keyOf(i))) !== null) present.push(i);
+    expect(present.length).toBe(n);
+
+    const counters = new Counters(createCounterMemory(1), 1);
+    const purger = new RingPurger(r.store, counters, () => flash.NOW, pino({ level: 'silent' }), { member: 'web-1', ratePerSecond: 1_000_000 });
+    purger.start();
+    purger.ring(spec, 'test');
+    await settled(counters);
+    expect(state(counters)).toBe('done');
+
+    const wrong: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const key = flash.keyOf(i);
+      if (!owned(i)) {
+        if (flash.inRam(r.store, key) || flash.inFlash(r.store, r.tier, key) !== null) wrong.push(`${i} still held`);
+      } else if (!(await flash.get(r.store, r.tier, key))?.equals(flash.valueOf(i, size()))) {
+        wrong.push(`${i} lost`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(counters.row[C.ring_purged_items]).toBe(present.filter((i) => !owned(i)).length);
+    const flashAfter = new Map(r.tier.statPairs()).get('extstore_objects_used')!;
+    expect(flashBefore - flashAfter).toBe(notOwnedOnFlash.length);
   });
 });

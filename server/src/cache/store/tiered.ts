@@ -20,6 +20,8 @@ import {
  */
 const SEEN_BITS = 1 << 16;
 const SEEN_WINDOW = 1 << 14;
+/** A key's bytes at most (memcached's KEY_MAX_LENGTH 250, rounded up): one slot of the sweep's key chunk. */
+const MAX_KEY_BYTES = 256;
 
 export interface TieredStoreOptions {
   /** The tier below RAM; none for a RAM-only server. */
@@ -37,6 +39,12 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
   private seenMarks = 0;
   /** For the promotion check when a read completes (lookup() fills it; the engine's is its own). */
   private readonly recheck = new ItemLocation();
+  /** A sweep's chunk of RAM keys, copied under the lock and decided without it (sweepRam). */
+  private readonly sweepKeys = new Uint8Array(SWEEP_ITEMS_PER_LOCK * MAX_KEY_BYTES);
+  private readonly sweepRefs = new Int32Array(SWEEP_ITEMS_PER_LOCK);
+  private readonly sweepHashes = new Uint32Array(SWEEP_ITEMS_PER_LOCK);
+  private readonly sweepChosen = new Int32Array(SWEEP_ITEMS_PER_LOCK);
+  private readonly sweepLengths = new Int32Array(SWEEP_ITEMS_PER_LOCK);
 
   constructor(memory: StoreMemory, options: TieredStoreOptions) {
     const lower = options.lower;
@@ -125,27 +133,59 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
     }
   }
 
-  /** One lock hold over a shard's RAM items from cursor.position: the next position, or -1 at its end. */
+  /**
+   * A shard's RAM items from cursor.position, up to `limit`: the next position, or -1 at its end. The keys
+   * are copied out under the lock and decided without it (a ketama decision is an md5 per key, ~100x the
+   * copy), so a serving thread waits at most for the copies of one chunk; the chosen ones are removed under
+   * the lock again if the key still names the item copied.
+   */
   private sweepRam(cursor: SweepCursor, limit: number, now: number, drop: SweepDecision): number {
+    const keys = this.sweepKeys;
+    const refs = this.sweepRefs;
+    const hashes = this.sweepHashes;
+    const lengths = this.sweepLengths;
+    const shard = cursor.shard;
     let n = 0;
-    this.lock(cursor.shard);
+    let next: number;
+    this.lock(shard);
     try {
-      return this.scanItems(cursor.shard, cursor.position, now, (hash, ref) => {
+      next = this.scanItems(shard, cursor.position, now, (hash, ref) => {
         if (n === limit) return false;
-        n++;
         const key = this.keyView(ref);
-        if (drop(key, 0, key.length)) {
-          // As a delete: the item and any lower-tier copy of its key.
-          this.lower?.invalidate(hash, key, 0, key.length);
-          this.unlink(hash, ref);
-          cursor.dropped++;
-        }
+        keys.set(key, n * MAX_KEY_BYTES);
+        refs[n] = ref;
+        hashes[n] = hash;
+        lengths[n] = key.length;
+        n++;
         return true;
       }, SWEEP_SLOTS_PER_LOCK);
     } finally {
-      this.unlock(cursor.shard);
-      cursor.visited += n;
+      this.unlock(shard);
     }
+    cursor.visited += n;
+    const picked = this.sweepChosen;
+    let chosen = 0;
+    for (let i = 0; i < n; i++) {
+      const at = i * MAX_KEY_BYTES;
+      if (drop(keys, at, at + lengths[i])) picked[chosen++] = i;
+    }
+    if (chosen === 0) return next;
+    this.lock(shard);
+    try {
+      for (let j = 0; j < chosen; j++) {
+        const i = picked[j];
+        const at = i * MAX_KEY_BYTES;
+        const end = at + lengths[i];
+        // Still the item decided on (not deleted, rewritten or moved meanwhile): removed as a delete is.
+        if (this.find(hashes[i], keys, at, end, now) !== refs[i]) continue;
+        this.lower?.invalidate(hashes[i], keys, at, end);
+        this.unlink(hashes[i], refs[i]);
+        cursor.dropped++;
+      }
+    } finally {
+      this.unlock(shard);
+    }
+    return next;
   }
 
   override flushAll(now: number): void {

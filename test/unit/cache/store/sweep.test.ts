@@ -6,7 +6,8 @@
 import { createStoreMemory, openTieredStore, NO_ITEM, SweepCursor, SWEEP_ITEMS_PER_LOCK } from '../../../../server/src/cache/store/store.js';
 import type { SweepDecision, TieredStore } from '../../../../server/src/cache/store/store.js';
 import { IN_WBUF } from '../../../../server/src/cache/flash/layout.js';
-import { MiB, bytes, set as setRam } from './helpers.js';
+import { tryLockShard, unlockShard } from '../../../../server/src/cache/store/lock.js';
+import { MiB, bytes, get as getRam, set as setRam } from './helpers.js';
 import { NOW, get, inFlash, inRam, keyOf, removeDir, rig, set, tempDir, valueOf, type Rig } from '../flash/helpers.js';
 
 const dropMultiplesOf3: SweepDecision = (key, start, end) => Number(Buffer.from(key.subarray(start, end)).toString().split(':')[1]) % 3 === 0;
@@ -47,6 +48,39 @@ describe('TieredStore.sweep over RAM only', () => {
     expect(cursor.dropped).toBe(0);
     expect(Math.max(...steps)).toBeLessThanOrEqual(10 * SWEEP_ITEMS_PER_LOCK);
     expect(store.stats().currItems).toBe(500);
+  });
+
+  test('RAM keys are decided without the shard lock; an item rewritten meanwhile is left alone', async () => {
+    const memory = createStoreMemory({ memoryLimit: 16 * MiB, maxItemSize: MiB, shards: 4 });
+    const store = openTieredStore(memory, { now: () => NOW });
+    const shardLocks = new Int32Array(memory.buffers.shards!);
+    for (let i = 0; i < 300; i++) setRam(store, keyOf(i), bytes(`v${i}`), NOW);
+    const target = 42;
+    const targetShard = store.hashKey(keyOf(target), 0, keyOf(target).length) & 3;
+    let underLock = 0;
+    let rewritten = false;
+    const drop: SweepDecision = (key, start, end) => {
+      const i = Number(Buffer.from(key.subarray(start, end)).toString().split(':')[1]);
+      if (i !== target) return false;
+      // Rewriting under the sweep's own lock would wait forever: check the lock is free first.
+      if (!tryLockShard(shardLocks, targetShard)) {
+        underLock++;
+        return true;
+      }
+      unlockShard(shardLocks, targetShard);
+      if (!rewritten) {
+        rewritten = true;
+        setRam(store, keyOf(target), bytes('newer'), NOW);
+      }
+      return true;
+    };
+    const cursor = new SweepCursor();
+    for (let n = 0; n < 1000 && !cursor.done; n++) await store.sweep(cursor, 64, NOW, drop);
+    expect(underLock).toBe(0);
+    expect(rewritten).toBe(true);
+    expect(cursor.dropped).toBe(0);
+    expect(Buffer.from(getRam(store, keyOf(target), NOW, false) ?? []).toString()).toBe('newer');
+    expect(store.stats().currItems).toBe(300);
   });
 
   test('an empty store is swept to the end', async () => {
