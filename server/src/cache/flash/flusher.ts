@@ -534,6 +534,9 @@ export class Flusher {
   async run(): Promise<void> {
     const c = this.control;
     const started = this.memory.options.processStarted;
+    // A pending Atomics.waitAsync does not keep a thread's event loop alive: without a handle the thread
+    // would end at its first sleep.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     for (;;) {
       const wake = Atomics.load(c, K_WAKE);
       this.checkDelayedFlush(Math.floor(Date.now() / 1000) - started);
@@ -542,6 +545,7 @@ export class Flusher {
       if (Atomics.load(c, K_STOP) === 1) {
         for (let n = 0; n < 100_000 && this.flushOnce() > 0; n++);
         this.close();
+        clearInterval(keepAlive);
         Atomics.store(c, K_STOPPED, 1);
         Atomics.notify(c, K_STOPPED);
         return;
