@@ -1,7 +1,7 @@
 import type { StoreMemory } from '../store/types.js';
 import {
-  CONTROL_WORDS, ENTRY_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
-  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, readsBufferBytes, recordSize, roundUp8,
+  CONTROL_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
+  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, indexBytes, readsBufferBytes, recordSize, roundUp8,
 } from './layout.js';
 import { ROW_WIDTH } from './flash-stats.js';
 
@@ -139,7 +139,7 @@ export const READ_BUFFERS_KEEP_BYTES = 4 * 1024 * 1024;
 
 export function flashMemoryBytes(o: FlashOptions, g: FlashGeometry = flashGeometry(o)): FlashMemoryBytes {
   const wbuf = g.ringSize;
-  const index = g.slotsPerShard * o.shards * ENTRY_WORDS * 4;
+  const index = indexBytes(g.slotsPerShard * o.shards, o.shards);
   const readChannels = (o.readers ?? 0) > 0 ? readsBufferBytes(o.threads) : 0;
   const readBuffers = o.threads * READ_BUFFERS_KEEP_BYTES;
   const other = CONTROL_WORDS * 4 + g.fileTableSlots * 8 + g.rows * ROW_WIDTH * 8;
@@ -166,7 +166,7 @@ export function createFlashMemory(options: FlashOptions, store: StoreMemory): Fl
   const o = validateFlashOptions({ ...options, shards: store.options.shards });
   const g = flashGeometry(o);
   const buffers = {
-    index: new SharedArrayBuffer(g.slotsPerShard * o.shards * ENTRY_WORDS * 4),
+    index: new SharedArrayBuffer(indexBytes(g.slotsPerShard * o.shards, o.shards)),
     ring: new SharedArrayBuffer(g.ringSize),
     control: new SharedArrayBuffer(CONTROL_WORDS * 4),
     files: new SharedArrayBuffer(g.fileTableSlots * 8),

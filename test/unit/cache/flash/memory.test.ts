@@ -28,12 +28,12 @@ describe('flash memory bound (docs/flash.md memory table)', () => {
     expect(bytes.readBuffers).toBe(threads * READ_BUFFERS_KEEP_BYTES);
     expect(bytes.total).toBe(bytes.wbuf + bytes.index + bytes.readChannels + bytes.readBuffers + bytes.other);
     // docs/flash.md: write buffer = max(ext_wbuf_size, 32 MiB, min(128 MiB, 8 x largest record)), index =
-    // 48 B x pow2(tier / 1 KiB) (at most 16 M entries), reader channels = threads x (2 MiB + 24 KiB + 32 B) + 256 B.
+    // 52 B x pow2(tier / 1 KiB) (at most 16 M entries) + 8 B per shard, reader channels = threads x (2 MiB + 24 KiB + 32 B) + 256 B.
     const largest = Math.ceil((48 + 255 + item + 512) / 8) * 8;
     expect(bytes.wbuf).toBe(Math.ceil(Math.max(wbuf, 32 * MiB, Math.min(128 * MiB, 8 * Math.max(MiB, largest))) / 8) * 8);
     let slots = 1;
     while (slots < Math.min(16 * MiB, tier / 1024)) slots *= 2;
-    expect(bytes.index).toBe(48 * slots);
+    expect(bytes.index).toBe(52 * slots + 8 * o.shards);
     expect(g.slotsPerShard * o.shards).toBe(slots);
     expect(bytes.readChannels).toBe(readers > 0 ? threads * (2 * MiB + 1024 * 24 + 32) + 256 : 0);
   });
