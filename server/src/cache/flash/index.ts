@@ -5,12 +5,17 @@
  */
 import { lockShard as lockStoreShard, unlockShard as unlockStoreShard } from '../store/lock.js';
 import {
-  E_FILE, E_TAG, E_TIME, E_EXPTIME, ENTRY_WORDS, IN_WBUF, K_MIN_FILE, K_OLDEST_LIVE, SLOTS_PER_BUCKET,
+  E_FILE, E_HASH, E_OFFSET, E_TAG, E_TIME, E_EXPTIME, ENTRY_WORDS, IN_WBUF, K_MIN_FILE, K_OLDEST_LIVE, SLOTS_PER_BUCKET,
 } from './layout.js';
 import type { FlashGeometry, FlashMemory } from './memory.js';
 
 export class FlashIndex {
+  /** The entries (ENTRY_WORDS words each), one contiguous region per shard, allocated densely. */
   readonly e: Uint32Array;
+  /** Per shard, bucketsPerShard x SLOTS_PER_BUCKET references: entry slot in the shard + 1, 0 = empty. */
+  private readonly dir: Uint32Array;
+  /** Per shard: [entries ever handed out (the high-water mark), first free entry + 1 (0: none)]. */
+  private readonly heads: Uint32Array;
   readonly control: Int32Array;
   private readonly locks: Int32Array;
   readonly shards: number;
@@ -21,7 +26,10 @@ export class FlashIndex {
   private readonly altShift: number;
 
   constructor(memory: FlashMemory, g: FlashGeometry) {
-    this.e = new Uint32Array(memory.buffers.index);
+    const slots = g.slotsPerShard * memory.options.shards;
+    this.e = new Uint32Array(memory.buffers.index, 0, slots * ENTRY_WORDS);
+    this.dir = new Uint32Array(memory.buffers.index, slots * ENTRY_WORDS * 4, slots);
+    this.heads = new Uint32Array(memory.buffers.index, slots * (ENTRY_WORDS + 1) * 4, memory.options.shards * 2);
     this.control = new Int32Array(memory.buffers.control);
     this.locks = new Int32Array(memory.buffers.storeLocks);
     this.shards = memory.options.shards;
@@ -40,8 +48,14 @@ export class FlashIndex {
     unlockStoreShard(this.locks, hash & this.shardMask);
   }
 
+  /** Index into `dir` of a bucket's first reference. */
   private bucketBase(hash: number, bucket: number): number {
-    return ((hash & this.shardMask) * this.slotsPerShard + bucket * SLOTS_PER_BUCKET) * ENTRY_WORDS;
+    return (hash & this.shardMask) * this.slotsPerShard + bucket * SLOTS_PER_BUCKET;
+  }
+
+  /** Word offset in `e` of entry `ref - 1` of hash's shard. */
+  private entryOf(hash: number, ref: number): number {
+    return ((hash & this.shardMask) * this.slotsPerShard + ref - 1) * ENTRY_WORDS;
   }
 
   /** As the RAM store's: Fibonacci hashing of the whole hash, so both buckets do not share their bits. */
@@ -54,11 +68,16 @@ export class FlashIndex {
   find(hash: number): number {
     const tag = (hash | 1) >>> 0;
     const e = this.e;
+    const dir = this.dir;
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
     for (let w = 0; w < 2; w++) {
       const base = this.bucketBase(hash, bucket);
-      for (let i = base; i < base + SLOTS_PER_BUCKET * ENTRY_WORDS; i += ENTRY_WORDS) {
-        if (e[i + E_TAG] === tag) return i;
+      for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
+        const ref = dir[d];
+        if (ref !== 0) {
+          const i = this.entryOf(hash, ref);
+          if (e[i + E_TAG] === tag) return i;
+        }
       }
       if (w === 0) bucket = this.altBucket(hash, bucket);
     }
@@ -66,13 +85,15 @@ export class FlashIndex {
   }
 
   /**
-   * Where to write an entry for this hash: its current entry, else an empty slot in the emptier bucket,
-   * else the victim (an entry of the oldest file; write-buffer entries are the newest). `victim` tells
-   * the caller that a live entry of another key is overwritten.
+   * Where to write an entry for this hash: its current entry, else a new entry referenced from an empty
+   * slot of the emptier bucket, else the victim (an entry of the oldest file; write-buffer entries are the
+   * newest). `victim` tells the caller that a live entry of another key is overwritten. The caller fills
+   * every word of the entry, E_HASH and E_TAG included.
    */
   place(hash: number, out: { victim: boolean }): number {
     const tag = (hash | 1) >>> 0;
     const e = this.e;
+    const dir = this.dir;
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
     let empty = -1;
     let emptyCount = 0;
@@ -82,21 +103,22 @@ export class FlashIndex {
       const base = this.bucketBase(hash, bucket);
       let firstEmpty = -1;
       let empties = 0;
-      for (let i = base; i < base + SLOTS_PER_BUCKET * ENTRY_WORDS; i += ENTRY_WORDS) {
-        const t = e[i + E_TAG];
-        if (t === tag) {
+      for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
+        const ref = dir[d];
+        if (ref === 0) {
+          if (firstEmpty < 0) firstEmpty = d;
+          empties++;
+          continue;
+        }
+        const i = this.entryOf(hash, ref);
+        if (e[i + E_TAG] === tag) {
           out.victim = false;
           return i;
         }
-        if (t === 0) {
-          if (firstEmpty < 0) firstEmpty = i;
-          empties++;
-        } else {
-          const f = e[i + E_FILE];
-          if (victim < 0 || f < victimFile) {
-            victim = i;
-            victimFile = f;
-          }
+        const f = e[i + E_FILE];
+        if (victim < 0 || f < victimFile) {
+          victim = i;
+          victimFile = f;
         }
       }
       if (empties > emptyCount) {
@@ -107,11 +129,30 @@ export class FlashIndex {
     }
     if (empty >= 0) {
       out.victim = false;
-      return empty;
+      const ref = this.allocEntry(hash);
+      dir[empty] = ref;
+      return this.entryOf(hash, ref);
     }
     // A victim in a reclaimed file is no loss at all.
     out.victim = victimFile >= Atomics.load(this.control, K_MIN_FILE);
     return victim;
+  }
+
+  /**
+   * A free entry of hash's shard (its reference): a freed one first, else the next never used. Entries are
+   * handed out densely from the start of the shard's region, so only the pages of entries ever live at
+   * once are touched (resident), not the whole region. Never fails: the shard has as many entries as
+   * bucket slots, and every live entry holds one slot.
+   */
+  private allocEntry(hash: number): number {
+    const h = (hash & this.shardMask) * 2;
+    const heads = this.heads;
+    const free = heads[h + 1];
+    if (free !== 0) {
+      heads[h + 1] = this.e[this.entryOf(hash, free) + E_OFFSET];
+      return free;
+    }
+    return ++heads[h];
   }
 
   /** True when the entry can no longer be served: its file was reclaimed, it expired or was flushed. */
@@ -125,12 +166,38 @@ export class FlashIndex {
     return oldestLive !== 0 && oldestLive <= now && e[i + E_TIME] <= oldestLive;
   }
 
+  /** Removes entry i (its hash's shard lock held): its bucket reference goes, the entry is freed. */
   clear(i: number): void {
-    this.e[i + E_TAG] = 0;
-    this.e[i + E_FILE] = 0;
+    const e = this.e;
+    if (e[i + E_TAG] === 0) return;
+    const hash = e[i + E_HASH];
+    const ref = (i / ENTRY_WORDS) - (hash & this.shardMask) * this.slotsPerShard + 1;
+    const dir = this.dir;
+    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    for (let w = 0; w < 2; w++) {
+      const base = this.bucketBase(hash, bucket);
+      for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
+        if (dir[d] === ref) {
+          dir[d] = 0;
+          w = 2;
+          break;
+        }
+      }
+      if (w === 0) bucket = this.altBucket(hash, bucket);
+    }
+    e[i + E_TAG] = 0;
+    e[i + E_FILE] = 0;
+    const h = (hash & this.shardMask) * 2;
+    e[i + E_OFFSET] = this.heads[h + 1];
+    this.heads[h + 1] = ref;
   }
 
-  /** Word range [start, end) of a shard's region. */
+  /** Entries of a shard ever handed out at once (its resident high-water mark). */
+  highWater(shard: number): number {
+    return this.heads[shard * 2];
+  }
+
+  /** Word range [start, end) of a shard's region of entries. */
   shardRange(shard: number): [number, number] {
     const start = shard * this.slotsPerShard * ENTRY_WORDS;
     return [start, start + this.slotsPerShard * ENTRY_WORDS];

@@ -3,8 +3,9 @@
  *
  * Buffers of a FlashMemory (all SharedArrayBuffer):
  *
- *   index     Uint32, ENTRY_WORDS words per entry, buckets of SLOTS_PER_BUCKET entries, one contiguous
- *             region per shard; partitioned by the RAM store's shard hash so that the RAM store's shard
+ *   index     Uint32: entries (ENTRY_WORDS words each, one region per shard, handed out densely), then
+ *             bucket references (SLOTS_PER_BUCKET per bucket, entry number + 1), then two words per shard
+ *             (indexBytes below); partitioned by the RAM store's shard hash so that the RAM store's shard
  *             lock (in the store's `shards` buffer, reached through `storeLocks`) orders both tiers.
  *   ring      the write buffer: ring of records in the on-disk format below (crc filled in by the flusher)
  *   control   Int32 x CONTROL_WORDS: ring lock and cursors, sequence, flush generation, file window, flags
@@ -113,6 +114,18 @@ export const MIN_FILE_SIZE = 1024 * 1024;
 export const FILES_PER_TIER = 16;
 /** Bytes of the ring only tombstones may use: a full ring drops items, not deletions. */
 export const TOMBSTONE_RESERVE_DIVISOR = 16;
+
+/**
+ * Bytes of the index buffer for `slots` entries over `shards` shards. After the entries (ENTRY_WORDS words
+ * each, per shard a region handed out densely from its start) come the bucket references (one Uint32 per
+ * slot: entry number in the shard + 1, 0 = empty; a key's two buckets of SLOTS_PER_BUCKET references are
+ * where lookups probe) and two Uint32 per shard (entries handed out, first free entry + 1). Entries are
+ * referenced, not hashed into place, so the resident part of the entry region follows the entries live
+ * at once, not the tier's size.
+ */
+export function indexBytes(slots: number, shards: number): number {
+  return slots * (ENTRY_WORDS + 1) * 4 + shards * 2 * 4;
+}
 
 export function roundUp8(n: number): number {
   return Math.ceil(n / 8) * 8;

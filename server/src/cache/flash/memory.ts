@@ -1,7 +1,7 @@
 import type { StoreMemory } from '../store/types.js';
 import {
-  CONTROL_WORDS, ENTRY_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
-  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, readsBufferBytes, recordSize, roundUp8,
+  CONTROL_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
+  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, indexBytes, readsBufferBytes, recordSize, roundUp8,
 } from './layout.js';
 import { ROW_WIDTH } from './flash-stats.js';
 
@@ -119,6 +119,33 @@ export function flashGeometry(o: FlashOptions): FlashGeometry {
   };
 }
 
+/**
+ * Bytes of RAM the flash tier takes besides the RAM store's -m, each part from the geometry (docs/flash.md
+ * has the formulas): the write buffer, the index, the reader channels (ext_threads > 0) and the read
+ * buffers each serving thread may keep for reads through libuv's pool. Allocated once at start except the
+ * pooled read buffers, which are capped at READ_BUFFERS_KEEP_BYTES per serving thread.
+ */
+export interface FlashMemoryBytes {
+  wbuf: number;
+  index: number;
+  readChannels: number;
+  readBuffers: number;
+  other: number;
+  total: number;
+}
+
+/** Read buffers a serving thread keeps for reuse (pool reads: ext_threads=0, records over 256 KiB). */
+export const READ_BUFFERS_KEEP_BYTES = 4 * 1024 * 1024;
+
+export function flashMemoryBytes(o: FlashOptions, g: FlashGeometry = flashGeometry(o)): FlashMemoryBytes {
+  const wbuf = g.ringSize;
+  const index = indexBytes(g.slotsPerShard * o.shards, o.shards);
+  const readChannels = (o.readers ?? 0) > 0 ? readsBufferBytes(o.threads) : 0;
+  const readBuffers = o.threads * READ_BUFFERS_KEEP_BYTES;
+  const other = CONTROL_WORDS * 4 + g.fileTableSlots * 8 + g.rows * ROW_WIDTH * 8;
+  return { wbuf, index, readChannels, readBuffers, other, total: wbuf + index + readChannels + readBuffers + other };
+}
+
 export function validateFlashOptions(o: FlashOptions): FlashOptions {
   if (o.paths.length === 0) throw new FlashError('ERR_FLASH_OPTIONS', 'flash tier needs at least one -o ext_path=DIR:SIZE');
   if (!Number.isInteger(o.shards) || o.shards < 1 || (o.shards & (o.shards - 1)) !== 0) {
@@ -139,7 +166,7 @@ export function createFlashMemory(options: FlashOptions, store: StoreMemory): Fl
   const o = validateFlashOptions({ ...options, shards: store.options.shards });
   const g = flashGeometry(o);
   const buffers = {
-    index: new SharedArrayBuffer(g.slotsPerShard * o.shards * ENTRY_WORDS * 4),
+    index: new SharedArrayBuffer(indexBytes(g.slotsPerShard * o.shards, o.shards)),
     ring: new SharedArrayBuffer(g.ringSize),
     control: new SharedArrayBuffer(CONTROL_WORDS * 4),
     files: new SharedArrayBuffer(g.fileTableSlots * 8),

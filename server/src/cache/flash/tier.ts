@@ -18,7 +18,7 @@ import {
   K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ,
   RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE, recordSize,
 } from './layout.js';
-import { flashGeometry, type FlashGeometry, type FlashMemory } from './memory.js';
+import { flashGeometry, flashMemoryBytes, READ_BUFFERS_KEEP_BYTES, type FlashGeometry, type FlashMemory, type FlashMemoryBytes } from './memory.js';
 import { FlashIndex } from './index.js';
 import { WriteBuffer } from './writebuffer.js';
 import { FileTable, filePath } from './files.js';
@@ -61,7 +61,7 @@ const DEMOTE_SKIPPED = 1;
 const DEMOTE_FULL = 2;
 
 /** Atomics.waitAsync (V8, Node >= 16); typed here because the project's lib is older than ES2024. */
-const waitAsync = (Atomics as unknown as {
+export const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, i: number, v: number, timeoutMs?: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }).waitAsync.bind(Atomics);
 
@@ -85,11 +85,15 @@ class ReadBuffers {
   private static readonly MAX_CLASS = 20; // 1 MiB: larger records get a buffer of their own
   private static readonly KEEP = 64; // blocks kept per class
   private readonly free: Buffer[][] = [];
+  /** Bytes of the blocks kept (bounded by READ_BUFFERS_KEEP_BYTES; stats: extstore_memory_read_bytes). */
+  kept = 0;
 
   take(length: number): Buffer {
     const c = Math.max(ReadBuffers.MIN_CLASS, Math.ceil(Math.log2(Math.max(1, length))));
     if (c > ReadBuffers.MAX_CLASS) return Buffer.allocUnsafeSlow(length);
-    const block = this.free[c]?.pop() ?? Buffer.allocUnsafeSlow(1 << c);
+    const block = this.free[c]?.pop();
+    if (block === undefined) return Buffer.allocUnsafeSlow(1 << c).subarray(0, length);
+    this.kept -= block.length;
     return block.subarray(0, length);
   }
 
@@ -98,7 +102,10 @@ class ReadBuffers {
     const c = Math.log2(size);
     if (!Number.isInteger(c) || c < ReadBuffers.MIN_CLASS || c > ReadBuffers.MAX_CLASS || buf.byteOffset !== 0) return;
     const list = (this.free[c] ??= []);
-    if (list.length < ReadBuffers.KEEP) list.push(Buffer.from(buf.buffer, 0, size));
+    if (list.length < ReadBuffers.KEEP && this.kept + size <= READ_BUFFERS_KEEP_BYTES) {
+      list.push(Buffer.from(buf.buffer, 0, size));
+      this.kept += size;
+    }
   }
 }
 
@@ -143,6 +150,7 @@ export class LogFlashTier implements LowerTier {
     this.paths = memory.options.paths.map((p) => p.path);
     this.processStarted = memory.options.processStarted;
     this.minItemSize = memory.options.itemSize ?? 0;
+    this.mem = flashMemoryBytes(memory.options, this.g);
     const readers = memory.options.readers ?? 0;
     this.stallMs = memory.options.readerStallMs ?? READER_STALL_MS;
     if (memory.buffers.reads !== undefined && readers > 0 && row < memory.options.threads) {
@@ -816,8 +824,15 @@ export class LogFlashTier implements LowerTier {
       ['extstore_recovered_files', r.get('extstore_recovered_files')],
       ['extstore_torn_records', r.get('extstore_torn_records')],
       ['extstore_recovery_ms', r.get('extstore_recovery_ms')],
+      ['extstore_memory_wbuf_bytes', this.mem.wbuf],
+      ['extstore_memory_index_bytes', this.mem.index],
+      ['extstore_memory_read_bytes', this.mem.readChannels + this.mem.readBuffers],
+      ['extstore_memory_bytes', this.mem.total],
     ];
   }
+
+  /** The tier's RAM besides -m, by part (upper bounds: memory.ts flashMemoryBytes). */
+  readonly mem: FlashMemoryBytes;
 
   /** `stats extstore`: the tier's geometry and page (file) use. */
   extstoreStats(): Array<[string, number]> {
@@ -830,6 +845,9 @@ export class LogFlashTier implements LowerTier {
       ['wbuf_size', this.ring.size],
       ['wbuf_used', Atomics.load(c, K_USED)],
       ['index_slots', this.index.slotsPerShard * this.index.shards],
+      ['index_bytes', this.mem.index],
+      ['read_channel_bytes', this.mem.readChannels],
+      ['read_buffer_bytes', this.mem.readBuffers],
       ['oldest_page', Atomics.load(c, K_MIN_FILE)],
     ];
   }
@@ -872,6 +890,13 @@ export class LogFlashTier implements LowerTier {
     fam('cachalot_flash_read_errors_total', 'counter', 'Flash read failures (EIO, truncated or missing files).', 'extstore_read_errors');
     fam('cachalot_flash_recovered_objects', 'gauge', 'Items recovered from flash at start.', 'extstore_recovered_objects');
     fam('cachalot_flash_torn_records_total', 'counter', 'Torn or corrupt records cut at recovery.', 'extstore_torn_records');
+    out.push('# HELP cachalot_flash_memory_bytes RAM the flash tier takes besides -m, by part (upper bounds, fixed at start).',
+      '# TYPE cachalot_flash_memory_bytes gauge',
+      `cachalot_flash_memory_bytes{part="wbuf"} ${this.mem.wbuf}`,
+      `cachalot_flash_memory_bytes{part="index"} ${this.mem.index}`,
+      `cachalot_flash_memory_bytes{part="read_channels"} ${this.mem.readChannels}`,
+      `cachalot_flash_memory_bytes{part="read_buffers"} ${this.mem.readBuffers}`,
+      `cachalot_flash_memory_bytes{part="other"} ${this.mem.other}`);
     out.push('# HELP cachalot_serving_eventloop_delay_p99_seconds Event-loop delay p99 of the serving threads over the last second (the largest thread).',
       '# TYPE cachalot_serving_eventloop_delay_p99_seconds gauge',
       `cachalot_serving_eventloop_delay_p99_seconds ${this.reader.max('eventloop_delay_p99_us') / 1e6}`,

@@ -154,7 +154,7 @@ export interface TieredStore extends Store {
   /**
    * Reads the value of the item lookup() located, asynchronously (lock held or not; `loc` and the key
    * bytes may be reused as soon as this returns). With `promote`, a second read of the key within a while
-   * brings it back into RAM before cb runs.
+   * brings it back into RAM once cb has run (the reply does not wait for the promotion).
    */
   readLocated(hash: number, buf: Uint8Array, start: number, end: number, loc: ItemLocation, promote: boolean,
     cb: TierReadCallback): void;

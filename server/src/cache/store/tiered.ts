@@ -94,10 +94,13 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
     const kept = new ItemLocation().copyFrom(loc);
     const key = Buffer.from(buf.subarray(start, end));
     lower.read(loc, key, 0, key.length, (value) => {
+      // The reply first: a promotion may evict a whole RAM segment to the lower tier (hundreds of
+      // items copied under the shard lock), and this hit's reply need not wait for that. `value` stays
+      // valid until this callback returns.
+      cb(value);
       if (value !== null && value.length === kept.valueLength && this.seenBefore(hash)) {
         this.promoteRead(hash, key, kept, value);
       }
-      cb(value);
     });
   }
 
