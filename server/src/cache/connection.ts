@@ -169,7 +169,7 @@ export class Connection implements InputConsumer {
       pins = out.takePins();
       done = writer.writev(chunks);
     } else {
-      done = writer.write(buf.subarray(0, out.pos));
+      done = writer.write(out.filled());
     }
     if (done) {
       // The kernel took it all: the buffer is free again, and so are the values sent from shared memory.

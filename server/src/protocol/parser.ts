@@ -50,8 +50,12 @@ function hasOwnBranch(first: number, len0: number): boolean {
 export class RequestParser {
   readonly tokens = new Tokens();
   readonly req = new Request();
-  /** Flags seen in the current meta command (duplicates are an error). */
-  private readonly seen = new Uint8Array(128);
+  /**
+   * Flags seen in the current meta command (duplicates are an error): seen[flag] === seenMark. Each meta
+   * command takes a new mark instead of clearing the table (a fill() per mg was measurable on mg hits).
+   */
+  private readonly seen = new Uint32Array(128);
+  private seenMark = 0;
 
   /**
    * Parses the request at buf[pos, end): returns the offset after its line (the data block of a storage
@@ -338,7 +342,12 @@ export class RequestParser {
     const req = this.req;
     const of = req.meta;
     const seen = this.seen;
-    seen.fill(0);
+    let mark = this.seenMark + 1;
+    if (mark > 0xffffffff) {
+      seen.fill(0);
+      mark = 1;
+    }
+    this.seenMark = mark;
     of.reset();
     let error: string | null = null;
     const last = t.count - 1;
@@ -346,8 +355,8 @@ export class RequestParser {
       const o = buf[t.starts[i]];
       const ts = t.starts[i] + 1;
       const te = t.ends[i];
-      if (o >= 127 || seen[o] !== 0) return 'CLIENT_ERROR duplicate flag';
-      seen[o] = 1;
+      if (o >= 127 || seen[o] === mark) return 'CLIENT_ERROR duplicate flag';
+      seen[o] = mark;
       switch (o) {
         case 98: { // b
           const n = base64Decode(buf, t.starts[1], t.ends[1], req.keyScratch);

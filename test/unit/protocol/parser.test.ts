@@ -139,3 +139,14 @@ test('the request object is reused: parsing allocates nothing per request', () =
   const r2 = p.parseLine(buf, 0, buf.length - 2);
   expect(r1).toBe(r2);
 });
+
+test('meta flags: one parser reused, a flag seen by an earlier command is no duplicate in the next', () => {
+  const p = new RequestParser();
+  const lines = ['mg k v t\r\n', 'mg k v t\r\n', 'md k q\r\n', 'mg k v v\r\n', 'mg k v\r\n', 'ms k 1 T0 T0\r\n', 'ms k 1 T0\r\n'];
+  const errors = lines.map((line) => {
+    const buf = Buffer.from(line, 'latin1');
+    p.parse(buf, 0, buf.length, 1 << 20);
+    return p.req.error;
+  });
+  expect(errors).toEqual([null, null, null, 'CLIENT_ERROR duplicate flag', null, 'CLIENT_ERROR duplicate flag', null]);
+});

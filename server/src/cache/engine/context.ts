@@ -102,7 +102,7 @@ export class EngineContext {
       out.ref(store.valueView(ref), pin);
     } else {
       out.ensure(vlen);
-      store.copyValue(ref, out.buf, out.pos);
+      store.copyValue(ref, out.buf, out.pos, out.dataView());
       out.pos += vlen;
     }
     out.crlf();

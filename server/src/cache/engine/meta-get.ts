@@ -123,7 +123,7 @@ export function metaGet(e: EngineContext, s: Session, req: Request): void {
         out.crlf();
         if (of.value) {
           out.ensure(vlen + 2);
-          store.copyValue(ref, out.buf, out.pos);
+          store.copyValue(ref, out.buf, out.pos, out.dataView());
           out.pos += vlen;
           out.crlf();
         }

@@ -34,6 +34,13 @@ const EXPIRED_DROPS_PER_ALLOC = 8;
  */
 const SMALL_COPY = 24;
 
+/**
+ * Values up to this length are copied out 4 bytes at a time through DataViews, when the caller has one over
+ * its buffer: no view object per copy (a subarray of shared memory is a new typed array, ~2% of the
+ * server's CPU on unpipelined 100-byte gets, plus the GC it feeds). Past it, set() copies faster.
+ */
+const WORD_COPY_MAX = 512;
+
 /** dst[d, d + len) = src[from, from + len), by the SMALL_COPY rule. */
 function copyBytes(dst: Uint8Array, d: number, src: Uint8Array, from: number, len: number): void {
   if (len < SMALL_COPY) {
@@ -41,6 +48,16 @@ function copyBytes(dst: Uint8Array, d: number, src: Uint8Array, from: number, le
   } else {
     dst.set(src.subarray(from, from + len), d);
   }
+}
+
+/** copyBytes() through dv over dst and sv over src, for SMALL_COPY <= len <= WORD_COPY_MAX. */
+function copyWords(dst: Uint8Array, dv: DataView, d: number, src: Uint8Array, sv: DataView, from: number, len: number): void {
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    dv.setInt32(d + i, sv.getInt32(from + i, true), true);
+    dv.setInt32(d + i + 4, sv.getInt32(from + i + 4, true), true);
+  }
+  for (; i < len; i++) dst[d + i] = src[from + i]!;
 }
 
 /** Why an index entry is dropped, for the counters: deleted/replaced, evicted for space, dead (reclaimed). */
@@ -55,6 +72,7 @@ function seqBefore(a: number, b: number): boolean {
 export class SegmentStore implements Store {
   readonly options: StoreOptions;
   private readonly u8: Uint8Array;
+  private readonly dv: DataView;
   private readonly u32: Uint32Array;
   private readonly f64: Float64Array;
   private readonly index: Uint32Array;
@@ -93,6 +111,7 @@ export class SegmentStore implements Store {
       throw new StoreError('ERR_STORE_MEMORY', 'store memory does not match its options');
     }
     this.u8 = new Uint8Array(buffers.data);
+    this.dv = new DataView(buffers.data);
     this.u32 = new Uint32Array(buffers.data);
     this.f64 = new Float64Array(buffers.data);
     this.index = new Uint32Array(buffers.index);
@@ -211,10 +230,13 @@ export class SegmentStore implements Store {
     return this.u8.subarray(start, start + this.u32[(ref - 1) * 2 + H_VLEN]);
   }
 
-  copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number): void {
+  copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number, dstView?: DataView): void {
     const off = (ref - 1) * 8;
     const start = off + ITEM_HEADER + this.u8[off + H_KLEN];
-    copyBytes(dst, dstOffset, this.u8, start, this.u32[(ref - 1) * 2 + H_VLEN]!);
+    const len = this.u32[(ref - 1) * 2 + H_VLEN]!;
+    if (dstView !== undefined && len >= SMALL_COPY && len <= WORD_COPY_MAX) {
+      copyWords(dst, dstView, dstOffset, this.u8, this.dv, start, len);
+    } else copyBytes(dst, dstOffset, this.u8, start, len);
   }
 
   writeValue(ref: ItemRef, src: Uint8Array, start: number): void {

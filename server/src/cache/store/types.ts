@@ -97,7 +97,11 @@ export interface Store {
   itemValueLength(ref: ItemRef): number;
   /** A view of the value bytes inside shared memory. Do not keep it past unlock(). */
   valueView(ref: ItemRef): Uint8Array;
-  copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number): void;
+  /**
+   * Copies the value into dst at dstOffset. `dstView`, a DataView over exactly dst's bytes, lets a small
+   * value be copied without making a view of shared memory.
+   */
+  copyValue(ref: ItemRef, dst: Uint8Array, dstOffset: number, dstView?: DataView): void;
   /** Fills the value of a freshly allocated item from src[start, start + itemValueLength(ref)). */
   writeValue(ref: ItemRef, src: Uint8Array, start: number): void;
   /**

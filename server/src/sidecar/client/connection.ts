@@ -252,7 +252,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
     }
     this.deferred = false;
     if (out.pos > 0 && !this.socket.destroyed) {
-      this.socket.write(out.buf.subarray(0, out.pos));
+      this.socket.write(out.filled());
       if (this.socket.writableLength === 0) out.pos = 0;
       else out.take(undefined);
     }

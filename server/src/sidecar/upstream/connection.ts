@@ -164,7 +164,7 @@ export class UpstreamConn implements Flushable {
     const out = this.out;
     if (!this.connected || this.closed || out.pos === 0) return;
     if (this.openGet !== null) this.closeGet();
-    this.socket.write(out.buf.subarray(0, out.pos));
+    this.socket.write(out.filled());
     if (this.socket.writableLength === 0) out.pos = 0;
     else out.take(undefined);
   }
