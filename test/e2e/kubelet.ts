@@ -141,6 +141,18 @@ export function rewriteArgs(args: readonly string[], rw: LoopbackRewrite): strin
   return out;
 }
 
+/**
+ * A container's `$(VAR)` references expanded as the kubelet does for `command` and `args`: `$(VAR)` becomes
+ * VAR's value when the container's environment defines it and stays as written otherwise; `$$` is a literal `$`.
+ */
+export function expandEnvRefs(args: readonly string[], env: Record<string, string | undefined>): string[] {
+  return args.map((a) => a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (ref, name: string | undefined) => {
+    if (name === undefined) return '$';
+    const v = env[name];
+    return v === undefined ? ref : v;
+  }));
+}
+
 function rewriteSuboptions(value: string, mounts: Record<string, string>): string {
   return value
     .split(',')
@@ -195,6 +207,18 @@ interface PodProcess {
   pod: V1Pod;
 }
 
+/** What a pod runs in place of cachalot-server (KubeletOptions.program): e.g. cachalot-sidecar for router pods. */
+export interface PodProgram {
+  /** The script node runs. */
+  main: string;
+  /** node's own flags, before the script (e.g. `--import` of a test shim). */
+  nodeArgs?: string[];
+  /** Arguments after the container's rewritten ones, in place of extraArgs and podArgs (which are the servers'). */
+  extraArgs?: string[];
+  /** Added to the container's environment. */
+  env?: Record<string, string>;
+}
+
 export interface KubeletOptions {
   kc: KubeConfig;
   node: string;
@@ -219,6 +243,8 @@ export interface KubeletOptions {
   extraArgs?: string[];
   /** Node lease renewal period (a real kubelet renews every 10 s). */
   heartbeatMs?: number;
+  /** The program for one pod, or undefined for cachalot-server (the default for every pod). */
+  program?: (pod: V1Pod) => PodProgram | undefined;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -394,14 +420,19 @@ export class Kubelet {
     const address = this.opts.network.allocateAddress();
     const port = await freePortOn(address);
     const metricsPort = await freePortOn(address);
-    const argv = [this.opts.serverMain ?? SERVER_MAIN, ...rewriteArgs(container.args ?? [], { address, port, metricsPort, mounts }), ...(this.opts.extraArgs ?? []), ...(this.opts.podArgs?.(pod) ?? [])];
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
     for (const e of container.env ?? []) {
-      if (e.value !== undefined) env[e.name] = e.value;
+      if (e.value !== undefined) env[e.name] = expandEnvRefs([e.value], env)[0];
       else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = name;
       else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = ns;
       else if (e.valueFrom?.fieldRef?.fieldPath === 'status.podIP') env[e.name] = address;
     }
+    const program = this.opts.program?.(pod);
+    const containerArgs = rewriteArgs(expandEnvRefs(container.args ?? [], env), { address, port, metricsPort, mounts });
+    const argv = program
+      ? [...(program.nodeArgs ?? []), program.main, ...containerArgs, ...(program.extraArgs ?? [])]
+      : [this.opts.serverMain ?? SERVER_MAIN, ...containerArgs, ...(this.opts.extraArgs ?? []), ...(this.opts.podArgs?.(pod) ?? [])];
+    Object.assign(env, program?.env);
     mkdirSync(join(this.opts.root, 'logs'), { recursive: true });
     const proc: PodProcess = {
       namespace: ns, name, uid, address, port, metricsPort, argv, env,
