@@ -17,7 +17,7 @@ import { evalJsonPath } from './jsonpath.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import { groupVersion, VERBS, type ResourceDef } from './resources.js';
 import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type DeleteOptions, type StoreEvent, type WriteOptions } from './store.js';
-import { ADMIN, Authorizer, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
+import { ADMIN, Authorizer, rbacEscalation, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
 import { ownerReferencesPermission } from './admission.js';
 
 export interface RequestInfo {
@@ -283,7 +283,10 @@ export class ApiServerDouble {
     const name = info.name ?? (info.verb === 'list' || info.verb === 'watch' ? exactNameInFieldSelector(q.get('fieldSelector')) : undefined);
     const attrs: Attributes = { user, verb: info.verb, group: d.group, resource: d.plural, ...(info.subresource ? { subresource: info.subresource } : {}), ...(ns && d.namespaced ? { namespace: ns } : {}), ...(name ? { name } : {}) };
     this.authorizer.check(attrs);
-    const admission: WriteOptions['admission'] = (def, prev, next) => ownerReferencesPermission(this.store, this.authorizer, user, def, info.subresource, prev, next);
+    const admission: WriteOptions['admission'] = (def, prev, next) => {
+      ownerReferencesPermission(this.store, this.authorizer, user, def, info.subresource, prev, next);
+      rbacEscalation(this.store, this.authorizer, user, def, next);
+    };
     const wantsTable = (req.headers.accept ?? '').includes('as=Table');
     const fv = q.get('fieldValidation');
     const warnings: string[] = [];
