@@ -46,6 +46,7 @@ describe('server ring access', () => {
     await patchMerge(env.api.url, `${BASE}/web`, { spec: { serviceAccountName: 'cache' } });
     await eventually(() => stored(env, 'rbac.authorization.k8s.io/v1', 'rolebindings', 'default', 'web-server')?.subjects?.[0]?.name === 'cache'
       && !stored(env, 'v1', 'serviceaccounts', 'default', 'web-server'), 'bound to the user account');
+    // Our account went only after the pod template had moved to the user's.
     expect(stored(env, 'apps/v1', 'statefulsets', 'default', 'web').spec.template.spec.serviceAccountName).toBe('cache');
   });
 

@@ -93,7 +93,7 @@ interface PodLike extends KubeObject {
 
 interface StatefulSetLike extends KubeObject {
   metadata?: KubeObject['metadata'] & { generation?: number; deletionTimestamp?: string; ownerReferences?: { uid: string }[] };
-  spec?: StatefulSetSpecLike & { replicas?: number };
+  spec?: StatefulSetSpecLike & { replicas?: number; template?: { spec?: { serviceAccountName?: string } } };
   status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number; currentRevision?: string; updateRevision?: string };
 }
 
@@ -207,6 +207,10 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   await step(`apply server access ${serverAccessName(name)}`, () => applyServerAccess(deps, cc));
   // New members' pods run before the ring names them (ring.ts, ringReplicas).
   const { sts, recreated } = await applyStatefulSet(deps, cc, Math.max(plan.statefulSetReplicas, spec.replicas), step, (ms) => (requeueAfterMs = minDefined(requeueAfterMs, ms)));
+  // An account of ours that spec.serviceAccountName replaced goes once the template names the user's.
+  if (spec.serviceAccountName && sts?.spec?.template?.spec?.serviceAccountName === spec.serviceAccountName) {
+    await step(`delete ServiceAccount ${serverAccessName(name)}`, () => deleteOwned(deps, cc, 'v1', 'ServiceAccount', serverAccessName(name)));
+  }
   const published = await step(`apply ConfigMap ${ringConfigMapName(name)}`, () => kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince)));
 
   const pdb = buildPodDisruptionBudget(cc);
@@ -360,15 +364,14 @@ async function applyStatefulSet(
 
 /**
  * What lets the servers watch their ring (builders/serveraccess.ts): the ServiceAccount (none of the
- * operator's when spec.serviceAccountName names the user's, and one left from before is removed), the Role
- * and the RoleBinding. Applied before the StatefulSet, so that new pods start with an account that can read.
+ * operator's when spec.serviceAccountName names the user's), the Role and the RoleBinding. Applied before the
+ * StatefulSet, so that new pods start with an account that can read.
  */
 async function applyServerAccess(deps: ReconcileDeps, cc: CacheCluster): Promise<void> {
   const sa = buildServerServiceAccount(cc);
   if (sa) await deps.kube.apply(sa);
   await deps.kube.apply(buildServerRole(cc));
   await deps.kube.apply(buildServerRoleBinding(cc));
-  if (!sa) await deleteOwned(deps, cc, 'v1', 'ServiceAccount', serverAccessName(cc.metadata.name));
 }
 
 interface DeploymentLike extends KubeObject {
