@@ -12,6 +12,8 @@
  * - rewrites the container's arguments for loopback (`rewriteArgs`): its own 127.x.y.z address (`-l`), a
  *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and every
  *   `-o ext_path=DIR:SIZE` through the volume mounts;
+ * - builds the container's environment (values and the downward API) and expands `$(VAR)` in its args;
+ * - gives it API credentials as a kubelet mounts a ServiceAccount token (serviceAccountCredentials);
  * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
@@ -27,7 +29,7 @@
  * (`<pod>.<service>.<ns>.svc.cluster.local:11211`) to the current pod's loopback address and port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -417,10 +419,14 @@ export class Kubelet {
     await Promise.all(dirs.map((d) => this.volumesInUse.get(d)));
     for (const d of dirs) mkdirSync(d, { recursive: true });
 
+    // A container's home is its own, never the host's (a ~/.kube/config there would be credentials the pod lacks).
+    const home = join(this.opts.root, 'pods', uid, 'home');
+    mkdirSync(home, { recursive: true });
+    const credentials = await this.serviceAccountCredentials(pod);
     const address = this.opts.network.allocateAddress();
     const port = await freePortOn(address);
     const metricsPort = await freePortOn(address);
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: home, ...credentials };
     for (const e of container.env ?? []) {
       if (e.value !== undefined) env[e.name] = expandEnvRefs([e.value], env)[0];
       else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = name;
@@ -448,6 +454,45 @@ export class Kubelet {
     this.opts.network.register({ host: address, port, metricsPort, pod: name, namespace: ns, uid });
     this.reportStatus(proc);
     proc.probeTimer = setInterval(() => void this.probe(proc), this.opts.probeIntervalMs ?? 100);
+  }
+
+  /**
+   * The pod's API credentials, as a kubelet mounts them: when automountServiceAccountToken (the pod's, else
+   * its ServiceAccount's, else true) asks for a token, one is requested for the pod's ServiceAccount through
+   * TokenRequest (`create serviceaccounts/token`, bound to the pod) and handed to the container. A real pod
+   * gets it as the file /var/run/secrets/kubernetes.io/serviceaccount/token plus KUBERNETES_SERVICE_HOST/PORT
+   * (client-node's in-cluster config, over https); here it is a kubeconfig naming the API server double (plain
+   * http) with that token, in KUBECONFIG, which client-node's loadFromDefault reads first. A ServiceAccount
+   * that does not exist fails the start (retried on the next sync), as its admission refuses such a pod; the
+   * `default` account, which every real namespace has and the double does not create, gives no token.
+   */
+  private async serviceAccountCredentials(pod: V1Pod): Promise<Record<string, string>> {
+    const ns = pod.metadata!.namespace ?? 'default';
+    const account = pod.spec!.serviceAccountName ?? 'default';
+    let sa;
+    try {
+      sa = await this.core.readNamespacedServiceAccount({ name: account, namespace: ns });
+    } catch (e) {
+      if ((e as { code?: number }).code === 404 && account === 'default') return {};
+      throw new Error(`pod ${ns}/${pod.metadata!.name}: ServiceAccount ${account}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (!(pod.spec!.automountServiceAccountToken ?? sa.automountServiceAccountToken ?? true)) return {};
+    const request = await this.core.createNamespacedServiceAccountToken({
+      name: account, namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 3607, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
+    });
+    const dir = join(this.opts.root, 'pods', pod.metadata!.uid!, 'serviceaccount');
+    mkdirSync(dir, { recursive: true });
+    const kubeconfig = join(dir, 'kubeconfig');
+    const server = this.opts.kc.getCurrentCluster()!.server;
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'pod',
+      // client-node refuses plain http unless TLS verification is (vacuously) off, as the double's own kubeconfig does.
+      clusters: [{ name: 'cluster', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: account, user: { token: request.status!.token } }],
+      contexts: [{ name: 'pod', context: { cluster: 'cluster', user: account, namespace: ns } }],
+    }));
+    return { KUBECONFIG: kubeconfig };
   }
 
   private launch(proc: PodProcess): void {
