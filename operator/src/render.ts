@@ -24,6 +24,9 @@ import {
   buildRouterRole,
   buildRouterRoleBinding,
   buildRouterServiceAccount,
+  buildServerRole,
+  buildServerRoleBinding,
+  buildServerServiceAccount,
   buildServiceMonitor,
   buildStatefulSet,
 } from './builders/index.js';
@@ -60,7 +63,10 @@ export function renderObjects(yamlText: string, source = 'input'): Record<string
         const routerPdb = buildRouterPodDisruptionBudget(cc);
         if (routerPdb) out.push(routerPdb);
       }
-      out.push(buildClientService(cc), buildStatefulSet(cc, plan.statefulSetReplicas), buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince));
+      out.push(buildClientService(cc));
+      const serverSa = buildServerServiceAccount(cc);
+      if (serverSa) out.push(serverSa);
+      out.push(buildServerRole(cc), buildServerRoleBinding(cc), buildStatefulSet(cc, plan.statefulSetReplicas), buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince));
       const pdb = buildPodDisruptionBudget(cc);
       if (pdb) out.push(pdb);
       const sm = buildServiceMonitor(cc);

@@ -145,6 +145,27 @@ export function parseDrainingSince(text: string | undefined): Record<string, str
 }
 
 
+/**
+ * How many ordinals the ring is planned with (planRing's `replicas`) for `desired` members. Ordinals the
+ * published ring already lists (active or draining) count at once: their pods run, or restart and come back
+ * warm, and a reader ejects them meanwhile. Ordinals it does not list yet are new pods that have never served;
+ * a reader routing to one before it listens fails every request for its keys and ejects it, so they join
+ * only once every one of them has a Ready pod, and all together (one joining at a time would be a change
+ * during a change per pod, and each interim ring's writes would be cold after the next). Until then the ring
+ * keeps the ordinals it lists. The first ring names every ordinal: no reader routes before it exists.
+ */
+export function ringReplicas(cluster: string, published: RingDocument | undefined, desired: number, podReady: (ordinal: number) => boolean): number {
+  if (!published) return desired;
+  const listed = new Set(published.members.map((m) => memberOrdinal(cluster, m.name)));
+  let firstNew = -1;
+  for (let i = 0; i < desired; i++) {
+    if (listed.has(i)) continue;
+    if (firstNew < 0) firstNew = i;
+    if (!podReady(i)) return firstNew;
+  }
+  return desired;
+}
+
 export interface RingPlanInput {
   cluster: string;
   namespace: string;

@@ -1,8 +1,9 @@
 /**
- * The kubelet double's pure parts: loopback argument rewriting, volume path mapping, pod DNS.
+ * The kubelet double's pure parts: loopback argument rewriting, $(VAR) expansion, volume path mapping, pod DNS.
  * (Its process handling is exercised by cluster.test.ts.)
  */
-import { LoopbackNetwork, mapPath, rewriteArgs } from './kubelet.js';
+import { LoopbackNetwork, expandEnvRefs, mapPath, rewriteArgs } from './kubelet.js';
+import { routerArgs } from '../../operator/src/builders/router.js';
 import { serverArgs } from '../../operator/src/builders/statefulset.js';
 import { withDefaults } from '../../operator/src/api/types.js';
 
@@ -57,5 +58,15 @@ describe('kubelet double', () => {
     expect(net.resolve('web-0.web-headless.prod.svc.cluster.local', 11211)).toBeDefined();
     net.unregister('prod', 'web-0', 'u1');
     expect(net.resolve('web-0.web-headless.prod.svc.cluster.local', 11211)).toBeUndefined();
+  });
+
+  test('expands $(VAR) in container arguments as the kubelet does, and the router arguments for loopback', () => {
+    const env = { POD_NAMESPACE: 'prod', EMPTY: '' };
+    expect(expandEnvRefs(['$(POD_NAMESPACE)/x', '$(MISSING)', '$$(POD_NAMESPACE)', 'a$(EMPTY)b', '$$$(POD_NAMESPACE)', '$(', '$(POD_NAMESPACE'], env))
+      .toEqual(['prod/x', '$(MISSING)', '$(POD_NAMESPACE)', 'ab', '$prod', '$(', '$(POD_NAMESPACE']);
+    const cc = { apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'web', namespace: 'prod', uid: 'u' }, spec: {} } as any;
+    expect(rewriteArgs(expandEnvRefs(routerArgs(cc), env), rw)).toEqual([
+      '--ring-configmap=prod/web-ring', '-p', '40001', '-l', '127.9.0.3', '--metrics-port', '40002', '--metrics-listen', '127.9.0.3',
+    ]);
   });
 });

@@ -14,6 +14,8 @@
  *   free memcached port (`-p`), a free metrics port (`--metrics-port`, `--metrics-listen`), and the paths of
  *   `-o ext_path=DIR:SIZE`, `-o ssl_chain_cert|ssl_key|ssl_ca_cert=FILE`, `-Y FILE` and the sidecar's
  *   `--auth-file`, `--tls-ca`, `--tls-cert`, `--tls-key` through the mounts;
+ * - builds the container's environment (values and the downward API) and expands `$(VAR)` in its args;
+ * - gives it API credentials as a kubelet mounts a ServiceAccount token (serviceAccountCredentials);
  * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
@@ -29,7 +31,7 @@
  * (`<pod>.<service>.<ns>.svc.cluster.local:11211`) to the current pod's loopback address and port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,6 +160,18 @@ export function rewriteArgs(args: readonly string[], rw: LoopbackRewrite): strin
   return out;
 }
 
+/**
+ * A container's `$(VAR)` references expanded as the kubelet does for `command` and `args`: `$(VAR)` becomes
+ * VAR's value when the container's environment defines it and stays as written otherwise; `$$` is a literal `$`.
+ */
+export function expandEnvRefs(args: readonly string[], env: Record<string, string | undefined>): string[] {
+  return args.map((a) => a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (ref, name: string | undefined) => {
+    if (name === undefined) return '$';
+    const v = env[name];
+    return v === undefined ? ref : v;
+  }));
+}
+
 function rewriteSuboptions(value: string, mounts: Record<string, string>): string {
   return value
     .split(',')
@@ -214,6 +228,18 @@ interface PodProcess {
   pod: V1Pod;
 }
 
+/** What a pod runs in place of cachalot-server (KubeletOptions.program): e.g. cachalot-sidecar for router pods. */
+export interface PodProgram {
+  /** The script node runs. */
+  main: string;
+  /** node's own flags, before the script (e.g. `--import` of a test shim). */
+  nodeArgs?: string[];
+  /** Arguments after the container's rewritten ones, in place of extraArgs and podArgs (which are the servers'). */
+  extraArgs?: string[];
+  /** Added to the container's environment. */
+  env?: Record<string, string>;
+}
+
 export interface KubeletOptions {
   kc: KubeConfig;
   node: string;
@@ -240,6 +266,8 @@ export interface KubeletOptions {
   heartbeatMs?: number;
   /** A Secret change reaches a pod's secret volumes within this many ms (secret-volumes.ts; a kubelet: ~1 min). */
   secretSyncMaxMs?: number;
+  /** The program for one pod, or undefined for cachalot-server (the default for every pod). */
+  program?: (pod: V1Pod) => PodProgram | undefined;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -418,17 +446,26 @@ export class Kubelet {
     for (const d of dirs) mkdirSync(d, { recursive: true });
     for (const v of pod.spec!.volumes ?? []) if (v.secret) await this.secrets.mount(pod, v, volumeDirs[v.name]!);
 
+    // A container's home is its own, never the host's (a ~/.kube/config there would be credentials the pod lacks).
+    const home = join(this.opts.root, 'pods', uid, 'home');
+    mkdirSync(home, { recursive: true });
+    const credentials = await this.serviceAccountCredentials(pod);
     const address = this.opts.network.allocateAddress();
     const port = await freePortOn(address);
     const metricsPort = await freePortOn(address);
-    const argv = [this.opts.serverMain ?? SERVER_MAIN, ...rewriteArgs(container.args ?? [], { address, port, metricsPort, mounts }), ...(this.opts.extraArgs ?? []), ...(this.opts.podArgs?.(pod) ?? [])];
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: home, ...credentials };
     for (const e of container.env ?? []) {
-      if (e.value !== undefined) env[e.name] = e.value;
+      if (e.value !== undefined) env[e.name] = expandEnvRefs([e.value], env)[0];
       else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = name;
       else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = ns;
       else if (e.valueFrom?.fieldRef?.fieldPath === 'status.podIP') env[e.name] = address;
     }
+    const program = this.opts.program?.(pod);
+    const containerArgs = rewriteArgs(expandEnvRefs(container.args ?? [], env), { address, port, metricsPort, mounts });
+    const argv = program
+      ? [...(program.nodeArgs ?? []), program.main, ...containerArgs, ...(program.extraArgs ?? [])]
+      : [this.opts.serverMain ?? SERVER_MAIN, ...containerArgs, ...(this.opts.extraArgs ?? []), ...(this.opts.podArgs?.(pod) ?? [])];
+    Object.assign(env, program?.env);
     mkdirSync(join(this.opts.root, 'logs'), { recursive: true });
     const proc: PodProcess = {
       namespace: ns, name, uid, address, port, metricsPort, argv, env,
@@ -444,6 +481,45 @@ export class Kubelet {
     this.opts.network.register({ host: address, port, metricsPort, pod: name, namespace: ns, uid });
     this.reportStatus(proc);
     proc.probeTimer = setInterval(() => void this.probe(proc), this.opts.probeIntervalMs ?? 100);
+  }
+
+  /**
+   * The pod's API credentials, as a kubelet mounts them: when automountServiceAccountToken (the pod's, else
+   * its ServiceAccount's, else true) asks for a token, one is requested for the pod's ServiceAccount through
+   * TokenRequest (`create serviceaccounts/token`, bound to the pod) and handed to the container. A real pod
+   * gets it as the file /var/run/secrets/kubernetes.io/serviceaccount/token plus KUBERNETES_SERVICE_HOST/PORT
+   * (client-node's in-cluster config, over https); here it is a kubeconfig naming the API server double (plain
+   * http) with that token, in KUBECONFIG, which client-node's loadFromDefault reads first. A ServiceAccount
+   * that does not exist fails the start (retried on the next sync), as its admission refuses such a pod; the
+   * `default` account, which every real namespace has and the double does not create, gives no token.
+   */
+  private async serviceAccountCredentials(pod: V1Pod): Promise<Record<string, string>> {
+    const ns = pod.metadata!.namespace ?? 'default';
+    const account = pod.spec!.serviceAccountName ?? 'default';
+    let sa;
+    try {
+      sa = await this.core.readNamespacedServiceAccount({ name: account, namespace: ns });
+    } catch (e) {
+      if ((e as { code?: number }).code === 404 && account === 'default') return {};
+      throw new Error(`pod ${ns}/${pod.metadata!.name}: ServiceAccount ${account}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (!(pod.spec!.automountServiceAccountToken ?? sa.automountServiceAccountToken ?? true)) return {};
+    const request = await this.core.createNamespacedServiceAccountToken({
+      name: account, namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 3607, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
+    });
+    const dir = join(this.opts.root, 'pods', pod.metadata!.uid!, 'serviceaccount');
+    mkdirSync(dir, { recursive: true });
+    const kubeconfig = join(dir, 'kubeconfig');
+    const server = this.opts.kc.getCurrentCluster()!.server;
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'pod',
+      // client-node refuses plain http unless TLS verification is (vacuously) off, as the double's own kubeconfig does.
+      clusters: [{ name: 'cluster', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: account, user: { token: request.status!.token } }],
+      contexts: [{ name: 'pod', context: { cluster: 'cluster', user: account, namespace: ns } }],
+    }));
+    return { KUBECONFIG: kubeconfig };
   }
 
   private launch(proc: PodProcess): void {

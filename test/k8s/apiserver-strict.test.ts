@@ -257,6 +257,34 @@ describe('OwnerReferencesPermissionEnforcement', () => {
   });
 });
 
+describe('RBAC escalation prevention', () => {
+  it('a Role or binding may grant only what its writer holds, unless it may escalate or bind', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const token = api.issueToken({ name: 'granter', groups: ['system:authenticated'] });
+    // The granter may write Roles and RoleBindings and read one ConfigMap, as the operator reads its ring.
+    await rbac.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'granter' }, rules: [
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['web-ring'], verbs: ['get', 'list', 'watch'] },
+    ] } });
+    await rbac.createNamespacedRoleBinding({ namespace: 'default', body: { metadata: { name: 'granter' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'granter' }, subjects: [{ kind: 'User', name: 'granter', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    const g = as(token).kc.makeApiClient(RbacAuthorizationV1Api);
+    const reader = { apiGroups: [''], resources: ['configmaps'], resourceNames: ['web-ring'], verbs: ['get', 'list', 'watch'] };
+    await g.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'ring-reader' }, rules: [reader] } });
+    const wider = await refusal(g.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'all-configmaps' }, rules: [{ ...reader, resourceNames: [] }] } }));
+    expect(wider).toMatchObject({ code: 403, status: { reason: 'Forbidden' } });
+    expect(wider.status.message).toContain('roles.rbac.authorization.k8s.io "all-configmaps" is forbidden: user "granter" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["configmaps"], Verbs:["get"]}');
+    // Binding a role it holds the permissions of is allowed; binding a wider one (made by the admin) is not.
+    const binding = (name: string, role: string) => ({ metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role }, subjects: [{ kind: 'ServiceAccount', name: 'web-server', namespace: 'default' }] });
+    await g.createNamespacedRoleBinding({ namespace: 'default', body: binding('ring-reader', 'ring-reader') });
+    await rbac.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'secrets' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] } });
+    expect((await refusal(g.createNamespacedRoleBinding({ namespace: 'default', body: binding('secrets', 'secrets') }))).code).toBe(403);
+    // With `bind` on that role it may.
+    await rbac.createNamespacedRole({ namespace: 'default', body: { metadata: { name: 'binder' }, rules: [{ apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], resourceNames: ['secrets'], verbs: ['bind'] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: 'default', body: { metadata: { name: 'binder' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'binder' }, subjects: [{ kind: 'User', name: 'granter', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    await g.createNamespacedRoleBinding({ namespace: 'default', body: binding('secrets', 'secrets') });
+  });
+});
+
 describe('built-in kinds against the published OpenAPI schema', () => {
   it('kubectl (fieldValidation=Strict) is refused an unknown field; server-side apply always is', async () => {
     const sts = statefulSet('web');

@@ -9,3 +9,4 @@ export { buildCertificate, serverDnsNames, CERTIFICATE_API_VERSION, CERTIFICATE_
 export { buildNetworkPolicy, buildRouterNetworkPolicy } from './networkpolicy.js';
 export { securityArgs, tlsSecretName, certificateName, AUTH_DIR, TLS_DIR } from './security.js';
 export { buildRouterDeployment, buildRouterPodDisruptionBudget, buildRouterRole, buildRouterRoleBinding, buildRouterServiceAccount, routerName, routerSelectorLabels } from './router.js';
+export { buildServerRole, buildServerRoleBinding, buildServerServiceAccount, serverAccessName, serverServiceAccountName } from './serveraccess.js';

@@ -3,6 +3,7 @@ import { headlessServiceName, ringConfigMapName } from '../ring.js';
 import { childMeta, commonLabels, selectorLabels } from './labels.js';
 import { mebibytes, quantityBytes } from './quantity.js';
 import { securityArgs, securityMounts, securityVolumes } from './security.js';
+import { serverServiceAccountName } from './serveraccess.js';
 
 export const FLASH_VOLUME = 'flash';
 export const DATA_DIR = '/data';
@@ -57,13 +58,13 @@ export function terminationGraceSeconds(spec: ResolvedSpec): number {
 
 export interface StatefulSetOptions {
   /** Pass `--ring-configmap NS/NAME --ring-member POD` so each server follows the ring and purges the keys
-   * it no longer owns (docs/ring.md, "Servers"). Off by default: the servers' ServiceAccount would also need
-   * a Role that reads the ring ConfigMap, which the operator does not create yet; without it a server keeps
-   * retrying the watch and purges nothing. */
+   * it no longer owns (docs/ring.md, "Servers"); the pods run as a ServiceAccount whose Role reads the ring
+   * ConfigMap (builders/serveraccess.ts). Default true; false gives servers that do not follow the ring. */
   ringArgs?: boolean;
 }
 
-/** The ring flags a server gets with StatefulSetOptions.ringArgs; POD_NAME is the pod's env (downward API). */
+/** The ring flags a server gets with StatefulSetOptions.ringArgs; POD_NAME is the pod's env (downward API),
+ * which the kubelet expands in `$(POD_NAME)`. */
 export function serverRingArgs(cc: CacheCluster): string[] {
   return ['--ring-configmap', `${cc.metadata.namespace ?? 'default'}/${ringConfigMapName(cc.metadata.name)}`, '--ring-member', '$(POD_NAME)'];
 }
@@ -103,9 +104,14 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number, options: S
   const name = cc.metadata.name;
   const affinity = podAffinity(cc, spec);
   const spread = spec.topologySpreadConstraints ?? (spec.onePerNode ? undefined : defaultTopologySpread(cc));
+  const followRing = options.ringArgs ?? true;
   const podSpec: KubeFields = {
     terminationGracePeriodSeconds: terminationGraceSeconds(spec),
-    ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+    // The token lets the server watch its ring; the pod asks for it because the operator's ServiceAccount
+    // (and perhaps the user's) does not mount one by default.
+    ...(followRing
+      ? { serviceAccountName: serverServiceAccountName(cc), automountServiceAccountToken: true }
+      : spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
     ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
     ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
     securityContext: spec.podSecurityContext ?? defaultPodSecurityContext(),
@@ -114,7 +120,7 @@ export function buildStatefulSet(cc: CacheCluster, replicas?: number, options: S
         name: CONTAINER_NAME,
         image: spec.image,
         ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-        args: options.ringArgs ? [...serverArgs(spec), ...serverRingArgs(cc)] : serverArgs(spec),
+        args: followRing ? [...serverArgs(spec), ...serverRingArgs(cc)] : serverArgs(spec),
         ports: [
           { name: 'memcached', containerPort: MEMCACHED_PORT, protocol: 'TCP' },
           { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },

@@ -34,6 +34,9 @@ import {
   buildRouterRole,
   buildRouterRoleBinding,
   buildRouterServiceAccount,
+  buildServerRole,
+  buildServerRoleBinding,
+  buildServerServiceAccount,
   buildServiceMonitor,
   buildStatefulSet,
   CERTIFICATE_API_VERSION,
@@ -45,11 +48,12 @@ import {
   routerName,
   routerSelectorLabels,
   selectorString,
+  serverAccessName,
   SERVICE_MONITOR_API_VERSION,
 } from '../builders/index.js';
 import { errorMessage, isConflict, statusCode, type Kube } from '../kube.js';
 import type { Logger } from '../log.js';
-import { DRAINING_SINCE_ANNOTATION, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, RING_KEY, TRANSITION_SINCE_ANNOTATION } from '../ring.js';
+import { DRAINING_SINCE_ANNOTATION, memberName, memberOrdinal, parseDrainingSince, parseRing, planRing, ringConfigMapName, ringReplicas, RING_KEY, TRANSITION_SINCE_ANNOTATION } from '../ring.js';
 import { expandClaims, pendingClaims, type PendingClaim } from './claims.js';
 import { findCondition, setCondition } from './conditions.js';
 import { semanticEqual } from './equal.js';
@@ -89,7 +93,7 @@ interface PodLike extends KubeObject {
 
 interface StatefulSetLike extends KubeObject {
   metadata?: KubeObject['metadata'] & { generation?: number; deletionTimestamp?: string; ownerReferences?: { uid: string }[] };
-  spec?: StatefulSetSpecLike & { replicas?: number };
+  spec?: StatefulSetSpecLike & { replicas?: number; template?: { spec?: { serviceAccountName?: string } } };
   status?: { replicas?: number; readyReplicas?: number; updatedReplicas?: number; observedGeneration?: number; currentRevision?: string; updateRevision?: string };
 }
 
@@ -179,10 +183,14 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   const previous = parseRing(ringCm?.data?.[RING_KEY]);
   const ringAnnotations = (ringCm?.metadata?.annotations ?? {}) as Record<string, string>;
   const previousDraining = parseDrainingSince(ringAnnotations[DRAINING_SINCE_ANNOTATION]);
+  const podReady = (ordinal: number): boolean => {
+    const pod = deps.pods.get(`${ns}/${memberName(name, ordinal)}`) as PodLike | undefined;
+    return !pod?.metadata?.deletionTimestamp && pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+  };
   const plan = planRing({
     cluster: name,
     namespace: ns,
-    replicas: spec.replicas,
+    replicas: ringReplicas(name, previous, spec.replicas, podReady),
     vnodes: spec.ring.vnodes,
     drainSeconds: spec.ring.drainSeconds,
     transitionSeconds: spec.ring.transitionSeconds,
@@ -196,8 +204,13 @@ export async function reconcile(deps: ReconcileDeps, key: string): Promise<Recon
   await step(`apply Service ${name}-headless`, () => kube.apply(buildHeadlessService(cc)));
   const routerReady = await step(`apply router ${routerName(name)}`, () => applyRouter(deps, cc, spec));
   await step(`apply Service ${name}`, () => kube.apply(buildClientService(cc, { routerReady: routerReady === true })));
-  // StatefulSet before ring on the way up, so new members' pods are starting when clients first see them.
-  const { sts, recreated } = await applyStatefulSet(deps, cc, plan.statefulSetReplicas, step, (ms) => (requeueAfterMs = minDefined(requeueAfterMs, ms)));
+  await step(`apply server access ${serverAccessName(name)}`, () => applyServerAccess(deps, cc));
+  // New members' pods run before the ring names them (ring.ts, ringReplicas).
+  const { sts, recreated } = await applyStatefulSet(deps, cc, Math.max(plan.statefulSetReplicas, spec.replicas), step, (ms) => (requeueAfterMs = minDefined(requeueAfterMs, ms)));
+  // An account of ours that spec.serviceAccountName replaced goes once the template names the user's.
+  if (spec.serviceAccountName && sts?.spec?.template?.spec?.serviceAccountName === spec.serviceAccountName) {
+    await step(`delete ServiceAccount ${serverAccessName(name)}`, () => deleteOwned(deps, cc, 'v1', 'ServiceAccount', serverAccessName(name)));
+  }
   const published = await step(`apply ConfigMap ${ringConfigMapName(name)}`, () => kube.apply(buildRingConfigMap(cc, plan.ring, plan.drainingSince, plan.transitionSince)));
 
   const pdb = buildPodDisruptionBudget(cc);
@@ -347,6 +360,18 @@ async function applyStatefulSet(
     current = (await step(`read StatefulSet ${name}`, () => kube.read<StatefulSetLike>('apps/v1', 'StatefulSet', ns, name))) ?? current;
   }
   return { sts: current, recreated: changed };
+}
+
+/**
+ * What lets the servers watch their ring (builders/serveraccess.ts): the ServiceAccount (none of the
+ * operator's when spec.serviceAccountName names the user's), the Role and the RoleBinding. Applied before the
+ * StatefulSet, so that new pods start with an account that can read.
+ */
+async function applyServerAccess(deps: ReconcileDeps, cc: CacheCluster): Promise<void> {
+  const sa = buildServerServiceAccount(cc);
+  if (sa) await deps.kube.apply(sa);
+  await deps.kube.apply(buildServerRole(cc));
+  await deps.kube.apply(buildServerRoleBinding(cc));
 }
 
 interface DeploymentLike extends KubeObject {

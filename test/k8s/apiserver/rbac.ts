@@ -102,3 +102,42 @@ export function forbidden(a: { group: string; resource: string; name?: string },
   const subject = a.name ? `${qualified} "${a.name}"` : qualified;
   return new ApiError(403, 'Forbidden', `${subject} is forbidden: ${reason}`, { ...(a.name ? { name: a.name } : {}), group: a.group, kind: a.resource });
 }
+
+/**
+ * RBAC's escalation prevention, which kube-apiserver applies to every write of a Role or ClusterRole and of a
+ * binding: the writer must already hold every permission the role grants (checked rule by rule, for each verb,
+ * group, resource and resource name listed), unless it may `escalate` roles (for a role) or `bind` the role it
+ * references (for a binding). So an operator can hand its pods only permissions it has itself.
+ */
+export function rbacEscalation(store: Store, authz: Authorizer, user: UserInfo, def: ResourceDef, next: JsonObject): void {
+  if (def.group !== 'rbac.authorization.k8s.io' || user.groups.includes('system:masters')) return;
+  const m = meta(next);
+  const namespace = def.namespaced ? String(m.namespace) : undefined;
+  const name = String(m.name);
+  const scope = namespace ? { namespace } : {};
+  let rules: unknown;
+  if (def.plural === 'roles' || def.plural === 'clusterroles') {
+    if (authz.allowed({ user, verb: 'escalate', group: def.group, resource: def.plural, ...scope, name })) return;
+    rules = next.rules;
+  } else if (def.plural === 'rolebindings' || def.plural === 'clusterrolebindings') {
+    const ref = isObject(next.roleRef) ? next.roleRef : {};
+    const kind = ref.kind === 'ClusterRole' ? 'clusterroles' : 'roles';
+    if (authz.allowed({ user, verb: 'bind', group: def.group, resource: kind, ...(kind === 'roles' ? scope : {}), name: String(ref.name) })) return;
+    const roleDef = store.lookup('rbac.authorization.k8s.io/v1', kind)!;
+    const role = store.tryGet(roleDef, kind === 'roles' ? namespace : undefined, String(ref.name));
+    rules = role?.rules;
+  } else return;
+  const missing: string[] = [];
+  for (const r of (Array.isArray(rules) ? rules : []).filter(isObject) as Rule[]) {
+    const names = r.resourceNames && r.resourceNames.length > 0 ? r.resourceNames : [undefined];
+    for (const verb of r.verbs ?? []) for (const group of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const n of names) {
+      const [resource, subresource] = res.split('/') as [string, string?];
+      if (!authz.allowed({ user, verb, group, resource, ...(subresource ? { subresource } : {}), ...scope, ...(n !== undefined ? { name: n } : {}) })) {
+        missing.push(`{APIGroups:["${group}"], Resources:["${res}"], ${n !== undefined ? `ResourceNames:["${n}"], ` : ''}Verbs:["${verb}"]}`);
+      }
+    }
+  }
+  if (missing.length) {
+    throw forbidden({ group: def.group, resource: def.plural, name }, `user "${user.name}" (groups=${JSON.stringify(user.groups)}) is attempting to grant RBAC permissions not currently held:\n${missing.join('\n')}`);
+  }
+}

@@ -17,7 +17,7 @@ import { evalJsonPath } from './jsonpath.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 import { groupVersion, VERBS, type ResourceDef } from './resources.js';
 import { ApiError, meta, parseFieldSelector, parseLabelSelector, Store, type DeleteOptions, type StoreEvent, type WriteOptions } from './store.js';
-import { ADMIN, Authorizer, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
+import { ADMIN, Authorizer, rbacEscalation, serviceAccountUser, type Attributes, type UserInfo } from './rbac.js';
 import { ownerReferencesPermission } from './admission.js';
 
 export interface RequestInfo {
@@ -278,9 +278,15 @@ export class ApiServerDouble {
     const d = def!;
     const q = url.searchParams;
     const ns = info.namespace;
-    const attrs: Attributes = { user, verb: info.verb, group: d.group, resource: d.plural, ...(info.subresource ? { subresource: info.subresource } : {}), ...(ns && d.namespaced ? { namespace: ns } : {}), ...(info.name ? { name: info.name } : {}) };
+    // kube-apiserver's RequestInfoFactory authorizes a list or watch whose field selector requires
+    // `metadata.name=X` as a request for object X, so a Role's resourceNames can grant watching one object.
+    const name = info.name ?? (info.verb === 'list' || info.verb === 'watch' ? exactNameInFieldSelector(q.get('fieldSelector')) : undefined);
+    const attrs: Attributes = { user, verb: info.verb, group: d.group, resource: d.plural, ...(info.subresource ? { subresource: info.subresource } : {}), ...(ns && d.namespaced ? { namespace: ns } : {}), ...(name ? { name } : {}) };
     this.authorizer.check(attrs);
-    const admission: WriteOptions['admission'] = (def, prev, next) => ownerReferencesPermission(this.store, this.authorizer, user, def, info.subresource, prev, next);
+    const admission: WriteOptions['admission'] = (def, prev, next) => {
+      ownerReferencesPermission(this.store, this.authorizer, user, def, info.subresource, prev, next);
+      rbacEscalation(this.store, this.authorizer, user, def, next);
+    };
     const wantsTable = (req.headers.accept ?? '').includes('as=Table');
     const fv = q.get('fieldValidation');
     const warnings: string[] = [];
@@ -300,6 +306,7 @@ export class ApiServerDouble {
         return this.watch(d, ns, q, res, wantsTable);
       case 'create': {
         const body = JSON.parse(await this.body(req)) as JsonObject;
+        if (info.subresource === 'token' && d.plural === 'serviceaccounts') return this.send(res, 201, this.tokenRequest(ns!, info.name!, body));
         return this.send(res, 201, this.store.create(d, ns, body, { ...(info.fieldManager ? { fieldManager: info.fieldManager } : {}), ...validation }), warnings);
       }
       case 'update': {
@@ -511,6 +518,25 @@ export class ApiServerDouble {
     w.res.write(JSON.stringify({ type: ev.type, object }) + '\n');
   }
 
+  /**
+   * TokenRequest (`create serviceaccounts/token`), what a kubelet calls to put a ServiceAccount token into a
+   * pod: 404 for an account that does not exist, else a token that authenticates as that account. Tokens do
+   * not expire and are not bound to the pod (kube-apiserver's bound tokens are); expirationTimestamp is
+   * reported as requested.
+   */
+  private tokenRequest(namespace: string, name: string, body: JsonObject): JsonObject {
+    const sa = this.store.get(this.store.lookup('v1', 'serviceaccounts')!, namespace, name);
+    const spec = isObject(body.spec) ? body.spec : {};
+    const seconds = typeof spec.expirationSeconds === 'number' ? spec.expirationSeconds : 3600;
+    return {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      metadata: { name, namespace, creationTimestamp: null, uid: meta(sa).uid as string },
+      spec: { audiences: Array.isArray(spec.audiences) ? spec.audiences : [], expirationSeconds: seconds, ...(isObject(spec.boundObjectRef) ? { boundObjectRef: spec.boundObjectRef } : {}) },
+      status: { token: this.issueToken(serviceAccountUser(namespace, name)), expirationTimestamp: new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    };
+  }
+
   private fanOut(ev: StoreEvent): void {
     for (const w of this.watchers) if (!w.stalled) this.deliver(w, ev);
   }
@@ -526,4 +552,17 @@ export function age(timestamp: string, nowMs = Date.now()): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h}h`;
   return `${Math.floor(h / 24)}d`;
+}
+
+/**
+ * The object a field selector pins by name (`metadata.name=X` or `==`, alone or among other terms), as
+ * apimachinery's RequiresExactMatch finds it; undefined when there is none or it is not a valid path segment.
+ */
+export function exactNameInFieldSelector(text: string | null): string | undefined {
+  if (!text) return undefined;
+  for (const term of text.split(',')) {
+    const m = /^\s*metadata\.name\s*==?\s*(.*?)\s*$/.exec(term);
+    if (m && !term.includes('!=') && m[1] !== '' && m[1] !== '.' && m[1] !== '..' && !/[/%]/.test(m[1]!)) return m[1];
+  }
+  return undefined;
 }

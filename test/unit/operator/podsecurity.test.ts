@@ -100,7 +100,9 @@ describe('pod fields from the CacheCluster', () => {
 
   it('none of them appear when unset', () => {
     const t = template();
-    for (const f of ['imagePullSecrets', 'serviceAccountName', 'priorityClassName', 'nodeSelector', 'tolerations']) expect(t.spec).not.toHaveProperty(f);
+    for (const f of ['imagePullSecrets', 'priorityClassName', 'nodeSelector', 'tolerations']) expect(t.spec).not.toHaveProperty(f);
+    // The servers' own account, which reads their ring (builders/serveraccess.ts).
+    expect(t.spec.serviceAccountName).toBe('web-server');
     expect(t.metadata).not.toHaveProperty('annotations');
   });
 });

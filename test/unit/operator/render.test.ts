@@ -48,7 +48,7 @@ describe('cachalot-operator render', () => {
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       // No router: with spec.auth it would get no credentials (its clients use the sidecar).
       'Service/web-headless',
-      'Service/web', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'Certificate/web-tls',
+      'Service/web', 'ServiceAccount/web-server', 'Role/web-server', 'RoleBinding/web-server', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'Certificate/web-tls',
     ]);
     const args: string[] = objs.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['-Y', '-Z']));
@@ -74,15 +74,15 @@ describe('cachalot-operator render', () => {
     const objs: any[] = renderObjects(text);
     expect(objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
       'Service/cache/a-headless', 'ServiceAccount/cache/a-router', 'Role/cache/a-router', 'RoleBinding/cache/a-router', 'Deployment/cache/a-router', 'PodDisruptionBudget/cache/a-router',
-      'Service/cache/a', 'StatefulSet/cache/a', 'ConfigMap/cache/a-ring', 'PodDisruptionBudget/cache/a',
+      'Service/cache/a', 'ServiceAccount/cache/a-server', 'Role/cache/a-server', 'RoleBinding/cache/a-server', 'StatefulSet/cache/a', 'ConfigMap/cache/a-ring', 'PodDisruptionBudget/cache/a',
       'Service/default/b-headless', 'ServiceAccount/default/b-router', 'Role/default/b-router', 'RoleBinding/default/b-router', 'Deployment/default/b-router', 'PodDisruptionBudget/default/b-router',
-      'Service/default/b', 'StatefulSet/default/b', 'ConfigMap/default/b-ring', 'ServiceMonitor/default/b',
+      'Service/default/b', 'ServiceAccount/default/b-server', 'Role/default/b-server', 'RoleBinding/default/b-server', 'StatefulSet/default/b', 'ConfigMap/default/b-ring', 'ServiceMonitor/default/b',
     ]);
-    const sts = objs[7];
+    const sts = objs[10];
     expect(sts).toEqual(buildStatefulSet({ apiVersion: 'cachalot.io/v1alpha1', kind: 'CacheCluster', metadata: { name: 'a', namespace: 'cache', uid: PLACEHOLDER_UID }, spec: { replicas: 2, monitoring: { enabled: false } } }));
     // A uid from the file (kubectl get -o yaml output) is used in the owner references.
-    expect(objs[17].metadata.ownerReferences[0].uid).toBe('6b1e2a4c-0f0e-4c1a-9a57-2d1c0b9e7a11');
-    expect(JSON.parse(objs[8].data['ring.json']).members.map((m: any) => m.name)).toEqual(['a-0', 'a-1']);
+    expect(objs[23].metadata.ownerReferences[0].uid).toBe('6b1e2a4c-0f0e-4c1a-9a57-2d1c0b9e7a11');
+    expect(JSON.parse(objs[11].data['ring.json']).members.map((m: any) => m.name)).toEqual(['a-0', 'a-1']);
     // The client Service reaches the router pods, never the servers directly.
     expect(objs[6].spec.selector).toEqual(objs[4].spec.selector.matchLabels);
     // The YAML form parses back to the same objects.

@@ -1,4 +1,4 @@
-import { memberOrdinal, parseRing, planRing, serializeRing, type RingPlanInput } from '../../../operator/src/ring.js';
+import { memberOrdinal, parseRing, planRing, ringReplicas, serializeRing, type RingPlanInput } from '../../../operator/src/ring.js';
 
 const base = (over: Partial<RingPlanInput>): RingPlanInput => ({ cluster: 'web', namespace: 'prod', replicas: 3, vnodes: 40, drainSeconds: 60, transitionSeconds: 0, drainingSince: {}, now: new Date('2026-01-01T00:00:00Z'), ...over });
 
@@ -194,5 +194,34 @@ describe('ring transitions', () => {
     const parsed = parseRing(JSON.stringify({ ...doc, previous: { version: 'x' } }));
     expect(parsed?.members).toHaveLength(3);
     expect(parsed?.previous).toBeUndefined();
+  });
+});
+
+describe('ringReplicas: new members join once their pods are Ready', () => {
+  const base = { cluster: 'web', namespace: 'prod', vnodes: 40, drainSeconds: 60, transitionSeconds: 0, drainingSince: {}, now: new Date(0) };
+  /** A published ring with `active` active members and the given ordinals draining. */
+  const ring = (active: number, draining: number[] = []) => {
+    const doc = planRing({ ...base, replicas: active }).ring;
+    const leaving = draining.map((i) => ({ name: `web-${i}`, host: `web-${i}.web-headless.prod.svc.cluster.local`, port: 11211, weight: 1, state: 'draining' as const }));
+    return { ...doc, members: [...doc.members, ...leaving] };
+  };
+  const readyBelow = (n: number) => (i: number) => i < n;
+
+  it('the first ring names every ordinal', () => {
+    expect(ringReplicas('web', undefined, 3, () => false)).toBe(3);
+  });
+
+  it('a scale-up waits until every new pod is Ready, then takes them all at once', () => {
+    expect(ringReplicas('web', ring(3), 5, readyBelow(3))).toBe(3);
+    expect(ringReplicas('web', ring(3), 5, readyBelow(4))).toBe(3);
+    expect(ringReplicas('web', ring(3), 5, readyBelow(5))).toBe(5);
+  });
+
+  it('members the ring lists count whether Ready or not: restarts, scale-downs and reactivated drains', () => {
+    expect(ringReplicas('web', ring(3), 3, () => false)).toBe(3);
+    expect(ringReplicas('web', ring(5), 3, () => false)).toBe(3);
+    expect(ringReplicas('web', ring(3, [3, 4]), 5, () => false)).toBe(5);
+    // web-3 draining comes back at once; web-4, a new pod, waits for Ready.
+    expect(ringReplicas('web', ring(3, [3]), 5, (i) => i !== 4)).toBe(4);
   });
 });

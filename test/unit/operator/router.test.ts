@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
- * The router tier behind the client Service (builders/router.ts) and the servers' ring flags behind their
- * builder option: pure builders, checked against the Kubernetes schemas and Pod Security "restricted".
+ * The router tier behind the client Service (builders/router.ts): pure builders, checked against the
+ * Kubernetes schemas and Pod Security "restricted".
  */
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -140,15 +140,5 @@ describe('router builders', () => {
     expect(pdb.spec.maxUnavailable).toBe(1);
     expect(buildRouterPodDisruptionBudget(cluster({ router: { replicas: 1 } }))).toBeUndefined();
     expect(buildRouterPodDisruptionBudget(cluster({ router: { replicas: 1, autoscale: true } }))).toBeDefined();
-  });
-});
-
-describe('server ring flags', () => {
-  it('are off by default and, with the builder option, name the ring ConfigMap and the pod as member', () => {
-    const args = (o?: { ringArgs?: boolean }) => (buildStatefulSet(cluster(), 3, o).spec.template.spec as any).containers[0].args as string[];
-    expect(args().some((a) => a.startsWith('--ring'))).toBe(false);
-    expect(args({ ringArgs: true }).slice(-4)).toEqual(['--ring-configmap', 'prod/web-ring', '--ring-member', '$(POD_NAME)']);
-    // $(POD_NAME) expands only from an env var the container declares.
-    expect((buildStatefulSet(cluster(), 3, { ringArgs: true }).spec.template.spec as any).containers[0].env[0].name).toBe('POD_NAME');
   });
 });
