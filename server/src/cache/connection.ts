@@ -55,12 +55,19 @@ export class Connection implements InputConsumer {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    // A TLS socket's handle is the TLS layer, not the TCP stream: its bytes come through 'data' and go out
-    // through socket.write() (net/tls.ts).
+    // A TLS socket's handle (Node's TLSWrap) holds one write at a time (a second one while the first is
+    // pending aborts the process), so its replies go through socket.write(), whose Writable queues them;
+    // its reads take the same shared buffer as plaintext (net/tls.ts).
     const plain = (socket as { encrypted?: boolean }).encrypted !== true;
     this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false && plain);
     // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
-    if (!plain || !readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    else if (socket.readableLength > 0) {
+      // A TLS socket may hold bytes decrypted with the end of its handshake, before this connection took
+      // over its reads: they come first (no read can come before the next tick).
+      const early = socket.read() as Buffer | null;
+      if (early !== null) process.nextTick(this.onData, early);
+    }
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;

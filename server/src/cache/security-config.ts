@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadAuthFile } from './authfile.js';
-import { loadServerMaterial, TLS_MIN_VERSIONS } from '../net/tls.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, MAX_HANDSHAKE_TIMEOUT_S, TLS_MIN_VERSIONS } from '../net/tls.js';
 
 /** memcached's ssl_verify_mode values: SSL_VERIFY_NONE, _PEER, _PEER|_FAIL_IF_NO_PEER_CERT, _PEER|_CLIENT_ONCE. */
 export const VERIFY_NONE = 0;
@@ -26,6 +26,8 @@ export interface SecurityConfig {
   sslVerifyMode: number;
   /** memcached's name: tlsv1.0 .. tlsv1.3 (default tlsv1.2, as memcached). */
   sslMinVersion: string;
+  /** Seconds a TLS handshake may take (cachalot's own suboption: memcached waits forever). */
+  sslHandshakeTimeout: number;
   /** The ssl_* suboptions given, to refuse them without -Z. */
   sslOptionsGiven: string[];
 }
@@ -33,7 +35,7 @@ export interface SecurityConfig {
 export function defaultSecurity(): SecurityConfig {
   return {
     authFile: '', tls: false, sslChainCert: '', sslKey: '', sslCaCert: '', sslVerifyMode: VERIFY_NONE,
-    sslMinVersion: 'tlsv1.2', sslOptionsGiven: [],
+    sslMinVersion: 'tlsv1.2', sslHandshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT_S, sslOptionsGiven: [],
   };
 }
 
@@ -53,6 +55,12 @@ export function applySecuritySuboption(sec: SecurityConfig, key: string, value: 
     case 'ssl_min_version':
       if (TLS_MIN_VERSIONS[value] === undefined) return `-o ssl_min_version must be one of tlsv1.0, tlsv1.1, tlsv1.2, tlsv1.3 (got '${value}')`;
       sec.sslMinVersion = value;
+      break;
+    case 'ssl_handshake_timeout':
+      if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > MAX_HANDSHAKE_TIMEOUT_S) {
+        return `-o ssl_handshake_timeout must be whole seconds from 1 to ${MAX_HANDSHAKE_TIMEOUT_S} (got '${value}')`;
+      }
+      sec.sslHandshakeTimeout = Number(value);
       break;
     case 'ssl_keyformat':
       // memcached's default (SSL_FILETYPE_PEM) is the only format here.
