@@ -100,6 +100,7 @@ function main(): void {
     maxItemSize: config.maxItemSize,
     shutdownEnabled: config.enableShutdown,
     flushEnabled: !config.disableFlush,
+    allocFirst: config.noEvict,
   }, {
     shutdown: (graceful) => port.postMessage({ type: 'shutdown-command', graceful } satisfies WorkerMessage),
     setVerbosity: (level) => {
