@@ -6,9 +6,10 @@
  * connection (so connections stay on the thread that accepted them) and hands the socket to it with
  * `emit('connection')`, the way Node documents for feeding a server sockets it did not accept. Node then
  * runs the handshake, its timeout and the client-certificate check; a socket that fails any of them is
- * destroyed, which costs that connection only. The decrypted stream reaches the connection through 'data'
- * events and socket.write(): the raw-handle fast paths of net/ (sharedread.ts, directwrite.ts) are for
- * plaintext sockets only.
+ * destroyed, which costs that connection only. The decrypted bytes reach the connection in the thread's
+ * shared read buffer (net/sharedread.ts: the TLS layer's handle takes a user buffer as the TCP one does);
+ * replies go through socket.write(), because the TLS layer's handle holds one write at a time and the
+ * Writable stream is what queues the next (net/directwrite.ts's handle writes are for plaintext sockets).
  *
  * `refresh_certs` on one thread reloads the files there and bumps a generation number in shared memory;
  * every other thread sees the new number at its next accept and loads the files before that handshake
