@@ -55,11 +55,8 @@ export class Connection implements InputConsumer {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    // A TLS socket's handle (Node's TLSWrap) holds one write at a time (a second one while the first is
-    // pending aborts the process), so its replies go through socket.write(), whose Writable queues them;
-    // its reads take the same shared buffer as plaintext (net/tls.ts).
-    const plain = (socket as { encrypted?: boolean }).encrypted !== true;
-    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false && plain);
+    // A TLS socket takes the same handle paths (net/tls.ts); its writer keeps one write on the handle at a time.
+    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
     // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
     if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
     else if (socket.readableLength > 0) {
@@ -220,7 +217,7 @@ export class Connection implements InputConsumer {
   /** Writes what is gathered, then ends the connection (libuv sends pending writes before the shutdown). */
   private endWhenWritten(): void {
     this.flush();
-    this.socket.end();
+    this.writer.end();
   }
 
   private readonly writer: SocketWriter;

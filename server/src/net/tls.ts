@@ -6,10 +6,10 @@
  * connection (so connections stay on the thread that accepted them) and hands the socket to it with
  * `emit('connection')`, the way Node documents for feeding a server sockets it did not accept. Node then
  * runs the handshake, its timeout and the client-certificate check; a socket that fails any of them is
- * destroyed, which costs that connection only. The decrypted bytes reach the connection in the thread's
- * shared read buffer (net/sharedread.ts: the TLS layer's handle takes a user buffer as the TCP one does);
- * replies go through socket.write(), because the TLS layer's handle holds one write at a time and the
- * Writable stream is what queues the next (net/directwrite.ts's handle writes are for plaintext sockets).
+ * destroyed, which costs that connection only. A secure connection then takes the plaintext fast paths:
+ * decrypted bytes arrive in the thread's shared read buffer (net/sharedread.ts: the TLS layer's handle takes
+ * a user buffer as the TCP one does), and replies are written on the TLS layer's handle (net/directwrite.ts,
+ * one write there at a time, the rest queued), skipping the Readable and Writable streams.
  *
  * `refresh_certs` on one thread reloads the files there and bumps a generation number in shared memory;
  * every other thread sees the new number at its next accept and loads the files before that handshake

@@ -1,7 +1,8 @@
-// Replies on a TLS connection: its reads use the thread's shared read buffer as plaintext ones do, its writes
-// go through the TLS socket's stream, one write at a time. Many writes from one read (the reply buffer
-// flushed mid-batch, large values sent from shared memory), a client that stops reading and then reads
-// everything, and the connection's other read path (with an idle timeout). Every byte is checked.
+// Replies on a TLS connection take the same handle paths as plaintext ones (net/sharedread.ts,
+// net/directwrite.ts), with one write on the TLS layer at a time and the rest queued in order. Many writes
+// from one read (the reply buffer flushed mid-batch, large values sent from shared memory), quit after them,
+// a client that stops reading and then reads everything, and the connection's other read path (with an idle
+// timeout). Every byte is checked.
 import { afterAll, beforeAll, expect } from '@jest/globals';
 import { stopServer } from '../../support/servers.js';
 import { startCachalotServer, type Cachalot } from '../../support/cachalot.js';
@@ -69,6 +70,15 @@ for (const [what, extra] of [['direct reads', []], ['reads through the idle time
       expect(got.length).toBe(want.length);
       expect(got.equals(want)).toBe(true);
       client.close();
+    }, 60_000);
+
+    gate.test('quit after a pipeline whose replies take many writes: every reply, then the close', async () => {
+      const { client } = await connectTls(cachalot!.port, { ca: certs!.ca });
+      const n = 12;
+      await client.send(`${'get big\r\nget s\r\n'.repeat(n)}quit\r\n`);
+      const got = await client.read(() => false, 30_000, 60_000);
+      expect(got.end).toBe('eof');
+      expect(got.data.equals(expectedReplies(n))).toBe(true);
     }, 60_000);
 
     gate.test('a client that stops reading gets every reply once it reads again', async () => {
