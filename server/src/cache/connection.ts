@@ -65,6 +65,12 @@ export class Connection implements InputConsumer {
       const early = socket.read() as Buffer | null;
       if (early !== null) process.nextTick(this.onData, early);
     }
+    if ((socket as { encrypted?: boolean }).encrypted === true) {
+      // At the client's FIN Node would end the stream at once (allowHalfOpen false), ahead of replies still
+      // queued in the writer (a TLS socket takes one write at a time): the writer ends it after them.
+      socket.allowHalfOpen = true;
+      socket.on('end', this.onPeerEnd);
+    }
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;
@@ -293,6 +299,12 @@ export class Connection implements InputConsumer {
       this.writer.pending > 0 || this.rend > this.rstart) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
+  };
+
+  private readonly onPeerEnd = (): void => {
+    if (this.closing) return;
+    this.closing = true;
+    this.endWhenWritten();
   };
 
   private readonly onError = (): void => {

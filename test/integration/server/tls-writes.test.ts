@@ -81,6 +81,19 @@ for (const [what, extra] of [['direct reads', []], ['reads through the idle time
       expect(got.data.equals(expectedReplies(n))).toBe(true);
     }, 60_000);
 
+    gate.test('a client that half-closes after a pipeline still gets every reply, then the close', async () => {
+      const { client, socket } = await connectTls(cachalot!.port, { ca: certs!.ca });
+      // Not reading while the FIN arrives: the server holds most replies queued (over the 4 MiB bound).
+      socket.pause();
+      const n = 50;
+      socket.end('get big\r\nget s\r\n'.repeat(n));
+      await new Promise((r) => setTimeout(r, 300));
+      socket.resume();
+      const got = await client.read(() => false, 30_000, 60_000);
+      expect(got.end).toBe('eof');
+      expect(got.data.equals(expectedReplies(n))).toBe(true);
+    }, 60_000);
+
     gate.test('a client that stops reading gets every reply once it reads again', async () => {
       const { client, socket } = await connectTls(cachalot!.port, { ca: certs!.ca });
       socket.pause();
