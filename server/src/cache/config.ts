@@ -247,7 +247,8 @@ const USAGE = `cachalot-server — memcached-compatible cache server
   -D <char>                   prefix delimiter for "stats detail" (default: ${DEFAULT_PREFIX_DELIMITER})
   -Y, --auth-file=<file>      require ASCII authentication with the file's user:password lines
   -Z, --enable-ssl            TLS on the cache port (with -o ssl_chain_cert=, ssl_key=, ssl_ca_cert=,
-                              ssl_verify_mode=0-3, ssl_min_version=tlsv1.2|tlsv1.3, and
+                              ssl_verify_mode=0-3, ssl_min_version=tlsv1.2|tlsv1.3,
+                              ssl_handshake_timeout=SECONDS (default 10), and
                               ssl_refresh_on_change: refresh_certs whenever the files change)
   -v, -vv                     verbose logging
   -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,

@@ -55,12 +55,22 @@ export class Connection implements InputConsumer {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = `${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    // A TLS socket's handle is the TLS layer, not the TCP stream: its bytes come through 'data' and go out
-    // through socket.write() (net/tls.ts).
-    const plain = (socket as { encrypted?: boolean }).encrypted !== true;
-    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false && plain);
+    // A TLS socket takes the same handle paths (net/tls.ts); its writer keeps one write on the handle at a time.
+    this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
     // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
-    if (!plain || !readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    else if (socket.readableLength > 0) {
+      // A TLS socket may hold bytes decrypted with the end of its handshake, before this connection took
+      // over its reads: they come first (no read can come before the next tick).
+      const early = socket.read() as Buffer | null;
+      if (early !== null) process.nextTick(this.onData, early);
+    }
+    if ((socket as { encrypted?: boolean }).encrypted === true) {
+      // At the client's FIN Node would end the stream at once (allowHalfOpen false), ahead of replies still
+      // queued in the writer (a TLS socket takes one write at a time): the writer ends it after them.
+      socket.allowHalfOpen = true;
+      socket.on('end', this.onPeerEnd);
+    }
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     this.session.onReadsDone = this.onReadsDone;
@@ -213,7 +223,7 @@ export class Connection implements InputConsumer {
   /** Writes what is gathered, then ends the connection (libuv sends pending writes before the shutdown). */
   private endWhenWritten(): void {
     this.flush();
-    this.socket.end();
+    this.writer.end();
   }
 
   private readonly writer: SocketWriter;
@@ -289,6 +299,12 @@ export class Connection implements InputConsumer {
       this.writer.pending > 0 || this.rend > this.rstart) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
+  };
+
+  private readonly onPeerEnd = (): void => {
+    if (this.closing) return;
+    this.closing = true;
+    this.endWhenWritten();
   };
 
   private readonly onError = (): void => {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadAuthFile } from './authfile.js';
-import { loadServerMaterial, TLS_MIN_VERSIONS } from '../net/tls.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, MAX_HANDSHAKE_TIMEOUT_S, TLS_MIN_VERSIONS } from '../net/tls.js';
 
 /** memcached's ssl_verify_mode values: SSL_VERIFY_NONE, _PEER, _PEER|_FAIL_IF_NO_PEER_CERT, _PEER|_CLIENT_ONCE. */
 export const VERIFY_NONE = 0;
@@ -32,6 +32,8 @@ export interface SecurityConfig {
    * a renewal replaces with nobody to send the command.
    */
   sslRefreshOnChange: boolean;
+  /** Seconds a TLS handshake may take (cachalot's own suboption: memcached waits forever). */
+  sslHandshakeTimeout: number;
   /** The ssl_* suboptions given, to refuse them without -Z. */
   sslOptionsGiven: string[];
 }
@@ -39,7 +41,7 @@ export interface SecurityConfig {
 export function defaultSecurity(): SecurityConfig {
   return {
     authFile: '', tls: false, sslChainCert: '', sslKey: '', sslCaCert: '', sslVerifyMode: VERIFY_NONE,
-    sslMinVersion: 'tlsv1.2', sslRefreshOnChange: false, sslOptionsGiven: [],
+    sslMinVersion: 'tlsv1.2', sslRefreshOnChange: false, sslHandshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT_S, sslOptionsGiven: [],
   };
 }
 
@@ -63,6 +65,12 @@ export function applySecuritySuboption(sec: SecurityConfig, key: string, value: 
     case 'ssl_refresh_on_change':
       if (value !== '') return `-o ssl_refresh_on_change takes no value (got '${value}')`;
       sec.sslRefreshOnChange = true;
+      break;
+    case 'ssl_handshake_timeout':
+      if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > MAX_HANDSHAKE_TIMEOUT_S) {
+        return `-o ssl_handshake_timeout must be whole seconds from 1 to ${MAX_HANDSHAKE_TIMEOUT_S} (got '${value}')`;
+      }
+      sec.sslHandshakeTimeout = Number(value);
       break;
     case 'ssl_keyformat':
       // memcached's default (SSL_FILETYPE_PEM) is the only format here.

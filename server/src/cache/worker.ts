@@ -101,6 +101,7 @@ function main(): void {
     maxItemSize: config.maxItemSize,
     shutdownEnabled: config.enableShutdown,
     flushEnabled: !config.disableFlush,
+    allocFirst: config.noEvict,
   }, {
     shutdown: (graceful) => port.postMessage({ type: 'shutdown-command', graceful } satisfies WorkerMessage),
     setVerbosity: (level) => {

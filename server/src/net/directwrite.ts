@@ -9,6 +9,12 @@
  * Measured (memcaslap, 50 connections, no pipelining, 1:10, 100 B; a minimal server that answers from a
  * constant): 1.66-1.76 µs of user CPU per request through socket.write, 1.25-1.39 µs through the handle.
  *
+ * A TLS socket's handle (Node's TLSWrap) takes the same calls: it encrypts the bytes at once and writes the
+ * records to the TCP socket. It holds one write at a time (a second one while the first is pending aborts
+ * the process: `CHECK(!current_write_)`) and completes every write from an immediate. So on a TLS socket
+ * writes are serial: one on the handle, the rest queued here in order, each handed over when the previous
+ * one completes, as the Writable stream does (measured on bench/tls.mjs: see net/tls.ts).
+ *
  * The handle's methods (writeBuffer, writev) and the WriteWrap request type are Node internals (the
  * `stream_wrap` binding, reachable through the deprecated process.binding()). When they are not there, or
  * not as expected, `SocketWriter.direct` is false and writes go through socket.write(): same contract.
@@ -63,6 +69,12 @@ export class SocketWriter {
   readonly direct: boolean;
   private readonly handle: StreamHandle | null;
   private readonly b: StreamWrapBinding | null;
+  /** One write on the handle at a time (TLS): `inflight` while it is there, the next ones in `queued`. */
+  private readonly serial: boolean;
+  private inflight = false;
+  private readonly queued: (Uint8Array | Uint8Array[])[] = [];
+  /** end() came while writes were queued: the stream ends once the last one is on the handle. */
+  private endQueued = false;
 
   constructor(private readonly socket: Socket, private readonly onDone: WriteDone, allowDirect = true) {
     const b = allowDirect ? streamWrap() : null;
@@ -71,6 +83,7 @@ export class SocketWriter {
     this.direct = usable;
     this.b = usable ? b : null;
     this.handle = usable ? (handle as StreamHandle) : null;
+    this.serial = (socket as { encrypted?: boolean }).encrypted === true;
   }
 
   /**
@@ -94,6 +107,26 @@ export class SocketWriter {
     if (b === null || handle === null || handleOf(socket) !== handle) {
       return this.viaStream(data, chunks);
     }
+    if (this.inflight) {
+      // (Only a serial writer sets it.) Pending from now; handed over when the one on the handle completes.
+      this.queued.push(chunks ?? data!);
+      this.pending++;
+      this.pendingBytes += byteLength(data, chunks);
+      return false;
+    }
+    const n = this.handOver(b, handle, data, chunks);
+    if (n === 0) return true;
+    this.pending++;
+    this.pendingBytes += n;
+    return false;
+  }
+
+  /**
+   * One write on the handle: 0 when the kernel took it all at once (or the socket failed and is being
+   * destroyed), else its byte count: it completes later, through onWriteComplete.
+   */
+  private handOver(b: StreamWrapBinding, handle: StreamHandle, data: Uint8Array | null, chunks: Uint8Array[] | null): number {
+    const socket = this.socket;
     let req = freeReq;
     freeReq = null;
     if (req === null) {
@@ -111,19 +144,24 @@ export class SocketWriter {
       // EPIPE, ECONNRESET...: the connection is gone; nothing more will be read from these bytes. (The
       // request may have been bound to a C++ write request before it failed: not reused.)
       socket.destroy();
-      return true;
+      return 0;
     }
     if (b.streamBaseState[b.kLastWriteWasAsync] === 0) {
       freeReq = req;
-      return true;
+      return 0;
     }
-    // libuv still holds the bytes: keep them alive with the request until it completes.
+    // libuv (or the TLS layer) still holds the bytes: keep them alive with the request until it completes.
     req.buffer = chunks ?? data;
     req.writer = this;
     req.bytes = byteLength(data, chunks);
-    this.pending++;
-    this.pendingBytes += req.bytes;
-    return false;
+    if (this.serial) this.inflight = true;
+    return req.bytes;
+  }
+
+  /** socket.end() once every write handed to this writer is on the handle (libuv orders it after them). */
+  end(): void {
+    if (this.queued.length === 0) this.socket.end();
+    else this.endQueued = true;
   }
 
   /** The fallback: socket.write(); a write the stream could not pass on at once completes in its callback. */
@@ -160,12 +198,42 @@ export class SocketWriter {
 
   /** @internal a pending write of `bytes` finished with libuv's status (0, or a negative errno). */
   completed(status: number, bytes: number): void {
+    this.inflight = false;
     if (this.pending === 0) return;
     this.pending--;
     this.pendingBytes -= bytes;
     if (status < 0 && !this.socket.destroyed) this.socket.destroy();
     // After a destroy Node may still report the write in flight as done: not known to be delivered.
     this.onDone(status >= 0 && !this.socket.destroyed);
+    if (this.queued.length > 0 && !this.inflight) this.nextQueued();
+  }
+
+  /** Hands queued writes to the handle, oldest first, until one stays there (or the socket is gone). */
+  private nextQueued(): void {
+    const b = this.b;
+    const handle = this.handle;
+    while (this.queued.length > 0 && !this.inflight) {
+      if (this.socket.destroyed || b === null || handle === null || handleOf(this.socket) !== handle) {
+        // Never to be written: the connection learns it from the close (cache/connection.ts dispose()).
+        this.queued.length = 0;
+        this.pending = 0;
+        this.pendingBytes = 0;
+        this.endQueued = false;
+        return;
+      }
+      const next = this.queued.shift()!;
+      const chunks = Array.isArray(next) ? next : null;
+      const data = chunks === null ? next as Uint8Array : null;
+      if (this.handOver(b, handle, data, chunks) > 0) break;
+      // Taken at once: a pending write that completed.
+      this.pending--;
+      this.pendingBytes -= byteLength(data, chunks);
+      this.onDone(!this.socket.destroyed);
+    }
+    if (this.queued.length === 0 && this.endQueued) {
+      this.endQueued = false;
+      this.socket.end();
+    }
   }
 }
 

@@ -6,9 +6,10 @@
  * connection (so connections stay on the thread that accepted them) and hands the socket to it with
  * `emit('connection')`, the way Node documents for feeding a server sockets it did not accept. Node then
  * runs the handshake, its timeout and the client-certificate check; a socket that fails any of them is
- * destroyed, which costs that connection only. The decrypted stream reaches the connection through 'data'
- * events and socket.write(): the raw-handle fast paths of net/ (sharedread.ts, directwrite.ts) are for
- * plaintext sockets only.
+ * destroyed, which costs that connection only. A secure connection then takes the plaintext fast paths:
+ * decrypted bytes arrive in the thread's shared read buffer (net/sharedread.ts: the TLS layer's handle takes
+ * a user buffer as the TCP one does), and replies are written on the TLS layer's handle (net/directwrite.ts,
+ * one write there at a time, the rest queued), skipping the Readable and Writable streams.
  *
  * `refresh_certs` on one thread reloads the files there and bumps a generation number in shared memory;
  * every other thread sees the new number at its next accept and loads the files before that handshake
@@ -28,10 +29,13 @@ export const TLS_REFRESH_TIME = 1;
 const TLS_CELL_SLOTS = 2;
 
 /**
- * A handshake not finished in this time is abandoned (Node's default is 120 s): half-open handshakes hold a
- * connection slot (-c) each, so a client that starts many and never finishes them gets its slots back soon.
+ * Seconds a handshake may take before the connection is closed (-o ssl_handshake_timeout; Node's default is
+ * 120 s, memcached has none: its half-open connections stay until the client goes). A half-open handshake
+ * holds a connection slot (-c) and its TLS state, so a client that starts many and never finishes them gets
+ * the slots back soon.
  */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT_S = 10;
+export const MAX_HANDSHAKE_TIMEOUT_S = 3600;
 
 /** The -o ssl_* settings this module reads (cache/security-config.ts parses them). */
 export interface ServerTlsFiles {
@@ -42,6 +46,8 @@ export interface ServerTlsFiles {
   sslVerifyMode: number;
   /** memcached's name, e.g. tlsv1.2. */
   sslMinVersion: string;
+  /** Seconds before an unfinished handshake is abandoned (not in memcached). */
+  sslHandshakeTimeout: number;
 }
 
 /** memcached's ssl_min_version names and Node's names for the same protocol versions. */
@@ -155,12 +161,14 @@ export class ServerTls {
       // SSL_VERIFY_PEER asks for a certificate; FAIL_IF_NO_PEER_CERT (mode 2) also refuses a client without one.
       requestCert: mode !== 0,
       rejectUnauthorized: mode === 2,
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: files.sslHandshakeTimeout * 1000,
     });
     this.server.on('secureConnection', this.onSecure);
-    // Handshake failures (garbage, a plaintext client, a refused certificate, the timeout): Node destroys
-    // the socket; the close handler counts it.
-    this.server.on('tlsClientError', () => {});
+    // Handshake failures (garbage, a plaintext client, a refused certificate, the timeout). Node destroys
+    // the socket for a protocol error, but only reports the timeout: without this destroy a half-open
+    // handshake would hold its connection and TLS state for as long as the client keeps it open. The close
+    // handler counts it.
+    this.server.on('tlsClientError', (_err: Error, secure: TLSSocket) => { secure.destroy(); });
   }
 
   /** Starts the handshake on an accepted socket; `onSecure` gets the TLS socket, `onFailed` a failure. */

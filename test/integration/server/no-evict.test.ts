@@ -103,3 +103,78 @@ describe('-M -m 8: out of memory is an error, never an eviction', () => {
     }
   });
 });
+
+/**
+ * What each command answers once memory is full of 100 KB values, byte for byte against memcached: memcached
+ * allocates a write's item before it looks at the key, so an add of a present key, a replace or cas of a
+ * missing one are out of memory too; an append whose joined value finds no room is NOT_STORED (NS) and keeps
+ * the item; a failed ms drops the key's old value. Small items still find room on both (memcached: other
+ * slab classes; cachalot: segment tails), so an incr that needs more digits succeeds. Where small items run
+ * out differs between the two layouts, so the script does not depend on it.
+ */
+const FULL_SCRIPT: ReadonlyArray<readonly [string, string]> = [
+  ['add of a new key', `add newkey 0 0 ${VALUE.length}\r\n${VALUE.toString('latin1')}\r\n`],
+  ['add of a present key', `add k0 0 0 ${VALUE.length}\r\n${VALUE.toString('latin1')}\r\n`],
+  ['replace of a missing key', `replace nokey 0 0 ${VALUE.length}\r\n${VALUE.toString('latin1')}\r\n`],
+  ['cas of a missing key', `cas nokey 0 0 ${VALUE.length} 1\r\n${VALUE.toString('latin1')}\r\n`],
+  ['cas with a stale token', `cas k5 0 0 ${VALUE.length} 1\r\n${VALUE.toString('latin1')}\r\n`],
+  ['append to a full item', 'append k0 0 0 5\r\nhello\r\n'],
+  ['prepend to a full item', 'prepend k1 0 0 5\r\nhello\r\n'],
+  ['the appended item is unchanged', 'mg k0 s\r\n'],
+  ['append to a missing key', 'append nokey 0 0 5\r\nhello\r\n'],
+  ['ms in append mode', 'ms k2 3 MA\r\nabc\r\n'],
+  ['the item after ms MA', 'mg k2 s\r\n'],
+  ['ms in add mode, present key', 'ms k3 3 ME\r\nabc\r\n'],
+  ['ms of a new key', `ms msnew ${VALUE.length}\r\n${VALUE.toString('latin1')}\r\n`],
+  ['ms in add mode, new key', `ms msnew2 ${VALUE.length} ME\r\n${VALUE.toString('latin1')}\r\n`],
+  ['incr that needs more digits', 'incr num 99999999999\r\n'],
+  ['ma that needs more digits', 'ma num D99999999999999\r\n'],
+  ['the number\'s length', 'mg num s\r\n'],
+  ['ms of a present key, failing', `ms k4 ${VALUE.length}\r\n${VALUE.toString('latin1')}\r\n`],
+  ['the key after the failed ms', 'mg k4 s\r\n'],
+];
+
+async function fullScript(port: number): Promise<string[]> {
+  const c = await McClient.connect(port);
+  try {
+    expect((await c.request('set num 0 0 1\r\n9\r\n', 'line')).line).toBe('STORED');
+    for (let i = 0; i < MAX_SETS; i++) {
+      if ((await c.request(storageCommand('set', `k${i}`, VALUE), 'line')).line !== 'STORED') break;
+    }
+    const replies: string[] = [];
+    for (const [what, request] of FULL_SCRIPT) {
+      replies.push(`${what}: ${(await c.request(request, 'line')).line}`);
+    }
+    return replies;
+  } finally {
+    c.close();
+  }
+}
+
+describe('-M -m 8, memory full: every command answers as memcached\'s', () => {
+  let cachalot: Cachalot;
+  let memcached: RunningServer;
+
+  beforeAll(async () => {
+    [cachalot, memcached] = await Promise.all([
+      startCachalotServer({ threads: 2, metrics: false, extra: ['-M', '-m', '8', '-o', 'shards=1'] }),
+      startMemcached(['-M', '-m', '8']),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopServer(cachalot?.server), stopServer(memcached)]);
+  });
+
+  it('add, replace, cas, append, prepend, ms, incr and ma on a full cache', async () => {
+    const theirs = await fullScript(memcached.port);
+    const mine = await fullScript(cachalot.port);
+    expect(mine).toEqual(theirs);
+    expect(theirs).toContain(`add of a present key: ${OOM}`);
+    expect(theirs).toContain('append to a full item: NOT_STORED');
+    expect(theirs).toContain('ms in append mode: NS');
+    expect(theirs).toContain('the item after ms MA: HD s100000');
+    expect(theirs).toContain('ms of a present key, failing: ' + OOM);
+    expect(theirs).toContain('the key after the failed ms: EN');
+  }, 120_000);
+});

@@ -40,6 +40,11 @@ export interface EngineSettings {
   maxItemSize: number;
   shutdownEnabled: boolean;
   flushEnabled: boolean;
+  /**
+   * -M: allocate a write's item before looking at its key, as memcached's process_update_command does, so
+   * that a write finding no memory is refused whatever the key's state (an add of a present key included).
+   */
+  allocFirst?: boolean;
 }
 
 export interface EngineHooks {

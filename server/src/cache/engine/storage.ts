@@ -2,7 +2,7 @@
  * The storage commands (set, add, replace, append, prepend, cas; ms stores through here too): memcached's
  * process_update_command() after the parser's checks, and do_store_item() once the value has arrived.
  */
-import { ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, NO_ITEM } from '../store/types.js';
+import { ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, NO_ITEM, type ItemRef } from '../store/types.js';
 import { ON_FLASH } from '../store/tier.js';
 import { E_TOO_LARGE } from '../../protocol/parser.js';
 import type { Request } from '../../protocol/request.js';
@@ -67,12 +67,22 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
   const h = store.hashKey(key, 0, klen);
   store.lock(h);
   try {
+    // -M: the item is allocated first (memcached's order), and stored as it is by set/add/replace/cas; when
+    // the command stores nothing its bytes are dead space that the next compaction of its segment reclaims.
+    let first: ItemRef = NO_ITEM;
+    if (e.settings.allocFirst === true) {
+      first = store.alloc(h, key, 0, klen, s.flags, s.exptime, vlen, now);
+      if (first === NO_ITEM) {
+        counters[C.store_no_memory]++;
+        return STORE_NO_MEMORY;
+      }
+    }
     let old = comm === NREAD_SET ? store.find(h, key, 0, klen, now) : store.lookup(h, key, 0, klen, now, e.loc);
     if (old === ON_FLASH) {
       // add must see a flash item; append/prepend/cas need its bytes or CAS in RAM.
       if (comm === NREAD_APPEND || comm === NREAD_PREPEND || comm === NREAD_CAS) old = store.promote(h, key, 0, klen, e.loc, now);
       else if (comm === NREAD_ADD) return STORE_NOT_STORED;
-      else return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
+      else return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0, first);
     }
     const itCas = s.cas;
     if (old !== NO_ITEM) {
@@ -91,7 +101,7 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
         case NREAD_CAS: {
           if (casRes === CAS_MATCH) {
             counters[C.cas_hits]++;
-            return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
+            return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0, first);
           }
           if (casRes === CAS_STALE) {
             // Keeps the TTL and the stale/token bits of the item it replaces.
@@ -119,16 +129,18 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
             vbuf.copy(joined, 0, vstart, vstart + vlen);
             store.copyValue(old, joined, vlen);
           }
-          return writeItem(e, s, h, joined, 0, total, flags, exptime, 0);
+          // memcached's do_store_item: no room for the joined item is NOT_STORED, and the item stays.
+          const ret = writeItem(e, s, h, joined, 0, total, flags, exptime, 0);
+          return ret === STORE_NO_MEMORY ? STORE_NOT_STORED : ret;
         }
         default:
-          return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
+          return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0, first);
       }
     }
     switch (comm) {
       case NREAD_ADD:
       case NREAD_SET:
-        return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0);
+        return writeItem(e, s, h, vbuf, vstart, vlen, s.flags, s.exptime, 0, first);
       case NREAD_CAS:
         counters[C.cas_misses]++;
         return STORE_NOT_FOUND;
@@ -140,11 +152,14 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
   }
 }
 
-/** alloc + copy + link under the held lock; records the new CAS in the session for ms `c`. */
+/**
+ * alloc + copy + link under the held lock; records the new CAS in the session for ms `c`. `allocated`: an
+ * item already allocated for exactly this key, flags, exptime and length (-M allocates first).
+ */
 export function writeItem(e: EngineContext, s: Session, h: number, vbuf: Uint8Array, vstart: number, vlen: number, flags: number,
-  exptime: number, bits: number): number {
+  exptime: number, bits: number, allocated: ItemRef = NO_ITEM): number {
   const store = e.store;
-  const ref = store.alloc(h, s.key, 0, s.keyLen, flags, exptime, vlen, e.now);
+  const ref = allocated !== NO_ITEM ? allocated : store.alloc(h, s.key, 0, s.keyLen, flags, exptime, vlen, e.now);
   if (ref === NO_ITEM) {
     e.counters.row[C.store_no_memory]++;
     return STORE_NO_MEMORY;
