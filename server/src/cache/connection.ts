@@ -92,7 +92,8 @@ export class Connection implements InputConsumer {
 
   /** A data block being received gets room for all of it at once. */
   expecting(): number {
-    return this.session.want === WANT_NREAD ? this.session.nreadBytes + 4096 : 0;
+    const s = this.session;
+    return s.want === WANT_NREAD && s.directView === null ? s.nreadBytes + 4096 : 0;
   }
 
   /** Executes every complete request in buf[pos, end); returns the offset of the first unused byte. */
@@ -103,10 +104,16 @@ export class Connection implements InputConsumer {
     while (pos < end && !this.paused && !this.closing && !this.waitingForReads) {
       const want = s.want;
       if (want === WANT_NREAD) {
-        if (end - pos < s.nreadBytes) break;
-        s.want = WANT_COMMAND;
-        engine.completeNread(s, buf, pos);
-        pos += s.nreadBytes;
+        if (s.directView !== null) {
+          pos += engine.receiveDirect(s, buf, pos, end);
+        } else if (end - pos >= s.nreadBytes) {
+          s.want = WANT_COMMAND;
+          engine.completeNread(s, buf, pos);
+          pos += s.nreadBytes;
+        } else if (engine.beginDirect(s)) {
+          // The rest of a large value will go straight into its item as it arrives, not through rbuf.
+          pos += engine.receiveDirect(s, buf, pos, end);
+        } else break;
       } else if (want === WANT_SWALLOW) {
         const n = Math.min(end - pos, s.swallowBytes);
         pos += n;
@@ -338,6 +345,8 @@ export class Connection implements InputConsumer {
 
   dispose(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    // A value that was arriving straight into its item: never linked, its segment unpinned.
+    this.owner.engine.abandon(this.session);
     // The socket is closed: libuv has cancelled its writes, nothing reads the pinned bytes any more.
     // (Write callbacks that still come find the queues empty.)
     const out = this.session.out;
