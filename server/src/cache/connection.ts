@@ -41,10 +41,10 @@ const MAX_SPARE = 4 * 1024 * 1024;
 const OUT_FLUSH_AT = 256 * 1024;
 
 /**
- * Reply bytes one connection may send per turn of the event loop: past it, the rest of its pipeline waits
- * for the next turn (setImmediate), after every other connection's reads of this turn. Handing 512 KiB to
- * the kernel costs ~100 µs here (loopback, 1 MB values: 1,000 gets/s for ~0.2 ms of kernel copy each); a
- * pipeline of 16 x 1 MB hits answered in one go held the thread for ~3 ms.
+ * Reply bytes one connection may send per read event: past it, the rest of its pipeline waits for the next
+ * turn of the event loop (setImmediate), after the other connections' reads. Without it, a pipeline of
+ * 16 x 1 MB hits handed 16 MB to the kernel before any other connection was read. Two OUT_FLUSH_AT
+ * flushes: small-value pipelines never reach it.
  */
 const TURN_BUDGET = 512 * 1024;
 
