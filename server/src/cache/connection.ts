@@ -40,6 +40,14 @@ const MAX_SPARE = 4 * 1024 * 1024;
 /** Flush the reply buffer mid-batch once it holds this much, so one read can't build a huge reply. */
 const OUT_FLUSH_AT = 256 * 1024;
 
+/**
+ * Reply bytes one connection may send per read event: past it, the rest of its pipeline waits for the next
+ * turn of the event loop (setImmediate), after the other connections' reads. Without it, a pipeline of
+ * 16 x 1 MB hits handed 16 MB to the kernel before any other connection was read. Two OUT_FLUSH_AT
+ * flushes: small-value pipelines never reach it.
+ */
+const TURN_BUDGET = 512 * 1024;
+
 export class Connection implements InputConsumer {
   readonly session = new Session();
   // InputConsumer: public so that takeInput() can work on them.
@@ -96,13 +104,15 @@ export class Connection implements InputConsumer {
     this.owner.counters.row[C.bytes_read] += n;
     if (this.closing) return;
     if (this.draining) this.lastData = Date.now();
+    this.turnBytes = 0;
     takeInput(this, chunk, n);
     this.flush();
   };
 
   /** A data block being received gets room for all of it at once. */
   expecting(): number {
-    return this.session.want === WANT_NREAD ? this.session.nreadBytes + 4096 : 0;
+    const s = this.session;
+    return s.want === WANT_NREAD && s.directView === null ? s.nreadBytes + 4096 : 0;
   }
 
   /** Executes every complete request in buf[pos, end); returns the offset of the first unused byte. */
@@ -110,13 +120,23 @@ export class Connection implements InputConsumer {
     const s = this.session;
     const engine = this.owner.engine;
     const limits = this.owner.limits;
-    while (pos < end && !this.paused && !this.closing && !this.waitingForReads) {
+    while (pos < end && !this.paused && !this.closing && !this.waitingForReads && !this.yielded) {
+      if (this.turnBytes >= TURN_BUDGET) {
+        this.yieldTurn();
+        break;
+      }
       const want = s.want;
       if (want === WANT_NREAD) {
-        if (end - pos < s.nreadBytes) break;
-        s.want = WANT_COMMAND;
-        engine.completeNread(s, buf, pos);
-        pos += s.nreadBytes;
+        if (s.directView !== null) {
+          pos += engine.receiveDirect(s, buf, pos, end);
+        } else if (end - pos >= s.nreadBytes) {
+          s.want = WANT_COMMAND;
+          engine.completeNread(s, buf, pos);
+          pos += s.nreadBytes;
+        } else if (engine.beginDirect(s)) {
+          // The rest of a large value will go straight into its item as it arrives, not through rbuf.
+          pos += engine.receiveDirect(s, buf, pos, end);
+        } else break;
       } else if (want === WANT_SWALLOW) {
         const n = Math.min(end - pos, s.swallowBytes);
         pos += n;
@@ -165,11 +185,46 @@ export class Connection implements InputConsumer {
     return pos;
   }
 
+  /** Reply bytes sent since this turn's read event (see TURN_BUDGET). */
+  private turnBytes = 0;
+  /** Over TURN_BUDGET: reading stopped, the rest of the pipeline waits in rbuf for continueTurn. */
+  private yielded = false;
+
+  private yieldTurn(): void {
+    this.yielded = true;
+    this.owner.counters.row[C.conn_yields]++;
+    this.socket.pause();
+    setImmediate(this.continueTurn);
+  }
+
+  /** The next turn: carry on with the requests left when the budget ran out, then read again. */
+  private readonly continueTurn = (): void => {
+    this.yielded = false;
+    this.turnBytes = 0;
+    if (this.closing || this.socket.destroyed) return;
+    if (this.rend > this.rstart) {
+      consumeBuffered(this);
+      this.flush();
+    }
+    this.resumeReading();
+  };
+
+  /** Reads again unless something else still holds them stopped. */
+  private resumeReading(): void {
+    if (this.paused || this.waitingForReads || this.yielded || this.closing) return;
+    // Reading restarts with the next poll: what waits in the kernel's receive buffer has not been seen
+    // yet, so a draining connection must not count as quiet from before the pause.
+    if (this.draining) this.lastData = Date.now();
+    this.socket.resume();
+  }
+
   /** Sends the replies gathered so far with one write; pauses reading while the client lags behind. */
   flush(): void {
     const out = this.session.out;
     if (out.pos === 0 || this.socket.destroyed || this.session.pendingReads.length > 0) return;
-    this.owner.counters.row[C.bytes_written] += out.pos + out.refBytes;
+    const bytes = out.pos + out.refBytes;
+    this.owner.counters.row[C.bytes_written] += bytes;
+    this.turnBytes += bytes;
     const buf = out.buf;
     const writer = this.writer;
     let pins: number[] | undefined;
@@ -257,16 +312,12 @@ export class Connection implements InputConsumer {
   /** Every reply is written: read again (and run what was read before the pause). */
   private resumeAfterOutput(): void {
     this.paused = false;
+    this.turnBytes = 0;
     if (this.rend > this.rstart) {
       consumeBuffered(this);
       this.flush();
     }
-    if (!this.paused && !this.closing) {
-      // Reading restarts with the next poll: what waits in the kernel's receive buffer has not been seen
-      // yet, so a draining connection must not count as quiet from before the pause.
-      if (this.draining) this.lastData = Date.now();
-      this.socket.resume();
-    }
+    this.resumeReading();
   }
 
   private waitingForReads = false;
@@ -280,13 +331,11 @@ export class Connection implements InputConsumer {
     }
     if (this.waitingForReads) {
       this.waitingForReads = false;
+      this.turnBytes = 0;
       if (this.rend > this.rstart) {
         consumeBuffered(this);
       }
-      if (!this.paused && !this.waitingForReads && !this.closing) {
-        if (this.draining) this.lastData = Date.now();
-        this.socket.resume();
-      }
+      this.resumeReading();
     }
     this.flush();
   };
@@ -295,7 +344,7 @@ export class Connection implements InputConsumer {
     // memcached kicks a connection idle between commands: not one in the middle of a data block or a
     // multi-get, nor one whose replies are still being delivered to a slow reader.
     const s = this.session;
-    if (s.want !== WANT_COMMAND || this.paused || this.waitingForReads || s.pendingReads.length > 0 ||
+    if (s.want !== WANT_COMMAND || this.paused || this.yielded || this.waitingForReads || s.pendingReads.length > 0 ||
       this.writer.pending > 0 || this.rend > this.rstart) return;
     this.owner.counters.row[C.idle_kicks]++;
     this.close();
@@ -354,6 +403,8 @@ export class Connection implements InputConsumer {
 
   dispose(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    // A value that was arriving straight into its item: never linked, its segment unpinned.
+    this.owner.engine.abandon(this.session);
     // The socket is closed: libuv has cancelled its writes, nothing reads the pinned bytes any more.
     // (Write callbacks that still come find the queues empty.)
     const out = this.session.out;

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import pino from 'pino';
 import { ConfigError, defaultShards, memoryReserveBytes, parseArgs, type ServerConfig } from './config.js';
-import { createStoreMemory, openTieredStore } from './store/store.js';
+import { createStoreMemory, openTieredStore, startPretouch } from './store/store.js';
 import { createPrefixStatsMemory } from './metrics/prefix-stats.js';
 import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE_READY } from './metrics/counters.js';
 import { Clock } from '../runtime/clock.js';
@@ -44,6 +44,8 @@ function run(config: ServerConfig): void {
     memoryReserve: memoryReserveBytes(config),
     noEvict: config.noEvict,
   });
+  // Segment pages are faulted in here, ahead of the workers' writes (store/pretouch.ts).
+  const pretouch = startPretouch(storeMemory);
   const prefixStats = createPrefixStatsMemory();
 
   // ---- flash tier: shared memory, the flusher thread (recovers the index before any worker
@@ -187,6 +189,7 @@ function run(config: ServerConfig): void {
       process.exit(1);
     }
     shuttingDown = true;
+    pretouch.stop();
     purger?.stop();
     ringSource?.stop();
     Atomics.store(gauges, GAUGE_READY, 0);

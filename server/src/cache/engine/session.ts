@@ -49,6 +49,18 @@ export class Session {
 
   swallowBytes = 0;
 
+  /**
+   * A large data block read straight into its item (storage.ts beginDirectValue): the item allocated at
+   * the line, not yet linked, its segment pinned so that nothing moves it; `directView` is its value
+   * bytes, `directGot` how many of value + "\r\n" have arrived, `directBadEnd` whether the two bytes after
+   * the value were not "\r\n". directSegment < 0: no such item.
+   */
+  directRef = 0;
+  directSegment = -1;
+  directView: Uint8Array | null = null;
+  directGot = 0;
+  directBadEnd = false;
+
   /** Where a yielded multi-get continues: offset of the next key from the line start, and its mode. */
   getResumeOffset = 0;
   getReturnCas = false;

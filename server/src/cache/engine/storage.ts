@@ -56,8 +56,59 @@ export function update(e: EngineContext, s: Session, req: Request): void {
   s.want = WANT_NREAD;
 }
 
-/** memcached's do_store_item(), returning one of the STORE_* codes. */
-export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: number, vlen: number): number {
+/**
+ * Data blocks at least this long that do not arrive with their line are read straight into their item
+ * (beginDirectValue). Below it the stash (net/readbuffer.ts) costs less than an alloc and a segment pin.
+ */
+export const DIRECT_VALUE_MIN = 8 * 1024;
+
+/**
+ * memcached's process_update_command() allocates the item at the line and reads the data block into it;
+ * so does this, for a set/add/replace/cas (or ms in those modes) whose value has not all arrived yet: the
+ * item is allocated now, unlinked, its segment pinned (pinValue: not evicted, compacted or dropped while
+ * the value arrives over several reads), and s.directView is where its bytes go. do_store_item() then links
+ * it (storeItem with a null vbuf); an item not linked (add of an existing key, a cas mismatch, a connection
+ * that died mid-value) stays unreachable garbage in its segment, whose space eviction takes back as it
+ * does an overwritten item's. append/prepend join with the old value, so they keep the stash. False: no
+ * item (out of memory, or a quarter of the segments pinned already): the caller stashes the block, and
+ * do_store_item() allocates as for a small value, with the same replies.
+ */
+export function beginDirectValue(e: EngineContext, s: Session): boolean {
+  const comm = s.nreadCmd;
+  if (comm === NREAD_APPEND || comm === NREAD_PREPEND) return false;
+  const store = e.store;
+  const h = store.hashKey(s.key, 0, s.keyLen);
+  store.lock(h);
+  try {
+    const ref = store.alloc(h, s.key, 0, s.keyLen, s.flags, s.exptime, s.nreadBytes - 2, e.now);
+    if (ref === NO_ITEM) return false;
+    const segment = store.pinValue(ref);
+    if (segment < 0) return false;
+    s.directRef = ref;
+    s.directSegment = segment;
+    s.directView = store.valueView(ref);
+    s.directGot = 0;
+    s.directBadEnd = false;
+    return true;
+  } finally {
+    store.unlock(h);
+  }
+}
+
+/** Drops a direct value's pin; its item, if never linked, is garbage from now on. Any time, no lock. */
+export function releaseDirectValue(e: EngineContext, s: Session): void {
+  if (s.directSegment < 0) return;
+  e.store.unpinSegment(s.directSegment);
+  s.directSegment = -1;
+  s.directRef = NO_ITEM;
+  s.directView = null;
+}
+
+/**
+ * memcached's do_store_item(), returning one of the STORE_* codes. `vbuf` null: the value is already in
+ * the session's direct item (beginDirectValue), which is linked instead of a fresh allocation.
+ */
+export function storeItem(e: EngineContext, s: Session, vbuf: Buffer | null, vstart: number, vlen: number): number {
   const store = e.store;
   const key = s.key;
   const klen = s.keyLen;
@@ -69,8 +120,9 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
   try {
     // -M: the item is allocated first (memcached's order), and stored as it is by set/add/replace/cas; when
     // the command stores nothing its bytes are dead space that the next compaction of its segment reclaims.
+    // A direct value (vbuf null) was allocated when its command line arrived, as memcached does.
     let first: ItemRef = NO_ITEM;
-    if (e.settings.allocFirst === true) {
+    if (e.settings.allocFirst === true && vbuf !== null) {
       first = store.alloc(h, key, 0, klen, s.flags, s.exptime, vlen, now);
       if (first === NO_ITEM) {
         counters[C.store_no_memory]++;
@@ -121,6 +173,7 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
           const total = oldLen + vlen;
           if (!e.itemSizeOk(klen, flags, total)) return STORE_NOT_STORED;
           // The old value must be copied out first: allocating may evict the segment it lives in.
+          if (vbuf === null) return STORE_NOT_STORED; // never: beginDirectValue refuses append/prepend
           const joined = Buffer.allocUnsafe(total);
           if (comm === NREAD_APPEND) {
             store.copyValue(old, joined, 0);
@@ -153,18 +206,26 @@ export function storeItem(e: EngineContext, s: Session, vbuf: Buffer, vstart: nu
 }
 
 /**
- * alloc + copy + link under the held lock; records the new CAS in the session for ms `c`. `allocated`: an
- * item already allocated for exactly this key, flags, exptime and length (-M allocates first).
+ * alloc + copy + link under the held lock; records the new CAS in the session for ms `c`. `vbuf` null:
+ * link the session's direct item, whose value is in place (its flags are s.flags; a cas on a stale item
+ * keeps the old item's exptime). `allocated`: an item already allocated for exactly this key, flags,
+ * exptime and length (-M allocates first).
  */
-export function writeItem(e: EngineContext, s: Session, h: number, vbuf: Uint8Array, vstart: number, vlen: number, flags: number,
+export function writeItem(e: EngineContext, s: Session, h: number, vbuf: Uint8Array | null, vstart: number, vlen: number, flags: number,
   exptime: number, bits: number, allocated: ItemRef = NO_ITEM): number {
   const store = e.store;
-  const ref = allocated !== NO_ITEM ? allocated : store.alloc(h, s.key, 0, s.keyLen, flags, exptime, vlen, e.now);
-  if (ref === NO_ITEM) {
-    e.counters.row[C.store_no_memory]++;
-    return STORE_NO_MEMORY;
+  let ref: number;
+  if (vbuf === null) {
+    ref = s.directRef;
+    if (store.itemExptime(ref) !== exptime) store.setExptime(ref, exptime);
+  } else {
+    ref = allocated !== NO_ITEM ? allocated : store.alloc(h, s.key, 0, s.keyLen, flags, exptime, vlen, e.now);
+    if (ref === NO_ITEM) {
+      e.counters.row[C.store_no_memory]++;
+      return STORE_NO_MEMORY;
+    }
+    store.writeValue(ref, vbuf, vstart);
   }
-  store.writeValue(ref, vbuf, vstart);
   if (s.keyBinary) bits |= ITEM_KEY_BINARY;
   if (bits !== 0) store.setBits(ref, bits);
   store.link(h, ref, e.now);

@@ -20,9 +20,11 @@ import { C, type Counters, L } from '../metrics/counters.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { StatsSource } from '../metrics/stats-source.js';
 import { EngineContext, type EngineHooks, type EngineSettings } from './context.js';
-import { NREAD_SET, WANT_CLOSE, WANT_COMMAND, WANT_SWALLOW, type Session } from './session.js';
+import { NREAD_SET, WANT_CLOSE, WANT_NREAD, WANT_COMMAND, WANT_SWALLOW, type Session } from './session.js';
 import { get, getOne } from './retrieval.js';
-import { STORE_NO_MEMORY, STORE_REPLIES, storeItem, update } from './storage.js';
+import {
+  DIRECT_VALUE_MIN, STORE_NO_MEMORY, STORE_REPLIES, beginDirectValue, releaseDirectValue, storeItem, update,
+} from './storage.js';
 import { arithmetic } from './arithmetic.js';
 import { remove, touch } from './delete-touch.js';
 import { flushAll, lru, lruCrawler, memlimit, refreshCerts, shutdown, slabs, verbosity, watch } from './admin.js';
@@ -150,19 +152,72 @@ export class TextEngine {
       this.auth.complete(s, buf, start);
       return;
     }
+    const vlen = s.nreadBytes - 2;
+    this.store(s, buf, start, buf[start + vlen] === 13 && buf[start + vlen + 1] === 10);
+  }
+
+  /**
+   * WANT_NREAD and the data block has not all arrived: true when it is to be received straight into its
+   * item (receiveDirect), false when the connection should stash it until it is complete.
+   */
+  beginDirect(s: Session): boolean {
+    if (s.want !== WANT_NREAD || s.nreadBytes - 2 < DIRECT_VALUE_MIN || s.nreadCmd === NREAD_AUTH ||
+      (this.auth !== undefined && !s.authenticated)) return false;
+    this.e.now = this.e.clock.now();
+    return beginDirectValue(this.e, s);
+  }
+
+  /**
+   * Bytes buf[start, end) of a data block being received into its item (after beginDirect). Returns how
+   * many were used; once the block is complete the item is stored and the session wants a command.
+   */
+  receiveDirect(s: Session, buf: Buffer, start: number, end: number): number {
+    const view = s.directView!;
+    const vlen = view.length;
+    let got = s.directGot;
+    let pos = start;
+    if (got < vlen) {
+      const n = Math.min(end - pos, vlen - got);
+      buf.copy(view, got, pos, pos + n);
+      got += n;
+      pos += n;
+    }
+    // The "\r\n" after the value, which may arrive one byte at a time.
+    while (pos < end && got < vlen + 2) {
+      if (buf[pos] !== (got === vlen ? 13 : 10)) s.directBadEnd = true;
+      got++;
+      pos++;
+    }
+    s.directGot = got;
+    if (got === vlen + 2) {
+      s.want = WANT_COMMAND;
+      this.store(s, null, 0, !s.directBadEnd);
+    }
+    return pos - start;
+  }
+
+  /** The connection closed: a data block being received into its item is abandoned, never linked. */
+  abandon(s: Session): void {
+    releaseDirectValue(this.e, s);
+  }
+
+  /** The data block is complete (in vbuf, or in the session's direct item when vbuf is null): store it. */
+  private store(s: Session, vbuf: Buffer | null, start: number, endOk: boolean): void {
     const e = this.e;
     e.now = e.clock.now();
     const counters = e.counters.row;
     counters[C.cmd_set]++;
     const vlen = s.nreadBytes - 2;
     const begun = performance.now();
-    if (buf[start + vlen] !== 13 || buf[start + vlen + 1] !== 10) {
+    if (!endOk) {
       if (s.meta) s.noreply = false;
       e.outString(s, 'CLIENT_ERROR bad data chunk');
+      releaseDirectValue(e, s);
       s.resetStorage();
       return;
     }
-    const ret = storeItem(e, s, buf, start, vlen);
+    const ret = storeItem(e, s, vbuf, start, vlen);
+    releaseDirectValue(e, s);
     // memcached allocates before it stores: a set (or any ms) that finds no memory drops the key's old
     // value, so that it is not served stale after the client was told the write failed.
     if (ret === STORE_NO_MEMORY && (s.meta || s.nreadCmd === NREAD_SET)) e.unlinkKey(s.key, 0, s.keyLen);

@@ -9,8 +9,9 @@
  *   segments  Int32, SEG_STRIDE words of metadata per segment
  *   shards    Int32, SHARD_I32_STRIDE words per shard (lock word, segment chains)
  *   counters  Float64, SHARD_F64_STRIDE per shard (stats)
- *   global    Int32, GLOBAL_WORDS words (free-list lock and head, oldest_live, segment sequence, steal
- *             cursor), and at byte G_CAS_BYTE a BigUint64 view: the global CAS counter
+ *   global    Int32, GLOBAL_WORDS words (free-list lock and head, limits, the fresh-segment frontier,
+ *             oldest_live, segment sequence, steal cursor), and at byte G_CAS_BYTE a BigUint64 view: the
+ *             global CAS counter
  *
  * Item (8-byte aligned inside a segment; ref = byteOffset / 8 + 1, location = byteOffset / 8):
  *
@@ -123,6 +124,12 @@ export const G_FREE_COUNT = 2;
 export const G_ALLOWED_SEGMENTS = 3;
 export const G_RESERVE_SEGMENTS = 4;
 export const G_LIMIT_MIB = 5;
+/**
+ * Segments below this index have been taken from the free list at least once. The free list starts as
+ * 0, 1, 2, ... and a released segment goes back on its head, so never-used segments are handed out in
+ * index order and this is the frontier of untouched memory, which pretouch.ts keeps ahead of.
+ */
+export const G_FRESH_SEGMENT = 6;
 export const G_OLDEST_LIVE = 16;
 /** The last flush_all's oldest_live (delayed or not), as memcached's `stats settings` reports `oldest`. */
 export const G_OLDEST_REPORTED = 17;

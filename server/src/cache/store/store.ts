@@ -10,6 +10,7 @@ export * from './tier.js';
 export { TieredSegmentStore, openTieredStore, type TieredStoreOptions } from './tiered.js';
 export { MIN_SEGMENTS_PER_SHARD, createStoreMemory, effectiveShards, validateStoreOptions } from './memory.js';
 export { StoreError, StoreOptionsError } from './errors.js';
+export { PRETOUCH_AHEAD_BYTES, SegmentPretoucher, startPretouch } from './pretouch.js';
 export { murmur3 } from './hash.js';
 
 export function openStore(memory: StoreMemory, hooks?: StoreHooks): Store {
