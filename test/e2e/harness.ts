@@ -1,7 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
  * End-to-end wiring: the API server double, the control-plane double (control-plane.ts), one kubelet double
- * per node (kubelet.ts) running real cachalot-server processes on loopback, and the real operator in-process.
+ * per node (kubelet.ts) running real cachalot-server processes on loopback, and the real operator in-process;
+ * with `routers: true` also Deployments (deployments.ts) and Services (services.ts), the router pods running
+ * real cachalot-sidecar processes (router-pods.ts).
  * Also the test's view of the data plane: a ketama router over the published ring (the sidecar's own
  * continuum code) and a small pipelining memcached client that connects to 127.x.y.z addresses.
  */
@@ -167,7 +169,7 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES, options: Clu
     if (options.routers) {
       cluster.services = await new ServiceProxies(kc, network, join(root, 'cluster-dns.json')).start();
       cluster.deployments = await new DeploymentController(kc).start();
-      program = routerProgram(api, root, cluster.services.dnsFile, options.routerArgs);
+      program = routerProgram(cluster.services.dnsFile, options.routerArgs);
     }
     for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'], podArgs: options.podArgs, program }).start());
     cluster.operator = new Operator(operatorKc, {

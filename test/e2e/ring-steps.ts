@@ -84,6 +84,19 @@ export async function settledRing(c: E2ECluster, ns: string, name: string, membe
   return router;
 }
 
+/** Every active member of `ring` follows it and has finished its purge (`stats`: ring_version, ring_state done). */
+export async function purged(c: E2ECluster, ring: RingRouter): Promise<void> {
+  await waitUntil(`members purged under ring v${ring.spec.version}`, async () => {
+    for (const m of ring.active) {
+      const ep = c.network.resolve(m.host, m.port);
+      if (!ep) return undefined;
+      if (Number(await statOf(ep.host, ep.port, 'ring_version')) !== ring.spec.version) return undefined;
+      if ((await statOf(ep.host, ep.port, 'ring_state')) !== 'done') return undefined;
+    }
+    return true;
+  }, 90_000, 200);
+}
+
 /**
  * The ring has `previous` (a transition is running) with `members` active members, all of them running and
  * accepting connections (the operator publishes a scale-up's ring while the new pods start), and every reader

@@ -27,7 +27,8 @@ export class SidecarProcess {
   /** The mapping last written for the shim. */
   private written: Record<string, string> = {};
 
-  constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar') {
+  /** `extraArgs` follow the sidecar's own (e.g. --no-transition-fill). */
+  constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar', private readonly extraArgs: string[] = []) {
     this.dnsFile = join(c.root, `${tag}-pod-dns.json`);
     this.kubeconfig = join(c.root, `${tag}-kubeconfig.yaml`);
   }
@@ -39,7 +40,7 @@ export class SidecarProcess {
     this.port = await freePortOn('127.0.0.1');
     this.proc = spawn(process.execPath, ['--import', SHIM, SIDECAR_MAIN, '--ring-configmap', `${this.namespace}/${this.name}-ring`,
       '--port', String(this.port), '--listen', '127.0.0.1', '--metrics-port', '0', '--log-level', 'warn',
-      '--request-timeout-ms', '2000'], {
+      '--request-timeout-ms', '2000', ...this.extraArgs], {
       env: { ...process.env, KUBECONFIG: this.kubeconfig, CACHALOT_E2E_POD_DNS: this.dnsFile, NODE_OPTIONS: '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
