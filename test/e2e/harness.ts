@@ -1,7 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
  * End-to-end wiring: the API server double, the control-plane double (control-plane.ts), one kubelet double
- * per node (kubelet.ts) running real cachalot-server processes on loopback, and the real operator in-process.
+ * per node (kubelet.ts) running real cachalot-server processes on loopback, and the real operator in-process;
+ * with `routers: true` also Deployments (deployments.ts) and Services (services.ts), the router pods running
+ * real cachalot-sidecar processes (router-pods.ts).
  * Also the test's view of the data plane: a ketama router over the published ring (the sidecar's own
  * continuum code) and a small pipelining memcached client that connects to 127.x.y.z addresses.
  */
@@ -21,6 +23,9 @@ import { parseReply, storageCommand, type Reply, type ReplyShape } from '../supp
 import { ControlPlane } from './control-plane.js';
 import { NodeLifecycle } from './node-lifecycle.js';
 import { Kubelet, LoopbackNetwork, SERVER_MAIN, type ServerExit } from './kubelet.js';
+import { DeploymentController } from './deployments.js';
+import { ServiceProxies } from './services.js';
+import { routerProgram } from './router-pods.js';
 
 export interface E2ECluster {
   api: ApiServerDouble;
@@ -32,6 +37,9 @@ export interface E2ECluster {
   kubelets: Map<string, Kubelet>;
   operator: Operator;
   root: string;
+  /** With ClusterOptions.routers: the Deployment controller double (router pods) and the Service double. */
+  deployments?: DeploymentController;
+  services?: ServiceProxies;
   /** Node loss: the kubelet's machine dies (SIGKILL), then its Node object is deleted. */
   loseNode(name: string): Promise<void>;
   /** The kubelet's machine dies (SIGKILL) and its Node stays: the node lifecycle double marks it NotReady. */
@@ -64,6 +72,13 @@ export const DEFAULT_NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 
 export interface ClusterOptions {
   /** Per-pod server arguments, passed to every kubelet double (KubeletOptions.podArgs). */
   podArgs?: (pod: V1Pod) => string[];
+  /**
+   * Run Deployments and Services too (deployments.ts, services.ts): the operator's router pods become real
+   * cachalot-sidecar processes (router-pods.ts) and the client Service a loopback proxy to them.
+   */
+  routers?: boolean;
+  /** Arguments added to every router pod's cachalot-sidecar (e.g. --no-transition-fill). */
+  routerArgs?: string[];
 }
 
 export async function startCluster(nodes: string[] = DEFAULT_NODES, options: ClusterOptions = {}): Promise<E2ECluster> {
@@ -138,6 +153,8 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES, options: Clu
       await attempt(() => cluster.operator?.stop() ?? Promise.resolve());
       nodeLifecycle.stop();
       await attempt(() => controlPlane.stop());
+      await attempt(() => cluster.deployments?.stop() ?? Promise.resolve());
+      await attempt(() => cluster.services?.stop() ?? Promise.resolve());
       await Promise.all([...kubelets.values()].map((k) => attempt(() => k.stop())));
       for (const k of kubelets.values()) k.killAll();
       await attempt(() => api.stop());
@@ -148,7 +165,13 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES, options: Clu
   };
   live.add(cluster);
   try {
-    for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'], podArgs: options.podArgs }).start());
+    let program: ReturnType<typeof routerProgram> | undefined;
+    if (options.routers) {
+      cluster.services = await new ServiceProxies(kc, network, join(root, 'cluster-dns.json')).start();
+      cluster.deployments = await new DeploymentController(kc).start();
+      program = routerProgram(cluster.services.dnsFile, options.routerArgs);
+    }
+    for (const n of nodes) kubelets.set(n, await new Kubelet({ kc, node: n, network, root, extraArgs: ['--log-level', 'warn'], podArgs: options.podArgs, program }).start());
     cluster.operator = new Operator(operatorKc, {
       leaderElection: false,
       log: createLogger(process.env.CACHALOT_OPERATOR_LOG_LEVEL ?? 'silent'),

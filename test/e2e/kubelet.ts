@@ -16,7 +16,8 @@
  *   `--auth-file`, `--tls-ca`, `--tls-cert`, `--tls-key` through the mounts;
  * - builds the container's environment (values and the downward API) and expands `$(VAR)` in its args;
  * - gives it API credentials as a kubelet mounts a ServiceAccount token (serviceAccountCredentials);
- * - starts `node dist/server/src/cache/main.js ARGS`, logs to `<root>/logs/`, reports phase Running and podIP, and
+ * - starts `node dist/server/src/cache/main.js ARGS` (or the program `KubeletOptions.program` names for the pod,
+ *   e.g. cachalot-sidecar for router pods), logs to `<root>/logs/`, reports phase Running and podIP, and
  *   probes `/readyz` (the container's readinessProbe path) to set the Ready condition;
  * - restarts a container that exits on its own (restartPolicy Always), counting restarts;
  * - on graceful deletion (the API server keeps a deleted pod Terminating, with deletionTimestamp, until its

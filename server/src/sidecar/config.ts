@@ -46,6 +46,8 @@ export interface SidecarConfig {
   outputLimit: number;
   idleTimeout: number;
   ringPollMs: number;
+  /** During a ring transition, fill a moved key's miss from its previous owner (--no-transition-fill: off). */
+  transitionFill: boolean;
   shutdownTimeoutMs: number;
   spinUs: number;
   /** --spin-us was given (main.ts otherwise turns spinning off under a CPU limit of less than one CPU). */
@@ -73,6 +75,7 @@ export function defaultConfig(): SidecarConfig {
     outputLimit: DEFAULT_OUTPUT_LIMIT,
     idleTimeout: 0,
     ringPollMs: DEFAULT_RING_POLL_MS,
+    transitionFill: true,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     spinUs: DEFAULT_SPIN_US,
     spinUsGiven: false,
@@ -106,6 +109,9 @@ Upstreams:
       --max-in-flight=N             unanswered requests per client before reading pauses (default ${DEFAULT_MAX_IN_FLIGHT})
 Other:
       --ring-poll-ms=N              ring file check interval (default ${DEFAULT_RING_POLL_MS})
+      --no-transition-fill          during a ring transition, leave a moved key's miss a miss instead of filling
+                                    it from its previous owner (writes still delete it there); for measuring
+                                    what the warm-up saves
       --shutdown-timeout-ms=N       SIGTERM: how long to wait for replies already owed (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
       --spin-us=N                   after a light event-loop turn, poll up to N µs for more work instead of
                                     sleeping (lower latency, more CPU when lightly loaded; 0 off; default ${DEFAULT_SPIN_US},
@@ -197,6 +203,10 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'max-item-size': cfg.maxItemSize = size(flag, take()); break;
       case 'max-in-flight': cfg.maxInFlight = int(flag, take(), 1, 1_000_000); break;
       case 'ring-poll-ms': cfg.ringPollMs = int(flag, take(), 10, 600_000); break;
+      case 'no-transition-fill':
+        if (value !== undefined) bad(flag, `takes no value, got '${value}'`);
+        cfg.transitionFill = false;
+        break;
       case 'shutdown-timeout-ms': cfg.shutdownTimeoutMs = int(flag, take(), 0, 600_000); break;
       case 'spin-us': cfg.spinUs = int(flag, take(), 0, 10_000); cfg.spinUsGiven = true; break;
       case 'log-level': {

@@ -55,6 +55,7 @@ export class Sidecar implements ClientOwner {
       ejectedGeneration: () => this.ejectedGeneration,
       stats: this.stats,
       maxItemSize: config.maxItemSize,
+      transitionFill: config.transitionFill,
       statsReply: (sub) => statsReply(this.statsView, sub),
     };
     this.dispatcher = new Dispatcher(ctx);

@@ -190,6 +190,36 @@ describe('sidecar during a ring transition', () => {
   });
 });
 
+describe('sidecar with --no-transition-fill', () => {
+  let cold: Sidecar | undefined;
+  let coldClient: RawClient | undefined;
+  afterAll(async () => {
+    coldClient?.close();
+    await cold?.stop();
+  });
+
+  test('a moved key missing at its owner stays a miss; its writes are still deleted at the previous owner', async () => {
+    cold = await fileSidecar(ring, { ringPollMs: 20, transitionFill: false });
+    coldClient = await RawClient.connect(cold.port);
+    const [a, b, m] = keys('nofill', 3, true);
+    await ask(client, `set ${a} 0 0 1\r\nA\r\nset ${b} 0 0 1\r\nB\r\nset ${m} 0 0 1\r\nM\r\n`, 'STORED\r\nSTORED\r\nSTORED\r\n');
+    await publish([0, 1, 2], [0, 1]);
+    await eventually(() => cold!.table?.version === version, `cold sidecar on ring v${version}`);
+    const asks = await sidecarStat('transition_fill_asks');
+    expect(await ask(coldClient, `get ${a}\r\n`, 'END\r\n')).toBe('END\r\n');
+    expect(await ask(coldClient, `get ${a} ${m}\r\n`, 'END\r\n')).toBe('END\r\n');
+    expect(await ask(coldClient, `mg ${m} v\r\n`, '\r\n')).toBe('EN\r\n');
+    // The reads left the previous owners' copies alone (a read is not a write) and stored nothing at the owner.
+    expect(await holders(servers, a!)).toEqual([owner(a!, [0, 1])]);
+    expect(await holders(servers, m!)).toEqual([owner(m!, [0, 1])]);
+    expect(await ask(coldClient, `set ${b} 0 0 1\r\nC\r\n`, '\r\n')).toBe('STORED\r\n');
+    expect(await holders(servers, b!)).toEqual([2]);
+    // The fill counters are the other sidecar's; this one asked nothing of anyone.
+    expect(await sidecarStat('transition_fill_asks')).toBe(asks);
+    expect(/STAT transition_fill_asks 0\r\n/.test(await ask(coldClient, 'stats\r\n', 'END\r\n'))).toBe(true);
+  });
+});
+
 describe('sidecar during a scale-down transition', () => {
   test('keys of a draining member are filled from it at their new owners; flush_all reaches it', async () => {
     const ks = keys('drain', 5, true);

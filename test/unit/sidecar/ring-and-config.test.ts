@@ -69,6 +69,14 @@ describe('command line', () => {
     expect(() => parseArgs(['--ring-file', 'a', '--spin-us', '10001'])).toThrow('must be in [0, 10000], got 10001');
   });
 
+  test('--no-transition-fill: fills are on by default; the flag turns them off and takes no value', () => {
+    expect(defaultConfig().transitionFill).toBe(true);
+    const r = parseArgs(['--ring-file', 'a', '--no-transition-fill']);
+    if (r.kind !== 'run') throw new Error('expected run');
+    expect(r.config.transitionFill).toBe(false);
+    expect(() => parseArgs(['--ring-file', 'a', '--no-transition-fill=yes'])).toThrow("--no-transition-fill: takes no value, got 'yes'");
+  });
+
   test('both ring sources at once are refused', () => {
     expect(() => parseArgs(['--ring-file', 'a', '--ring-configmap', 'ns/b'])).toThrow('exactly one ring source');
   });

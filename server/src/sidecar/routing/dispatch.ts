@@ -64,6 +64,8 @@ export interface DispatchContext {
   ejectedGeneration(): number;
   readonly stats: SidecarStats;
   readonly maxItemSize: number;
+  /** false (--no-transition-fill): a moved key's miss stays a miss; its writes are still invalidated. */
+  readonly transitionFill: boolean;
   statsReply(sub: string): Buffer | null;
 }
 
@@ -245,7 +247,10 @@ export class Dispatcher {
       // Without its owner a get is a miss, which quiet mode hides.
       slot.quietMiss = quiet;
       if (!quiet) slot.missReply = this.metaMiss(buf, req);
-      if (this.prev !== null && u !== null) this.fillMeta(c, slot, u, kind, buf, req);
+      if (this.prev !== null && u !== null) {
+        if (this.ctx.transitionFill) this.fillMeta(c, slot, u, kind, buf, req);
+        else this.prev = null; // a read: nothing to invalidate at the previous owner
+      }
     } else if (req.cmd === CMD_ME) this.prev = null; // debug output, not a write
     this.forward(c, slot, u, kind, buf, req, -1, 0, 0);
     return next;
@@ -334,7 +339,7 @@ export class Dispatcher {
   /** get, gets, gat, gats, bget: keys split per owner, one request per upstream, replies merged in key order. */
   private multiGet(c: DispatchClient, buf: Buffer, req: Request, next: number): number {
     const table = this.ctx.table();
-    if (table !== null && table.previous !== null) return this.fillGet(c, buf, req, next, table);
+    if (table !== null && table.previous !== null && this.ctx.transitionFill) return this.fillGet(c, buf, req, next, table);
     const t = this.t;
     const stats = this.ctx.stats;
     const firstKey = req.firstKey;
