@@ -207,6 +207,7 @@ export class Connection implements InputConsumer {
       this.flush();
     }
     this.resumeReading();
+    this.endIfPeerDone();
   };
 
   /** Reads again unless something else still holds them stopped. */
@@ -318,6 +319,7 @@ export class Connection implements InputConsumer {
       this.flush();
     }
     this.resumeReading();
+    this.endIfPeerDone();
   }
 
   private waitingForReads = false;
@@ -338,6 +340,7 @@ export class Connection implements InputConsumer {
       this.resumeReading();
     }
     this.flush();
+    this.endIfPeerDone();
   };
 
   private readonly onIdle = (): void => {
@@ -352,9 +355,22 @@ export class Connection implements InputConsumer {
 
   private readonly onPeerEnd = (): void => {
     if (this.closing) return;
+    this.peerEnded = true;
+    this.endIfPeerDone();
+  };
+
+  /** The client sent its FIN (TLS only, see the constructor); what it sent before still runs. */
+  private peerEnded = false;
+
+  /**
+   * After the client's FIN: ends the connection once no request it sent waits in the read buffer behind a
+   * yielded turn, a full writer or a flash read (each of those resumes the pipeline, then calls this).
+   */
+  private endIfPeerDone(): void {
+    if (!this.peerEnded || this.closing || this.yielded || this.paused || this.waitingForReads) return;
     this.closing = true;
     this.endWhenWritten();
-  };
+  }
 
   private readonly onError = (): void => {
     // ECONNRESET and friends: the close handler does the accounting.
