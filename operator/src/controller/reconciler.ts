@@ -506,6 +506,9 @@ export function computeStatus(
   else if (rollingOut) progressing = { reason: 'RollingUpdate', message: `${sts?.status?.updatedReplicas ?? 0}/${spec.replicas} members updated` };
   else if (!stsCurrent || replicas !== spec.replicas) progressing = { reason: 'Scaling', message: `${replicas} members running, ${spec.replicas} desired` };
   else if (ready < spec.replicas) progressing = { reason: 'WaitingForMembers', message: `${ready}/${spec.replicas} members ready` };
+  // New members join the ring only once all their pods are Ready (ring.ts, ringReplicas): until the ring
+  // names them, the scale-up is still under way, though the StatefulSet reports every pod Ready.
+  else if (ringMembers - draining.length < spec.replicas) progressing = { reason: 'Joining', message: `${ringMembers - draining.length}/${spec.replicas} members in the ring` };
   conditions = setCondition(conditions, progressing
     ? { type: CONDITION_PROGRESSING, status: 'True', ...g, ...progressing }
     : { type: CONDITION_PROGRESSING, status: 'False', ...g, reason: 'Stable', message: 'all members running the current spec' }, now);

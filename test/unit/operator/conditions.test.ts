@@ -35,6 +35,12 @@ describe('computeStatus', () => {
     expect(cond(s, 'Ready').status).toBe('True');
   });
 
+  it('every pod Ready but new members not yet in the ring is Progressing/Joining', () => {
+    const s = computeStatus(cc, spec, sts(3, 3), { ringVersion: 1, ringMembers: 2, draining: [], lost: [] }, t0);
+    expect(cond(s, 'Ready').status).toBe('True');
+    expect(cond(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'Joining', message: '2/3 members in the ring' });
+  });
+
   it('a StatefulSet the controller has not observed yet is not Ready', () => {
     const s = computeStatus(cc, spec, sts(3, 3, 1), { ringVersion: 1, ringMembers: 3, draining: [], lost: [] }, t0);
     expect(cond(s, 'Ready').status).toBe('False');
