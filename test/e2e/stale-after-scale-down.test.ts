@@ -13,6 +13,7 @@
  */
 import { Mc, RingRouter, startCluster, waitUntil, type E2ECluster } from './harness.js';
 import { SidecarProcess } from './sidecar-process.js';
+import { settledRing } from './ring-steps.js';
 
 const NS = 'default';
 const CC = `/apis/cachalot.io/v1alpha1/namespaces/${NS}/cacheclusters`;
@@ -79,34 +80,7 @@ async function scale(s: Scenario, replicas: number): Promise<void> {
  * has run).
  */
 async function settled(s: Scenario, members: number): Promise<RingRouter> {
-  const router = await waitUntil(`ring with ${members} active members, no transition`, async () => {
-    const d = await doc(s);
-    if (!d || d.previous || d.members.length !== members) return undefined;
-    const router = new RingRouter(JSON.stringify(d));
-    const cc = (await (await fetch(`${s.c.api.url}${CC}/${s.name}`)).json()) as any;
-    return router.active.length === members && cc.status?.readyReplicas === members
-      && router.active.every((m) => s.c.network.resolve(m.host, m.port)) ? router : undefined;
-  }, 60_000, 100);
-  if (s.sidecar && s.app) {
-    await waitUntil('sidecar on the final ring', async () => (await s.sidecar.ringVersion()) === router.spec.version, 20_000, 100);
-  }
-  const keys = [...s.model.keys()];
-  await waitUntil('members hold only keys they own (purge)', async () => {
-    for (const m of router.active) {
-      const ep = s.c.network.resolve(m.host, m.port)!;
-      const foreign = keys.filter((k) => router.owner(k).name !== m.name);
-      if (foreign.length === 0) continue;
-      const mc = await Mc.connect(ep.host, ep.port);
-      try {
-        const got = await mc.getMany(foreign);
-        if ([...got.values()].some((v) => v !== undefined)) return undefined;
-      } finally {
-        mc.close();
-      }
-    }
-    return true;
-  }, 60_000, 200);
-  return router;
+  return settledRing(s.c, NS, s.name, members, s.sidecar && s.app ? [s.sidecar] : [], [...s.model.keys()]);
 }
 
 /**
