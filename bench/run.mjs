@@ -15,7 +15,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { recordReport } from './report.mjs';
+import { RUN_DEFAULT_SCENARIOS, recordReport } from './report.mjs';
 import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -497,7 +497,7 @@ const SCENARIOS = {
   x: { title: 'x. flash tier: 4 KiB values through -m 64 into flash, random gets, then a restart on the same files', kind: 'flash' },
   s: { title: 's. sidecar: the same load straight to 3 servers and through cachalot-sidecar', kind: 'sidecar' },
 };
-const DEFAULT_SCENARIOS = 'abcdpefrg'.split('');
+const DEFAULT_SCENARIOS = RUN_DEFAULT_SCENARIOS;
 
 function loadArgs(id, o) {
   const timing = ['--warmup', String(o.warmup), '--duration', String(o.duration)];
