@@ -7,6 +7,7 @@ import { SidecarError } from './errors.js';
 import { parseConfigMapRef } from '../ring/configmap-ref.js';
 import type { EjectedPolicy } from './routing/table.js';
 import { checkUpstreamSecurity, type UpstreamSecurityOptions } from './upstream/security.js';
+import { loadAuthFile } from '../runtime/authfile.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -55,6 +56,8 @@ export interface SidecarConfig {
   logLevel: string;
   /** --tls-ca, --tls-cert, --tls-key, --auth-file (upstream/security.ts). */
   upstreamSecurity: UpstreamSecurityOptions;
+  /** --listen-auth-file: clients authenticate as to memcached -Y with this file's user:password lines. */
+  listenAuthFile?: string;
 }
 
 export function defaultConfig(): SidecarConfig {
@@ -119,6 +122,8 @@ Other:
       --tls-ca=FILE                 speak TLS to the servers, trusting this CA (PEM); reloaded on change
       --tls-cert=FILE, --tls-key=FILE   client certificate and key for servers that require one (mutual TLS)
       --auth-file=FILE              'user password' sent as memcached's auth set on each new server connection
+      --listen-auth-file=FILE       clients must authenticate first, as to memcached -Y FILE (user:password
+                                    lines); reloaded on change and on SIGHUP
       --log-level=LEVEL             pino level (default info)
   -h, --help                        this text
   -V, --version                     version
@@ -219,6 +224,12 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'tls-cert': cfg.upstreamSecurity.tlsCert = take(); break;
       case 'tls-key': cfg.upstreamSecurity.tlsKey = take(); break;
       case 'auth-file': cfg.upstreamSecurity.authFile = take(); break;
+      case 'listen-auth-file': {
+        const v = take();
+        if (v === '') bad(flag, "needs the auth file's path");
+        cfg.listenAuthFile = v;
+        break;
+      }
       default: bad(arg, 'unknown option (see --help)');
     }
   }
@@ -227,5 +238,20 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   }
   const security = checkUpstreamSecurity(cfg.upstreamSecurity);
   if (security !== undefined) throw new SidecarError('ERR_CONFIG', security);
+  const listenAuth = checkListenAuthFile(cfg.listenAuthFile);
+  if (listenAuth !== undefined) throw new SidecarError('ERR_FILE', listenAuth);
   return { kind: 'run', config: cfg };
+}
+
+/**
+ * The --listen-auth-file problem that stops the sidecar at start, or undefined. cachalot-server's -Y
+ * refuses the same files (with exit code 64); an empty file is refused here too, since no client could
+ * ever authenticate to the listener.
+ */
+export function checkListenAuthFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const table = loadAuthFile(path);
+  if (typeof table === 'string') return `--listen-auth-file ${path}: ${table}`;
+  if (table.size === 0) return `--listen-auth-file ${path}: the auth file is empty; no client could authenticate`;
+  return undefined;
 }

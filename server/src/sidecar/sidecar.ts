@@ -17,12 +17,16 @@ import { SidecarStats, statsReply } from './sidecar-stats.js';
 import { Upstream, type UpstreamOptions } from './upstream/upstream.js';
 import { UpstreamSecurity } from './upstream/security.js';
 import { setSpin } from './batch.js';
+import { AuthGate } from '../protocol/asciiauth.js';
+import { loadAuthFile, watchAuthFile } from '../runtime/authfile.js';
 
 export class Sidecar implements ClientOwner {
   readonly stats = new SidecarStats();
   readonly metrics = new SidecarMetrics(this.stats);
   readonly dispatcher: Dispatcher;
   readonly limits: ClientLimits;
+  readonly listenAuth: AuthGate | undefined;
+  private stopWatchingAuth: (() => void) | null = null;
   private current: RoutingTable | null = null;
   private readonly upstreams = new Map<string, Upstream>();
   private ejectedGeneration = 0;
@@ -60,6 +64,26 @@ export class Sidecar implements ClientOwner {
     };
     this.dispatcher = new Dispatcher(ctx);
     setSpin(config.spinUs);
+    this.listenAuth = this.openListenAuth();
+  }
+
+  /** --listen-auth-file: the gate, following the file (the new table applies to the next attempt). */
+  private openListenAuth(): AuthGate | undefined {
+    const path = this.config.listenAuthFile;
+    if (path === undefined) return undefined;
+    const table = loadAuthFile(path);
+    if (typeof table === 'string') throw new Error(`--listen-auth-file ${path}: ${table}`);
+    const stats = this.stats;
+    const gate = new AuthGate(table, {
+      attempt(failed) {
+        stats.auth_cmds++;
+        if (failed) stats.auth_errors++;
+      },
+    });
+    this.stopWatchingAuth = watchAuthFile(path, '--listen-auth-file', this.log, (_bytes, next) => {
+      gate.table = next;
+    });
+    return gate;
   }
 
   /** The routing table in use (null until the first ring). */
@@ -196,6 +220,7 @@ export class Sidecar implements ClientOwner {
       for (const u of this.upstreams.values()) u.stop();
       this.upstreams.clear();
       this.upstreamOptions.security?.close();
+      this.stopWatchingAuth?.();
       if (this.httpServer) await new Promise<void>((r) => this.httpServer!.close(() => r()));
       this.log.info('cachalot-sidecar stopped');
     })();
