@@ -7,7 +7,8 @@
  *
  * With spec.tls the router mounts the servers' TLS Secret and verifies them with its `ca.crt`; with clientAuth
  * it presents the servers' own certificate as its client certificate (the Certificate the operator requests
- * then carries the client-auth usage too), so no second Secret has to exist before the router can start. With
+ * then carries the client-auth usage too), so no second Secret has to exist before the router can start. Its
+ * listener serves TLS with the same certificate, so that clients speak to the client Service as to a server. With
  * spec.auth it mounts the servers' auth Secret whole: its listener asks clients for the servers' own -Y file
  * (`--listen-auth-file`, key `auth`), so that the client Service admits only who a server would admit, and it
  * authenticates to the servers with the Secret's key `router` (`--auth-file`, one line `user password`). A key
@@ -70,11 +71,18 @@ export function routerAuthArgs(cc: CacheCluster): string[] {
   return [`--listen-auth-file=${AUTH_DIR}/${AUTH_SECRET_KEY}`, `--auth-file=${AUTH_DIR}/${ROUTER_AUTH_SECRET_KEY}`];
 }
 
-/** cachalot-sidecar's TLS flags towards the servers (server/src/sidecar/config.ts), from the mounted TLS Secret. */
+/**
+ * cachalot-sidecar's TLS flags (server/src/sidecar/config.ts), from the mounted TLS Secret: towards the servers,
+ * and on its own listener with the servers' certificate (whose DNS names cover the client Service), asking
+ * clients for a certificate from `ca.crt` with clientAuth, as the servers do.
+ */
 export function routerTlsArgs(cc: CacheCluster): string[] {
   const tls = cc.spec.tls;
   if (!tls) return [];
-  return [`--tls-ca=${TLS_DIR}/ca.crt`, ...(tls.clientAuth ? [`--tls-cert=${TLS_DIR}/tls.crt`, `--tls-key=${TLS_DIR}/tls.key`] : [])];
+  return [
+    `--tls-ca=${TLS_DIR}/ca.crt`, ...(tls.clientAuth ? [`--tls-cert=${TLS_DIR}/tls.crt`, `--tls-key=${TLS_DIR}/tls.key`] : []),
+    `--listen-tls-cert=${TLS_DIR}/tls.crt`, `--listen-tls-key=${TLS_DIR}/tls.key`, ...(tls.clientAuth ? [`--listen-tls-ca=${TLS_DIR}/ca.crt`] : []),
+  ];
 }
 
 export function buildRouterServiceAccount(cc: CacheCluster) {

@@ -18,7 +18,7 @@ import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 import { watchAuthFile } from '../runtime/authfile.js';
 import { createTlsCell, markTlsRefresh } from '../net/tls.js';
-import { watchCertFiles } from './certfiles.js';
+import { watchCertFiles } from '../net/certfiles.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/flash.js';
 import { RingPurger } from './purge.js';
 import { FileRingSource } from '../ring/file.js';

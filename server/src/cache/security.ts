@@ -11,7 +11,7 @@ import { loadServerMaterial, ServerTls } from '../net/tls.js';
 import { C, type CounterReader, type Counters } from './metrics/counters.js';
 import type { SecurityConfig } from './security-config.js';
 import type { StatLines } from './metrics/stats-source.js';
-import type { CertBytes } from './certfiles.js';
+import type { CertBytes } from '../net/certfiles.js';
 
 export interface WorkerSecurity {
   auth: AsciiAuth | undefined;

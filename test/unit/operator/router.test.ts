@@ -65,10 +65,11 @@ describe('router builders', () => {
     expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(parsed.config.metricsPort);
   });
 
-  it('with spec.tls: the servers\' TLS Secret mounted whole, --tls-ca from it, its certificate as client certificate for clientAuth; restricted', () => {
+  it('with spec.tls: the servers\' TLS Secret mounted whole, --tls-ca from it, its certificate as client certificate for clientAuth and on the listener; restricted', () => {
     for (const [tls, flags] of [
-      [{ secretName: 'web-cert' }, ['--tls-ca=/etc/cachalot/tls/ca.crt']],
-      [{ certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key']],
+      [{ secretName: 'web-cert' }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key']],
+      [{ certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key',
+        '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key', '--listen-tls-ca=/etc/cachalot/tls/ca.crt']],
     ] as const) {
       const d: any = buildRouterDeployment(cluster({ tls }));
       expect(() => new Deployment(d).validate()).not.toThrow();
@@ -126,8 +127,9 @@ describe('router builders', () => {
     const pod = d.spec.template.spec;
     expect(pod.volumes.map((v: any) => v.secret.secretName)).toEqual(['web-auth', 'web-cert']);
     expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath)).toEqual(['/etc/cachalot/auth', '/etc/cachalot/tls']);
-    expect(pod.containers[0].args.filter((a: string) => a.startsWith('--tls-') || a.includes('auth-file'))).toEqual([
+    expect(pod.containers[0].args.filter((a: string) => a.includes('tls-') || a.includes('auth-file'))).toEqual([
       '--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key',
+      '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key', '--listen-tls-ca=/etc/cachalot/tls/ca.crt',
       '--listen-auth-file=/etc/cachalot/auth/auth', '--auth-file=/etc/cachalot/auth/router',
     ]);
   });
