@@ -122,7 +122,7 @@ export function mapPath(path: string, mounts: Record<string, string>): string {
 /** -o suboptions whose value is a file the server reads (the -Z files). */
 const FILE_SUBOPTIONS = ['ssl_chain_cert=', 'ssl_key=', 'ssl_ca_cert='];
 /** Flags whose value is a file: the server's -Y, and cachalot-sidecar's (router pods) TLS and auth files. */
-const FILE_FLAGS = new Set(['-Y', '--auth-file', '--tls-ca', '--tls-cert', '--tls-key']);
+const FILE_FLAGS = new Set(['-Y', '--auth-file', '--listen-auth-file', '--tls-ca', '--tls-cert', '--tls-key', '--listen-tls-cert', '--listen-tls-key', '--listen-tls-ca']);
 
 /**
  * The operator's server arguments (`-p 11211 -m … -t … -I … -o ext_path=/data/flash:SIZE …`) rewritten for

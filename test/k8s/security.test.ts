@@ -79,19 +79,22 @@ describe('CacheCluster auth, TLS and NetworkPolicy', () => {
     expect(sts.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['-Y', '/etc/cachalot/auth/auth', '-Z']));
     const ready = await eventually(() => condition(cc(env), 'Ready')?.status === 'True' && cc(env), 'Ready');
     expect(condition(ready, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
-    // The router reaches the servers through the same TLS Secret (CA, and its certificate for clientAuth),
-    // and is given no credentials (its listener does not authenticate).
+    // The router reaches the servers through the same TLS Secret (CA, and its certificate for clientAuth) and
+    // the auth Secret: its listener asks clients for the servers' -Y file, and it authenticates with `router`.
     const router = stored(env, 'apps/v1', 'deployments', 'default', 'web-router').spec.template.spec;
-    expect(router.volumes).toEqual([{ name: 'tls', secret: { secretName: 'web-tls', defaultMode: 0o440 } }]);
-    expect(router.containers[0].args).toEqual(expect.arrayContaining(['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key']));
-    expect(router.containers[0].args.join(' ')).not.toMatch(/auth/);
+    expect(router.volumes).toEqual([
+      { name: 'auth', secret: { secretName: 'web-auth', defaultMode: 0o440 } },
+      { name: 'tls', secret: { secretName: 'web-tls', defaultMode: 0o440 } },
+    ]);
+    expect(router.containers[0].args).toEqual(expect.arrayContaining(['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key',
+      '--listen-auth-file=/etc/cachalot/auth/auth', '--auth-file=/etc/cachalot/auth/router']));
     expect(cert.spec.usages).toContain('client auth');
 
     await patchMerge(env.api.url, `${BASE}/web`, { spec: { tls: { certManager: null, secretName: 'own-cert' }, networkPolicy: { enabled: false } } });
     await eventually(() => !stored(env, 'cert-manager.io/v1', 'certificates', 'default', 'web-tls'), 'Certificate deleted');
     await eventually(() => !stored(env, 'networking.k8s.io/v1', 'networkpolicies', 'default', 'web'), 'NetworkPolicy deleted');
     await eventually(() => stored(env, 'apps/v1', 'statefulsets', 'default', 'web').spec.template.spec.volumes[1].secret.secretName === 'own-cert', 'own Secret mounted');
-    await eventually(() => stored(env, 'apps/v1', 'deployments', 'default', 'web-router').spec.template.spec.volumes[0].secret.secretName === 'own-cert', 'own Secret mounted by the router');
+    await eventually(() => stored(env, 'apps/v1', 'deployments', 'default', 'web-router').spec.template.spec.volumes[1].secret.secretName === 'own-cert', 'own Secret mounted by the router');
   });
 
   it('without cert-manager: Degraded CertManagerMissing with one Event, the StatefulSet still applied; installing cert-manager clears it', async () => {

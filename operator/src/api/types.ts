@@ -145,9 +145,17 @@ export interface LabelSelector {
 
 /** The auth Secret's key holding memcached's -Y file: one `user:password` per line. */
 export const AUTH_SECRET_KEY = 'auth';
+/**
+ * The auth Secret's key holding the router's own credential towards the servers: one line `user password`
+ * (cachalot-sidecar's --auth-file), one of the pairs of the `auth` key.
+ */
+export const ROUTER_AUTH_SECRET_KEY = 'router';
 
 export interface AuthSpec {
-  /** A Secret in the cluster's namespace whose key `auth` (AUTH_SECRET_KEY) is the server's -Y file. */
+  /**
+   * A Secret in the cluster's namespace whose key `auth` (AUTH_SECRET_KEY) is the server's -Y file; with the
+   * router enabled, its key `router` (ROUTER_AUTH_SECRET_KEY) is the router's `user password`.
+   */
   secretName: string;
 }
 

@@ -7,19 +7,24 @@
  *
  * With spec.tls the router mounts the servers' TLS Secret and verifies them with its `ca.crt`; with clientAuth
  * it presents the servers' own certificate as its client certificate (the Certificate the operator requests
- * then carries the client-auth usage too), so no second Secret has to exist before the router can start. With
- * spec.auth it is given no credentials: its listener does not authenticate clients, and a router holding the
- * password would let anyone who reaches the client Service past the servers' authentication.
+ * then carries the client-auth usage too), so no second Secret has to exist before the router can start. Its
+ * listener serves TLS with the same certificate, so that clients speak to the client Service as to a server. With
+ * spec.auth it mounts the servers' auth Secret whole: its listener asks clients for the servers' own -Y file
+ * (`--listen-auth-file`, key `auth`), so that the client Service admits only who a server would admit, and it
+ * authenticates to the servers with the Secret's key `router` (`--auth-file`, one line `user password`). A key
+ * of its own rather than a line of `auth`: a rotation changes `auth` in two steps (add the new pair, remove the
+ * old), and a pair taken from it could be removed from a server's file before the router's copy changed; the
+ * `router` key changes when the clients' credentials do, between those steps.
  *
  * Router pods carry their own `app.kubernetes.io/name`, so the StatefulSet, the headless Service, the
  * servers' PDB and the ServiceMonitor, which select `cachalot`, never see them. The servers' placement
  * (nodeSelector, tolerations, priority) is not copied: it is about SSDs and shards, not a stateless proxy.
  */
-import { FIELD_MANAGER, MEMCACHED_PORT, SERVER_GID, SERVER_UID, withDefaults, type CacheCluster, type KubeFields, type ResourceRequirements } from '../api/types.js';
+import { AUTH_SECRET_KEY, FIELD_MANAGER, MEMCACHED_PORT, ROUTER_AUTH_SECRET_KEY, SERVER_GID, SERVER_UID, withDefaults, type CacheCluster, type KubeFields, type ResourceRequirements } from '../api/types.js';
 import { ringConfigMapName } from '../ring.js';
 import { childMeta, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME } from './labels.js';
 import { defaultContainerSecurityContext, HOSTNAME_TOPOLOGY_KEY } from './statefulset.js';
-import { TLS_DIR, TLS_VOLUME, tlsVolumes } from './security.js';
+import { AUTH_DIR, AUTH_VOLUME, authVolumes, TLS_DIR, TLS_VOLUME, tlsVolumes } from './security.js';
 
 export const ROUTER_CONTAINER = 'router';
 /** cachalot-sidecar's default metrics port (server/src/sidecar/config.ts). */
@@ -56,14 +61,28 @@ export function routerArgs(cc: CacheCluster): string[] {
     `--port=${MEMCACHED_PORT}`,
     `--metrics-port=${ROUTER_METRICS_PORT}`,
     ...routerTlsArgs(cc),
+    ...routerAuthArgs(cc),
   ];
 }
 
-/** cachalot-sidecar's TLS flags towards the servers (server/src/sidecar/config.ts), from the mounted TLS Secret. */
+/** cachalot-sidecar's auth flags (server/src/sidecar/config.ts), from the mounted auth Secret. */
+export function routerAuthArgs(cc: CacheCluster): string[] {
+  if (!cc.spec.auth) return [];
+  return [`--listen-auth-file=${AUTH_DIR}/${AUTH_SECRET_KEY}`, `--auth-file=${AUTH_DIR}/${ROUTER_AUTH_SECRET_KEY}`];
+}
+
+/**
+ * cachalot-sidecar's TLS flags (server/src/sidecar/config.ts), from the mounted TLS Secret: towards the servers,
+ * and on its own listener with the servers' certificate (whose DNS names cover the client Service), asking
+ * clients for a certificate from `ca.crt` with clientAuth, as the servers do.
+ */
 export function routerTlsArgs(cc: CacheCluster): string[] {
   const tls = cc.spec.tls;
   if (!tls) return [];
-  return [`--tls-ca=${TLS_DIR}/ca.crt`, ...(tls.clientAuth ? [`--tls-cert=${TLS_DIR}/tls.crt`, `--tls-key=${TLS_DIR}/tls.key`] : [])];
+  return [
+    `--tls-ca=${TLS_DIR}/ca.crt`, ...(tls.clientAuth ? [`--tls-cert=${TLS_DIR}/tls.crt`, `--tls-key=${TLS_DIR}/tls.key`] : []),
+    `--listen-tls-cert=${TLS_DIR}/tls.crt`, `--listen-tls-key=${TLS_DIR}/tls.key`, ...(tls.clientAuth ? [`--listen-tls-ca=${TLS_DIR}/ca.crt`] : []),
+  ];
 }
 
 export function buildRouterServiceAccount(cc: CacheCluster) {
@@ -92,10 +111,18 @@ export function buildRouterRoleBinding(cc: CacheCluster) {
 }
 
 /** Pod Security "restricted": non-root as the image's `node` user, no privilege escalation, no capabilities,
- * RuntimeDefault seccomp, read-only root (the sidecar writes no files). With spec.tls, the fsGroup through which
- * it reads the Secret's files (mode 0440, as the servers'). */
+ * RuntimeDefault seccomp, read-only root (the sidecar writes no files). With spec.tls or spec.auth, the fsGroup
+ * through which it reads the Secrets' files (mode 0440, as the servers'). */
 function routerPodSecurityContext(cc: CacheCluster): KubeFields {
-  return { runAsNonRoot: true, runAsUser: SERVER_UID, runAsGroup: SERVER_GID, ...(cc.spec.tls ? { fsGroup: SERVER_GID } : {}), seccompProfile: { type: 'RuntimeDefault' } };
+  const secrets = cc.spec.tls !== undefined || cc.spec.auth !== undefined;
+  return { runAsNonRoot: true, runAsUser: SERVER_UID, runAsGroup: SERVER_GID, ...(secrets ? { fsGroup: SERVER_GID } : {}), seccompProfile: { type: 'RuntimeDefault' } };
+}
+
+function routerMounts(cc: CacheCluster): KubeFields[] {
+  return [
+    ...(cc.spec.auth ? [{ name: AUTH_VOLUME, mountPath: AUTH_DIR, readOnly: true }] : []),
+    ...(cc.spec.tls ? [{ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true }] : []),
+  ];
 }
 
 /**
@@ -106,6 +133,8 @@ export function buildRouterDeployment(cc: CacheCluster) {
   const spec = withDefaults(cc.spec);
   const r = spec.router;
   const selector = routerSelectorLabels(cc);
+  const mounts = routerMounts(cc);
+  const volumes = [...authVolumes(cc), ...tlsVolumes(cc)];
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -139,10 +168,10 @@ export function buildRouterDeployment(cc: CacheCluster) {
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
               lifecycle: { preStop: { exec: { command: ['/bin/sleep', String(ROUTER_PRESTOP_SLEEP_SECONDS)] } } },
               securityContext: defaultContainerSecurityContext(),
-              ...(cc.spec.tls ? { volumeMounts: [{ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true }] } : {}),
+              ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
             },
           ],
-          ...(cc.spec.tls ? { volumes: tlsVolumes(cc) } : {}),
+          ...(volumes.length > 0 ? { volumes } : {}),
           // Best effort, so that one node going away takes at most part of the routing tier.
           topologySpreadConstraints: [{ maxSkew: 1, topologyKey: HOSTNAME_TOPOLOGY_KEY, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
         },

@@ -46,10 +46,13 @@ export function securityArgs(spec: ResolvedSpec): string[] {
 }
 
 export function securityVolumes(cc: CacheCluster, spec: ResolvedSpec): KubeFields[] {
-  return [
-    ...(spec.auth ? [{ name: AUTH_VOLUME, secret: { secretName: spec.auth.secretName, defaultMode: SECRET_MODE } }] : []),
-    ...tlsVolumes(cc),
-  ];
+  return [...authVolumes(cc), ...tlsVolumes(cc)];
+}
+
+/** The auth Secret as a whole secret volume (none without spec.auth); the router mounts the same one. */
+export function authVolumes(cc: CacheCluster): KubeFields[] {
+  const auth = cc.spec.auth;
+  return auth ? [{ name: AUTH_VOLUME, secret: { secretName: auth.secretName, defaultMode: SECRET_MODE } }] : [];
 }
 
 /** The TLS Secret as a whole secret volume (none without spec.tls); the router mounts the same one. */

@@ -16,9 +16,9 @@ import { C, CounterReader, Counters, createCounterMemory, GAUGE_ACCEPTING, GAUGE
 import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
-import { watchAuthFile } from './authfile.js';
+import { watchAuthFile } from '../runtime/authfile.js';
 import { createTlsCell, markTlsRefresh } from '../net/tls.js';
-import { watchCertFiles } from './certfiles.js';
+import { watchCertFiles } from '../net/certfiles.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, startFlusher, startReader, stopFlusher, type FlashMemory, type FlusherMessage } from './flash/flash.js';
 import { RingPurger } from './purge.js';
 import { FileRingSource } from '../ring/file.js';
@@ -134,7 +134,7 @@ function run(config: ServerConfig): void {
   // -Y: reloaded on SIGHUP (as memcached) and when the file changes; -Z: the refresh_certs cell. memcached's
   // first certificate load happens before its clock starts, at current_time 0; so does this one.
   const security = config.security;
-  if (security.authFile !== '') watchAuthFile(security.authFile, log, (bytes) => broadcast({ type: 'auth', bytes }));
+  if (security.authFile !== '') watchAuthFile(security.authFile, '-Y', log, (bytes) => broadcast({ type: 'auth', bytes }));
   const tlsCell = security.tls ? createTlsCell(0) : undefined;
   if (tlsCell !== undefined && security.sslRefreshOnChange) {
     watchCertFiles(security, log, (bytes) => {

@@ -5,7 +5,7 @@
  * the server with a message naming the flag (memcached exits with EX_USAGE for these too).
  */
 import { readFileSync } from 'node:fs';
-import { loadAuthFile } from './authfile.js';
+import { loadAuthFile } from '../runtime/authfile.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, MAX_HANDSHAKE_TIMEOUT_S, TLS_MIN_VERSIONS } from '../net/tls.js';
 
 /** memcached's ssl_verify_mode values: SSL_VERIFY_NONE, _PEER, _PEER|_FAIL_IF_NO_PEER_CERT, _PEER|_CLIENT_ONCE. */

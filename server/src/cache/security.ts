@@ -6,12 +6,12 @@
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { AsciiAuth, AuthTable } from './engine/auth.js';
-import { loadAuthFile } from './authfile.js';
+import { loadAuthFile } from '../runtime/authfile.js';
 import { loadServerMaterial, ServerTls } from '../net/tls.js';
 import { C, type CounterReader, type Counters } from './metrics/counters.js';
 import type { SecurityConfig } from './security-config.js';
 import type { StatLines } from './metrics/stats-source.js';
-import type { CertBytes } from './certfiles.js';
+import type { CertBytes } from '../net/certfiles.js';
 
 export interface WorkerSecurity {
   auth: AsciiAuth | undefined;

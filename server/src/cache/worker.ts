@@ -23,7 +23,7 @@ import { PrefixStats, type PrefixStatsMemory } from './metrics/prefix-stats.js';
 import { ServerStats } from './metrics/stats-source.js';
 import type { ServerConfig } from './config.js';
 import { openSecurity } from './security.js';
-import type { CertBytes } from './certfiles.js';
+import type { CertBytes } from '../net/certfiles.js';
 
 export interface WorkerInit {
   index: number;

@@ -64,14 +64,18 @@ export interface ServerMaterial {
 
 export type ReadFile = (path: string) => Buffer;
 
+/** cachalot-server's flag for each file: memcached's `-o` suboption. */
+export const SERVER_TLS_FLAGS = (suboption: 'ssl_chain_cert' | 'ssl_key' | 'ssl_ca_cert'): string => `-o ${suboption}`;
+
 /**
  * Reads and checks the files in memcached's order (chain, key, key against certificate, CA). Returns the
  * material, or the problem in memcached's words with the flag named ("-o ssl_key=...: Error loading the
- * key: <file> : <reason>").
+ * key: <file> : <reason>"); `flagOf` names each file's flag (the sidecar's listener has its own).
  */
-export function loadServerMaterial(files: ServerTlsFiles, read: ReadFile = readFileSync): ServerMaterial | string {
-  const problem = (flag: string, file: string, what: string, reason: string): string =>
-    `-o ${flag}=${file}: Error loading the ${what}: ${file} : ${reason}`;
+export function loadServerMaterial(files: ServerTlsFiles, read: ReadFile = readFileSync,
+  flagOf: typeof SERVER_TLS_FLAGS = SERVER_TLS_FLAGS): ServerMaterial | string {
+  const problem = (flag: 'ssl_chain_cert' | 'ssl_key' | 'ssl_ca_cert', file: string, what: string, reason: string): string =>
+    `${flagOf(flag)}=${file}: Error loading the ${what}: ${file} : ${reason}`;
   let cert: Buffer;
   let key: Buffer;
   let ca: Buffer | undefined;
@@ -114,7 +118,7 @@ export function loadServerMaterial(files: ServerTlsFiles, read: ReadFile = readF
     const context = createSecureContext({ cert, key, ca, minVersion: TLS_MIN_VERSIONS[files.sslMinVersion] ?? 'TLSv1.2' });
     return { cert, key, ca, context };
   } catch (err) {
-    return `-o ssl_key=${files.sslKey}: Error validating the certificate: ${(err as Error).message}`;
+    return `${flagOf('ssl_key')}=${files.sslKey}: Error validating the certificate: ${(err as Error).message}`;
   }
 }
 

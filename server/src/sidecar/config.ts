@@ -7,6 +7,8 @@ import { SidecarError } from './errors.js';
 import { parseConfigMapRef } from '../ring/configmap-ref.js';
 import type { EjectedPolicy } from './routing/table.js';
 import { checkUpstreamSecurity, type UpstreamSecurityOptions } from './upstream/security.js';
+import { loadAuthFile } from '../runtime/authfile.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, type ServerTlsFiles } from '../net/tls.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -55,6 +57,10 @@ export interface SidecarConfig {
   logLevel: string;
   /** --tls-ca, --tls-cert, --tls-key, --auth-file (upstream/security.ts). */
   upstreamSecurity: UpstreamSecurityOptions;
+  /** --listen-auth-file: clients authenticate as to memcached -Y with this file's user:password lines. */
+  listenAuthFile?: string;
+  /** --listen-tls-cert, --listen-tls-key, --listen-tls-ca: TLS on the listener, as memcached -Z (listentls.ts). */
+  listenTls?: ServerTlsFiles;
 }
 
 export function defaultConfig(): SidecarConfig {
@@ -119,6 +125,12 @@ Other:
       --tls-ca=FILE                 speak TLS to the servers, trusting this CA (PEM); reloaded on change
       --tls-cert=FILE, --tls-key=FILE   client certificate and key for servers that require one (mutual TLS)
       --auth-file=FILE              'user password' sent as memcached's auth set on each new server connection
+      --listen-auth-file=FILE       clients must authenticate first, as to memcached -Y FILE (user:password
+                                    lines); reloaded on change and on SIGHUP
+      --listen-tls-cert=FILE, --listen-tls-key=FILE   serve TLS to clients with this certificate chain and key
+                                    (PEM), as memcached -Z; reloaded on change
+      --listen-tls-ca=FILE          with TLS, refuse clients without a certificate signed by this CA (mutual
+                                    TLS, memcached's ssl_verify_mode=2)
       --log-level=LEVEL             pino level (default info)
   -h, --help                        this text
   -V, --version                     version
@@ -219,6 +231,15 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'tls-cert': cfg.upstreamSecurity.tlsCert = take(); break;
       case 'tls-key': cfg.upstreamSecurity.tlsKey = take(); break;
       case 'auth-file': cfg.upstreamSecurity.authFile = take(); break;
+      case 'listen-tls-cert': listenTls(cfg).sslChainCert = take(); break;
+      case 'listen-tls-key': listenTls(cfg).sslKey = take(); break;
+      case 'listen-tls-ca': listenTls(cfg).sslCaCert = take(); listenTls(cfg).sslVerifyMode = VERIFY_REQUIRE; break;
+      case 'listen-auth-file': {
+        const v = take();
+        if (v === '') bad(flag, "needs the auth file's path");
+        cfg.listenAuthFile = v;
+        break;
+      }
       default: bad(arg, 'unknown option (see --help)');
     }
   }
@@ -227,5 +248,41 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   }
   const security = checkUpstreamSecurity(cfg.upstreamSecurity);
   if (security !== undefined) throw new SidecarError('ERR_CONFIG', security);
+  const listenAuth = checkListenAuthFile(cfg.listenAuthFile);
+  if (listenAuth !== undefined) throw new SidecarError('ERR_FILE', listenAuth);
+  const tls = cfg.listenTls;
+  if (tls !== undefined) {
+    if (tls.sslChainCert === '') bad('--listen-tls-key', 'needs --listen-tls-cert (the certificate chain)');
+    if (tls.sslKey === '') bad('--listen-tls-cert', 'needs --listen-tls-key (its private key)');
+    const material = loadServerMaterial(tls, undefined, LISTEN_TLS_FLAGS);
+    if (typeof material === 'string') throw new SidecarError('ERR_FILE', material);
+  }
   return { kind: 'run', config: cfg };
+}
+
+/** memcached's SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT: a client without a certificate is refused. */
+const VERIFY_REQUIRE = 2;
+
+/** The sidecar's flag for each listener TLS file, in messages. */
+export const LISTEN_TLS_FLAGS = (suboption: 'ssl_chain_cert' | 'ssl_key' | 'ssl_ca_cert'): string =>
+  suboption === 'ssl_chain_cert' ? '--listen-tls-cert' : suboption === 'ssl_key' ? '--listen-tls-key' : '--listen-tls-ca';
+
+function listenTls(cfg: SidecarConfig): ServerTlsFiles {
+  cfg.listenTls ??= {
+    sslChainCert: '', sslKey: '', sslCaCert: '', sslVerifyMode: 0, sslMinVersion: 'tlsv1.2', sslHandshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT_S,
+  };
+  return cfg.listenTls;
+}
+
+/**
+ * The --listen-auth-file problem that stops the sidecar at start, or undefined. cachalot-server's -Y
+ * refuses the same files (with exit code 64); an empty file is refused here too, since no client could
+ * ever authenticate to the listener.
+ */
+export function checkListenAuthFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const table = loadAuthFile(path);
+  if (typeof table === 'string') return `--listen-auth-file ${path}: ${table}`;
+  if (table.size === 0) return `--listen-auth-file ${path}: the auth file is empty; no client could authenticate`;
+  return undefined;
 }

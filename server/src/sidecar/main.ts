@@ -1,6 +1,7 @@
 /**
  * cachalot-sidecar entry point: config -> ring source -> Sidecar -> signals.
- * Exit codes: 0 after a graceful stop, 2 for a configuration error, 1 for anything else at start.
+ * Exit codes: 0 after a graceful stop, 2 for a bad flag, 64 for a file a flag names that cannot be used
+ * (memcached's EX_USAGE, as cachalot-server), 1 for anything else at start.
  */
 import pino from 'pino';
 import { parseArgs } from './config.js';
@@ -10,6 +11,8 @@ import { FileRingSource } from '../ring/file.js';
 import type { RingSource } from '../ring/source.js';
 import { Sidecar } from './sidecar.js';
 
+const EX_USAGE = 64;
+
 async function main(): Promise<number> {
   let parsed;
   try {
@@ -17,7 +20,7 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof SidecarError) {
       process.stderr.write(`cachalot-sidecar: ${err.message}\n`);
-      return 2;
+      return err.code === 'ERR_FILE' ? EX_USAGE : 2;
     }
     throw err;
   }

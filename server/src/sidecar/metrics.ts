@@ -53,6 +53,20 @@ export class SidecarMetrics {
       },
     });
     new Counter({
+      name: 'cachalot_sidecar_auth_commands_total', help: 'Authentication attempts on the listener (--listen-auth-file; stats auth_cmds).', registers,
+      collect() {
+        this.reset();
+        this.inc(stats.auth_cmds);
+      },
+    });
+    new Counter({
+      name: 'cachalot_sidecar_auth_errors_total', help: 'Authentication attempts on the listener that were refused (stats auth_errors).', registers,
+      collect() {
+        this.reset();
+        this.inc(stats.auth_errors);
+      },
+    });
+    new Counter({
       name: 'cachalot_sidecar_unrouted_total', help: 'Keys answered without a server (no ring, or owner ejected under the miss policy).', registers,
       collect() {
         this.reset();

@@ -25,8 +25,14 @@ export class SidecarStats {
   transition_fills = 0;
   /** Ring transitions: deletes sent to a written key's previous owner. */
   transition_invalidations = 0;
+  /** --listen-auth-file: memcached's auth_cmds (attempts checked) and auth_errors (attempts refused). */
+  auth_cmds = 0;
+  auth_errors = 0;
+  /** --listen-tls-*: connections closed before their handshake completed (memcached's ssl_handshake_errors). */
+  ssl_handshake_errors = 0;
 
   reset(): void {
+    this.auth_cmds = this.auth_errors = this.ssl_handshake_errors = 0;
     this.transition_fill_asks = this.transition_fills = this.transition_invalidations = 0;
     this.total_connections = this.cmd_get = this.cmd_set = this.cmd_touch = this.cmd_flush = this.cmd_meta = 0;
     this.unrouted = this.local_replies = this.ring_reloads = this.ring_reload_errors = 0;
@@ -80,6 +86,9 @@ export function statsReply(view: StatsView, sub: string): Buffer | null {
     ['upstream_in_flight', up.inFlight],
     ['unrouted', s.unrouted],
     ['local_replies', s.local_replies],
+    ['auth_cmds', s.auth_cmds],
+    ['auth_errors', s.auth_errors],
+    ['ssl_handshake_errors', s.ssl_handshake_errors],
     ['spin_us', view.spinUs],
   ];
   let text = '';

@@ -17,12 +17,22 @@ import { SidecarStats, statsReply } from './sidecar-stats.js';
 import { Upstream, type UpstreamOptions } from './upstream/upstream.js';
 import { UpstreamSecurity } from './upstream/security.js';
 import { setSpin } from './batch.js';
+import { AuthGate } from '../protocol/asciiauth.js';
+import { loadAuthFile, watchAuthFile } from '../runtime/authfile.js';
+import { createTlsCell, loadServerMaterial, ServerTls } from '../net/tls.js';
+import { watchCertFiles } from '../net/certfiles.js';
+import { LISTEN_TLS_FLAGS } from './config.js';
 
 export class Sidecar implements ClientOwner {
   readonly stats = new SidecarStats();
   readonly metrics = new SidecarMetrics(this.stats);
   readonly dispatcher: Dispatcher;
   readonly limits: ClientLimits;
+  readonly listenAuth: AuthGate | undefined;
+  private stopWatchingAuth: (() => void) | null = null;
+  /** --listen-tls-*: the handshake of each accepted socket (net/tls.ts, as cachalot-server's -Z). */
+  private readonly listenTls: ServerTls | undefined;
+  private stopWatchingCerts: (() => void) | null = null;
   private current: RoutingTable | null = null;
   private readonly upstreams = new Map<string, Upstream>();
   private ejectedGeneration = 0;
@@ -60,6 +70,48 @@ export class Sidecar implements ClientOwner {
     };
     this.dispatcher = new Dispatcher(ctx);
     setSpin(config.spinUs);
+    this.listenAuth = this.openListenAuth();
+    this.listenTls = this.openListenTls();
+  }
+
+  /** --listen-tls-*: TLS on the listener, its files followed as cachalot-server's -o ssl_refresh_on_change. */
+  private openListenTls(): ServerTls | undefined {
+    const files = this.config.listenTls;
+    if (files === undefined) return undefined;
+    const material = loadServerMaterial(files, undefined, LISTEN_TLS_FLAGS);
+    if (typeof material === 'string') throw new Error(material);
+    const seconds = (): number => Math.floor(Date.now() / 1000);
+    const tls = new ServerTls(files, material, createTlsCell(seconds()), {
+      now: seconds,
+      handshakeFailed: () => {
+        this.stats.ssl_handshake_errors++;
+      },
+      reloadFailed: (message) => this.log.error({}, `listener TLS files: ${message}`),
+    });
+    this.stopWatchingCerts = watchCertFiles(files, this.log, (bytes) => {
+      const problem = tls.install(bytes);
+      if (problem !== undefined) this.log.error({}, `listener TLS files: ${problem}; the certificate in use stays`);
+    });
+    return tls;
+  }
+
+  /** --listen-auth-file: the gate, following the file (the new table applies to the next attempt). */
+  private openListenAuth(): AuthGate | undefined {
+    const path = this.config.listenAuthFile;
+    if (path === undefined) return undefined;
+    const table = loadAuthFile(path);
+    if (typeof table === 'string') throw new Error(`--listen-auth-file ${path}: ${table}`);
+    const stats = this.stats;
+    const gate = new AuthGate(table, {
+      attempt(failed) {
+        stats.auth_cmds++;
+        if (failed) stats.auth_errors++;
+      },
+    });
+    this.stopWatchingAuth = watchAuthFile(path, '--listen-auth-file', this.log, (_bytes, next) => {
+      gate.table = next;
+    });
+    return gate;
   }
 
   /** The routing table in use (null until the first ring). */
@@ -98,6 +150,16 @@ export class Sidecar implements ClientOwner {
   }
 
   private accept(sock: net.Socket): void {
+    if (this.stopping) {
+      sock.destroy();
+      return;
+    }
+    if (this.listenTls === undefined) this.serve(sock);
+    // A failed handshake costs that connection only; it is counted in ssl_handshake_errors.
+    else this.listenTls.accept(sock, (secure) => this.serve(secure), () => {});
+  }
+
+  private serve(sock: net.Socket): void {
     if (this.stopping) {
       sock.destroy();
       return;
@@ -196,6 +258,8 @@ export class Sidecar implements ClientOwner {
       for (const u of this.upstreams.values()) u.stop();
       this.upstreams.clear();
       this.upstreamOptions.security?.close();
+      this.stopWatchingAuth?.();
+      this.stopWatchingCerts?.();
       if (this.httpServer) await new Promise<void>((r) => this.httpServer!.close(() => r()));
       this.log.info('cachalot-sidecar stopped');
     })();

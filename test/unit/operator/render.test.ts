@@ -46,12 +46,16 @@ describe('cachalot-operator render', () => {
   it('examples/cachecluster-secure.yaml also renders its NetworkPolicy and Certificate, after the other children', () => {
     const objs: any[] = renderObjects(readFileSync(join(ROOT, 'examples/cachecluster-secure.yaml'), 'utf8'));
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      // No router: with spec.auth it would get no credentials (its clients use the sidecar).
       'Service/web-headless',
-      'Service/web', 'ServiceAccount/web-server', 'Role/web-server', 'RoleBinding/web-server', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web', 'Certificate/web-tls',
+      'ServiceAccount/web-router', 'Role/web-router', 'RoleBinding/web-router', 'Deployment/web-router', 'PodDisruptionBudget/web-router',
+      'Service/web', 'ServiceAccount/web-server', 'Role/web-server', 'RoleBinding/web-server', 'StatefulSet/web', 'ConfigMap/web-ring', 'PodDisruptionBudget/web', 'ServiceMonitor/web', 'NetworkPolicy/web',
+      'NetworkPolicy/web-router', 'Certificate/web-tls',
     ]);
     const args: string[] = objs.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['-Y', '-Z']));
+    // The router asks its clients for what the servers ask: a certificate from the CA, and the password.
+    const routerArgs: string[] = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].args;
+    expect(routerArgs).toEqual(expect.arrayContaining(['--listen-tls-ca=/etc/cachalot/tls/ca.crt', '--listen-auth-file=/etc/cachalot/auth/auth']));
   });
 
   it.each(examples)('examples/%s: every object validates and every pod template passes Pod Security "restricted"', (file) => {

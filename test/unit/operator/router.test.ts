@@ -25,6 +25,9 @@ import {
 } from '../../../operator/src/builders/index.js';
 import { podTemplateOf, restrictedViolations } from '../../support/pss.js';
 import { parseArgs } from '../../../server/src/sidecar/config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 function cluster(spec: CacheClusterSpec = {}): CacheCluster {
   return { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'web', namespace: 'prod', uid: 'uid-1', generation: 1 }, spec };
@@ -62,10 +65,11 @@ describe('router builders', () => {
     expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(parsed.config.metricsPort);
   });
 
-  it('with spec.tls: the servers\' TLS Secret mounted whole, --tls-ca from it, its certificate as client certificate for clientAuth; restricted', () => {
+  it('with spec.tls: the servers\' TLS Secret mounted whole, --tls-ca from it, its certificate as client certificate for clientAuth and on the listener; restricted', () => {
     for (const [tls, flags] of [
-      [{ secretName: 'web-cert' }, ['--tls-ca=/etc/cachalot/tls/ca.crt']],
-      [{ certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key']],
+      [{ secretName: 'web-cert' }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key']],
+      [{ certManager: { issuerRef: { name: 'ca' } }, clientAuth: true }, ['--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key',
+        '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key', '--listen-tls-ca=/etc/cachalot/tls/ca.crt']],
     ] as const) {
       const d: any = buildRouterDeployment(cluster({ tls }));
       expect(() => new Deployment(d).validate()).not.toThrow();
@@ -82,11 +86,52 @@ describe('router builders', () => {
     }
   });
 
-  it('with spec.auth alone: no credentials and no auth Secret, since its listener would serve without authentication', () => {
+  it('with spec.auth: the auth Secret mounted whole; clients authenticate with its `auth` key, the servers see its `router` key', () => {
     const d: any = buildRouterDeployment(cluster({ auth: { secretName: 'web-auth' } }));
-    expect(d.spec.template.spec.volumes).toBeUndefined();
-    expect(d.spec.template.spec.containers[0].args.join(' ')).not.toMatch(/auth|tls/);
-    expect(d).toEqual(buildRouterDeployment(cluster()));
+    expect(() => new Deployment(d).validate()).not.toThrow();
+    expect(restrictedViolations(podTemplateOf(d)!)).toEqual([]);
+    const pod = d.spec.template.spec;
+    expect(pod.volumes).toEqual([{ name: 'auth', secret: { secretName: 'web-auth', defaultMode: 0o440 } }]);
+    expect(pod.containers[0].volumeMounts).toEqual([{ name: 'auth', mountPath: '/etc/cachalot/auth', readOnly: true }]);
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+    const flags = ['--listen-auth-file=/etc/cachalot/auth/auth', '--auth-file=/etc/cachalot/auth/router'];
+    expect(pod.containers[0].args.slice(-2)).toEqual(flags);
+    expect(pod.containers[0].args.slice(0, -2)).toEqual(buildRouterDeployment(cluster()).spec.template.spec.containers[0].args);
+    // The listener reads the very file the servers' -Y reads.
+    const server: any = buildStatefulSet(cluster({ auth: { secretName: 'web-auth' } }));
+    const serverArgs: string[] = server.spec.template.spec.containers[0].args;
+    expect(serverArgs[serverArgs.indexOf('-Y') + 1]).toBe('/etc/cachalot/auth/auth');
+    expect(server.spec.template.spec.volumes).toContainEqual(pod.volumes[0]);
+  });
+
+  it('the auth flags are cachalot-sidecar\'s: its parser takes them and opens the files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachalot-router-auth-'));
+    try {
+      writeFileSync(join(dir, 'auth'), 'app:s3cret\n');
+      writeFileSync(join(dir, 'router'), 'app s3cret\n');
+      const d: any = buildRouterDeployment(cluster({ auth: { secretName: 'web-auth' } }));
+      const args = d.spec.template.spec.containers[0].args.map((a: string) => a.replace('$(POD_NAMESPACE)', 'prod').replace('/etc/cachalot/auth', dir));
+      const parsed = parseArgs(args);
+      if (parsed.kind !== 'run') throw new Error('expected a run configuration');
+      expect(parsed.config.listenAuthFile).toBe(join(dir, 'auth'));
+      expect(parsed.config.upstreamSecurity.authFile).toBe(join(dir, 'router'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with spec.auth and spec.tls: both Secrets, auth first, and both sets of flags', () => {
+    const d: any = buildRouterDeployment(cluster({ auth: { secretName: 'web-auth' }, tls: { secretName: 'web-cert', clientAuth: true } }));
+    expect(() => new Deployment(d).validate()).not.toThrow();
+    expect(restrictedViolations(podTemplateOf(d)!)).toEqual([]);
+    const pod = d.spec.template.spec;
+    expect(pod.volumes.map((v: any) => v.secret.secretName)).toEqual(['web-auth', 'web-cert']);
+    expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath)).toEqual(['/etc/cachalot/auth', '/etc/cachalot/tls']);
+    expect(pod.containers[0].args.filter((a: string) => a.includes('tls-') || a.includes('auth-file'))).toEqual([
+      '--tls-ca=/etc/cachalot/tls/ca.crt', '--tls-cert=/etc/cachalot/tls/tls.crt', '--tls-key=/etc/cachalot/tls/tls.key',
+      '--listen-tls-cert=/etc/cachalot/tls/tls.crt', '--listen-tls-key=/etc/cachalot/tls/tls.key', '--listen-tls-ca=/etc/cachalot/tls/ca.crt',
+      '--listen-auth-file=/etc/cachalot/auth/auth', '--auth-file=/etc/cachalot/auth/router',
+    ]);
   });
 
   it('replicas and resources come from spec.router; autoscale leaves replicas to the HPA', () => {

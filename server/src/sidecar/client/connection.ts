@@ -8,11 +8,14 @@ import type { Socket } from 'node:net';
 import { OutBuf } from '../../protocol/outbuf.js';
 import { mark, markNextTurn, type Flushable } from '../batch.js';
 import { appendBytes } from '../copy.js';
-import { LINE_TOO_LONG, type DispatchClient, type Dispatcher } from '../routing/dispatch.js';
+import { LINE_TOO_LONG, NEED_MORE, type DispatchClient, type Dispatcher } from '../routing/dispatch.js';
 import { END, Slot, type SlotOwner } from '../request.js';
 import { consumeBuffered, takeInput, type InputConsumer } from '../../net/readbuffer.js';
 import { tick } from '../eventclock.js';
 import { readInto } from '../../net/sharedread.js';
+import { findLine, lineEndBefore } from '../../protocol/framing.js';
+import { AUTH_FAILURE, AUTH_NOT_A_SET, AUTH_STORED, AUTH_TOO_LARGE, AUTH_UNAUTHENTICATED,
+  type AuthGate } from '../../protocol/asciiauth.js';
 
 export interface ClientLimits {
   /** Stop reading while this many reply bytes wait in the client's socket. */
@@ -28,6 +31,8 @@ export interface ClientLimits {
 export interface ClientOwner {
   readonly dispatcher: Dispatcher;
   readonly limits: ClientLimits;
+  /** --listen-auth-file: memcached's ASCII authentication before any request is served (undefined: none). */
+  readonly listenAuth: AuthGate | undefined;
   clientClosed(c: ClientConn): void;
 }
 
@@ -67,8 +72,13 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
   private quitting = false;
   /** Close once every queued reply is written (quit). */
   private endAfterReplies = false;
+  /** Without --listen-auth-file, from the start; with it, after the auth `set` was answered STORED. */
+  private authenticated: boolean;
+  /** Before authenticating: the bytes of the auth `set`'s data block awaited (its length + 2), or 0. */
+  private authBlock = 0;
 
   constructor(readonly socket: Socket, private readonly owner: ClientOwner, readonly affinity: number) {
+    this.authenticated = owner.listenAuth === undefined;
     socket.setNoDelay(true);
     if (!readInto(socket, this.onRead)) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -159,7 +169,7 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
   };
 
   expecting(): number {
-    return 0;
+    return this.authBlock;
   }
 
   /** Dispatches every complete request in buf[pos, end); returns the offset of the first unused byte. */
@@ -175,6 +185,12 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
         if (this.swallowBytes === 0) this.want = WANT_COMMAND;
         continue;
       }
+      if (!this.authenticated) {
+        const next = this.unauthenticated(buf, pos, end);
+        if (next < 0) break;
+        pos = next;
+        continue;
+      }
       const next = dispatcher.dispatch(this, buf, pos, end, limits.maxGetLine);
       if (next < 0) {
         if (next === LINE_TOO_LONG) this.closeNow();
@@ -184,6 +200,46 @@ export class ClientConn implements DispatchClient, SlotOwner, Flushable, InputCo
       if (this.inFlight >= limits.maxInFlight) this.pause();
     }
     return pos;
+  }
+
+  /**
+   * One request of a client that has not authenticated (protocol/asciiauth.ts, as cachalot-server's -Y):
+   * returns the offset after it, or -1 when it has not all arrived (or the connection was closed). Nothing
+   * is forwarded before authentication, so no slot is queued and each reply goes out in order.
+   */
+  private unauthenticated(buf: Buffer, pos: number, end: number): number {
+    const gate = this.owner.listenAuth!;
+    if (this.authBlock > 0) {
+      // memcached waits for the whole block in its read buffer; AUTH_MAX_BLOCK bounds it.
+      if (end - pos < this.authBlock) return -1;
+      const answer = gate.block(buf, pos, this.authBlock);
+      pos += this.authBlock;
+      this.authBlock = 0;
+      if (answer === AUTH_STORED) this.authenticated = true;
+      this.localLine(answer);
+      return pos;
+    }
+    // memcached closes a pre-auth client that sent 2 KiB without a newline, get lines included.
+    const nl = findLine(buf, pos, end, 0);
+    if (nl === NEED_MORE) return -1;
+    if (nl === LINE_TOO_LONG) {
+      this.closeNow();
+      return -1;
+    }
+    const got = gate.line(buf, pos, lineEndBefore(buf, pos, nl));
+    if (got === AUTH_NOT_A_SET) {
+      this.localLine(AUTH_UNAUTHENTICATED);
+    } else if (got === AUTH_TOO_LARGE) {
+      this.localLine(AUTH_FAILURE);
+      this.swallow(gate.blockBytes);
+    } else {
+      this.authBlock = got;
+    }
+    return nl + 1;
+  }
+
+  private localLine(text: string): void {
+    this.local(Buffer.from(`${text}\r\n`, 'latin1'));
   }
 
   private pause(): void {

@@ -1,6 +1,5 @@
-// The auth file's format as memcached 1.6.18's authfile.c reads it, and the gate's replies for the lines it
-// sees before a connection authenticates (the same bytes are compared with memcached over TCP in
-// test/integration/server/security.test.ts).
+// The server's -Y gate over a Session: the gate's replies for the lines it sees before a connection
+// authenticates (the same bytes are compared with memcached over TCP in test/integration/server/security.test.ts).
 import { describe, expect, it } from '@jest/globals';
 import { AsciiAuth, AUTH_MAX_BLOCK, AuthTable, NREAD_AUTH } from '../../../../server/src/cache/engine/auth.js';
 import { Session, WANT_COMMAND, WANT_NREAD, WANT_SWALLOW } from '../../../../server/src/cache/engine/session.js';
@@ -11,39 +10,6 @@ function table(text: string): AuthTable {
   if (typeof t === 'string') throw new Error(t);
   return t;
 }
-
-function checks(t: AuthTable, user: string, pass: string): boolean {
-  const b = Buffer.from(`${user} ${pass}`, 'latin1');
-  return t.check(b, 0, user.length, user.length + 1, b.length);
-}
-
-describe('AuthTable.parse', () => {
-  it('reads user:password lines; the password ends at \\r or the end of the line', () => {
-    const t = table('alice:secret\r\nbob:pw:with:colons\ncarol:last-no-newline');
-    expect(t.size).toBe(3);
-    expect(checks(t, 'alice', 'secret')).toBe(true);
-    expect(checks(t, 'bob', 'pw:with:colons')).toBe(true);
-    expect(checks(t, 'carol', 'last-no-newline')).toBe(true);
-    expect(checks(t, 'alice', 'secre')).toBe(false);
-    expect(checks(t, 'alic', 'secret')).toBe(false);
-    expect(checks(t, 'bob', 'secret')).toBe(false);
-  });
-
-  it('takes an empty file (nobody can authenticate) and an empty password', () => {
-    expect(table('').size).toBe(0);
-    const t = table('dave:\n');
-    expect(checks(t, 'dave', '')).toBe(true);
-  });
-
-  it('refuses a line without a colon, an empty line, a line over 255 bytes and more than 8 entries', () => {
-    expect(AuthTable.parse(Buffer.from('alice:secret\nnocolon\n'))).toBe("line 2 is malformed. Should be 'user:password'");
-    expect(AuthTable.parse(Buffer.from('alice:secret\n\nbob:x\n'))).toBe("line 2 is malformed. Should be 'user:password'");
-    expect(AuthTable.parse(Buffer.from(`u:${'p'.repeat(254)}\n`))).toBe('line 1 is longer than 255 bytes');
-    const nine = Array.from({ length: 9 }, (_, i) => `u${i}:p${i}`).join('\n');
-    expect(AuthTable.parse(Buffer.from(nine))).toMatch(/^has 9 entries/);
-    expect(typeof AuthTable.parse(Buffer.from(nine.split('\n').slice(0, 8).join('\n')))).toBe('object');
-  });
-});
 
 describe('AsciiAuth', () => {
   const counters = new Counters(createCounterMemory(1), 0);

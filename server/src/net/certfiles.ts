@@ -1,10 +1,10 @@
 /**
- * -o ssl_refresh_on_change: the main thread watches the -Z files and hands every worker the new bytes once
+ * cachalot-server's -o ssl_refresh_on_change and the sidecar's --listen-tls-*: the main thread watches the files and hands every worker the new bytes once
  * they load together, as `refresh_certs` would have loaded them. A Kubernetes Secret volume is swapped
  * whole (its `..data` symlink), but three reads can still straddle a swap; a certificate and a key that do
  * not fit each other are not published, and the next read (the swap done) is.
  */
-import { loadServerMaterial, type ServerTlsFiles } from '../net/tls.js';
+import { loadServerMaterial, type ServerTlsFiles } from './tls.js';
 import { FileWatcher } from '../runtime/filewatch.js';
 
 export interface CertBytes {
