@@ -12,7 +12,7 @@ import type { TextEngine } from './engine/text.js';
 import { Session, WANT_CLOSE, WANT_COMMAND, WANT_GET_RESUME, WANT_NREAD, WANT_SWALLOW } from './engine/session.js';
 import { C, type Counters } from './metrics/counters.js';
 import { consumeBuffered, takeInput, type InputConsumer } from '../net/readbuffer.js';
-import { readInto } from '../net/sharedread.js';
+import { READS_PLACED, READS_UNSUPPORTED, readInto } from '../net/sharedread.js';
 import { SocketWriter } from '../net/directwrite.js';
 import type { OutBuf } from '../protocol/outbuf.js';
 
@@ -66,7 +66,10 @@ export class Connection implements InputConsumer {
     // A TLS socket takes the same handle paths (net/tls.ts); its writer keeps one write on the handle at a time.
     this.writer = new SocketWriter(socket, this.onWritten, owner.limits.directWrites !== false);
     // Without an idle timeout the socket never gets a timer, and reads may skip Node's onStreamRead.
-    if (!readInto(socket, this.onRead, owner.limits.idleTimeout === 0)) socket.on('data', this.onData);
+    const reads = readInto(socket, this.onRead, owner.limits.idleTimeout === 0);
+    // A TLS handle decrypts into its reader's buffer: a value's bytes are placed only on plaintext sockets.
+    this.placedReads = reads === READS_PLACED && (socket as { encrypted?: boolean }).encrypted !== true;
+    if (reads === READS_UNSUPPORTED) socket.on('data', this.onData);
     else if (socket.readableLength > 0) {
       // A TLS socket may hold bytes decrypted with the end of its handshake, before this connection took
       // over its reads: they come first (no read can come before the next tick).
@@ -99,15 +102,47 @@ export class Connection implements InputConsumer {
     this.onRead(chunk.length, chunk);
   };
 
-  /** `n` bytes arrived at the start of `chunk` (net/readbuffer.ts takeInput: used in place or stashed). */
-  private readonly onRead = (n: number, chunk: Buffer): void => {
+  /**
+   * `n` bytes arrived at the start of `chunk` (net/readbuffer.ts takeInput: used in place or stashed), or,
+   * when `chunk` is the view intoItem() returned, straight into the value being received. Returns where
+   * the next read goes (placed reads only): the rest of that value, or undefined for the shared buffer.
+   */
+  private readonly onRead = (n: number, chunk: Buffer): Buffer | undefined => {
     this.owner.counters.row[C.bytes_read] += n;
-    if (this.closing) return;
+    if (this.closing) return undefined;
     if (this.draining) this.lastData = Date.now();
     this.turnBytes = 0;
-    takeInput(this, chunk, n);
-    this.flush();
+    if (chunk === this.placed) {
+      this.placed = undefined;
+      this.owner.engine.receivedInPlace(this.session, n);
+    } else {
+      takeInput(this, chunk, n);
+      this.flush();
+    }
+    return this.placedReads ? this.intoItem() : undefined;
   };
+
+  /** Whether the socket's reads can be placed into store memory (net/sharedread.ts READS_PLACED). */
+  private readonly placedReads: boolean;
+  /** The view the next read lands in (a part of the value being received), if onRead asked for one. */
+  private placed: Buffer | undefined = undefined;
+
+  /**
+   * The rest of the value being received, when the next bytes from the socket can only be that: no request
+   * waits in rbuf and nothing holds reading stopped. memcached reads a data block straight into its item
+   * the same way (conn_nread): a 1 MB value costs one copy out of the kernel, in reads as large as the
+   * kernel has, instead of a second copy out of the 64 KiB shared buffer, one read callback per 64 KiB.
+   */
+  private intoItem(): Buffer | undefined {
+    this.placed = undefined;
+    const s = this.session;
+    const view = s.directView;
+    if (view === null || s.want !== WANT_NREAD || s.directGot >= view.length || this.rend > this.rstart ||
+      this.paused || this.yielded || this.waitingForReads || this.closing) return undefined;
+    const got = s.directGot;
+    this.placed = Buffer.from(view.buffer, view.byteOffset + got, view.length - got);
+    return this.placed;
+  }
 
   /** A data block being received gets room for all of it at once. */
   expecting(): number {

@@ -21,17 +21,32 @@ const SIZE = 64 * 1024;
 /** The buffer every socket of this thread reads into; valid only during the read callback. */
 export const sharedReadBuffer = Buffer.allocUnsafe(SIZE);
 
+/** readInto's answer: not supported (stay on 'data' events), reads into the shared buffer, or those plus placed reads. */
+export const READS_UNSUPPORTED = 0;
+export const READS_SHARED = 1;
+export const READS_PLACED = 2;
+
 /**
- * Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`; false if unsupported.
+ * Where a read callback may ask the next read of its socket to land (READS_PLACED): a view it returns, which
+ * must hold nothing the reader still needs; the next read fills at most its length from its start and is
+ * passed to the callback as that view. Returning undefined goes back to the shared buffer.
+ */
+export type ReadCallback = (n: number, buf: Buffer) => Buffer | undefined | void;
+
+/**
+ * Makes an accepted socket read into sharedReadBuffer and call `callback(nread, buffer)`.
  *
  * `direct`: the caller never gives the socket a timeout (socket.setTimeout), so the handle's read callback
  * may be ours instead of Node's onStreamRead (which refreshes the socket's timer, looks up the stream and
  * its callback per read): data goes straight to `callback`; end of stream and errors still go to Node's.
+ * Only then may the callback place the next read (READS_PLACED): the handle takes the buffer for its next
+ * read from what its onread returns (Node's CustomBufferJSListener), which is how a large value is read
+ * from the kernel straight into store memory, as memcached's conn_nread reads into the item.
  */
-export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => void, direct = false): boolean {
+export function readInto(socket: Socket, callback: ReadCallback, direct = false): number {
   const symbols = onreadSymbols(sharedReadBuffer);
   const handle = handleOf<{ useUserBuffer: (b: Buffer) => void }>(socket);
-  if (symbols === null || handle === null || typeof handle.useUserBuffer !== 'function') return false;
+  if (symbols === null || handle === null || typeof handle.useUserBuffer !== 'function') return READS_UNSUPPORTED;
   const own = socket as unknown as Record<symbol, unknown>;
   own[symbols.kBuffer] = sharedReadBuffer;
   own[symbols.kBufferCb] = callback;
@@ -39,17 +54,25 @@ export function readInto(socket: Socket, callback: (n: number, buf: Buffer) => v
   const state = direct ? streamWrap() : null;
   const h = handle as unknown as { onread?: (this: unknown, ab: ArrayBuffer | undefined) => unknown };
   const nodeOnRead = h.onread;
-  if (state !== null && typeof nodeOnRead === 'function') {
-    const sbs = state.streamBaseState;
-    const k = state.kReadBytesOrError;
-    h.onread = function onread(this: unknown, ab: ArrayBuffer | undefined): unknown {
-      const nread = sbs[k];
-      if (nread > 0 && !socket.destroyed) {
-        callback(nread, sharedReadBuffer);
-        return undefined;
+  if (state === null || typeof nodeOnRead !== 'function') return READS_SHARED;
+  const sbs = state.streamBaseState;
+  const k = state.kReadBytesOrError;
+  // Where the handle's next read lands: the shared buffer, or the view the callback last returned.
+  let target: Buffer = sharedReadBuffer;
+  h.onread = function onread(this: unknown, ab: ArrayBuffer | undefined): unknown {
+    const nread = sbs[k];
+    if (nread > 0 && !socket.destroyed) {
+      const into = target;
+      const next = callback(nread, into);
+      if (next instanceof Uint8Array && next.length > 0) {
+        target = next;
+        return next;
       }
-      return nodeOnRead.call(this, ab);
-    };
-  }
-  return true;
+      if (into === sharedReadBuffer) return undefined;
+      target = sharedReadBuffer;
+      return sharedReadBuffer;
+    }
+    return nodeOnRead.call(this, ab);
+  };
+  return READS_PLACED;
 }

@@ -85,6 +85,24 @@ describe('large values received straight into their item', () => {
     expect(reply.values[0]!.data.equals(value)).toBe(true);
   });
 
+  it('the end of a value read in place, with the next requests in the same send, answers them all exactly', async () => {
+    // After the first piece the server reads the rest of the value straight into its item, a read never
+    // longer than what is missing: the trailer and the requests behind it must still be parsed as such.
+    const socket = await connectLoopback(server.port);
+    const value = makeValue('big:tail', 'tail', 600_000, 5);
+    const replies: Buffer[] = [];
+    socket.on('data', (d: Buffer) => replies.push(d));
+    socket.write(Buffer.concat([Buffer.from(`set big:tail 0 0 ${value.length}\r\n`), value.subarray(0, 20_000)]));
+    await sleep(20);
+    socket.write(value.subarray(20_000, 300_000));
+    await sleep(20);
+    socket.write(Buffer.concat([value.subarray(300_000), Buffer.from('\r\nset small:tail 0 0 2\r\nok\r\nget small:tail\r\n')]));
+    await waitFor(() => Buffer.concat(replies).includes('END\r\n'), 5_000, 'the replies after the large set');
+    socket.destroy();
+    expect(Buffer.concat(replies).toString()).toBe('STORED\r\nSTORED\r\nVALUE small:tail 0 2\r\nok\r\nEND\r\n');
+    expect((await getOne('big:tail'))?.equals(value)).toBe(true);
+  });
+
   it('a bad trailer, an add of a present key and a cas mismatch store nothing and release the pin', async () => {
     const value = makeValue('big:other', 'x', 50_000, 4);
     expect((await client.request(storageCommand('set', 'big:other', value), 'line')).line).toBe('STORED');

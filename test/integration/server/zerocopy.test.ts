@@ -1,4 +1,4 @@
-// Zero-copy gets: values of 64 KiB and more are written to the socket straight from the store's shared
+// Zero-copy gets: values of ZERO_COPY_MIN (8 KiB) and more are written to the socket straight from the store's shared
 // memory, their segment pinned until the write completes. These tests try to break that: many connections
 // overwrite large keys and push several times -m through the store (so eviction runs all the time) while
 // others read; slow readers hold replies in the kernel while the store churns; connections close with

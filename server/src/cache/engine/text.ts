@@ -196,6 +196,15 @@ export class TextEngine {
     return pos - start;
   }
 
+  /**
+   * `n` bytes of a data block being received (after beginDirect) were read by the socket straight into its
+   * item, right after the `directGot` already there (never past the value: the "\r\n" comes through
+   * receiveDirect).
+   */
+  receivedInPlace(s: Session, n: number): void {
+    s.directGot += n;
+  }
+
   /** The connection closed: a data block being received into its item is abandoned, never linked. */
   abandon(s: Session): void {
     releaseDirectValue(this.e, s);
