@@ -6,7 +6,7 @@
 import { SidecarError } from './errors.js';
 import { parseConfigMapRef } from '../ring/configmap-ref.js';
 import type { EjectedPolicy } from './routing/table.js';
-import { checkUpstreamSecurity, type UpstreamSecurityOptions } from './upstream/security.js';
+import { checkUpstreamSecurity, upstreamFlagProblem, type UpstreamSecurityOptions } from './upstream/security.js';
 import { loadAuthFile } from '../runtime/authfile.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, type ServerTlsFiles } from '../net/tls.js';
 
@@ -246,8 +246,10 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if ((cfg.ringFile === undefined) === (cfg.ringConfigMap === undefined)) {
     bad('--ring-file/--ring-configmap', 'exactly one ring source is required');
   }
+  const flags = upstreamFlagProblem(cfg.upstreamSecurity);
+  if (flags !== undefined) throw new SidecarError('ERR_CONFIG', flags);
   const security = checkUpstreamSecurity(cfg.upstreamSecurity);
-  if (security !== undefined) throw new SidecarError('ERR_CONFIG', security);
+  if (security !== undefined) throw new SidecarError('ERR_FILE', security);
   const listenAuth = checkListenAuthFile(cfg.listenAuthFile);
   if (listenAuth !== undefined) throw new SidecarError('ERR_FILE', listenAuth);
   const tls = cfg.listenTls;

@@ -1,6 +1,6 @@
 /**
  * The cachalot-sidecar process as users start it (dist/server/src/sidecar/main.js, what `npm run sidecar`
- * runs): config errors name the flag and exit 2; it serves memcached on its port and Prometheus metrics on
+ * runs): config errors name the flag and exit 2 (64 for a file a flag names that cannot be used); it serves memcached on its port and Prometheus metrics on
  * its own; SIGTERM answers what was already sent and exits 0.
  */
 import { spawnSync } from 'node:child_process';
@@ -40,6 +40,22 @@ maybe('cachalot-sidecar command line', () => {
     const r = runCli(args as string[]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
+  });
+
+  // A file a flag names that cannot be used is memcached's EX_USAGE, as for cachalot-server's -Y and -Z files.
+  test.each([
+    [['--auth-file', 'no-such-auth-file'], '--auth-file no-such-auth-file: ENOENT'],
+    [['--tls-ca', 'no-such-ca.crt'], '--tls-ca no-such-ca.crt: ENOENT'],
+  ])('%j is refused with exit code 64 and a message naming the flag', (args, message) => {
+    const r = runCli(['--ring-file', 'x', ...(args as string[])]);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toContain(message);
+  });
+
+  test('--tls-cert without --tls-key is a flag problem: exit code 2', () => {
+    const r = runCli(['--ring-file', 'x', '--tls-ca', 'no-such-ca.crt', '--tls-cert', 'c.pem']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--tls-cert: needs --tls-key');
   });
 });
 

@@ -35,12 +35,19 @@ interface Material {
   preamble: Buffer | undefined;
 }
 
-/** Checks the flags and reads the files; returns the material or a message naming the flag. */
-function load(opts: UpstreamSecurityOptions, files: Map<string, Buffer>): Material | string {
+/** A combination of the flags that cannot work, whatever the files hold: the message naming the flag. */
+export function upstreamFlagProblem(opts: UpstreamSecurityOptions): string | undefined {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     return opts.tlsCert === undefined ? '--tls-key: needs --tls-cert (the client certificate)' : '--tls-cert: needs --tls-key (its private key)';
   }
   if (opts.tlsCert !== undefined && opts.tlsCa === undefined) return '--tls-cert: needs --tls-ca (the CA of the servers\' certificates)';
+  return undefined;
+}
+
+/** Checks the flags and reads the files; returns the material or a message naming the flag. */
+function load(opts: UpstreamSecurityOptions, files: Map<string, Buffer>): Material | string {
+  const flags = upstreamFlagProblem(opts);
+  if (flags !== undefined) return flags;
   const read = (flag: string, path: string): Buffer | string => {
     const got = files.get(path);
     if (got !== undefined) return got;
