@@ -827,11 +827,13 @@ export class LogFlashTier implements LowerTier {
       ['extstore_memory_wbuf_bytes', this.mem.wbuf],
       ['extstore_memory_index_bytes', this.mem.index],
       ['extstore_memory_read_bytes', this.mem.readChannels + this.mem.readBuffers],
+      ['extstore_memory_threads_bytes', this.mem.threads],
       ['extstore_memory_bytes', this.mem.total],
+      ['extstore_memory_in_limit_bytes', this.mem.inLimit],
     ];
   }
 
-  /** The tier's RAM besides -m, by part (upper bounds: memory.ts flashMemoryBytes). */
+  /** The tier's RAM by part (upper bounds: memory.ts flashMemoryBytes); `inLimit` of it comes out of -m. */
   readonly mem: FlashMemoryBytes;
 
   /** `stats extstore`: the tier's geometry and page (file) use. */
@@ -890,13 +892,17 @@ export class LogFlashTier implements LowerTier {
     fam('cachalot_flash_read_errors_total', 'counter', 'Flash read failures (EIO, truncated or missing files).', 'extstore_read_errors');
     fam('cachalot_flash_recovered_objects', 'gauge', 'Items recovered from flash at start.', 'extstore_recovered_objects');
     fam('cachalot_flash_torn_records_total', 'counter', 'Torn or corrupt records cut at recovery.', 'extstore_torn_records');
-    out.push('# HELP cachalot_flash_memory_bytes RAM the flash tier takes besides -m, by part (upper bounds, fixed at start).',
+    out.push('# HELP cachalot_flash_memory_bytes RAM the flash tier takes, by part (upper bounds, fixed at start).',
       '# TYPE cachalot_flash_memory_bytes gauge',
       `cachalot_flash_memory_bytes{part="wbuf"} ${this.mem.wbuf}`,
       `cachalot_flash_memory_bytes{part="index"} ${this.mem.index}`,
       `cachalot_flash_memory_bytes{part="read_channels"} ${this.mem.readChannels}`,
       `cachalot_flash_memory_bytes{part="read_buffers"} ${this.mem.readBuffers}`,
-      `cachalot_flash_memory_bytes{part="other"} ${this.mem.other}`);
+      `cachalot_flash_memory_bytes{part="other"} ${this.mem.other}`,
+      `cachalot_flash_memory_bytes{part="threads"} ${this.mem.threads}`,
+      '# HELP cachalot_flash_memory_in_limit_bytes Of cachalot_flash_memory_bytes, the part counted inside -m (the RAM tier gets -m less it and its own index).',
+      '# TYPE cachalot_flash_memory_in_limit_bytes gauge',
+      `cachalot_flash_memory_in_limit_bytes ${this.mem.inLimit}`);
     out.push('# HELP cachalot_serving_eventloop_delay_p99_seconds Event-loop delay p99 of the serving threads over the last second (the largest thread).',
       '# TYPE cachalot_serving_eventloop_delay_p99_seconds gauge',
       `cachalot_serving_eventloop_delay_p99_seconds ${this.reader.max('eventloop_delay_p99_us') / 1e6}`,
