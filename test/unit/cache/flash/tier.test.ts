@@ -54,6 +54,53 @@ describe('flash tier: demotion, flusher, reads', () => {
     expect(stats.get('extstore_wbuf_dropped')).toBe(0);
   });
 
+  test('a promoted item evicted again unchanged is not rewritten; touched (new exptime) it is', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 200, sizeOf); // ~6.4 MiB through 4 MiB of RAM: the first items are on flash
+    flusher.flushOnce();
+    const key = keyOf(0);
+    const h = store.hashKey(key, 0, key.length);
+    expect(inRam(store, key)).toBe(false);
+    const before = inFlash(store, tier, key)!;
+    expect(before).not.toBeNull();
+    // Two reads within the admission window promote it; its flash copy stays.
+    for (let n = 0; n < 2; n++) {
+      await new Promise<void>((resolve) => {
+        const loc = new ItemLocation();
+        store.lock(h);
+        expect(store.lookup(h, key, 0, key.length, NOW, loc)).toBeLessThan(0);
+        store.readLocated(h, key, 0, key.length, loc, true, () => resolve());
+        store.unlock(h);
+      });
+    }
+    expect(inRam(store, key)).toBe(true);
+    const stats = (): Map<string, number> => new Map(tier.statPairs());
+    flusher.flushOnce();
+    const written = stats().get('extstore_objects_written')!;
+    store.lock(h);
+    const ref = store.find(h, key, 0, key.length, NOW);
+    expect(tier.demote(h, ref, store, NOW)).toBe(true);
+    store.unlock(h);
+    expect(stats().get('extstore_demotes_kept')).toBe(1);
+    expect(inFlash(store, tier, key)).toMatchObject({ file: before.file, offset: before.offset });
+    flusher.flushOnce();
+    expect(stats().get('extstore_objects_written')).toBe(written);
+    // A touch changes the exptime and keeps the CAS: the flash copy is stale, so it is written again.
+    store.lock(h);
+    store.setExptime(ref, NOW + 1000);
+    expect(tier.demote(h, ref, store, NOW)).toBe(true);
+    store.unlock(h);
+    expect(stats().get('extstore_demotes_kept')).toBe(1);
+    expect(inFlash(store, tier, key)?.file).toBe(IN_WBUF);
+    flusher.flushOnce();
+    expect(stats().get('extstore_objects_written')).toBe(written + 1);
+    store.lock(h);
+    store.unlink(h, store.find(h, key, 0, key.length, NOW));
+    store.unlock(h);
+    expect((await get(store, tier, key))?.equals(valueOf(0, sizeOf(0)))).toBe(true);
+  });
+
   test('overwrite and delete hide the flash copy at once, and after a restart (tombstones)', async () => {
     const r = rig(dir);
     const { store, tier, flusher } = r;
