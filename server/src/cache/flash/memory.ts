@@ -41,6 +41,13 @@ export interface FlashOptions {
    * through libuv's thread pool (fs.read).
    */
   readers?: number;
+  /**
+   * Reads of small records on the serving thread itself while the page cache serves them (tier.ts,
+   * INLINE_*). Default on; tests of the reader channel and of the pool path turn it off.
+   */
+  inlineReads?: boolean;
+  /** Tests: an inline read slower than this many µs counts as slow (tier.ts INLINE_SLOW_US). */
+  inlineSlowUs?: number;
   /** Tests: how long a serving thread waits on a reader that makes no progress before giving up on it. */
   readerStallMs?: number;
   /** Overrides (tests): log file size, index slots, write buffer size (exact, no floor). */

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_WBUF } from '../../../../server/src/cache/flash/layout.js';
 import { ItemLocation } from '../../../../server/src/cache/store/store.js';
@@ -408,8 +408,46 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
   afterEach(() => removeDir(dir));
 
+  test('inline reads: small records are read on the serving thread while reads are fast; slow ones send reads to the reader for a while', async () => {
+    // inlineSlowUs -1 makes every inline read "slow": after one window of 64 the reader takes over.
+    for (const slowUs of [undefined, -1]) {
+      const sub = join(dir, `slow${slowUs ?? 'default'}`);
+      mkdirSync(sub);
+      const r = rig(sub, { readers: 1, inlineSlowUs: slowUs, paths: [{ path: sub, size: 8 * MiB }] });
+      const { store, tier, flusher } = r;
+      const reader = new FlashReader(r.memory, 0, 1);
+      fill(r, 0, 400, (i) => 1000 + (i % 50) * 1000);
+      flusher.flushOnce();
+      const onFile = [...Array(400).keys()].filter((i) => !inRam(store, keyOf(i)) && (inFlash(store, tier, keyOf(i))?.file ?? IN_WBUF) !== IN_WBUF);
+      expect(onFile.length).toBeGreaterThan(100);
+      let served = 0;
+      for (let from = 0; from < onFile.length; from += 16) {
+        const batch = onFile.slice(from, from + 16);
+        let settled = false;
+        const all = Promise.all(batch.map((i) => get(store, tier, keyOf(i)))).then((v) => { settled = true; return v; });
+        for (let n = 0; n < 1000 && !settled; n++) {
+          await new Promise((res) => setImmediate(res));
+          served += reader.serveOnce();
+        }
+        const values = await all;
+        batch.forEach((i, k) => expect(values[k]?.equals(valueOf(i, 1000 + (i % 50) * 1000))).toBe(true));
+      }
+      const stats = new Map(tier.statPairs());
+      if (slowUs === undefined) {
+        expect(stats.get('extstore_inline_reads')).toBe(onFile.length);
+        expect(served).toBe(0);
+        expect(stats.get('extstore_inline_backoffs')).toBe(0);
+      } else {
+        expect(stats.get('extstore_inline_reads')).toBe(64);
+        expect(stats.get('extstore_inline_backoffs')).toBe(1);
+        expect(served).toBe(onFile.length - 64);
+      }
+      expect(stats.get('extstore_read_errors')).toBe(0);
+    }
+  });
+
   test('reads submitted to the channel land byte-exact, in any number, wrapping the arena', async () => {
-    const r = rig(dir, { readers: 1 });
+    const r = rig(dir, { readers: 1, inlineReads: false });
     const { store, tier, flusher } = r;
     // The reader, driven by hand in this thread (its worker runs reader.run()).
     const reader = new FlashReader(r.memory, 0, 1);
@@ -439,7 +477,7 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
 
   test('a read of a file reclaimed after lookup() is a plain miss', async () => {
-    const r = rig(dir, { readers: 1, paths: [{ path: dir, size: 3 * MiB }] });
+    const r = rig(dir, { readers: 1, inlineReads: false, paths: [{ path: dir, size: 3 * MiB }] });
     const reader = new FlashReader(r.memory, 0, 1);
     fill(r, 0, 300, () => 20_000);
     r.flusher.flushOnce();
@@ -459,7 +497,7 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
 
   test('a reader that stalls: its reads become misses (read errors), later reads use the thread pool', async () => {
-    const r = rig(dir, { readers: 1, readerStallMs: 200 });
+    const r = rig(dir, { readers: 1, inlineReads: false, readerStallMs: 200 });
     fill(r, 0, 400, () => 20_000);
     r.flusher.flushOnce();
     const onFile = [...Array(400).keys()].filter((k) => !inRam(r.store, keyOf(k)) && (inFlash(r.store, r.tier, keyOf(k))?.file ?? IN_WBUF) !== IN_WBUF);
