@@ -1,4 +1,5 @@
-// bench/RESULTS.md keeps the latest report of each benchmark program: a new run replaces every earlier
+// bench/RESULTS.md keeps the latest report of each benchmark program (and of each set of bench/run.mjs
+// scenarios): a new run replaces every earlier
 // section of the same program (whatever its options) in place, and leaves the other programs' sections.
 import { describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 type Report = { recordReport(file: string, report: string): string; programOf(section: string): string | null };
+type Scenarios = { scenariosOf(section: string): Set<string> };
 
 async function load(): Promise<Report> {
   return (await import(pathToFileURL(join(process.cwd(), 'bench', 'report.mjs')).href)) as Report;
@@ -37,6 +39,29 @@ describe('bench report file', () => {
       expect(text).not.toContain('EFG');
       expect(recordReport(file, section('5', 'node bench/sidecar.mjs', 'S'))).toBe('added');
       expect(readFileSync(file, 'utf8').match(/^## /gm)).toHaveLength(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a run of some scenarios replaces the sections it covers and keeps the others of its program', async () => {
+    const { recordReport } = await load();
+    const { scenariosOf } = (await import(pathToFileURL(join(process.cwd(), 'bench', 'report.mjs')).href)) as Scenarios;
+    expect([...scenariosOf('### x. flash\n\n### r. memory\n### before/after: ...\n')]).toEqual(['x', 'r']);
+    const dir = mkdtempSync(join(tmpdir(), 'cachalot-report-'));
+    try {
+      const file = join(dir, 'RESULTS.md');
+      writeFileSync(file, ['# Benchmark results\n', section('1', 'node bench/run.mjs --scenarios a,b', '### a. AAA\n\n### b. BBB'),
+        section('2', 'node bench/run.mjs --scenarios x,r', '### x. OLDX\n\n### r. OLDR'), section('3', 'node bench/flash.mjs', 'F')].join('\n'));
+      expect(recordReport(file, section('4', 'node bench/run.mjs --scenarios x,r', '### x. NEWX\n\n### r. NEWR'))).toBe('replaced');
+      const text = readFileSync(file, 'utf8');
+      expect(text.match(/^## /gm)).toHaveLength(3);
+      expect(text).toContain('AAA');
+      expect(text).not.toContain('OLDX');
+      expect(text.indexOf('NEWX')).toBeLessThan(text.indexOf('\nF\n'));
+      // A run that covers only part of a section leaves it: the new one is added.
+      expect(recordReport(file, section('5', 'node bench/run.mjs --scenarios a', '### a. ONLYA'))).toBe('added');
+      expect(readFileSync(file, 'utf8')).toContain('BBB');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
