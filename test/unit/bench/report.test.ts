@@ -1,6 +1,6 @@
 // bench/RESULTS.md keeps the latest report of each benchmark program (and of each set of bench/run.mjs
-// scenarios): a new run replaces every earlier
-// section of the same program (whatever its options) in place, and leaves the other programs' sections.
+// scenarios): a new run replaces in place every earlier section of the same program whose scenarios it
+// covers, and leaves the other sections.
 import { describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
