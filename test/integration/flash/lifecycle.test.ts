@@ -94,6 +94,39 @@ maybe('flash tier: ext_item_size and delayed flush_all', () => {
     await Promise.all([lane(), lane()]);
   }
 
+  test('-m bounds both tiers: the RAM tier gets -m less the tier\'s buffers and its index; limit_maxbytes is -m', async () => {
+    // -m 512: the RAM tier gets -m less the tier's part and its index (4 Mi slots of 8 B), in whole segments.
+    server = await startFlashServer(dir, '256m', ['-m', '512']);
+    client = new Client(server.port);
+    const big = await client.stats();
+    const bigPool = Number((await client.stats('slabs')).get('total_malloced'));
+    expect(bigPool).toBe(Math.floor((512 * MiB - Number(big.get('extstore_memory_in_limit_bytes')) - 32 * MiB) / MiB) * MiB);
+    expect(Number(big.get('limit_maxbytes'))).toBe(512 * MiB);
+    client.close();
+    await stop(server);
+    server = await startFlashServer(dir, '256m', ['-m', '128']);
+    client = new Client(server.port);
+    const stats = await client.stats();
+    const slabs = await client.stats('slabs');
+    const inLimit = Number(stats.get('extstore_memory_in_limit_bytes'));
+    expect(Number(stats.get('limit_maxbytes'))).toBe(128 * MiB);
+    // 32 MiB write buffer, 1 MiB of index references for 256 Ki slots, two reader channels of 2 MiB, and
+    // the flusher and reader threads.
+    expect(inLimit).toBeGreaterThan(57 * MiB);
+    expect(Number(stats.get('extstore_memory_threads_bytes'))).toBe(20 * MiB);
+    expect(inLimit).toBeLessThan(Number(stats.get('extstore_memory_bytes')));
+    expect(await metric(server, 'cachalot_flash_memory_in_limit_bytes')).toBe(inLimit);
+    // The RAM index of -m 128 (1 Mi slots of 8 B) comes out of it too, but the RAM tier keeps half of -m.
+    const ram = Number(slabs.get('total_malloced'));
+    expect(128 * MiB - inLimit - 8 * MiB).toBeLessThan(64 * MiB);
+    expect(ram).toBe(64 * MiB);
+    // Filled to 2 x -m of 4 KiB values, the RAM tier's bytes stay within what it got.
+    await setMany(client, 'fill', 64 * 1024, 4096);
+    const full = await client.stats();
+    expect(Number(full.get('bytes'))).toBeLessThanOrEqual(ram);
+    expect(Number(full.get('bytes'))).toBeGreaterThan(ram / 2);
+  }, T);
+
   test('ext_item_size (default 512): smaller evicted items are not written to flash, larger ones are', async () => {
     server = await startFlashServer(dir, '128m');
     client = new Client(server.port);

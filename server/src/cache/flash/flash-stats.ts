@@ -18,6 +18,10 @@ export const FLASH_COUNTER_NAMES = [
   'extstore_wbuf_dropped', 'extstore_tombstones_written', 'extstore_write_errors', 'extstore_read_errors',
   'extstore_recovered_objects', 'extstore_recovered_files', 'extstore_torn_records', 'extstore_recovery_ms',
   'extstore_objects_demoted', 'extstore_shutdown_flushed',
+  // evictions of an item whose flash copy was still current (promoted on a read, unchanged): not rewritten
+  'extstore_demotes_kept',
+  // reads done on the serving thread (page-cache speed), and the times slow ones turned that off for a while
+  'extstore_inline_reads', 'extstore_inline_backoffs',
   // memcached's extstore_compact_* lines: live items of the oldest file rewritten instead of dropped
   'extstore_compact_lost', 'extstore_compact_rescues', 'extstore_compact_skipped',
   // Gauges, one per serving thread (readers take the max over rows): event-loop delay over the last second.

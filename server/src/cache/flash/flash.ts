@@ -4,7 +4,7 @@
  * serving threads; each opens a LogFlashTier on the same memory and passes its demote() to openStore as
  * the eviction hook. Design and measurements: docs/flash.md.
  */
-export { createFlashMemory, flashGeometry, FlashError, type FlashMemory, type FlashOptions } from './memory.js';
+export { createFlashMemory, flashGeometry, flashMemoryBytes, validateFlashOptions, FlashError, type FlashMemory, type FlashOptions } from './memory.js';
 export { LogFlashTier } from './tier.js';
 export { Flusher, startFlusher, stopFlusher, type FlusherMessage } from './flusher.js';
 export { DirLocks, LOCK_FILE } from './dirlock.js';

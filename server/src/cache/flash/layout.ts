@@ -123,6 +123,11 @@ export const TOMBSTONE_RESERVE_DIVISOR = 16;
  * referenced, not hashed into place, so the resident part of the entry region follows the entries live
  * at once, not the tier's size.
  */
+/** The index's bucket references and per-shard words: touched all over as soon as keys spread (4 B a slot). */
+export function indexReferenceBytes(slots: number, shards: number): number {
+  return slots * 4 + shards * 2 * 4;
+}
+
 export function indexBytes(slots: number, shards: number): number {
   return slots * (ENTRY_WORDS + 1) * 4 + shards * 2 * 4;
 }

@@ -1,7 +1,7 @@
 import type { StoreMemory } from '../store/types.js';
 import {
   CONTROL_WORDS, FILES_PER_TIER, FLASH_BYTES_PER_SLOT, K_FILES_TOTAL, K_MIN_FILE, MAX_FILE_SIZE,
-  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, indexBytes, readsBufferBytes, recordSize, roundUp8,
+  MAX_READERS, MIN_BUCKETS_PER_SHARD, MIN_FILE_SIZE, SLOTS_PER_BUCKET, indexBytes, indexReferenceBytes, readsBufferBytes, recordSize, roundUp8,
 } from './layout.js';
 import { ROW_WIDTH } from './flash-stats.js';
 
@@ -41,6 +41,13 @@ export interface FlashOptions {
    * through libuv's thread pool (fs.read).
    */
   readers?: number;
+  /**
+   * Reads of small records on the serving thread itself while the page cache serves them (tier.ts,
+   * INLINE_*). Default on; tests of the reader channel and of the pool path turn it off.
+   */
+  inlineReads?: boolean;
+  /** Tests: an inline read slower than this many µs counts as slow (tier.ts INLINE_SLOW_US). */
+  inlineSlowUs?: number;
   /** Tests: how long a serving thread waits on a reader that makes no progress before giving up on it. */
   readerStallMs?: number;
   /** Overrides (tests): log file size, index slots, write buffer size (exact, no floor). */
@@ -131,8 +138,26 @@ export interface FlashMemoryBytes {
   readChannels: number;
   readBuffers: number;
   other: number;
+  /** The tier's own threads (flusher and readers): an allowance per thread, THREAD_BYTES. */
+  threads: number;
   total: number;
+  /**
+   * The part counted inside -m (StoreOptions.memoryOverhead): what is resident from the start or soon after
+   * whatever the tier holds — the write buffer and reader arenas (touched in full as they cycle), the
+   * index's bucket references (4 B a slot, touched all over once keys spread), the small tables and the
+   * tier's threads. The
+   * index entries (48 B per item on flash, resident as far as items are held) and the pooled read buffers
+   * (only for records over 256 KiB or ext_threads=0) are on top.
+   */
+  inLimit: number;
 }
+
+/**
+ * RSS of one of the tier's threads (the flusher, each reader): a Node worker's isolate, heap and stack.
+ * Measured on Node 20: an idle worker_threads Worker adds 8.7 MiB; a server with the default ext_threads=1
+ * had 9.8 MiB more RSS than with ext_threads=0, and 22 MiB more than without a tier, idle.
+ */
+export const THREAD_BYTES = 10 * 1024 * 1024;
 
 /** Read buffers a serving thread keeps for reuse (pool reads: ext_threads=0, records over 256 KiB). */
 export const READ_BUFFERS_KEEP_BYTES = 4 * 1024 * 1024;
@@ -143,7 +168,9 @@ export function flashMemoryBytes(o: FlashOptions, g: FlashGeometry = flashGeomet
   const readChannels = (o.readers ?? 0) > 0 ? readsBufferBytes(o.threads) : 0;
   const readBuffers = o.threads * READ_BUFFERS_KEEP_BYTES;
   const other = CONTROL_WORDS * 4 + g.fileTableSlots * 8 + g.rows * ROW_WIDTH * 8;
-  return { wbuf, index, readChannels, readBuffers, other, total: wbuf + index + readChannels + readBuffers + other };
+  const threads = (1 + (o.readers ?? 0)) * THREAD_BYTES;
+  const inLimit = wbuf + readChannels + indexReferenceBytes(g.slotsPerShard * o.shards, o.shards) + other + threads;
+  return { wbuf, index, readChannels, readBuffers, other, threads, total: wbuf + index + readChannels + readBuffers + other + threads, inLimit };
 }
 
 export function validateFlashOptions(o: FlashOptions): FlashOptions {

@@ -183,6 +183,21 @@ export interface Geometry {
   shardBits: number;
 }
 
+/** Bytes of the store's index (the `index` buffer) for these options. */
+export function indexBytes(memoryLimit: number, maxItemSize: number, shards: number): number {
+  return geometry(memoryLimit, maxItemSize, shards).slotsPerShard * shards * 8;
+}
+
+/**
+ * Segments the pool may hold under a limit of `limit` bytes of which `overhead` go to other structures
+ * (StoreOptions.memoryOverhead): the rest, but at least half of the limit, so that a small -m with a large
+ * flash tier keeps a RAM tier.
+ */
+export function allowedSegments(limit: number, segmentSize: number, overhead: number): number {
+  const data = overhead > 0 ? Math.max(Math.floor(limit / 2), limit - overhead) : limit;
+  return Math.floor(data / segmentSize);
+}
+
 export function geometry(memoryLimit: number, maxItemSize: number, shards: number): Geometry {
   const segmentSize = Math.max(MIN_SEGMENT_SIZE, roundUp8(maxItemSize + SEGMENT_SLACK));
   const segments = Math.floor(memoryLimit / segmentSize);

@@ -2,7 +2,7 @@ import type { StoreMemory, StoreOptions } from './types.js';
 import { StoreOptionsError } from './errors.js';
 import {
   G_ALLOWED_SEGMENTS, G_FREE_COUNT, G_FREE_HEAD, G_RESERVE_SEGMENTS, GLOBAL_WORDS, MAX_DATA_BYTES, NO_SEGMENT, SEG_NEXT, SEG_OWNER, SEG_STRIDE,
-  SH_ACTIVE, SH_HEAD, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, geometry,
+  SH_ACTIVE, SH_HEAD, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, allowedSegments, geometry,
 } from './layout.js';
 
 const MAX_SHARDS = 65536;
@@ -27,7 +27,9 @@ export function validateStoreOptions(options: StoreOptions): StoreOptions {
   checkInteger('memoryLimit', options.memoryLimit, 2 * g.segmentSize, MAX_DATA_BYTES);
   const memoryReserve = options.memoryReserve === undefined ? options.memoryLimit
     : checkInteger('memoryReserve', options.memoryReserve, options.memoryLimit, MAX_DATA_BYTES);
-  return { memoryLimit: options.memoryLimit, maxItemSize, shards, memoryReserve, noEvict: options.noEvict === true };
+  const memoryOverhead = options.memoryOverhead === undefined ? 0
+    : checkInteger('memoryOverhead', options.memoryOverhead, 0, MAX_DATA_BYTES);
+  return { memoryLimit: options.memoryLimit, maxItemSize, shards, memoryReserve, noEvict: options.noEvict === true, memoryOverhead };
 }
 
 /**
@@ -81,6 +83,6 @@ export function createStoreMemory(options: StoreOptions): StoreMemory {
   global[G_FREE_HEAD] = 0;
   global[G_FREE_COUNT] = reserveSegments;
   global[G_RESERVE_SEGMENTS] = reserveSegments;
-  global[G_ALLOWED_SEGMENTS] = g.segments;
+  global[G_ALLOWED_SEGMENTS] = Math.max(2, allowedSegments(opts.memoryLimit, g.segmentSize, opts.memoryOverhead ?? 0));
   return { options: opts, buffers };
 }

@@ -6,7 +6,7 @@ import { lockShard, lockWord, tryLockShard, unlockShard, unlockWord } from './lo
 import {
   C_BYTES, C_CURR_ITEMS, C_EVICTED_ACTIVE, C_EVICTED_UNFETCHED, C_EVICTIONS, C_EXPIRED_UNFETCHED,
   C_FLUSH_CAS, C_RECLAIMED, C_TOTAL_ITEMS, G_FREE_COUNT, G_FREE_HEAD, G_FREE_LOCK, G_OLDEST_LIVE, G_OLDEST_REPORTED, G_SEQ,
-  G_STEAL_CURSOR, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, G_FRESH_SEGMENT, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
+  G_STEAL_CURSOR, allowedSegments, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, G_FRESH_SEGMENT, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
   SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
@@ -1051,7 +1051,7 @@ export class SegmentStore implements Store {
   }
 
   setMemoryLimit(bytes: number): boolean {
-    const allowed = Math.floor(bytes / this.segmentSize);
+    const allowed = allowedSegments(bytes, this.segmentSize, this.options.memoryOverhead ?? 0);
     if (allowed < 2 || allowed > this.global[G_RESERVE_SEGMENTS]) return false;
     Atomics.store(this.global, G_ALLOWED_SEGMENTS, allowed);
     Atomics.store(this.global, G_LIMIT_MIB, Math.floor(bytes / (1024 * 1024)));

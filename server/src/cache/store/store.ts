@@ -9,6 +9,7 @@ export * from './types.js';
 export * from './tier.js';
 export { TieredSegmentStore, openTieredStore, type TieredStoreOptions } from './tiered.js';
 export { MIN_SEGMENTS_PER_SHARD, createStoreMemory, effectiveShards, validateStoreOptions } from './memory.js';
+export { indexBytes as storeIndexBytes } from './layout.js';
 export { StoreError, StoreOptionsError } from './errors.js';
 export { PRETOUCH_AHEAD_BYTES, SegmentPretoucher, startPretouch } from './pretouch.js';
 export { murmur3 } from './hash.js';

@@ -45,6 +45,13 @@ export interface StoreOptions {
    * flash under -M.
    */
   noEvict?: boolean;
+  /**
+   * Bytes of `memoryLimit` that other structures take (with a flash tier: this store's index and the tier's
+   * write buffer, read channels and index references; memory.ts `segmentBudget`): the segment pool gets the
+   * rest, but never less than half of the limit. 0 or absent: the pool is the whole limit, as memcached's
+   * -m is its slab memory.
+   */
+  memoryOverhead?: number;
 }
 
 /**

@@ -26,7 +26,8 @@ describe('flash memory bound (docs/flash.md memory table)', () => {
     expect(bytes.readChannels).toBe(memory.buffers.reads?.byteLength ?? 0);
     expect(bytes.other).toBe(memory.buffers.control.byteLength + memory.buffers.files.byteLength + memory.buffers.counters.byteLength);
     expect(bytes.readBuffers).toBe(threads * READ_BUFFERS_KEEP_BYTES);
-    expect(bytes.total).toBe(bytes.wbuf + bytes.index + bytes.readChannels + bytes.readBuffers + bytes.other);
+    expect(bytes.threads).toBe((1 + readers) * 10 * MiB);
+    expect(bytes.total).toBe(bytes.wbuf + bytes.index + bytes.readChannels + bytes.readBuffers + bytes.other + bytes.threads);
     // docs/flash.md: write buffer = max(ext_wbuf_size, 32 MiB, min(128 MiB, 8 x largest record)), index =
     // 52 B x pow2(tier / 1 KiB) (at most 16 M entries) + 8 B per shard, reader channels = threads x (2 MiB + 24 KiB + 32 B) + 256 B.
     const largest = Math.ceil((48 + 255 + item + 512) / 8) * 8;
@@ -36,5 +37,8 @@ describe('flash memory bound (docs/flash.md memory table)', () => {
     expect(bytes.index).toBe(52 * slots + 8 * o.shards);
     expect(g.slotsPerShard * o.shards).toBe(slots);
     expect(bytes.readChannels).toBe(readers > 0 ? threads * (2 * MiB + 1024 * 24 + 32) + 256 : 0);
+    // The part counted inside -m: everything but the index entries (48 B a slot) and the pooled read buffers.
+    expect(bytes.inLimit).toBe(bytes.wbuf + bytes.readChannels + 4 * slots + 8 * o.shards + bytes.other + bytes.threads);
+    expect(bytes.total - bytes.inLimit).toBe(48 * slots + bytes.readBuffers);
   });
 });

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_WBUF } from '../../../../server/src/cache/flash/layout.js';
 import { ItemLocation } from '../../../../server/src/cache/store/store.js';
@@ -52,6 +52,53 @@ describe('flash tier: demotion, flusher, reads', () => {
     expect(stats.get('extstore_objects_written')).toBeGreaterThan(50);
     expect(stats.get('get_extstore')).toBeGreaterThan(50);
     expect(stats.get('extstore_wbuf_dropped')).toBe(0);
+  });
+
+  test('a promoted item evicted again unchanged is not rewritten; touched (new exptime) it is', async () => {
+    const r = rig(dir);
+    const { store, tier, flusher } = r;
+    fill(r, 0, 200, sizeOf); // ~6.4 MiB through 4 MiB of RAM: the first items are on flash
+    flusher.flushOnce();
+    const key = keyOf(0);
+    const h = store.hashKey(key, 0, key.length);
+    expect(inRam(store, key)).toBe(false);
+    const before = inFlash(store, tier, key)!;
+    expect(before).not.toBeNull();
+    // Two reads within the admission window promote it; its flash copy stays.
+    for (let n = 0; n < 2; n++) {
+      await new Promise<void>((resolve) => {
+        const loc = new ItemLocation();
+        store.lock(h);
+        expect(store.lookup(h, key, 0, key.length, NOW, loc)).toBeLessThan(0);
+        store.readLocated(h, key, 0, key.length, loc, true, () => resolve());
+        store.unlock(h);
+      });
+    }
+    expect(inRam(store, key)).toBe(true);
+    const stats = (): Map<string, number> => new Map(tier.statPairs());
+    flusher.flushOnce();
+    const written = stats().get('extstore_objects_written')!;
+    store.lock(h);
+    const ref = store.find(h, key, 0, key.length, NOW);
+    expect(tier.demote(h, ref, store, NOW)).toBe(true);
+    store.unlock(h);
+    expect(stats().get('extstore_demotes_kept')).toBe(1);
+    expect(inFlash(store, tier, key)).toMatchObject({ file: before.file, offset: before.offset });
+    flusher.flushOnce();
+    expect(stats().get('extstore_objects_written')).toBe(written);
+    // A touch changes the exptime and keeps the CAS: the flash copy is stale, so it is written again.
+    store.lock(h);
+    store.setExptime(ref, NOW + 1000);
+    expect(tier.demote(h, ref, store, NOW)).toBe(true);
+    store.unlock(h);
+    expect(stats().get('extstore_demotes_kept')).toBe(1);
+    expect(inFlash(store, tier, key)?.file).toBe(IN_WBUF);
+    flusher.flushOnce();
+    expect(stats().get('extstore_objects_written')).toBe(written + 1);
+    store.lock(h);
+    store.unlink(h, store.find(h, key, 0, key.length, NOW));
+    store.unlock(h);
+    expect((await get(store, tier, key))?.equals(valueOf(0, sizeOf(0)))).toBe(true);
   });
 
   test('overwrite and delete hide the flash copy at once, and after a restart (tombstones)', async () => {
@@ -361,8 +408,46 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
   afterEach(() => removeDir(dir));
 
+  test('inline reads: small records are read on the serving thread while reads are fast; slow ones send reads to the reader for a while', async () => {
+    // inlineSlowUs -1 makes every inline read "slow": after one window of 64 the reader takes over.
+    for (const slowUs of [undefined, -1]) {
+      const sub = join(dir, `slow${slowUs ?? 'default'}`);
+      mkdirSync(sub);
+      const r = rig(sub, { readers: 1, inlineSlowUs: slowUs, paths: [{ path: sub, size: 8 * MiB }] });
+      const { store, tier, flusher } = r;
+      const reader = new FlashReader(r.memory, 0, 1);
+      fill(r, 0, 400, (i) => 1000 + (i % 50) * 1000);
+      flusher.flushOnce();
+      const onFile = [...Array(400).keys()].filter((i) => !inRam(store, keyOf(i)) && (inFlash(store, tier, keyOf(i))?.file ?? IN_WBUF) !== IN_WBUF);
+      expect(onFile.length).toBeGreaterThan(100);
+      let served = 0;
+      for (let from = 0; from < onFile.length; from += 16) {
+        const batch = onFile.slice(from, from + 16);
+        let settled = false;
+        const all = Promise.all(batch.map((i) => get(store, tier, keyOf(i)))).then((v) => { settled = true; return v; });
+        for (let n = 0; n < 1000 && !settled; n++) {
+          await new Promise((res) => setImmediate(res));
+          served += reader.serveOnce();
+        }
+        const values = await all;
+        batch.forEach((i, k) => expect(values[k]?.equals(valueOf(i, 1000 + (i % 50) * 1000))).toBe(true));
+      }
+      const stats = new Map(tier.statPairs());
+      if (slowUs === undefined) {
+        expect(stats.get('extstore_inline_reads')).toBe(onFile.length);
+        expect(served).toBe(0);
+        expect(stats.get('extstore_inline_backoffs')).toBe(0);
+      } else {
+        expect(stats.get('extstore_inline_reads')).toBe(64);
+        expect(stats.get('extstore_inline_backoffs')).toBe(1);
+        expect(served).toBe(onFile.length - 64);
+      }
+      expect(stats.get('extstore_read_errors')).toBe(0);
+    }
+  });
+
   test('reads submitted to the channel land byte-exact, in any number, wrapping the arena', async () => {
-    const r = rig(dir, { readers: 1 });
+    const r = rig(dir, { readers: 1, inlineReads: false });
     const { store, tier, flusher } = r;
     // The reader, driven by hand in this thread (its worker runs reader.run()).
     const reader = new FlashReader(r.memory, 0, 1);
@@ -392,7 +477,7 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
 
   test('a read of a file reclaimed after lookup() is a plain miss', async () => {
-    const r = rig(dir, { readers: 1, paths: [{ path: dir, size: 3 * MiB }] });
+    const r = rig(dir, { readers: 1, inlineReads: false, paths: [{ path: dir, size: 3 * MiB }] });
     const reader = new FlashReader(r.memory, 0, 1);
     fill(r, 0, 300, () => 20_000);
     r.flusher.flushOnce();
@@ -412,7 +497,7 @@ describe('flash tier: reads through a reader thread (ext_threads)', () => {
   });
 
   test('a reader that stalls: its reads become misses (read errors), later reads use the thread pool', async () => {
-    const r = rig(dir, { readers: 1, readerStallMs: 200 });
+    const r = rig(dir, { readers: 1, inlineReads: false, readerStallMs: 200 });
     fill(r, 0, 400, () => 20_000);
     r.flusher.flushOnce();
     const onFile = [...Array(400).keys()].filter((k) => !inRam(r.store, keyOf(k)) && (inFlash(r.store, r.tier, keyOf(k))?.file ?? IN_WBUF) !== IN_WBUF);

@@ -58,3 +58,35 @@ describe('cache_memlimit (setMemoryLimit within the reserve)', () => {
     expect(store.setMemoryLimit(8 * MiB)).toBe(true);
   });
 });
+
+describe('memoryOverhead: other structures counted inside -m (the flash tier case)', () => {
+  test('the pool gets the limit less the overhead; limit_maxbytes still reports the limit', () => {
+    const store = openStore(createStoreMemory({ memoryLimit: 32 * MiB, maxItemSize: MiB, shards: 2, memoryOverhead: 10 * MiB }));
+    const empty = store.stats();
+    expect(empty.limitMaxbytes).toBe(32 * MiB);
+    expect(empty.segmentsTotal).toBe(22);
+    fill(store, 'a', 6000); // 60 MiB of values
+    const full = store.stats();
+    expect(full.bytes).toBeLessThanOrEqual(22 * MiB);
+    expect(full.bytes).toBeGreaterThan(16 * MiB);
+    expect(full.segmentsTotal - full.segmentsFree).toBeLessThanOrEqual(22);
+  });
+
+  test('never less than half of the limit, and cache_memlimit keeps subtracting it', () => {
+    const store = openStore(createStoreMemory({
+      memoryLimit: 16 * MiB, maxItemSize: MiB, shards: 2, memoryReserve: 64 * MiB, memoryOverhead: 12 * MiB,
+    }));
+    expect(store.stats().segmentsTotal).toBe(8);
+    expect(store.setMemoryLimit(48 * MiB)).toBe(true);
+    expect(store.stats().segmentsTotal).toBe(36);
+    expect(store.stats().limitMaxbytes).toBe(48 * MiB);
+    fill(store, 'b', 6000);
+    expect(store.stats().bytes).toBeLessThanOrEqual(36 * MiB);
+  });
+
+  test('absent or 0: the pool is the whole limit, as memcached\'s -m', () => {
+    expect(openStore(createStoreMemory({ memoryLimit: 16 * MiB, maxItemSize: MiB, shards: 2 })).stats().segmentsTotal).toBe(16);
+    expect(openStore(createStoreMemory({ memoryLimit: 16 * MiB, maxItemSize: MiB, shards: 2, memoryOverhead: 0 })).stats().segmentsTotal).toBe(16);
+    expect(() => createStoreMemory({ memoryLimit: 16 * MiB, maxItemSize: MiB, shards: 2, memoryOverhead: -1 })).toThrow(/memoryOverhead/);
+  });
+});
