@@ -22,6 +22,12 @@ export interface SidecarProcessOptions {
   extraArgs?: string[];
   /** pino level (default warn); its log lines (stdout) are kept for `logged`. */
   logLevel?: string;
+  /**
+   * A member that first appears in the ring after start() resolves only this long after the test first saw
+   * it (default 0): cluster DNS publishes a new pod's name after its endpoint turns Ready, while a sidecar
+   * reading the ring from the API can route to it sooner.
+   */
+  newMemberDnsDelayMs?: number;
 }
 
 export class SidecarProcess {
@@ -34,6 +40,9 @@ export class SidecarProcess {
   private readonly kubeconfig: string;
   /** The mapping last written for the shim. */
   private written: Record<string, string> = {};
+  /** When each `host:port` was first seen in the ring (0: before the sidecar started). */
+  private readonly firstSeen = new Map<string, number>();
+  private started = false;
 
   constructor(private readonly c: E2ECluster, private readonly namespace: string, private readonly name: string, readonly tag = 'sidecar',
     private readonly options: SidecarProcessOptions = {}) {
@@ -44,6 +53,7 @@ export class SidecarProcess {
   async start(): Promise<void> {
     writeFileSync(this.kubeconfig, this.c.api.kubeconfigYaml());
     await this.refresh();
+    this.started = true;
     this.timer = setInterval(() => void this.refresh().catch(() => undefined), 100);
     this.port = await freePortOn('127.0.0.1');
     this.proc = spawn(process.execPath, ['--import', SHIM, SIDECAR_MAIN, '--ring-configmap', `${this.namespace}/${this.name}-ring`,
@@ -91,9 +101,14 @@ export class SidecarProcess {
     const doc = JSON.parse(((await r.json()) as { data: Record<string, string> }).data['ring.json']!) as
       { members: Member[]; previous?: { members: Member[] } };
     const map: Record<string, string> = {};
+    const now = Date.now();
+    const delay = this.options.newMemberDnsDelayMs ?? 0;
     for (const m of [...doc.members, ...(doc.previous?.members ?? [])]) {
+      const name = `${m.host}:${m.port}`;
+      if (!this.firstSeen.has(name)) this.firstSeen.set(name, this.started ? now : 0);
+      if (now < this.firstSeen.get(name)! + delay) continue;
       const ep = this.c.network.resolve(m.host, m.port);
-      if (ep) map[`${m.host}:${m.port}`] = `${ep.host}:${ep.port}`;
+      if (ep) map[name] = `${ep.host}:${ep.port}`;
     }
     const tmp = `${this.dnsFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(map));

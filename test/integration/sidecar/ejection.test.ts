@@ -2,7 +2,8 @@
  * Upstream failure handling: a killed server's keys are answered without it (gets as misses, stores with
  * SERVER_ERROR) and, after server_failure_limit consecutive failures, it is ejected; once it is back, the
  * probe after server_retry_timeout returns it to service. Under the `next` policy its keys go to the next
- * member instead. A server that accepts but never answers costs a client the request timeout, no more.
+ * member instead. A member that has never answered is probed sooner than the retry period. A server that
+ * accepts but never answers costs a client the request timeout, no more.
  */
 import net from 'node:net';
 import type { RunningServer } from '../../support/servers.js';
@@ -113,6 +114,32 @@ pylibmc.test('under the next policy an ejected member\'s keys go where libmemcac
     expect(await ask(c, `get ${k}\r\n`, 'END\r\n')).toBe(`VALUE ${k} 0 1\r\nn\r\nEND\r\n`);
     expect(await holders(members.slice(0, 2), k)).toEqual([without[i]]);
   }
+  c.close();
+}, 30_000);
+
+test('a member that has never answered (a new pod not reachable yet) is probed long before the retry period', async () => {
+  // A port nothing listens on yet, as a scale-up's new member whose name does not resolve yet.
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const ring = new RingFile();
+  cleanups.push(() => ring.remove());
+  ring.write(ringJson(1, [{ port }]));
+  // A retry period far longer than this test may run: only the joining schedule can bring the member back.
+  const sc = await fileSidecar(ring, { ...FAST, retryTimeoutMs: 600_000 });
+  cleanups.push(() => sc.stop());
+  const c = await RawClient.connect(sc.port);
+  await eventually(async () => {
+    await ask(c, 'get joining\r\n', 'END\r\n');
+    return sc.table!.upstreams[0]!.ejected;
+  }, 'ejection', 100, 20);
+  expect(await ask(c, 'set joining 0 0 1\r\nj\r\n', '\r\n')).toBe('SERVER_ERROR upstream unavailable\r\n');
+  const joined = await startUpstream(port);
+  cleanups.push(() => stopAll([joined]));
+  await eventually(() => !sc.table!.upstreams[0]!.ejected, 'the joining probe brings the member in', 300, 50);
+  expect(await ask(c, 'set joining 0 0 1\r\nj\r\n', '\r\n')).toBe('STORED\r\n');
+  expect(await ask(c, 'get joining\r\n', 'END\r\n')).toBe('VALUE joining 0 1\r\nj\r\nEND\r\n');
   c.close();
 }, 30_000);
 
