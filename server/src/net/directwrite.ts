@@ -13,13 +13,7 @@
  * records to the TCP socket. It holds one write at a time (a second one while the first is pending aborts
  * the process: `CHECK(!current_write_)`) and completes every write from an immediate. So on a TLS socket
  * writes are serial: one on the handle, the rest queued here in order, each handed over when the previous
- * one completes, as the Writable stream does (measured on bench/tls.mjs: see net/tls.ts). TLSWrap's
- * DoWrite never keeps the caller's memory: it passes the bytes to SSL_write, which encrypts them into its
- * output buffer, or copies them when SSL_write cannot take them yet (a writev is copied into one buffer
- * first). So a write handed to a TLS handle counts as taken, like one the kernel took at once: the caller
- * reuses its reply buffer, and only writes queued behind it stay pending. (Measured on bench/tls.mjs, 50
- * connections without pipelining: every reply's write otherwise swapped the reply buffer and made a new view
- * of it.)
+ * one completes, as the Writable stream does (measured on bench/tls.mjs: see net/tls.ts).
  *
  * The handle's methods (writeBuffer, writev) and the WriteWrap request type are Node internals (the
  * `stream_wrap` binding, reachable through the deprecated process.binding()). When they are not there, or
@@ -68,20 +62,14 @@ export interface WriteDone {
 }
 
 export class SocketWriter {
-  /**
-   * Writes handed over that the kernel (on a TLS socket: the TLS layer) has not taken yet, and their bytes
-   * (the socket's writableLength).
-   */
+  /** Writes handed over that the kernel has not taken yet, and their bytes (the socket's writableLength). */
   pending = 0;
   pendingBytes = 0;
   /** Whether writes bypass the Writable stream (false: Node internals missing, or forced for tests). */
   readonly direct: boolean;
   private readonly handle: StreamHandle | null;
   private readonly b: StreamWrapBinding | null;
-  /**
-   * One write on the handle at a time (TLS): `inflight` while it is there, the next ones in `queued`. Such a
-   * handle has taken the bytes once the write is on it (see the header), so only queued writes are pending.
-   */
+  /** One write on the handle at a time (TLS): `inflight` while it is there, the next ones in `queued`. */
   private readonly serial: boolean;
   private inflight = false;
   private readonly queued: (Uint8Array | Uint8Array[])[] = [];
@@ -91,20 +79,17 @@ export class SocketWriter {
   constructor(private readonly socket: Socket, private readonly onDone: WriteDone, allowDirect = true) {
     const b = allowDirect ? streamWrap() : null;
     const handle = handleOf<StreamHandle>(socket);
-    const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
-    // On a TLS socket only Node's TLSWrap is known to take one write at a time and to keep no caller memory.
-    const usable = b !== null && handle != null && typeof handle.writeBuffer === 'function' && typeof handle.writev === 'function' &&
-      (!encrypted || handle.constructor?.name === 'TLSWrap');
+    const usable = b !== null && handle != null && typeof handle.writeBuffer === 'function' && typeof handle.writev === 'function';
     this.direct = usable;
     this.b = usable ? b : null;
     this.handle = usable ? (handle as StreamHandle) : null;
-    this.serial = encrypted;
+    this.serial = (socket as { encrypted?: boolean }).encrypted === true;
   }
 
   /**
-   * Writes `data` (or `chunks`, in order, as one writev). Returns true when the kernel (on a TLS socket: the
-   * TLS layer) took all of it now: the caller may reuse the memory at once, and `onDone` will not be called
-   * for it. Otherwise the memory must stay untouched until its `onDone`.
+   * Writes `data` (or `chunks`, in order, as one writev). Returns true when the kernel took all of it now:
+   * the caller may reuse the memory at once, and `onDone` will not be called for it. Otherwise the memory
+   * must stay untouched until its `onDone`.
    */
   write(data: Uint8Array): boolean {
     return this.send(data, null);
@@ -130,7 +115,7 @@ export class SocketWriter {
       return false;
     }
     const n = this.handOver(b, handle, data, chunks);
-    if (n === 0 || this.serial) return true;
+    if (n === 0) return true;
     this.pending++;
     this.pendingBytes += n;
     return false;
@@ -211,21 +196,16 @@ export class SocketWriter {
     this.completed(err == null ? 0 : -1, n);
   };
 
-  /** @internal a write on the handle of `bytes` finished with libuv's status (0, or a negative errno). */
+  /** @internal a pending write of `bytes` finished with libuv's status (0, or a negative errno). */
   completed(status: number, bytes: number): void {
-    if (this.serial) {
-      // The write on the handle was reported taken when it was handed over: hand over the next one.
-      this.inflight = false;
-      if (status < 0 && !this.socket.destroyed) this.socket.destroy();
-      if (this.queued.length > 0) this.nextQueued();
-      return;
-    }
+    this.inflight = false;
     if (this.pending === 0) return;
     this.pending--;
     this.pendingBytes -= bytes;
     if (status < 0 && !this.socket.destroyed) this.socket.destroy();
     // After a destroy Node may still report the write in flight as done: not known to be delivered.
     this.onDone(status >= 0 && !this.socket.destroyed);
+    if (this.queued.length > 0 && !this.inflight) this.nextQueued();
   }
 
   /** Hands queued writes to the handle, oldest first, until one stays there (or the socket is gone). */
@@ -244,8 +224,8 @@ export class SocketWriter {
       const next = this.queued.shift()!;
       const chunks = Array.isArray(next) ? next : null;
       const data = chunks === null ? next as Uint8Array : null;
-      this.handOver(b, handle, data, chunks);
-      // On the handle, the TLS layer has the bytes (or the socket failed): a pending write no longer needed.
+      if (this.handOver(b, handle, data, chunks) > 0) break;
+      // Taken at once: a pending write that completed.
       this.pending--;
       this.pendingBytes -= byteLength(data, chunks);
       this.onDone(!this.socket.destroyed);
