@@ -10,9 +10,14 @@ export const DATA_DIR = '/data';
 export const FLASH_DIR = `${DATA_DIR}/flash`;
 export const CONTAINER_NAME = 'cachalot';
 
-/** Heap, thread stacks, connection buffers and the index sit beside the RAM tier; 64 MiB + 1/8 of the tier
- * covers them with room (the server allocates its store up front, so usage does not creep past this). */
-const MEMORY_OVERHEAD_FIXED_MIB = 64;
+/** Beside `-m`: Node's runtime, the index, connection buffers, the flash tier's part that does not fit in `-m`
+ * (with a small `-m` the RAM tier keeps half of it) and each worker thread's own heap. A server filled to
+ * `-m` with 100 B .. 100 KiB values and the flash tier on peaked at 206 MiB (`-m 64 -t 1`), 318 MiB
+ * (`-m 64 -t 8`, ~16 MiB per thread), 449 MiB (`-m 256 -t 4`) and 1,262 MiB (`-m 1024 -t 2`, the CR's
+ * defaults): 1/8 of `-m` + 128 MiB + 24 MiB per thread covers each with 50 MiB or more to spare, where the
+ * former 1/8 + 64 MiB left the defaults 46 MiB short of their peak (an OOM kill once the cache fills). */
+const MEMORY_OVERHEAD_FIXED_MIB = 128;
+const MEMORY_OVERHEAD_PER_THREAD_MIB = 24;
 const MEMORY_OVERHEAD_FRACTION = 0.125;
 /** The flash log files are given 90% of the claim: filesystem metadata and the file being reclaimed need the rest. */
 const FLASH_USABLE_FRACTION = 0.9;
@@ -46,7 +51,7 @@ export function defaultContainerSecurityContext(): KubeFields {
 
 export function derivedResources(spec: ResolvedSpec): ResourceRequirements {
   const memMiB = mebibytes(quantityBytes(spec.memory));
-  const total = Math.ceil(memMiB * (1 + MEMORY_OVERHEAD_FRACTION) + MEMORY_OVERHEAD_FIXED_MIB);
+  const total = Math.ceil(memMiB * (1 + MEMORY_OVERHEAD_FRACTION) + MEMORY_OVERHEAD_FIXED_MIB + MEMORY_OVERHEAD_PER_THREAD_MIB * spec.threads);
   // No CPU limit: CFS throttling shows up as tail latency in a cache; request one core per worker thread.
   return { requests: { cpu: String(spec.threads), memory: `${total}Mi` }, limits: { memory: `${total}Mi` } };
 }

@@ -59,7 +59,7 @@ describe('builders', () => {
   });
 
   it('resources are derived from memory and threads when absent, taken verbatim when given', () => {
-    expect(derivedResources(withDefaults({ memory: '1Gi', threads: 3 }))).toEqual({ requests: { cpu: '3', memory: '1216Mi' }, limits: { memory: '1216Mi' } });
+    expect(derivedResources(withDefaults({ memory: '1Gi', threads: 3 }))).toEqual({ requests: { cpu: '3', memory: '1352Mi' }, limits: { memory: '1352Mi' } });
     const given = { requests: { cpu: '1', memory: '3Gi' }, limits: { memory: '3Gi' } };
     expect(anyOf(buildStatefulSet(cluster({ resources: given }))).spec.template.spec.containers[0].resources).toEqual(given);
     expect(terminationGraceSeconds(withDefaults({ memory: '100Mi' }))).toBe(36);
