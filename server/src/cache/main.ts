@@ -17,7 +17,8 @@ import { Clock } from '../runtime/clock.js';
 import { startMetricsServer } from './metrics/http.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 import { watchAuthFile } from '../runtime/authfile.js';
-import { createTlsCell, markTlsRefresh } from '../net/tls.js';
+import { createTlsCell, markTlsRefresh, tlsGeneration } from '../net/tls.js';
+import { readSecurityBytes } from './security-config.js';
 import { watchCertFiles } from '../net/certfiles.js';
 import { DirLocks, FlashError, LogFlashTier, createFlashMemory, flashMemoryBytes, validateFlashOptions, startFlusher, startReader, stopFlusher, type FlashMemory, type FlashOptions, type FlusherMessage } from './flash/flash.js';
 import { RingPurger } from './purge.js';
@@ -142,10 +143,25 @@ function run(config: ServerConfig): void {
   // -Y: reloaded on SIGHUP (as memcached) and when the file changes; -Z: the refresh_certs cell. memcached's
   // first certificate load happens before its clock starts, at current_time 0; so does this one.
   const security = config.security;
-  if (security.authFile !== '') watchAuthFile(security.authFile, '-Y', log, (bytes) => broadcast({ type: 'auth', bytes }));
+  const firstBytes = readSecurityBytes(security);
+  if (typeof firstBytes === 'string') {
+    // The files were checked while parsing the flags; they changed since and no longer load.
+    process.stderr.write(`cachalot-server: ${firstBytes}\n`);
+    process.exit(EX_USAGE);
+  }
+  // Workers started later (threads after the first, replacements) start from the latest bytes.
+  const securityBytes = firstBytes;
+  if (security.authFile !== '') {
+    watchAuthFile(security.authFile, '-Y', log, (bytes) => {
+      securityBytes.auth = bytes;
+      broadcast({ type: 'auth', bytes });
+    });
+  }
   const tlsCell = security.tls ? createTlsCell(0) : undefined;
   if (tlsCell !== undefined && security.sslRefreshOnChange) {
     watchCertFiles(security, log, (bytes) => {
+      securityBytes.certs = bytes;
+      securityBytes.certsGeneration = tlsGeneration(tlsCell);
       markTlsRefresh(tlsCell, clock.now());
       broadcast({ type: 'certs', bytes });
     });
@@ -251,7 +267,7 @@ function run(config: ServerConfig): void {
   };
 
   const spawn = (index: number, fd?: number): void => {
-    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory, tlsCell, prefixStats };
+    const init: WorkerInit = { index, config, store: storeMemory, counters: counterMemory, processStarted: clock.processStarted, clock: clockMemory, fd, flash: flashMemory, tlsCell, securityBytes, prefixStats };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     worker.on('message', onWorkerMessage(index));
     worker.on('error', (err) => {

@@ -6,6 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadAuthFile } from '../runtime/authfile.js';
+import { AuthTable } from '../protocol/asciiauth.js';
+import type { CertBytes } from '../net/certfiles.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, MAX_HANDSHAKE_TIMEOUT_S, TLS_MIN_VERSIONS } from '../net/tls.js';
 
 /** memcached's ssl_verify_mode values: SSL_VERIFY_NONE, _PEER, _PEER|_FAIL_IF_NO_PEER_CERT, _PEER|_CLIENT_ONCE. */
@@ -105,4 +107,41 @@ export function checkSecurity(sec: SecurityConfig): string | undefined {
   }
   const material = loadServerMaterial(sec, readFileSync);
   return typeof material === 'string' ? material : undefined;
+}
+
+/** The security files' bytes as the main thread read and checked them: what every worker starts from. */
+export interface SecurityBytes {
+  auth?: Uint8Array;
+  certs?: CertBytes;
+  /** The refresh_certs generation (net/tls.ts) when `certs` were read: 0 at start. */
+  certsGeneration?: number;
+}
+
+/**
+ * Reads each security file once and checks those very bytes. Workers start from them rather than reading
+ * the files themselves: a worker reading a certificate and key pair while they are being replaced would
+ * see a mismatched pair and stop the whole process (seen with -t 2, a test swapping the files at start).
+ */
+export function readSecurityBytes(sec: SecurityConfig): SecurityBytes | string {
+  const out: SecurityBytes = {};
+  try {
+    if (sec.authFile !== '') {
+      const bytes = readFileSync(sec.authFile);
+      const table = AuthTable.parse(bytes);
+      if (typeof table === 'string') return `-Y ${sec.authFile}: the auth file ${table}`;
+      out.auth = bytes;
+    }
+  } catch (err) {
+    return `-Y ${sec.authFile}: cannot read the auth file: ${(err as Error).message}`;
+  }
+  if (!sec.tls) return out;
+  const read = new Map<string, Buffer>();
+  const material = loadServerMaterial(sec, (path) => {
+    const b = readFileSync(path);
+    read.set(path, b);
+    return b;
+  });
+  if (typeof material === 'string') return material;
+  out.certs = { cert: read.get(sec.sslChainCert)!, key: read.get(sec.sslKey)!, ...(sec.sslCaCert !== '' ? { ca: read.get(sec.sslCaCert)! } : {}) };
+  return out;
 }

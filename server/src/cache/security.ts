@@ -1,15 +1,14 @@
 /**
  * A worker's security pieces, built from the configuration: the ASCII-auth gate (-Y) and the TLS side of
- * the cache port (-Z). The main thread has already checked the files (security-config.ts); loading them
- * again here can only fail if they changed in between, which stops the worker with the same message.
+ * the cache port (-Z), from the files' bytes the main thread read and checked (security-config.ts
+ * readSecurityBytes, and the latest reload after it), so a worker never reads a pair of files mid-swap.
  */
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { AsciiAuth, AuthTable } from './engine/auth.js';
-import { loadAuthFile } from '../runtime/authfile.js';
 import { loadServerMaterial, ServerTls } from '../net/tls.js';
 import { C, type CounterReader, type Counters } from './metrics/counters.js';
-import type { SecurityConfig } from './security-config.js';
+import type { SecurityBytes, SecurityConfig } from './security-config.js';
 import type { StatLines } from './metrics/stats-source.js';
 import type { CertBytes } from '../net/certfiles.js';
 
@@ -32,17 +31,27 @@ export interface SecurityLog {
   error(obj: object, msg: string): void;
 }
 
-export function openSecurity(sec: SecurityConfig, tlsCell: SharedArrayBuffer | undefined, counters: Counters,
+export function openSecurity(sec: SecurityConfig, bytes: SecurityBytes, tlsCell: SharedArrayBuffer | undefined, counters: Counters,
   reader: CounterReader, now: () => number, log: SecurityLog): WorkerSecurity {
   let auth: AsciiAuth | undefined;
   if (sec.authFile !== '') {
-    const table = loadAuthFile(sec.authFile);
+    const table = bytes.auth === undefined ? `the main thread sent no auth file` : AuthTable.parse(Buffer.from(bytes.auth));
     if (typeof table === 'string') throw new Error(`-Y ${sec.authFile}: ${table}`);
     auth = new AsciiAuth(table, counters);
   }
   let tls: ServerTls | undefined;
   if (sec.tls && tlsCell !== undefined) {
-    const material = loadServerMaterial(sec);
+    const certs = bytes.certs;
+    const byPath = new Map<string, Buffer>();
+    if (certs !== undefined) {
+      byPath.set(sec.sslChainCert, Buffer.from(certs.cert)).set(sec.sslKey, Buffer.from(certs.key));
+      if (certs.ca !== undefined) byPath.set(sec.sslCaCert, Buffer.from(certs.ca));
+    }
+    const material = loadServerMaterial(sec, (path) => {
+      const b = byPath.get(path);
+      if (b === undefined) throw new Error(`${path}: the main thread sent no bytes for it`);
+      return b;
+    });
     if (typeof material === 'string') throw new Error(material);
     tls = new ServerTls(sec, material, tlsCell, {
       now,
@@ -50,7 +59,7 @@ export function openSecurity(sec: SecurityConfig, tlsCell: SharedArrayBuffer | u
         counters.row[C.ssl_handshake_errors]++;
       },
       reloadFailed: (message) => log.error({}, `refresh_certs on another thread: ${message}; this thread keeps the files it had`),
-    });
+    }, bytes.certsGeneration ?? 0);
   }
   const serverTls = tls;
   return {

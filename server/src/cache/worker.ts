@@ -23,6 +23,7 @@ import { PrefixStats, type PrefixStatsMemory } from './metrics/prefix-stats.js';
 import { ServerStats } from './metrics/stats-source.js';
 import type { ServerConfig } from './config.js';
 import { openSecurity } from './security.js';
+import type { SecurityBytes } from './security-config.js';
 import type { CertBytes } from '../net/certfiles.js';
 
 export interface WorkerInit {
@@ -39,6 +40,8 @@ export interface WorkerInit {
   flash?: FlashMemory;
   /** -Z: the shared TLS cell (net/tls.ts). */
   tlsCell?: SharedArrayBuffer;
+  /** -Y and -Z: the files' latest bytes the main thread read and checked. */
+  securityBytes: SecurityBytes;
   /** `stats detail`'s table, one for all workers. */
   prefixStats: PrefixStatsMemory;
 }
@@ -72,7 +75,7 @@ function main(): void {
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;
   let accepting = true;
-  const security = openSecurity(config.security, init.tlsCell, counters, reader, () => clock.now(), log);
+  const security = openSecurity(config.security, init.securityBytes, init.tlsCell, counters, reader, () => clock.now(), log);
 
   const stats = new ServerStats({
     store,

@@ -129,6 +129,11 @@ export function createTlsCell(refreshTime: number): SharedArrayBuffer {
   return sab;
 }
 
+/** The count of refresh_certs so far (any thread). */
+export function tlsGeneration(cell: SharedArrayBuffer): number {
+  return Atomics.load(new Int32Array(cell), TLS_GENERATION);
+}
+
 /** Records a reload done outside refresh_certs (the main thread's file watch) for time_since_server_cert_refresh. */
 export function markTlsRefresh(cell: SharedArrayBuffer, refreshTime: number): void {
   Atomics.store(new Int32Array(cell), TLS_REFRESH_TIME, refreshTime);
@@ -154,10 +159,14 @@ export class ServerTls {
    */
   private readonly pending = new Map<string, (secure: TLSSocket) => void>();
 
+  /**
+   * `generation`: the cell's refresh_certs generation when `material` was read; a later refresh_certs on
+   * another thread (one that ran while this worker was starting) makes the first accept reload the files.
+   */
   constructor(private readonly files: ServerTlsFiles, material: ServerMaterial, cell: SharedArrayBuffer,
-    private readonly hooks: ServerTlsHooks) {
+    private readonly hooks: ServerTlsHooks, generation: number = tlsGeneration(cell)) {
     this.cell = new Int32Array(cell);
-    this.generation = Atomics.load(this.cell, TLS_GENERATION);
+    this.generation = generation;
     const mode = files.sslVerifyMode;
     this.server = new TlsServer({
       // tls.Server builds its context from these (a `secureContext` option would be ignored).

@@ -313,6 +313,31 @@ gate.describe('-Z TLS, against memcached -Z', () => {
     }
   }, 40_000);
 
+  it('worker threads start from the files the server checked: a key replaced at start does not stop it', async () => {
+    const c = certs!;
+    copyFileSync(c.serverCert, join(tlsDir, 'chain.pem'));
+    copyFileSync(c.serverKey, join(tlsDir, 'key.pem'));
+    const server = await startCachalotServer({
+      threads: 4, metrics: false,
+      extra: ['-Z', '-o', `ssl_chain_cert=${join(tlsDir, 'chain.pem')},ssl_key=${join(tlsDir, 'key.pem')}`],
+    });
+    try {
+      // The first worker listens; the others are still starting. A key that no longer fits the certificate
+      // (a renewal half written) must not reach them: they serve what the main thread checked at start.
+      copyFileSync(c.otherKey, join(tlsDir, 'key.pem'));
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(server.server.process.exitCode).toBeNull();
+      for (let i = 0; i < 8; i++) {
+        const fresh = await connectTls(server.port, { ca: c.ca });
+        expect(servedName(fresh.socket)).toBe('cachalot-a');
+        fresh.client.close();
+      }
+      expect(await statValue(server.port, 'threads')).toBe(4);
+    } finally {
+      await stopServer(server.server);
+    }
+  }, 40_000);
+
   it('-o ssl_refresh_on_change serves changed files to new connections without refresh_certs, once they fit', async () => {
     const c = certs!;
     const watched = mkdtempSync(join(tmpdir(), 'cachalot-tls-watch-'));
