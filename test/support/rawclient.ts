@@ -162,3 +162,22 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+/**
+ * Sends each step on its own and collects the bytes that came back for it: every step of such a script has a
+ * reply (or the peer closes), so the first line is awaited (a loaded machine may take a while), then whatever
+ * follows until the peer is quiet for `quietMs`. A close ends the transcript, marked `<closed>`.
+ */
+export async function transcript(client: RawClient, steps: readonly string[], quietMs = 150): Promise<string[]> {
+  const replies: string[] = [];
+  for (const step of steps) {
+    await client.send(step);
+    const first = await client.read((d) => d.length >= 2 && d[d.length - 1] === 10, 5_000, 5_000);
+    const rest = first.end === 'terminator' ? await client.read(() => false, quietMs, 5_000) : first;
+    const data = first === rest ? first.data : Buffer.concat([first.data, rest.data]);
+    replies.push(data.toString('latin1') + (rest.end === 'eof' ? '<closed>' : ''));
+    if (rest.end === 'eof') break;
+  }
+  return replies;
+}
+

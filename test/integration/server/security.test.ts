@@ -7,31 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startMemcached, stopServer, type RunningServer } from '../../support/servers.js';
-import { RawClient } from '../../support/rawclient.js';
+import { RawClient, transcript } from '../../support/rawclient.js';
 import { runToExit, startCachalotServer, waitFor, type Cachalot } from '../../support/cachalot.js';
 import { makeCerts, type TestCerts } from '../../support/certs.js';
 import { connectTls, servedName } from '../../support/tlsclient.js';
 import { requireOpenssl } from '../../support/prereq.js';
 
 const EX_USAGE = 64;
-const QUIET_MS = 150;
-
-/**
- * Sends each step on its own and collects the bytes that came back for it: every step of these scripts has a
- * reply, so the first line is awaited (a loaded machine may take a while), then whatever follows until the
- * server is quiet.
- */
-async function transcript(client: RawClient, steps: readonly string[]): Promise<string[]> {
-  const replies: string[] = [];
-  for (const step of steps) {
-    await client.send(step);
-    const first = await client.read((d) => d.length >= 2 && d[d.length - 1] === 10, 5_000, 5_000);
-    const rest = first.end === 'terminator' ? await client.read(() => false, QUIET_MS, 5_000) : first;
-    const data = first === rest ? first.data : Buffer.concat([first.data, rest.data]);
-    replies.push(data.toString('latin1') + (rest.end === 'eof' ? '<closed>' : ''));
-  }
-  return replies;
-}
 
 /** The lines of a stats reply with these names, in order. */
 function statLines(reply: string, names: readonly string[]): string[] {

@@ -12,27 +12,10 @@ import type { Sidecar } from '../../../server/src/sidecar/sidecar.js';
 import { RawClient, RingFile, ask, eventually, fileSidecar, ringJson, startUpstream, stopAll } from './helpers.js';
 import { REPO_ROOT, startMemcached, type RunningServer } from '../../support/servers.js';
 import { requirePrereq } from '../../support/prereq.js';
+import { transcript } from '../../support/rawclient.js';
 
-const QUIET_MS = 150;
 const EX_USAGE = 64;
 const SIDECAR_MAIN = join(REPO_ROOT, 'dist', 'server', 'src', 'sidecar', 'main.js');
-
-/**
- * Sends each step on its own and collects the bytes that came back for it: every step has a reply (or
- * closes the connection), so the first line is awaited, then whatever follows until the peer is quiet.
- */
-async function transcript(client: RawClient, steps: readonly string[]): Promise<string[]> {
-  const replies: string[] = [];
-  for (const step of steps) {
-    await client.send(step);
-    const first = await client.read((d) => d.length >= 2 && d[d.length - 1] === 10, 5_000, 5_000);
-    const rest = first.end === 'terminator' ? await client.read(() => false, QUIET_MS, 5_000) : first;
-    const data = first === rest ? first.data : Buffer.concat([first.data, rest.data]);
-    replies.push(data.toString('latin1') + (rest.end === 'eof' ? '<closed>' : ''));
-    if (rest.end === 'eof') break;
-  }
-  return replies;
-}
 
 function statLines(reply: string): string[] {
   return reply.split('\r\n').filter((l) => l.startsWith('STAT auth_cmds ') || l.startsWith('STAT auth_errors '));
