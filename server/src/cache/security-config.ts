@@ -5,7 +5,6 @@
  * the server with a message naming the flag (memcached exits with EX_USAGE for these too).
  */
 import { readFileSync } from 'node:fs';
-import { loadAuthFile } from '../runtime/authfile.js';
 import { AuthTable } from '../protocol/asciiauth.js';
 import type { CertBytes } from '../net/certfiles.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_S, loadServerMaterial, MAX_HANDSHAKE_TIMEOUT_S, TLS_MIN_VERSIONS } from '../net/tls.js';
@@ -92,21 +91,23 @@ export function applySecuritySuboption(sec: SecurityConfig, key: string, value: 
  * Reading the files here (not only when a worker starts) gives the operator one clear exit code 64.
  */
 export function checkSecurity(sec: SecurityConfig): string | undefined {
-  if (sec.authFile !== '') {
-    const loaded = loadAuthFile(sec.authFile);
-    if (typeof loaded === 'string') return `-Y ${sec.authFile}: ${loaded}`;
-  }
+  const flags = tlsFlagProblem(sec);
+  // The auth file's problem comes first; the TLS files are read only when the flags name them all.
+  const files = readSecurityBytes(flags === undefined ? sec : { ...sec, tls: false });
+  return typeof files === 'string' ? files : flags;
+}
+
+/** A combination of the TLS flags that cannot work, whatever the files hold. */
+function tlsFlagProblem(sec: SecurityConfig): string | undefined {
   if (!sec.tls) {
-    if (sec.sslOptionsGiven.length > 0) return `-o ${sec.sslOptionsGiven[0]} needs -Z (TLS is off)`;
-    return undefined;
+    return sec.sslOptionsGiven.length > 0 ? `-o ${sec.sslOptionsGiven[0]} needs -Z (TLS is off)` : undefined;
   }
   if (sec.sslChainCert === '') return '-Z needs -o ssl_chain_cert=FILE (the server certificate chain, PEM)';
   if (sec.sslKey === '') return '-Z needs -o ssl_key=FILE (the server private key, PEM)';
   if (sec.sslVerifyMode === VERIFY_REQUIRE && sec.sslCaCert === '') {
     return '-o ssl_verify_mode=2 needs -o ssl_ca_cert=FILE (the CA that signs client certificates)';
   }
-  const material = loadServerMaterial(sec, readFileSync);
-  return typeof material === 'string' ? material : undefined;
+  return undefined;
 }
 
 /** The security files' bytes as the main thread read and checked them: what every worker starts from. */
