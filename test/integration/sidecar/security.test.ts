@@ -42,6 +42,21 @@ async function authStats(pair: string): Promise<{ cmds: number; errors: number; 
   }
 }
 
+/**
+ * Whether the server accepts `pair` now (one auth command of its own, like authStats's): a rotation reaches
+ * the server when its file watcher reloads, so the first tries after a write may be refused.
+ */
+async function accepts(pair: string): Promise<boolean> {
+  statAsks++;
+  const c = certs!;
+  const { client } = await connectTls(server!.port, { ca: c.ca, cert: c.clientCert, key: c.clientKey });
+  try {
+    return (await ask(client, `set a 0 0 ${pair.length}\r\n${pair}\r\n`, '\r\n')) === 'STORED\r\n';
+  } finally {
+    client.close();
+  }
+}
+
 requireOpenssl().describe('sidecar with --tls-ca/--tls-cert/--tls-key and --auth-file', () => {
   let serverAuth = '';
   let sidecarAuth = '';
@@ -85,7 +100,8 @@ requireOpenssl().describe('sidecar with --tls-ca/--tls-cert/--tls-key and --auth
 
     // Rotation: the server accepts both, the sidecar switches, the server drops the old one.
     writeFileSync(serverAuth, 'alice:secret\ncarol:new-one\n');
-    await eventually(async () => (await authStats('carol new-one')).cmds > 0, 'server accepts the new credential');
+    await eventually(async () => (await accepts('carol new-one')) && (await authStats('carol new-one')).cmds > 0,
+      'server accepts the new credential');
     writeFileSync(sidecarAuth, 'carol new-one\n');
     writeFileSync(serverAuth, 'carol:new-one\n');
     const start = await authStats('carol new-one');
