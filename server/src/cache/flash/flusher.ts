@@ -544,6 +544,9 @@ export class Flusher {
       for (let n = 0; n < 10_000 && this.flushOnce() > 0; n++);
       if (Atomics.load(c, K_STOP) === 1) {
         for (let n = 0; n < 100_000 && this.flushOnce() > 0; n++);
+        // A flush_all N that arrived during the passes above, just before the stop: saved now, or the
+        // restart would not apply it.
+        this.checkDelayedFlush(Math.floor(Date.now() / 1000) - started);
         this.close();
         clearInterval(keepAlive);
         Atomics.store(c, K_STOPPED, 1);
