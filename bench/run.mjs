@@ -16,7 +16,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { RUN_DEFAULT_SCENARIOS, recordReport } from './report.mjs';
-import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -65,6 +65,10 @@ const USAGE = `usage: node bench/run.mjs [options]      (npm run bench -- [optio
   --baseline FILE       another build's server entry point (e.g. a checkout of the previous commit,
                         built): run as a third side in every round of a-g, each build's ratio to
                         memcached reported per round, so a change's effect is read against the spread
+  --no-pin              scenarios a-d and p: do not pin (by default, on a machine of 2 or more CPUs with
+                        taskset, the server runs on CPU 0 and the load generator on CPU 1, so that the two
+                        do not take turns on one core and the server's threads share one core as
+                        memcached -t 1's do)
   --json FILE           also write every measurement as JSON (for tracking runs over time)
   --micro               also run bench/micro/engine.mjs (the request path without sockets) into the report
   --results FILE        where to record the markdown report (bench/RESULTS.md); --no-results to skip
@@ -78,6 +82,7 @@ function parseArgs(argv) {
     quick: false, scenarios: null, warmup: null, duration: null, against: 'cachalot', genA: 'memaslap',
     mem: 1024, requests: null, traceKeys: 1000000, traceMem: 64, traceValue: 1000, items: null, itemsMem: 4096,
     fillFactor: 2, metricsPort: 0, rounds: 1, micro: false, json: null, flashSize: null, flashItems: null, flashDir: tmpdir(), sidecar: DEFAULT_SIDECAR_MAIN, results: RESULTS, cachalot: DEFAULT_CACHALOT_MAIN, baseline: null,
+    pin: availableParallelism() >= 2 && onPath('taskset'),
   };
   const num = (name, v, min, max) => {
     const n = Number(v);
@@ -105,6 +110,7 @@ function parseArgs(argv) {
         if (v !== 'memaslap' && v !== 'node') throw new UsageError('--gen-a must be memaslap or node');
         o.genA = v; i++; break;
       case '--micro': o.micro = true; break;
+      case '--no-pin': o.pin = false; break;
       case '--json': o.json = v; i++; break;
       case '--flash-size': o.flashSize = num(a, v, 16, 1024 * 1024); i++; break;
       case '--flash-items': o.flashItems = num(a, v, 1000, 1e8); i++; break;
@@ -191,10 +197,22 @@ function freePort() {
   });
 }
 
+/** The server's and the load generator's CPUs when pinned (--no-pin: null). */
+const SERVER_CPU = 0;
+const GENERATOR_CPU = 1;
+
+/**
+ * `cmd args` on CPU `cpu` (taskset execs it: the pid stays the command's, and threads it starts inherit
+ * the mask), or as is when `cpu` is null.
+ */
+function pinned(cmd, args, cpu) {
+  return cpu === null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
 /** Runs a command to completion with a time bound; resolves { code, stdout, stderr }. */
-function run(cmd, args, { timeoutMs, ownGroup = false }) {
+function run(cmd, args, { timeoutMs, ownGroup = false, cpu = null }) {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup }));
+    const child = track(spawn(...pinned(cmd, args, cpu), { stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup }));
     child.ownGroup = ownGroup;
     let stdout = '';
     let stderr = '';
@@ -236,25 +254,25 @@ function procMemory(pid) {
  * Starts memcached or cachalot on a free loopback port and waits until it answers `version`.
  * `side` is 'A' (always memcached) or 'B' (cachalot, or memcached with --against memcached).
  */
-async function startServer(kind, memMiB, opts, extra = []) {
+async function startServer(kind, memMiB, opts, extra = [], cpu = null) {
   const port = await freePort();
   const common = ['-p', String(port), '-l', '127.0.0.1', '-t', '1', '-m', String(memMiB), ...extra];
   if (kind === 'memcached') {
     const args = [...common, '-U', '0'];
     if (process.getuid?.() === 0) args.push('-u', 'root'); // memcached refuses to run as root without -u
-    return launch(kind, MEMCACHED, args, port, null);
+    return launch(kind, MEMCACHED, args, port, null, cpu);
   }
   if (!existsSync(opts.cachalot)) {
     throw new Error(`${opts.cachalot} does not exist: run \`npm run build\`, or validate the harness with --against memcached`);
   }
-  return launchNode(kind, opts.cachalot, common, port, opts.metricsPort || (await freePort()));
+  return launchNode(kind, opts.cachalot, common, port, opts.metricsPort || (await freePort()), cpu);
 }
 
 /**
  * Starts one of our Node entry points. The metrics port flag is not settled everywhere: try
  * `--metrics-port N`, then memcached-style `-o metrics_port=N`, then no flag (the default port).
  */
-async function launchNode(kind, entry, args, port, metricsPort) {
+async function launchNode(kind, entry, args, port, metricsPort, cpu = null) {
   const attempts = [
     [['--metrics-port', String(metricsPort), '--metrics-listen', '127.0.0.1'], metricsPort],
     [['-o', `metrics_port=${metricsPort}`], metricsPort],
@@ -263,7 +281,7 @@ async function launchNode(kind, entry, args, port, metricsPort) {
   for (let i = 0; ; i++) {
     const [flags, mport] = attempts[i];
     try {
-      return await launch(kind, process.execPath, [entry, ...args, ...flags], port, mport);
+      return await launch(kind, process.execPath, [entry, ...args, ...flags], port, mport, cpu);
     } catch (err) {
       if (!err.exitedEarly || i === attempts.length - 1) throw err;
       process.stderr.write(`bench: ${kind} exited with \`${flags.join(' ')}\` (${err.message.split('\n')[0].slice(0, 200)}); trying the next way\n`);
@@ -271,8 +289,8 @@ async function launchNode(kind, entry, args, port, metricsPort) {
   }
 }
 
-async function launch(kind, cmd, args, port, metricsPort) {
-  const proc = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+async function launch(kind, cmd, args, port, metricsPort, cpu = null) {
+  const proc = track(spawn(...pinned(cmd, args, cpu), { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 8192) stderr += d; });
   let exited = null;
@@ -286,7 +304,7 @@ async function launch(kind, cmd, args, port, metricsPort) {
     }
     if (await answersVersion(port)) {
       return {
-        kind, proc, pid: proc.pid, port, metricsPort, command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' '),
+        kind, proc, pid: proc.pid, port, metricsPort, cpu, command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' '),
         /** Why it died, if it did: its exit status and the end of its stderr. */
         death: () => (exited ? `${kind} exited (code ${exited.code}, signal ${exited.sig}): ${stderr.trim().slice(-300)}` : null),
       };
@@ -399,13 +417,13 @@ async function heapUsed(server) {
 // Load generators
 
 async function runLoadgen(server, args, timeoutMs) {
-  return runLoadgenOn([server.port], [server.pid], args, timeoutMs);
+  return runLoadgenOn([server.port], [server.pid], args, timeoutMs, server.cpu === null ? null : GENERATOR_CPU);
 }
 
 /** loadgen over several ports (connections spread over them), CPU read for several processes. */
-async function runLoadgenOn(ports, pids, args, timeoutMs) {
+async function runLoadgenOn(ports, pids, args, timeoutMs, cpu = null) {
   const argv = [LOADGEN, '--port', ports.join(','), '--cpu-pid', pids.join(','), ...args];
-  const { code, stdout } = await run(process.execPath, argv, { timeoutMs });
+  const { code, stdout } = await run(process.execPath, argv, { timeoutMs, cpu });
   if (code !== 0) throw new Error(`loadgen exited with code ${code}`);
   const r = JSON.parse(stdout.trim().split('\n').pop());
   r.generator = `node bench/loadgen.mjs ${args.join(' ')}`;
@@ -424,14 +442,15 @@ async function runMemaslap(server, o, tmp) {
   writeFileSync(cfg, 'key\n16 16 1\nvalue\n100 100 1\ncmd\n0 0.0909\n1 0.9091\n');
   const base = ['-s', `127.0.0.1:${server.port}`, '-F', cfg, '-c', '50', '-T', '1'];
   const wrap = (args) => ['-c', `${MEMASLAP} "$@"; rc=$?; times; exit $rc`, 'memaslap', ...args];
+  const cpu = server.cpu === null ? null : GENERATOR_CPU;
   if (o.warmup > 0) {
-    const w = await run('bash', wrap([...base, '-t', `${o.warmup}s`]), { timeoutMs: (o.warmup + 60) * 1000, ownGroup: true });
+    const w = await run('bash', wrap([...base, '-t', `${o.warmup}s`]), { timeoutMs: (o.warmup + 60) * 1000, ownGroup: true, cpu });
     if (w.code !== 0) throw new Error(`memcaslap warm-up exited with ${w.code}`);
   }
   const args = [...base, '-t', `${o.duration}s`, '-S', `${o.duration}s`];
   const tick0 = procTicks(server.pid);
   const t0 = performance.now();
-  const { code, stdout } = await run('bash', wrap(args), { timeoutMs: (o.duration + 60) * 1000, ownGroup: true });
+  const { code, stdout } = await run('bash', wrap(args), { timeoutMs: (o.duration + 60) * 1000, ownGroup: true, cpu });
   const wall = (performance.now() - t0) / 1000;
   const ticks = procTicks(server.pid) - tick0;
   if (code !== 0) throw new Error(`memcaslap exited with ${code}`);
@@ -515,7 +534,7 @@ function loadArgs(id, o) {
 const PACED_SHARE = 0.45;
 
 async function memcachedSaturation(o) {
-  const server = await startServer('memcached', o.mem, o);
+  const server = await startServer('memcached', o.mem, o, [], o.pin ? SERVER_CPU : null);
   try {
     const r = await runLoadgen(server, loadArgs('a', o), (o.warmup + o.duration + 180) * 1000);
     return r.opsPerSec;
@@ -533,7 +552,8 @@ async function runSide(id, kind, o, tmp) {
     flashDir = mkdtempSync(join(o.flashDir, `cachalot-bench-flash-${kind}-`));
     scratchDirs.add(flashDir);
   }
-  const server = await startServer(kind, mem, o, flashDir ? flashArgs(kind, flashDir, o.flashSize) : []);
+  const cpu = o.pin && spec.kind === 'load' ? SERVER_CPU : null;
+  const server = await startServer(kind, mem, o, flashDir ? flashArgs(kind, flashDir, o.flashSize) : [], cpu);
   try {
     const loadBefore = loadavg()[0];
     let r;
@@ -1136,6 +1156,7 @@ async function main() {
     '',
     `- machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.mem} RAM, Linux ${machine.kernel}; node ${machine.node}; ${machine.memcached}; commit ${machine.commit}`,
     `- servers: memcached \`-t 1 -U 0\`, ${o.against === 'memcached' ? 'memcached again as the second server (harness validation: ratios should be ~1.0)' : 'cachalot `node dist/server/src/cache/main.js -t 1`'}, one after the other, each on a fresh process; -m as noted per scenario`,
+    `- CPUs: ${o.pin ? `scenarios a-d and p run each server on CPU ${SERVER_CPU} and the load generator on CPU ${GENERATOR_CPU} (taskset); the others are not pinned` : 'not pinned (--no-pin)'}`,
     `- load average (1/5/15 min) at start: ${load0.map((x) => x.toFixed(2)).join(' ')}; at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on this machine makes the numbers noisy)`,
     `- warm-up ${o.warmup} s, measured ${o.duration} s per side for a-d; CPU from /proc/PID/stat utime+stime at CLK_TCK ${CLK_TCK}`,
     '',
