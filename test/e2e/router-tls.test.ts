@@ -12,8 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { requireOpenssl } from '../support/prereq.js';
+import { handshakeTls } from '../support/tlsclient.js';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { serverDnsNames } from '../../operator/src/builders/certificate.js';
 import { Mc, sequentialSteps, startCluster, waitUntil, type E2ECluster } from './harness.js';
@@ -58,25 +59,10 @@ let service = { host: '', port: 0 };
 
 /** A TLS connection to the client Service, verifying the router's certificate for the Service's name. */
 function viaService(withCert: boolean): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({
-      host: service.host, port: service.port, ca: certs.ca, servername: SERVICE_NAME,
-      ...(withCert ? { cert: certs.client.crt, key: certs.client.key } : {}),
-    });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('TLS handshake with the Service timed out'));
-    }, 5_000);
-    s.once('secureConnect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  return handshakeTls({
+    host: service.host, port: service.port, ca: certs.ca, servername: SERVICE_NAME,
+    ...(withCert ? { cert: certs.client.crt, key: certs.client.key } : {}),
+  }, 'the Service');
 }
 
 /** The first reply line to `request`, or why there was none (a refused client certificate shows here with TLS 1.3). */

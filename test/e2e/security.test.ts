@@ -19,9 +19,9 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { storageCommand } from '../support/mcclient.js';
 import { requireOpenssl } from '../support/prereq.js';
+import { handshakeTls } from '../support/tlsclient.js';
 import { API_VERSION, KIND } from '../../operator/src/api/types.js';
 import { serverDnsNames } from '../../operator/src/builders/certificate.js';
 import { Mc, RingRouter, sequentialSteps, startCluster, waitUntil, type E2ECluster } from './harness.js';
@@ -147,22 +147,7 @@ const gate = requireOpenssl();
 async function member(m: { name: string; host: string; port: number }, cred: { user: string; password: string }): Promise<{ mc: Mc; cert: string; auth: string }> {
   const ep = c.network.resolve(m.host, m.port);
   if (!ep) throw new Error(`${m.name} is not running`);
-  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const s = tls.connect({ host: ep.host, port: ep.port, ca: certs.ca, servername: m.host });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`TLS handshake with ${m.name} timed out`));
-    }, 5_000);
-    s.once('secureConnect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  const socket = await handshakeTls({ host: ep.host, port: ep.port, ca: certs.ca, servername: m.host }, m.name);
   const mc = Mc.over(socket);
   const block = `${cred.user} ${cred.password}`;
   const [auth] = await mc.pipeline(Buffer.from(`set auth 0 0 ${block.length}\r\n${block}\r\n`), ['line'], 5_000);
