@@ -636,6 +636,12 @@ async function eventLoopP99(server) {
   }
 }
 
+/** The serving threads' event-loop delay p99 (ms) in eventLoopP99()'s text, or null. */
+function servingDelayMs(text) {
+  const m = text?.match(/cachalot_serving_eventloop_delay_p99_seconds ([0-9.]+) ms/);
+  return m ? Number(m[1]) : null;
+}
+
 async function waitReady(server, timeoutMs) {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
@@ -715,7 +721,11 @@ function reportFlash(A, B, names, o) {
   return {
     rows,
     checks: [
-      check('event-loop delay p99 < 5 ms', B.eventLoop ? B.eventLoop.split('; ').every((l) => Number(l.match(/ ([0-9.]+) ms$/)?.[1]) < 5) : null),
+      // Requests run on the serving threads, so their sampler is the one held to the bound. prom-client's
+      // nodejs_eventloop_lag_p99_seconds (the main thread) is shown but not checked: Node's
+      // monitorEventLoopDelay at its 10 ms resolution records each timer interval whole, so an idle thread
+      // reads 10-19 ms.
+      check('serving threads\' event-loop delay p99 < 5 ms', servingDelayMs(B.eventLoop) !== null ? servingDelayMs(B.eventLoop) < 5 : null),
       // Nearly every get is a hit, and nearly every hit is on flash (-m 64 holds ~8% of the values), so
       // the get p99 is the flash hits' p99.
       check('get p99 <= 2 ms', lat(B, 'p99') !== undefined ? lat(B, 'p99') <= 2000 : null),
