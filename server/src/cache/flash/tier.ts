@@ -155,7 +155,7 @@ export class LogFlashTier implements LowerTier {
   private readonly paths: string[];
   private readonly processStarted: number;
   private readonly fds = new Map<number, FdSlot>();
-  private readonly placed = { victim: false };
+  private readonly placed = { victim: false, found: false };
   private readonly minItemSize: number;
 
   constructor(readonly memory: FlashMemory, row: number, private readonly log?: Logger) {
@@ -634,16 +634,20 @@ export class LogFlashTier implements LowerTier {
     // writing it again cost a copy into the ring per eviction and the flusher's write and crc32. Under
     // uniform gets over 13x RAM, about one flash hit in four is promoted, and each eviction of a promoted
     // item was rewritten (bench scenario x).
-    const found = this.index.find(hash);
-    if (found >= 0 && e[found + E_CAS_LO] === cas >>> 0 && e[found + E_CAS_HI] === Math.floor(cas / 4294967296) >>> 0 &&
-      e[found + E_EXPTIME] === exptime && e[found + E_VLEN] === vlen && !this.index.isDead(found, now)) {
+    // One scan of the key's buckets finds its entry or the one it gets (a lookup then a place cost two, and
+    // each is a cache miss or two: every demotion of a new key paid both).
+    const i = this.index.place(hash, this.placed);
+    if (this.placed.found && e[i + E_CAS_LO] === cas >>> 0 && e[i + E_CAS_HI] === Math.floor(cas / 4294967296) >>> 0 &&
+      e[i + E_EXPTIME] === exptime && e[i + E_VLEN] === vlen && !this.index.isDead(i, now)) {
       this.counters.row[F.extstore_demotes_kept]++;
       return DEMOTE_QUEUED;
     }
     const flags = store.itemFlags(ref);
     if (!this.ring.push(TYPE_ITEM, hash, key, 0, klen, value, flags, cas,
-      exptime === 0 ? 0 : exptime + this.processStarted)) return DEMOTE_FULL;
-    const i = this.index.place(hash, this.placed);
+      exptime === 0 ? 0 : exptime + this.processStarted)) {
+      if (!this.placed.found) this.index.unplace(hash, i);
+      return DEMOTE_FULL;
+    }
     if (this.placed.victim) {
       this.tombstone(e[i + E_HASH]);
     } else if (e[i + E_TAG] === 0) {
