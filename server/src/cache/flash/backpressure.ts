@@ -29,8 +29,9 @@ export class WriteBufferGate implements DemotionGate {
   private armed = false;
   /** K_RELEASED when the current wait was armed. */
   private seen = 0;
-  /** K_RELEASED when a wait ran out: nothing waits until the flusher releases again (-1: not stuck). */
-  private stuckAt = -1;
+  /** A wait ran out: nothing waits until K_RELEASED moves on from stuckAt (it wraps; compared for equality). */
+  private stuck = false;
+  private stuckAt = 0;
 
   constructor(private readonly tier: LogFlashTier, private readonly log?: Logger) {
     this.control = tier.control;
@@ -39,9 +40,9 @@ export class WriteBufferGate implements DemotionGate {
 
   mustWait(): boolean {
     if (this.tier.roomForDemotions() || this.tier.wbufWaitMs <= 0) return false;
-    if (this.stuckAt >= 0) {
+    if (this.stuck) {
       if (Atomics.load(this.control, K_RELEASED) === this.stuckAt) return false;
-      this.stuckAt = -1;
+      this.stuck = false;
     }
     return true;
   }
@@ -78,6 +79,7 @@ export class WriteBufferGate implements DemotionGate {
       this.arm();
       return;
     }
+    this.stuck = true;
     this.stuckAt = released;
     this.row[F.extstore_wbuf_wait_timeouts]++;
     logOnce(this.control, LOG_WBUF_STUCK, this.log, { waitMs: this.tier.wbufWaitMs },
