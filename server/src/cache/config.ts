@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { applySecuritySuboption, checkSecurity, defaultSecurity, type SecurityConfig } from './security-config.js';
 import { parseConfigMapRef, type ConfigMapRef } from '../ring/configmap-ref.js';
+import { WBUF_WAIT_MS } from './flash/layout.js';
 
 export const DEFAULT_PORT = 11211;
 export const DEFAULT_LISTEN = '127.0.0.1';
@@ -78,6 +79,8 @@ export interface ServerConfig {
   extPaths: ExtPath[];
   extItemSize: number;
   extWbufSize: number;
+  /** ext_wbuf_wait_ms: how long a write may wait for flash write-buffer room (flash/backpressure.ts). */
+  extWbufWaitMs: number;
   extFlushOnShutdown: boolean;
   /** ext_threads: flash reader threads (0: libuv's thread pool). */
   extThreads: number;
@@ -125,6 +128,7 @@ export function defaultConfig(): ServerConfig {
     extPaths: [],
     extItemSize: 512,
     extWbufSize: 4 * 1024 * 1024,
+    extWbufWaitMs: WBUF_WAIT_MS,
     extFlushOnShutdown: true,
     extThreads: 1,
     logLevel: 'info',
@@ -195,6 +199,9 @@ function applySuboptions(cfg: ServerConfig, raw: string): void {
       case 'ext_wbuf_size':
         cfg.extWbufSize = parseSize('-o ext_wbuf_size', value, 64 * 1024, 1024 * 1024 * 1024);
         break;
+      case 'ext_wbuf_wait_ms':
+        cfg.extWbufWaitMs = intIn('-o ext_wbuf_wait_ms', value, 0, 3_600_000, ' of milliseconds');
+        break;
       case 'ext_flush_on_shutdown':
         cfg.extFlushOnShutdown = value !== '0' && value !== 'false' && value !== 'no';
         break;
@@ -252,7 +259,7 @@ const USAGE = `cachalot-server — memcached-compatible cache server
                               ssl_refresh_on_change: refresh_certs whenever the files change)
   -v, -vv                     verbose logging
   -o, --extended=<k=v,...>    idle_timeout, ext_path=DIR:SIZE, ext_item_size, ext_wbuf_size, ext_threads,
-                              ext_flush_on_shutdown, metrics_port, shards, ring_purge_rate,
+                              ext_wbuf_wait_ms, ext_flush_on_shutdown, metrics_port, shards, ring_purge_rate,
                               slab_chunk_max
       --metrics-port=<num>    HTTP port for /metrics /healthz /readyz (default: ${DEFAULT_METRICS_PORT}, 0 = off)
       --metrics-listen=<addr> interface for the HTTP port (default: 0.0.0.0)

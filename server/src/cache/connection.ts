@@ -15,6 +15,7 @@ import { consumeBuffered, takeInput, type InputConsumer } from '../net/readbuffe
 import { READS_PLACED, READS_UNSUPPORTED, readInto } from '../net/sharedread.js';
 import { SocketWriter } from '../net/directwrite.js';
 import type { OutBuf } from '../protocol/outbuf.js';
+import type { DemotionGate } from './store/tier.js';
 
 export interface ConnectionLimits {
   /** Stop reading from a client while this many reply bytes wait in its socket. */
@@ -30,6 +31,8 @@ export interface ConnectionLimits {
 export interface ConnectionOwner {
   engine: TextEngine;
   counters: Counters;
+  /** With a flash tier: a data block is not stored while this says wait (flash/backpressure.ts). */
+  flashGate?: DemotionGate;
   limits: ConnectionLimits;
   closed(conn: Connection): void;
 }
@@ -162,6 +165,10 @@ export class Connection implements InputConsumer {
       }
       const want = s.want;
       if (want === WANT_NREAD) {
+        if (s.directView === null && this.owner.flashGate?.mustWait() === true) {
+          this.holdForFlash();
+          break;
+        }
         if (s.directView !== null) {
           pos += engine.receiveDirect(s, buf, pos, end);
         } else if (end - pos >= s.nreadBytes) {
@@ -230,6 +237,16 @@ export class Connection implements InputConsumer {
     this.owner.counters.row[C.conn_yields]++;
     this.socket.pause();
     setImmediate(this.continueTurn);
+  }
+
+  /**
+   * Storing the next data block could evict into a full flash write buffer: reading stops, as for a
+   * yielded turn, until the flusher has made room (or its bound ran out); then the turn carries on.
+   */
+  private holdForFlash(): void {
+    this.yielded = true;
+    this.socket.pause();
+    this.owner.flashGate!.wait(this.continueTurn);
   }
 
   /** The next turn: carry on with the requests left when the budget ran out, then read again. */

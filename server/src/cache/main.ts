@@ -43,7 +43,7 @@ function run(config: ServerConfig): void {
   const flashOptions: FlashOptions | undefined = config.extPaths.length === 0 ? undefined : {
     paths: config.extPaths, shards, wbufSize: config.extWbufSize,
     maxItemSize: config.maxItemSize + 512, threads: config.threads, processStarted: clock.processStarted,
-    itemSize: config.extItemSize, readers: config.extThreads,
+    itemSize: config.extItemSize, readers: config.extThreads, wbufWaitMs: config.extWbufWaitMs,
   };
   const storeMemory = createStoreMemory({
     memoryLimit,

@@ -9,7 +9,7 @@ import { parentPort, workerData, threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { getHeapStatistics } from 'node:v8';
 import { openTieredStore } from './store/store.js';
-import { LogFlashTier, type FlashMemory } from './flash/flash.js';
+import { LogFlashTier, WriteBufferGate, type FlashMemory } from './flash/flash.js';
 import type { StoreMemory } from './store/types.js';
 import { Clock } from '../runtime/clock.js';
 import { TextEngine } from './engine/text.js';
@@ -119,6 +119,8 @@ function main(): void {
   const owner: ConnectionOwner = {
     engine,
     counters,
+    // Writes wait for the flusher rather than have their evictions dropped (flash/backpressure.ts).
+    flashGate: flash !== undefined && flash.wbufWaitMs > 0 ? new WriteBufferGate(flash, log) : undefined,
     limits: {
       outputLimit: config.outputLimit,
       maxGetLine: Math.max(config.maxItemSize, 1 << 20),

@@ -1,4 +1,4 @@
-// cachalot-server's command line for memcached's -F, -M, -D, -I and -o slab_chunk_max: the values they set,
+// cachalot-server's command line for memcached's -F, -M, -D, -I and -o slab_chunk_max (and Cachalot's own -o ext_wbuf_wait_ms): the values they set,
 // and memcached.c's refusals with its texts (checked against memcached 1.6.18's own output).
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, parseArgs, type ServerConfig } from '../../../server/src/cache/config.js';
@@ -74,5 +74,18 @@ describe('-o ssl_refresh_on_change', () => {
   it('is refused without -Z and with a value, naming it', () => {
     expect(refusal('-o', 'ssl_refresh_on_change')).toBe('-o ssl_refresh_on_change needs -Z (TLS is off)');
     expect(refusal('-Z', '-o', 'ssl_refresh_on_change=1')).toBe("-o ssl_refresh_on_change takes no value (got '1')");
+  });
+});
+
+describe('-o ext_wbuf_wait_ms', () => {
+  it('is 1000 by default, takes 0 (never wait) and other milliseconds', () => {
+    expect(config().extWbufWaitMs).toBe(1000);
+    expect(config('-o', 'ext_wbuf_wait_ms=0').extWbufWaitMs).toBe(0);
+    expect(config('-o', 'ext_path=/tmp/x:64m,ext_wbuf_wait_ms=250').extWbufWaitMs).toBe(250);
+  });
+
+  it('refuses what is not a number of milliseconds, naming the flag and the range', () => {
+    expect(refusal('-o', 'ext_wbuf_wait_ms=soon')).toBe("-o ext_wbuf_wait_ms must be an integer of milliseconds between 0 and 3600000 (got 'soon')");
+    expect(refusal('-o', 'ext_wbuf_wait_ms=-1')).toBe("-o ext_wbuf_wait_ms must be an integer of milliseconds between 0 and 3600000 (got '-1')");
   });
 });

@@ -20,6 +20,8 @@ export const FLASH_COUNTER_NAMES = [
   'extstore_objects_demoted', 'extstore_shutdown_flushed',
   // evictions of an item whose flash copy was still current (promoted on a read, unchanged): not rewritten
   'extstore_demotes_kept',
+  // writes that waited for room in the write buffer (backpressure.ts), and waits that ran out (a stuck disk)
+  'extstore_wbuf_waits', 'extstore_wbuf_wait_timeouts',
   // reads done on the serving thread (page-cache speed), and the times slow ones turned that off for a while
   'extstore_inline_reads', 'extstore_inline_backoffs',
   // memcached's extstore_compact_* lines: live items of the oldest file rewritten instead of dropped

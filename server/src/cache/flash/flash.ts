@@ -6,6 +6,7 @@
  */
 export { createFlashMemory, flashGeometry, flashMemoryBytes, validateFlashOptions, FlashError, type FlashMemory, type FlashOptions } from './memory.js';
 export { LogFlashTier } from './tier.js';
+export { WriteBufferGate } from './backpressure.js';
 export { Flusher, startFlusher, stopFlusher, type FlusherMessage } from './flusher.js';
 export { DirLocks, LOCK_FILE } from './dirlock.js';
 export { startReader } from './reader.js';

@@ -12,8 +12,15 @@ import type { FlashGeometry, FlashMemory } from './memory.js';
 export class FlashIndex {
   /** The entries (ENTRY_WORDS words each), one contiguous region per shard, allocated densely. */
   readonly e: Uint32Array;
-  /** Per shard, bucketsPerShard x SLOTS_PER_BUCKET references: entry slot in the shard + 1, 0 = empty. */
+  /**
+   * Per shard, bucketsPerShard x SLOTS_PER_BUCKET references, 0 = empty: the entry's slot in the shard + 1
+   * in the low refBits bits, the top bits of its hash above them. A lookup dereferences only the entries
+   * whose bits match: a miss (every set's invalidate(), every new demotion) reads its two buckets and
+   * almost never an entry, which is a cache miss anywhere in an index of up to 832 MiB.
+   */
   private readonly dir: Uint32Array;
+  private readonly refBits: number;
+  private readonly refMask: number;
   /** Per shard: [entries ever handed out (the high-water mark), first free entry + 1 (0: none)]. */
   private readonly heads: Uint32Array;
   readonly control: Int32Array;
@@ -38,6 +45,14 @@ export class FlashIndex {
     this.bucketMask = g.bucketsPerShard - 1;
     this.slotsPerShard = g.slotsPerShard;
     this.altShift = 32 - Math.round(Math.log2(g.bucketsPerShard));
+    // A reference goes up to slotsPerShard (a power of two): one bit more than a slot number.
+    this.refBits = Math.round(Math.log2(g.slotsPerShard)) + 1;
+    this.refMask = 2 ** this.refBits - 1;
+  }
+
+  /** The hash bits kept beside an entry's reference in `dir`. */
+  private fragment(hash: number): number {
+    return hash >>> this.refBits;
   }
 
   lockShard(hash: number): void {
@@ -69,13 +84,15 @@ export class FlashIndex {
     const tag = (hash | 1) >>> 0;
     const e = this.e;
     const dir = this.dir;
+    const frag = this.fragment(hash);
+    const refBits = this.refBits;
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
     for (let w = 0; w < 2; w++) {
       const base = this.bucketBase(hash, bucket);
       for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
-        const ref = dir[d];
-        if (ref !== 0) {
-          const i = this.entryOf(hash, ref);
+        const word = dir[d];
+        if (word !== 0 && word >>> refBits === frag) {
+          const i = this.entryOf(hash, word & this.refMask);
           if (e[i + E_TAG] === tag) return i;
         }
       }
@@ -90,10 +107,11 @@ export class FlashIndex {
    * newest). `victim` tells the caller that a live entry of another key is overwritten. The caller fills
    * every word of the entry, E_HASH and E_TAG included.
    */
-  place(hash: number, out: { victim: boolean }): number {
+  place(hash: number, out: { victim: boolean; found: boolean }): number {
     const tag = (hash | 1) >>> 0;
     const e = this.e;
     const dir = this.dir;
+    const frag = this.fragment(hash);
     let bucket = (hash >>> this.shardBits) & this.bucketMask;
     let empty = -1;
     let emptyCount = 0;
@@ -104,15 +122,16 @@ export class FlashIndex {
       let firstEmpty = -1;
       let empties = 0;
       for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
-        const ref = dir[d];
-        if (ref === 0) {
+        const word = dir[d];
+        if (word === 0) {
           if (firstEmpty < 0) firstEmpty = d;
           empties++;
           continue;
         }
-        const i = this.entryOf(hash, ref);
-        if (e[i + E_TAG] === tag) {
+        const i = this.entryOf(hash, word & this.refMask);
+        if (word >>> this.refBits === frag && e[i + E_TAG] === tag) {
           out.victim = false;
+          out.found = true;
           return i;
         }
         const f = e[i + E_FILE];
@@ -127,14 +146,16 @@ export class FlashIndex {
       }
       if (w === 0) bucket = this.altBucket(hash, bucket);
     }
+    out.found = false;
     if (empty >= 0) {
       out.victim = false;
       const ref = this.allocEntry(hash);
-      dir[empty] = ref;
+      dir[empty] = (ref | (frag << this.refBits)) >>> 0;
       return this.entryOf(hash, ref);
     }
-    // A victim in a reclaimed file is no loss at all.
+    // A victim in a reclaimed file is no loss at all. Its reference now names another hash: new bits.
     out.victim = victimFile >= Atomics.load(this.control, K_MIN_FILE);
+    this.rebind(hash, victim);
     return victim;
   }
 
@@ -166,25 +187,48 @@ export class FlashIndex {
     return oldestLive !== 0 && oldestLive <= now && e[i + E_TIME] <= oldestLive;
   }
 
+  /** The index into `dir` of the reference to entry i (of `hash`'s shard), or -1. */
+  private slotOf(hash: number, i: number): number {
+    const ref = (i / ENTRY_WORDS) - (hash & this.shardMask) * this.slotsPerShard + 1;
+    const dir = this.dir;
+    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    for (let w = 0; w < 2; w++) {
+      const base = this.bucketBase(hash, bucket);
+      for (let d = base; d < base + SLOTS_PER_BUCKET; d++) if ((dir[d] & this.refMask) === ref) return d;
+      if (w === 0) bucket = this.altBucket(hash, bucket);
+    }
+    return -1;
+  }
+
+  /** place() gave victim entry i of another key to `hash` (same shard, shared bucket): retag its reference. */
+  private rebind(hash: number, i: number): void {
+    const d = this.slotOf(hash, i);
+    if (d >= 0) this.dir[d] = ((this.dir[d] & this.refMask) | (this.fragment(hash) << this.refBits)) >>> 0;
+  }
+
+  /**
+   * place() gave entry i to `hash` but nothing is to be written: a fresh entry is freed, another key's
+   * entry (a victim) gets its reference's hash bits back.
+   */
+  unplace(hash: number, i: number): void {
+    const e = this.e;
+    if (e[i + E_TAG] !== 0) {
+      this.rebind(e[i + E_HASH], i);
+      return;
+    }
+    e[i + E_HASH] = hash;
+    e[i + E_TAG] = (hash | 1) >>> 0;
+    this.clear(i);
+  }
+
   /** Removes entry i (its hash's shard lock held): its bucket reference goes, the entry is freed. */
   clear(i: number): void {
     const e = this.e;
     if (e[i + E_TAG] === 0) return;
     const hash = e[i + E_HASH];
     const ref = (i / ENTRY_WORDS) - (hash & this.shardMask) * this.slotsPerShard + 1;
-    const dir = this.dir;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
-    for (let w = 0; w < 2; w++) {
-      const base = this.bucketBase(hash, bucket);
-      for (let d = base; d < base + SLOTS_PER_BUCKET; d++) {
-        if (dir[d] === ref) {
-          dir[d] = 0;
-          w = 2;
-          break;
-        }
-      }
-      if (w === 0) bucket = this.altBucket(hash, bucket);
-    }
+    const d = this.slotOf(hash, i);
+    if (d >= 0) this.dir[d] = 0;
     e[i + E_TAG] = 0;
     e[i + E_FILE] = 0;
     const h = (hash & this.shardMask) * 2;

@@ -106,8 +106,15 @@ export const K_STOPPED = 14; // 1 once the flusher has drained and closed everyt
 export const K_LOGGED = 15; // bit set of errors already logged (log once)
 export const K_MAX_CAS_LO = 16; // largest CAS recovered from the files (the store's CAS starts above it)
 export const K_MAX_CAS_HI = 17;
+export const K_RELEASED = 18; // bumped (and notified) by the flusher each time it frees ring space
 
 export const FLUSH_INTERVAL_MS = 100;
+/**
+ * ext_wbuf_wait_ms default: a write held for write-buffer room (backpressure.ts) goes on, and its evictions
+ * are dropped, once the flusher has released nothing for this long. A 2 MiB batch into the page cache takes
+ * milliseconds; a device that stops for a second is failing, and clients' own timeouts are of that order.
+ */
+export const WBUF_WAIT_MS = 1000;
 export const MAX_FILE_SIZE = 64 * 1024 * 1024;
 export const MIN_FILE_SIZE = 1024 * 1024;
 /** Tier size / FILES_PER_TIER = file size (within the bounds above): reclaim frees ~1/16 of the tier. */

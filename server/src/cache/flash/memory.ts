@@ -46,6 +46,12 @@ export interface FlashOptions {
    * INLINE_*). Default on; tests of the reader channel and of the pool path turn it off.
    */
   inlineReads?: boolean;
+  /**
+   * ext_wbuf_wait_ms: a write that would evict into a full write buffer waits for the flusher, at most
+   * until the flusher has released nothing for this long (backpressure.ts). 0: never wait (memcached's
+   * extstore: evictions that find the buffer full are dropped). Absent: WBUF_WAIT_MS (tier.ts).
+   */
+  wbufWaitMs?: number;
   /** Tests: an inline read slower than this many µs counts as slow (tier.ts INLINE_SLOW_US). */
   inlineSlowUs?: number;
   /** Tests: how long a serving thread waits on a reader that makes no progress before giving up on it. */

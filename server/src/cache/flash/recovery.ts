@@ -76,7 +76,7 @@ export function recover(index: FlashIndex, paths: string[], capacity: number, pr
     deleted++;
   }
   const e = index.e;
-  const placed = { victim: false };
+  const placed = { victim: false, found: false };
   const result: RecoveryResult = { files: [], objects: 0, tornFiles: 0, maxCas: 0, nextFile: lastNo + 1, deleted, oldestLive };
   for (const f of found) {
     const path = filePath(paths[f.dir], f.no);

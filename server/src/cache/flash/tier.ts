@@ -15,7 +15,7 @@ import { type ItemLocation, type LowerTier, type SweepCounts, type SweepDecision
 import {
   E_CAS_HI, E_CAS_LO, E_EXPTIME, E_FILE, E_FLAGS, E_HASH, E_LENGTH, E_OFFSET, E_SEQ, E_TAG, E_TIME, E_VLEN,
   ENTRY_WORDS, IN_WBUF, K_BYTES_USED, K_FILES_TOTAL, K_FILES_USED, K_GEN, K_LOGGED, K_MAX_CAS_HI, K_MAX_CAS_LO,
-  K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ,
+  K_MIN_FILE, K_OLDEST_LIVE, K_READY, K_RING_LOCK, K_USED, K_WAKE, MAGIC, MIN_FILE_SIZE, WBUF_WAIT_MS, R_CAS_HI, R_CAS_LO, R_LENGTH, R_MAGIC, R_SEQ,
   RECORD_HEADER, TYPE_ITEM, TYPE_TOMBSTONE, recordSize,
 } from './layout.js';
 import { flashGeometry, flashMemoryBytes, READ_BUFFERS_KEEP_BYTES, type FlashGeometry, type FlashMemory, type FlashMemoryBytes } from './memory.js';
@@ -39,6 +39,7 @@ export const LOG_BAD_CRC = 2;
 export const LOG_WRITE_ERROR = 4;
 export const LOG_WBUF_FULL = 8;
 export const LOG_NO_SPACE = 16;
+export const LOG_WBUF_STUCK = 32;
 
 export function logOnce(control: Int32Array, bit: number, log: Logger | undefined, obj: object, msg: string): void {
   if ((Atomics.or(control, K_LOGGED, bit) & bit) !== 0) return;
@@ -154,7 +155,7 @@ export class LogFlashTier implements LowerTier {
   private readonly paths: string[];
   private readonly processStarted: number;
   private readonly fds = new Map<number, FdSlot>();
-  private readonly placed = { victim: false };
+  private readonly placed = { victim: false, found: false };
   private readonly minItemSize: number;
 
   constructor(readonly memory: FlashMemory, row: number, private readonly log?: Logger) {
@@ -169,6 +170,13 @@ export class LogFlashTier implements LowerTier {
     this.processStarted = memory.options.processStarted;
     this.minItemSize = memory.options.itemSize ?? 0;
     this.mem = flashMemoryBytes(memory.options, this.g);
+    // RAM evicts a segment at a time (at least 1 MiB, at least the largest record; memory.ts sizes the
+    // ring in the same unit): keep room for one such burst per serving thread, as each of them may be
+    // evicting one while the others' writes wait. Half the ring at most, so that holds do not start at
+    // a nearly empty ring when there are many threads.
+    const burst = Math.max(MIN_FILE_SIZE, this.g.maxRecord);
+    this.holdAbove = this.ring.itemLimit - Math.min(Math.floor(this.ring.itemLimit / 2), memory.options.threads * burst);
+    this.wbufWaitMs = memory.options.wbufWaitMs ?? WBUF_WAIT_MS;
     const readers = memory.options.readers ?? 0;
     this.stallMs = memory.options.readerStallMs ?? READER_STALL_MS;
     this.inlineReads = memory.options.inlineReads ?? true;
@@ -225,7 +233,16 @@ export class LogFlashTier implements LowerTier {
     return Atomics.load(this.control, K_READY) === 1;
   }
 
+  /** Write-buffer bytes above which writes that evict wait (backpressure.ts) and reads do not promote. */
+  readonly holdAbove: number;
+  /** ext_wbuf_wait_ms: how long the flusher may make no progress before held writes go on (0: no holds). */
+  readonly wbufWaitMs: number;
+
   // ---- LowerTier -----------------------------------------------------------------------------------------
+
+  roomForDemotions(): boolean {
+    return this.control[K_USED] <= this.holdAbove;
+  }
 
   lookup(hash: number, key: Uint8Array, start: number, end: number, now: number, loc: ItemLocation): boolean {
     const i = this.index.find(hash);
@@ -617,16 +634,20 @@ export class LogFlashTier implements LowerTier {
     // writing it again cost a copy into the ring per eviction and the flusher's write and crc32. Under
     // uniform gets over 13x RAM, about one flash hit in four is promoted, and each eviction of a promoted
     // item was rewritten (bench scenario x).
-    const found = this.index.find(hash);
-    if (found >= 0 && e[found + E_CAS_LO] === cas >>> 0 && e[found + E_CAS_HI] === Math.floor(cas / 4294967296) >>> 0 &&
-      e[found + E_EXPTIME] === exptime && e[found + E_VLEN] === vlen && !this.index.isDead(found, now)) {
+    // One scan of the key's buckets finds its entry or the one it gets (a lookup then a place cost two, and
+    // each is a cache miss or two: every demotion of a new key paid both).
+    const i = this.index.place(hash, this.placed);
+    if (this.placed.found && e[i + E_CAS_LO] === cas >>> 0 && e[i + E_CAS_HI] === Math.floor(cas / 4294967296) >>> 0 &&
+      e[i + E_EXPTIME] === exptime && e[i + E_VLEN] === vlen && !this.index.isDead(i, now)) {
       this.counters.row[F.extstore_demotes_kept]++;
       return DEMOTE_QUEUED;
     }
     const flags = store.itemFlags(ref);
     if (!this.ring.push(TYPE_ITEM, hash, key, 0, klen, value, flags, cas,
-      exptime === 0 ? 0 : exptime + this.processStarted)) return DEMOTE_FULL;
-    const i = this.index.place(hash, this.placed);
+      exptime === 0 ? 0 : exptime + this.processStarted)) {
+      if (!this.placed.found) this.index.unplace(hash, i);
+      return DEMOTE_FULL;
+    }
     if (this.placed.victim) {
       this.tombstone(e[i + E_HASH]);
     } else if (e[i + E_TAG] === 0) {
@@ -908,6 +929,8 @@ export class LogFlashTier implements LowerTier {
       ['extstore_wbuf_dropped', r.get('extstore_wbuf_dropped')],
       ['extstore_tombstones_written', r.get('extstore_tombstones_written')],
       ['extstore_demotes_kept', r.get('extstore_demotes_kept')],
+      ['extstore_wbuf_waits', r.get('extstore_wbuf_waits')],
+      ['extstore_wbuf_wait_timeouts', r.get('extstore_wbuf_wait_timeouts')],
       ['extstore_inline_reads', r.get('extstore_inline_reads')],
       ['extstore_inline_backoffs', r.get('extstore_inline_backoffs')],
       ['extstore_write_errors', r.get('extstore_write_errors')],
@@ -981,6 +1004,8 @@ export class LogFlashTier implements LowerTier {
     fam('cachalot_flash_badcrc_total', 'counter', 'Flash records that failed their checksum (badcrc_from_extstore).', 'badcrc_from_extstore');
     fam('cachalot_flash_demotes_kept_total', 'counter', 'Evictions of items whose flash copy was current (not written again).', 'extstore_demotes_kept');
     fam('cachalot_flash_wbuf_dropped_total', 'counter', 'Evicted items not written to flash because the write buffer was full.', 'extstore_wbuf_dropped');
+    fam('cachalot_flash_wbuf_waits_total', 'counter', 'Writes that waited for room in the flash write buffer before evicting.', 'extstore_wbuf_waits');
+    fam('cachalot_flash_wbuf_wait_timeouts_total', 'counter', 'Waits for write-buffer room that ran out (the flusher made no progress for ext_wbuf_wait_ms).', 'extstore_wbuf_wait_timeouts');
     fam('cachalot_flash_write_errors_total', 'counter', 'Flash write failures (EIO, ENOSPC, ...).', 'extstore_write_errors');
     fam('cachalot_flash_read_errors_total', 'counter', 'Flash read failures (EIO, truncated or missing files).', 'extstore_read_errors');
     fam('cachalot_flash_recovered_objects', 'gauge', 'Items recovered from flash at start.', 'extstore_recovered_objects');

@@ -2,7 +2,8 @@
  * The write buffer: a ring of records (layout.ts) between the threads that demote items and the flusher.
  * Producers append under the ring lock (a word in `control`) and never wait: when the ring is full the
  * record is refused and the caller counts a drop. The flusher alone releases space, after it has written
- * the records and moved their index entries to the file.
+ * the records and moved their index entries to the file; each release bumps K_RELEASED and wakes the
+ * serving threads whose writes wait for room (backpressure.ts) before they evict.
  *
  *   0                tail                          head                 ringSize
  *   +----------------+=============================+--------------------+
@@ -13,7 +14,7 @@
  */
 import { lockWord, unlockWord } from '../store/lock.js';
 import {
-  K_GEN, K_HEAD, K_RING_LOCK, K_SEQ, K_USED, K_WAKE, MAGIC, PAD_MAGIC, R_CAS_HI, R_CAS_LO, R_EXPTIME, R_FLAGS,
+  K_GEN, K_HEAD, K_RELEASED, K_RING_LOCK, K_SEQ, K_USED, K_WAKE, MAGIC, PAD_MAGIC, R_CAS_HI, R_CAS_LO, R_EXPTIME, R_FLAGS,
   R_GEN, R_HASH, R_KLEN_BYTE, R_LENGTH, R_MAGIC, R_SEQ, R_TYPE_BYTE, R_VLEN, RECORD_HEADER,
   TOMBSTONE_RESERVE_DIVISOR, TYPE_ITEM, recordSize,
 } from './layout.js';
@@ -23,7 +24,8 @@ export class WriteBuffer {
   readonly u32: Uint32Array;
   readonly control: Int32Array;
   readonly size: number;
-  private readonly itemLimit: number;
+  /** Bytes items may fill; the rest is kept for tombstones (a full ring drops items, not deletions). */
+  readonly itemLimit: number;
   /** Set by a successful push: where the record went and its sequence number. */
   offset = 0;
   seq = 0;
@@ -113,5 +115,7 @@ export class WriteBuffer {
     c[tailWord] = newTail;
     unlockWord(c, K_RING_LOCK);
     Atomics.notify(c, K_USED);
+    Atomics.add(c, K_RELEASED, 1);
+    Atomics.notify(c, K_RELEASED);
   }
 }

@@ -94,6 +94,20 @@ export interface SweepCounts {
   dropped: number;
 }
 
+/**
+ * Backpressure from the lower tier (flash/backpressure.ts): a write that may evict asks mustWait() first
+ * and, when told to, stops until resume is called, so that what it evicts is kept rather than dropped.
+ */
+export interface DemotionGate {
+  /** True when the lower tier has no room for another burst of evictions: wait() before writing. */
+  mustWait(): boolean;
+  /**
+   * Calls `resume` once (asynchronously) when the lower tier has made room, or when it made no progress
+   * for its bound (a stuck disk): then mustWait() is false, and evictions are dropped, until it does.
+   */
+  wait(resume: () => void): void;
+}
+
 /** The tier below RAM, as the tiered store drives it. */
 export interface LowerTier {
   /**
@@ -115,6 +129,11 @@ export interface LowerTier {
    * Never waits and takes no shard lock; false when it was not kept.
    */
   demote(hash: number, ref: ItemRef, ram: Store, now: number): boolean;
+  /**
+   * False while the lower tier could not take another burst of evictions: a read does not promote then
+   * (a promotion evicts, and that eviction would be dropped; the item stays where it is).
+   */
+  roomForDemotions(): boolean;
   /** flush_all without delay: every lower-tier item becomes invisible. */
   flushAll(now: number): void;
   /** flush_all with a delay: as Store.setOldestLive. */

@@ -98,7 +98,7 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
       // items copied under the shard lock), and this hit's reply need not wait for that. `value` stays
       // valid until this callback returns.
       cb(value);
-      if (value !== null && value.length === kept.valueLength && this.seenBefore(hash)) {
+      if (value !== null && value.length === kept.valueLength && this.seenBefore(hash) && lower.roomForDemotions()) {
         this.promoteRead(hash, key, kept, value);
       }
     });

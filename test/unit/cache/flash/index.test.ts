@@ -22,12 +22,19 @@ describe('flash index: entries referenced from buckets, handed out densely', () 
       x = (Math.imul(x, 1103515245) + 12345) >>> 0;
       return x;
     };
-    const placed = { victim: false };
+    const placed = { victim: false, found: false };
     let maxLive = 0;
     for (let step = 0; step < 20_000; step++) {
       // Few hashes at once (at most 300 live of 4096 slots), so that clears recycle entries.
       const hash = (rnd() % 600) * 2654435761 >>> 0;
-      if (rnd() % 2 === 0) {
+      const op = rnd() % 5;
+      if (op === 4) {
+        // A demotion whose write failed: place(), then unplace() unless it found the key's own entry.
+        const i = index.place(hash, placed);
+        expect(placed.found).toBe(model.has(hash));
+        if (!placed.found) index.unplace(hash, i);
+        expect(index.find(hash) >= 0).toBe(model.has(hash));
+      } else if (op < 2) {
         const i = index.place(hash, placed);
         if (index.e[i + E_TAG] !== 0 && index.e[i + E_TAG] !== ((hash | 1) >>> 0)) model.delete(index.e[i + E_HASH]);
         index.e[i + E_HASH] = hash;
@@ -59,7 +66,7 @@ describe('flash index: entries referenced from buckets, handed out densely', () 
 
   test('a full bucket pair hands back the oldest file\'s entry as the victim, and the victim\'s key is gone', () => {
     const index = openIndex(4 * 8 * 16); // the minimum: 16 buckets of 8 per shard
-    const placed = { victim: false };
+    const placed = { victim: false, found: false };
     // More keys of shard 0 than its buckets hold (the store picks the shard count).
     const perShard = index.slotsPerShard;
     const keys = perShard + 72;
@@ -79,5 +86,14 @@ describe('flash index: entries referenced from buckets, handed out densely', () 
     let found = 0;
     for (const hash of hashes) if (index.find(hash) >= 0) found++;
     expect(found).toBe(hashes.length - victims);
+    // A victim handed out for a write that then failed: its own key finds it again.
+    const newcomer = (Math.imul(keys + 1, 2654435761) & ~(index.shards - 1)) >>> 0;
+    const i = index.place(newcomer, placed);
+    expect(placed.found).toBe(false);
+    const owner = index.e[i + E_HASH];
+    expect(index.find(owner)).toBe(-1);
+    index.unplace(newcomer, i);
+    expect(index.find(owner)).toBe(i);
+    expect(index.find(newcomer)).toBe(-1);
   });
 });

@@ -22,7 +22,13 @@ class MapTier implements LowerTier {
   oldestLive = 0;
   flushes = 0;
   failReads = false;
+  /** roomForDemotions() answers the opposite: a flash tier whose write buffer is full. */
+  full = false;
   private readonly byOffset: Entry[] = [];
+
+  roomForDemotions(): boolean {
+    return !this.full;
+  }
 
   lookup(_hash: number, key: Uint8Array, start: number, end: number, now: number, loc: ItemLocation): boolean {
     const e = this.items.get(Buffer.from(key.subarray(start, end)).toString('latin1'));
@@ -240,6 +246,20 @@ describe('tiered store: RAM over a lower tier', () => {
     expect(lower.recaches).toBe(1);
     for (let i = 0; i < 3; i++) expect(await read(store, 'cold', false)).toBe('cold-value');
     expect(ramValue(store, 'cold')).toBeNull();
+  });
+
+  test('a read does not promote while the lower tier has no room for demotions; it does once there is', async () => {
+    const lower = new MapTier();
+    const store = tiered(lower);
+    lower.put('hot', 'hot-value');
+    lower.full = true;
+    for (let i = 0; i < 3; i++) expect(await read(store, 'hot', true)).toBe('hot-value');
+    expect(ramValue(store, 'hot')).toBeNull();
+    expect(lower.recaches).toBe(0);
+    lower.full = false;
+    expect(await read(store, 'hot', true)).toBe('hot-value');
+    expect(ramValue(store, 'hot')).toBe('hot-value');
+    expect(lower.recaches).toBe(1);
   });
 
   test('a failed read is null and promotes nothing', async () => {
