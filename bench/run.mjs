@@ -953,7 +953,8 @@ function medianRun(runs) {
 
 /** The figures a change must not move, per scenario kind: [label, value of one run, higher is better]. */
 const BASELINE_FIGURES = {
-  load: [['throughput', (r) => r.opsPerSec, true], ['p99', (r) => r.latencyUs?.p99, false], ['CPU per op', (r) => cpuPerMop(r), false]],
+  load: [['throughput', (r) => r.opsPerSec, true], ['p99', (r) => r.latencyUs?.p99, false], ['p99.9', (r) => r.latencyUs?.p999, false],
+    ['CPU per op', (r) => cpuPerMop(r), false]],
   trace: [['hit ratio', (r) => r.hitRatio, true], ['throughput', (r) => r.opsPerSec, true], ['CPU per op', (r) => cpuPerMop(r), false]],
   fill: [['peak RSS', (r) => r.memory?.hwm, false]],
   items: [['throughput', (r) => r.opsPerSec, true], ['RSS', (r) => r.memory?.rss, false]],

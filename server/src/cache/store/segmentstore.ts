@@ -25,6 +25,11 @@ const RESERVE_ATTEMPTS = 4;
 /** How many of the oldest segments per TTL class evictionVictim() compares. */
 const VICTIM_WINDOW = 64;
 const STEAL_PASSES = 3;
+/**
+ * While untouched memory is left, a segment holding at most this share of live bytes is compacted and
+ * reused instead (compactSparse).
+ */
+const SPARSE_LIVE = 0.25;
 /** Expired segments dropped per segment allocation: bounds the latency one alloc can pay for cleanup. */
 const EXPIRED_DROPS_PER_ALLOC = 8;
 /**
@@ -663,6 +668,7 @@ export class SegmentStore implements Store {
   private newSegment(shard: number, cls: number, size: number, now: number, lastChance: boolean): boolean {
     if (this.noEvict) return this.newSegmentNoEvict(shard, cls, size, now);
     this.dropExpired(shard, now);
+    if (this.nextFreeUntouched() && this.compactSparse(shard, cls, size, now)) return true;
     let s = this.popFree();
     if (s === NO_SEGMENT && this.sh[shard * SHARD_I32_STRIDE + SH_OWNED] < Math.floor(this.allowedSegments() / this.shards)) {
       s = this.steal(shard, now, false);
@@ -705,6 +711,39 @@ export class SegmentStore implements Store {
       const cur = this.sh[a];
       if (cur === NO_SEGMENT || this.seg[cur * SEG_STRIDE + SEG_WRITE] > kept) this.sh[a] = victim;
     }
+    return true;
+  }
+
+  /**
+   * Whether the next free segment is one no write has touched yet (past G_FRESH_SEGMENT): its pages are
+   * not resident, and the first write to each 4 KiB page faults (~2 µs a page, store/pretouch.ts).
+   */
+  private nextFreeUntouched(): boolean {
+    const head = Atomics.load(this.global, G_FREE_HEAD);
+    return head !== NO_SEGMENT && head >= Atomics.load(this.global, G_FRESH_SEGMENT) && this.freeWithinLimit() > 0;
+  }
+
+  /**
+   * Instead of untouched memory: a segment of this shard that is mostly garbage (overwritten or deleted
+   * items), compacted in place keeping every live item, as under -M; it becomes the active segment of
+   * `cls` with room for `size`. memcached's slab allocator reuses a freed chunk the same way before it
+   * takes a new page. Copying the live quarter of a 1 MiB segment costs tens of µs; faulting in a fresh
+   * one ~0.5 ms of CPU (256 pages): measured with 1:10 sets of 100 B..100 KiB over 10,000 keys at -m 1024,
+   * the server took ~25k page faults a second while filling, memcached none. False: no such segment.
+   */
+  private compactSparse(shard: number, cls: number, size: number, now: number): boolean {
+    const victim = this.roomyVictim(shard, cls, size);
+    if (victim === NO_SEGMENT || this.seg[victim * SEG_STRIDE + SEG_LIVE_BYTES] > this.segmentSize * SPARSE_LIVE) {
+      return false;
+    }
+    const vcls = this.seg[victim * SEG_STRIDE + SEG_TTL_CLASS];
+    this.detach(shard, victim);
+    const kept = this.compact(shard, victim, this.segmentSize, now, true);
+    // roomyVictim's segment has room for `size` once compacted when it is of class cls; of another class
+    // it held no live item.
+    this.retag(victim, kept === 0 ? cls : vcls, now);
+    this.append(shard, victim, kept === 0 ? cls : vcls);
+    this.sh[shard * SHARD_I32_STRIDE + SH_ACTIVE + (kept === 0 ? cls : vcls)] = victim;
     return true;
   }
 
