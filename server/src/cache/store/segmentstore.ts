@@ -9,7 +9,7 @@ import {
   G_STEAL_CURSOR, allowedSegments, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, G_FRESH_SEGMENT, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
-  SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
+  SH_INDEX_BITS, SH_INDEX_GEN, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, INDEX_GROW_LOAD, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
   geometry, ttlClass,
 } from './layout.js';
 
@@ -65,6 +65,16 @@ const REMOVED = 0;
 const EVICTED = 1;
 const RECLAIM = 2;
 
+/**
+ * A key's second bucket among the 2^bits in use: Fibonacci hashing of the whole hash, so that it does not
+ * depend only on the bits that chose the first bucket.
+ */
+function altBucket(hash: number, first: number, bits: number): number {
+  const mask = (1 << bits) - 1;
+  const b = (Math.imul(hash, 0x9e3779b1) >>> (32 - bits)) & mask;
+  return b === first ? (first ^ 1) & mask : b;
+}
+
 function seqBefore(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
 }
@@ -84,9 +94,9 @@ export class SegmentStore implements Store {
   private readonly segmentSize: number;
   private readonly shardMask: number;
   private readonly shardBits: number;
-  private readonly bucketMask: number;
   private readonly slotsPerShard: number;
-  private readonly altShift: number;
+  /** The most INDEX_BITS a shard's index grows to (its whole region). */
+  private readonly maxBucketBits: number;
   private readonly shards: number;
   /** Thread-local: pinned segments per shard (see PINS). */
   private readonly pins: Int32Array;
@@ -124,9 +134,8 @@ export class SegmentStore implements Store {
     this.shards = options.shards;
     this.shardMask = options.shards - 1;
     this.shardBits = g.shardBits;
-    this.bucketMask = g.bucketsPerShard - 1;
     this.slotsPerShard = g.slotsPerShard;
-    this.altShift = 32 - Math.round(Math.log2(g.bucketsPerShard));
+    this.maxBucketBits = g.bucketBits;
     this.pins = new Int32Array(options.shards * PINS).fill(NO_SEGMENT);
     this.pinNext = new Int32Array(options.shards);
   }
@@ -142,7 +151,8 @@ export class SegmentStore implements Store {
     maxSlots = Infinity): number {
     const index = this.index;
     const base = shard * this.slotsPerShard;
-    const stop = Math.min(this.slotsPerShard, cursor + maxSlots);
+    const inUse = SLOTS_PER_BUCKET << this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    const stop = Math.min(inUse, cursor + maxSlots);
     for (let s = cursor; s < stop; s++) {
       const i = (base + s) * 2;
       if (index[i] === 0) continue;
@@ -150,7 +160,15 @@ export class SegmentStore implements Store {
       if (this.isDead(shard, loc, now)) continue;
       if (!fn(this.u32[loc * 2 + H_HASH], loc + 1)) return s;
     }
-    return stop < this.slotsPerShard ? stop : -1;
+    return stop < inUse ? stop : -1;
+  }
+
+  /**
+   * Changes whenever the shard's index is rebuilt larger (its entries move): a scanItems() cursor taken
+   * under an earlier generation no longer says which entries were visited.
+   */
+  indexGeneration(shard: number): number {
+    return this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_GEN];
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -181,7 +199,8 @@ export class SegmentStore implements Store {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
     const index = this.index;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
@@ -195,7 +214,7 @@ export class SegmentStore implements Store {
         this.pin(shard, loc);
         return loc + 1;
       }
-      if (w === 0) bucket = this.altBucket(hash, bucket);
+      if (w === 0) bucket = altBucket(hash, bucket, bits);
     }
     return NO_ITEM;
   }
@@ -346,7 +365,12 @@ export class SegmentStore implements Store {
     const region = shard * this.slotsPerShard;
     const index = this.index;
     const klen = this.u8[off + H_KLEN];
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    let bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    if (bits < this.maxBucketBits && this.ctr[c + C_CURR_ITEMS] >= (SLOTS_PER_BUCKET << bits) * INDEX_GROW_LOAD) {
+      this.growIndex(shard);
+      bits++;
+    }
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     let empty = -1;
     let emptyCount = 0;
     for (let w = 0; w < 2; w++) {
@@ -372,7 +396,7 @@ export class SegmentStore implements Store {
         empty = firstEmpty;
         emptyCount = empties;
       }
-      if (w === 0) bucket = this.altBucket(hash, bucket);
+      if (w === 0) bucket = altBucket(hash, bucket, bits);
     }
     if (empty < 0) {
       const dead = this.noEvict ? this.deadSlot(hash, now) : -1;
@@ -463,12 +487,55 @@ export class SegmentStore implements Store {
   // ---- index helpers -----------------------------------------------------------------------------------
 
   /**
-   * The key's second bucket: Fibonacci hashing of the whole hash, so that it does not depend only on the
-   * bits that chose the first bucket.
+   * Doubles the buckets the shard's index uses (INDEX_GROW_LOAD), under its lock: the entries are copied
+   * out, the region cleared and each entry placed again as link() places it, into the emptier of its two
+   * buckets at the new size. The hash is the tag with bit 0 restored from the shard number (its low bits),
+   * so no item is read; with a single shard bit 0 is not known and the item's header gives it.
    */
-  private altBucket(hash: number, first: number): number {
-    const b = (Math.imul(hash, 0x9e3779b1) >>> this.altShift) & this.bucketMask;
-    return b === first ? (first ^ 1) & this.bucketMask : b;
+  private growIndex(shard: number): void {
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS] + 1;
+    const index = this.index;
+    const region = shard * this.slotsPerShard;
+    const from = region * 2;
+    const words = (SLOTS_PER_BUCKET << (bits - 1)) * 2;
+    const old = index.slice(from, from + words);
+    index.fill(0, from, from + words);
+    this.sh[sb + SH_INDEX_BITS] = bits;
+    this.sh[sb + SH_INDEX_GEN]++;
+    const low = shard & 1;
+    for (let j = 0; j < words; j += 2) {
+      const tag = old[j];
+      if (tag === 0) continue;
+      const loc = old[j + 1];
+      const hash = this.shardBits > 0 ? ((tag & ~1) | low) >>> 0 : this.u32[loc * 2 + H_HASH];
+      let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+      let slot = -1;
+      let slotEmpties = 0;
+      for (let w = 0; w < 2; w++) {
+        const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
+        let first = -1;
+        let empties = 0;
+        for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
+          if (index[i] !== 0) continue;
+          if (first < 0) first = i;
+          empties++;
+        }
+        if (empties > slotEmpties) {
+          slot = first;
+          slotEmpties = empties;
+        }
+        if (w === 0) bucket = altBucket(hash, bucket, bits);
+      }
+      if (slot >= 0) {
+        index[slot] = tag;
+        index[slot + 1] = loc;
+      } else {
+        // Both buckets full at a quarter of the slots in use: not expected, but an entry with no slot is
+        // an index eviction, as in link().
+        this.forgetEntry(shard, loc, EVICTED);
+      }
+    }
   }
 
   /**
@@ -476,8 +543,10 @@ export class SegmentStore implements Store {
    * entry in the oldest segment, preferring one not read since it was written.
    */
   private indexVictim(hash: number): number {
-    const region = (hash & this.shardMask) * this.slotsPerShard;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    const shard = hash & this.shardMask;
+    const region = shard * this.slotsPerShard;
+    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     let victim = -1;
     let victimRank = 0;
     for (let w = 0; w < 2; w++) {
@@ -489,7 +558,7 @@ export class SegmentStore implements Store {
           victimRank = rank;
         }
       }
-      bucket = this.altBucket(hash, bucket);
+      bucket = altBucket(hash, bucket, bits);
     }
     return victim;
   }
@@ -503,7 +572,10 @@ export class SegmentStore implements Store {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
     const index = this.index;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    // A shard whose index would grow on this link has room.
+    if (bits < this.maxBucketBits && this.ctr[shard * SHARD_F64_STRIDE + C_CURR_ITEMS] >= (SLOTS_PER_BUCKET << bits) * INDEX_GROW_LOAD) return true;
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
@@ -513,7 +585,7 @@ export class SegmentStore implements Store {
         if (t === tag && this.keyEquals(loc * 8, buf, start, end)) return true;
         if (this.isDead(shard, loc, now)) return true;
       }
-      bucket = this.altBucket(hash, bucket);
+      bucket = altBucket(hash, bucket, bits);
     }
     return false;
   }
@@ -522,13 +594,14 @@ export class SegmentStore implements Store {
   private deadSlot(hash: number, now: number): number {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (this.index[i] !== 0 && this.isDead(shard, this.index[i + 1], now)) return i;
       }
-      bucket = this.altBucket(hash, bucket);
+      bucket = altBucket(hash, bucket, bits);
     }
     return -1;
   }
@@ -561,15 +634,17 @@ export class SegmentStore implements Store {
   /** The index slot (Uint32 offset of its tag) that points at loc, or -1. */
   private slotOf(hash: number, loc: number): number {
     const tag = (hash | 1) >>> 0;
-    const region = (hash & this.shardMask) * this.slotsPerShard;
+    const shard = hash & this.shardMask;
+    const region = shard * this.slotsPerShard;
     const index = this.index;
-    let bucket = (hash >>> this.shardBits) & this.bucketMask;
+    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (index[i] === tag && index[i + 1] === loc) return i;
       }
-      bucket = this.altBucket(hash, bucket);
+      bucket = altBucket(hash, bucket, bits);
     }
     return -1;
   }
@@ -597,6 +672,11 @@ export class SegmentStore implements Store {
   private dropSlot(shard: number, i: number, loc: number, why: number): void {
     this.index[i] = 0;
     this.index[i + 1] = 0;
+    this.forgetEntry(shard, loc, why);
+  }
+
+  /** The item at loc no longer has an index entry: unlinked, its space and the shard's counts adjusted. */
+  private forgetEntry(shard: number, loc: number, why: number): void {
     const off = loc * 8;
     this.u8[off + H_INTL] &= ~INTL_LINKED;
     const size = this.itemSize(off);
