@@ -39,9 +39,10 @@
  *   order, compared wrap-safe)   8 CREATE_TIME (rel time)   9 READERS (zero-copy replies in flight)
  *
  * Shard words (Int32 x SHARD_I32_STRIDE = 128 bytes, so two shards' lock words never share a cache line):
- *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]   INDEX_BITS   INDEX_GEN
- *   INDEX_BITS: log2 of the buckets in use at the start of the shard's index region (it doubles as the
- *   shard fills, up to the whole region); INDEX_GEN counts those doublings (entries move at each).
+ *   0 LOCK   1 OWNED segments   2.. ACTIVE[class]   .. HEAD[class]   .. TAIL[class]   INDEX_BITS   INDEX_SPLIT
+ *   The shard's index uses the first 2^INDEX_BITS + INDEX_SPLIT buckets of its region and grows by linear
+ *   hashing: buckets below INDEX_SPLIT have been split (a key's bucket there takes one more hash bit), and
+ *   once all 2^INDEX_BITS are, INDEX_BITS goes up by one and INDEX_SPLIT back to 0. Up to the whole region.
  * Shard counters (Float64 x SHARD_F64_STRIDE):
  *   CURR_ITEMS, TOTAL_ITEMS, BYTES, EVICTIONS, EVICTED_UNFETCHED, EVICTED_ACTIVE, EXPIRED_UNFETCHED,
  *   RECLAIMED, FLUSH_CAS
@@ -69,13 +70,15 @@ export const SLOTS_PER_BUCKET = 8;
 export const BYTES_PER_SLOT = 128;
 export const MIN_BUCKETS_PER_SHARD = 64;
 /**
- * A shard's index starts with MIN_BUCKETS_PER_SHARD buckets in use and doubles (rehashing its entries
- * under the shard lock) once its entries reach this share of the slots in use, as memcached's hash table
- * grows at 1.5 items per bucket. An index sized for a full -m but holding few keys spreads them over the
- * whole region: at -m 1024 with 100k keys every lookup missed the TLB on a 64 MiB region (a lookup cost
- * 180-210 ns against 60-80 ns in a 4 MiB index, measured on this machine's KVM guest).
+ * A shard's index starts with MIN_BUCKETS_PER_SHARD buckets in use and splits one more bucket per link
+ * while its entries fill more than this share of the slots in use (3 of a bucket's 8), as memcached's hash
+ * table grows at 1.5 items per bucket. An index sized for a full -m but holding few keys spreads them over the whole region:
+ * at -m 1024 with 100k keys every lookup missed the TLB on a 64 MiB region (an index probe cost 180-210 ns
+ * against 60-80 ns in a 4 MiB index, measured on a KVM guest). Splitting a bucket at a time, never
+ * rehashing a whole table, keeps a growing shard from stalling: a whole doubling at 1M entries held
+ * the lock for 115-140 ms.
  */
-export const INDEX_GROW_LOAD = 0.5;
+export const INDEX_GROW_LOAD = 0.375;
 
 export const SEG_STRIDE = 16;
 export const SEG_OWNER = 0;
@@ -110,7 +113,7 @@ export const SH_ACTIVE = 2;
 export const SH_HEAD = SH_ACTIVE + TTL_CLASSES;
 export const SH_TAIL = SH_HEAD + TTL_CLASSES;
 export const SH_INDEX_BITS = SH_TAIL + TTL_CLASSES;
-export const SH_INDEX_GEN = SH_INDEX_BITS + 1;
+export const SH_INDEX_SPLIT = SH_INDEX_BITS + 1;
 
 export const SHARD_F64_STRIDE = 16;
 export const C_CURR_ITEMS = 0;

@@ -9,7 +9,7 @@ import {
   G_STEAL_CURSOR, allowedSegments, G_CAS_BYTE, G_READ_PINS, G_ALLOWED_SEGMENTS, G_RESERVE_SEGMENTS, G_LIMIT_MIB, G_FRESH_SEGMENT, H_BITS, H_CAS, H_EXPTIME, H_FLAGS, H_HASH, H_INTL, H_KLEN, H_TIME, H_VLEN, INTL_FREQ, INTL_HOT, INTL_LINKED,
   ITEM_HEADER, MAX_KEY_LENGTH, NO_SEGMENT, SEG_CREATE_TIME, SEG_LIVE_BYTES, SEG_LIVE_ITEMS, SEG_MAX_EXPTIME,
   SEG_NEVER, SEG_NEXT, SEG_OWNER, SEG_READERS, SEG_SEQ, SEG_STRIDE, SEG_TTL_CLASS, SEG_WRITE, SH_ACTIVE, SH_HEAD,
-  SH_INDEX_BITS, SH_INDEX_GEN, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, INDEX_GROW_LOAD, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
+  SH_INDEX_BITS, SH_INDEX_SPLIT, SH_OWNED, SH_TAIL, SHARD_F64_STRIDE, INDEX_GROW_LOAD, SHARD_I32_STRIDE, SLOTS_PER_BUCKET, TTL_CLASSES,
   geometry, ttlClass,
 } from './layout.js';
 
@@ -66,13 +66,28 @@ const EVICTED = 1;
 const RECLAIM = 2;
 
 /**
- * A key's second bucket among the 2^bits in use: Fibonacci hashing of the whole hash, so that it does not
- * depend only on the bits that chose the first bucket.
+ * The bucket of `x` in a shard's index of 2^bits buckets whose first `split` buckets have been split
+ * (linear hashing, layout.ts SH_INDEX_SPLIT): the bits one past the table for a split bucket, else the
+ * table's bits.
  */
-function altBucket(hash: number, first: number, bits: number): number {
-  const mask = (1 << bits) - 1;
-  const b = (Math.imul(hash, 0x9e3779b1) >>> (32 - bits)) & mask;
-  return b === first ? (first ^ 1) & mask : b;
+function bucketOf(x: number, bits: number, split: number): number {
+  const low = x & ((1 << bits) - 1);
+  return low < split ? x & ((2 << bits) - 1) : low;
+}
+
+/** A key's first bucket: the hash bits above the shard bits. */
+function firstBucket(hash: number, shardBits: number, bits: number, split: number): number {
+  return bucketOf(hash >>> shardBits, bits, split);
+}
+
+/**
+ * A key's second bucket: from a remix of the whole hash (murmur3's finalizer constants), so that it does not
+ * depend only on the bits that chose the first. It may be the first bucket (then the key has one).
+ */
+function secondBucket(hash: number, bits: number, split: number): number {
+  let h = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return bucketOf(h ^ (h >>> 16), bits, split);
 }
 
 function seqBefore(a: number, b: number): boolean {
@@ -151,7 +166,8 @@ export class SegmentStore implements Store {
     maxSlots = Infinity): number {
     const index = this.index;
     const base = shard * this.slotsPerShard;
-    const inUse = SLOTS_PER_BUCKET << this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
+    const sb = shard * SHARD_I32_STRIDE;
+    const inUse = ((1 << this.sh[sb + SH_INDEX_BITS]) + this.sh[sb + SH_INDEX_SPLIT]) * SLOTS_PER_BUCKET;
     const stop = Math.min(inUse, cursor + maxSlots);
     for (let s = cursor; s < stop; s++) {
       const i = (base + s) * 2;
@@ -163,13 +179,6 @@ export class SegmentStore implements Store {
     return stop < inUse ? stop : -1;
   }
 
-  /**
-   * Changes whenever the shard's index is rebuilt larger (its entries move): a scanItems() cursor taken
-   * under an earlier generation no longer says which entries were visited.
-   */
-  indexGeneration(shard: number): number {
-    return this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_GEN];
-  }
 
   // ---------------------------------------------------------------------------------------------------------
 
@@ -199,8 +208,10 @@ export class SegmentStore implements Store {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
     const index = this.index;
-    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
@@ -214,7 +225,7 @@ export class SegmentStore implements Store {
         this.pin(shard, loc);
         return loc + 1;
       }
-      if (w === 0) bucket = altBucket(hash, bucket, bits);
+      if (w === 0) bucket = secondBucket(hash, bits, split);
     }
     return NO_ITEM;
   }
@@ -365,12 +376,14 @@ export class SegmentStore implements Store {
     const region = shard * this.slotsPerShard;
     const index = this.index;
     const klen = this.u8[off + H_KLEN];
-    let bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    if (bits < this.maxBucketBits && this.ctr[c + C_CURR_ITEMS] >= (SLOTS_PER_BUCKET << bits) * INDEX_GROW_LOAD) {
-      this.growIndex(shard);
-      bits++;
+    const sb = shard * SHARD_I32_STRIDE;
+    if (this.sh[sb + SH_INDEX_BITS] < this.maxBucketBits && this.ctr[c + C_CURR_ITEMS] >=
+      ((1 << this.sh[sb + SH_INDEX_BITS]) + this.sh[sb + SH_INDEX_SPLIT]) * SLOTS_PER_BUCKET * INDEX_GROW_LOAD) {
+      this.splitBucket(shard);
     }
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     let empty = -1;
     let emptyCount = 0;
     for (let w = 0; w < 2; w++) {
@@ -396,8 +409,12 @@ export class SegmentStore implements Store {
         empty = firstEmpty;
         emptyCount = empties;
       }
-      if (w === 0) bucket = altBucket(hash, bucket, bits);
+      if (w === 0) bucket = secondBucket(hash, bits, split);
     }
+    // Both buckets full while the index may still grow: an unsplit bucket late in a round of splits holds
+    // up to twice the average, so grow (a bucket at a time, bounded by one round) until one has room
+    // rather than evict a live entry from an index far from full.
+    if (empty < 0) empty = this.growForSlot(shard, hash);
     if (empty < 0) {
       const dead = this.noEvict ? this.deadSlot(hash, now) : -1;
       if (dead >= 0) {
@@ -487,55 +504,63 @@ export class SegmentStore implements Store {
   // ---- index helpers -----------------------------------------------------------------------------------
 
   /**
-   * Doubles the buckets the shard's index uses (INDEX_GROW_LOAD), under its lock: the entries are copied
-   * out, the region cleared and each entry placed again as link() places it, into the emptier of its two
-   * buckets at the new size. The hash is the tag with bit 0 restored from the shard number (its low bits),
-   * so no item is read; with a single shard bit 0 is not known and the item's header gives it.
+   * Splits buckets until one of the key's two buckets has an empty slot (its slot), or the index uses its
+   * whole region (-1). Each split is one bucket of the current round, so this ends within a round.
    */
-  private growIndex(shard: number): void {
+  private growForSlot(shard: number, hash: number): number {
     const sb = shard * SHARD_I32_STRIDE;
-    const bits = this.sh[sb + SH_INDEX_BITS] + 1;
-    const index = this.index;
     const region = shard * this.slotsPerShard;
-    const from = region * 2;
-    const words = (SLOTS_PER_BUCKET << (bits - 1)) * 2;
-    const old = index.slice(from, from + words);
-    index.fill(0, from, from + words);
-    this.sh[sb + SH_INDEX_BITS] = bits;
-    this.sh[sb + SH_INDEX_GEN]++;
-    const low = shard & 1;
-    for (let j = 0; j < words; j += 2) {
-      const tag = old[j];
-      if (tag === 0) continue;
-      const loc = old[j + 1];
-      const hash = this.shardBits > 0 ? ((tag & ~1) | low) >>> 0 : this.u32[loc * 2 + H_HASH];
-      let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
-      let slot = -1;
-      let slotEmpties = 0;
+    const index = this.index;
+    while (this.sh[sb + SH_INDEX_BITS] < this.maxBucketBits) {
+      this.splitBucket(shard);
+      const bits = this.sh[sb + SH_INDEX_BITS];
+      const split = this.sh[sb + SH_INDEX_SPLIT];
+      let bucket = firstBucket(hash, this.shardBits, bits, split);
       for (let w = 0; w < 2; w++) {
         const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
-        let first = -1;
-        let empties = 0;
-        for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
-          if (index[i] !== 0) continue;
-          if (first < 0) first = i;
-          empties++;
-        }
-        if (empties > slotEmpties) {
-          slot = first;
-          slotEmpties = empties;
-        }
-        if (w === 0) bucket = altBucket(hash, bucket, bits);
-      }
-      if (slot >= 0) {
-        index[slot] = tag;
-        index[slot + 1] = loc;
-      } else {
-        // Both buckets full at a quarter of the slots in use: not expected, but an entry with no slot is
-        // an index eviction, as in link().
-        this.forgetEntry(shard, loc, EVICTED);
+        for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) if (index[i] === 0) return i;
+        if (w === 0) bucket = secondBucket(hash, bits, split);
       }
     }
+    return -1;
+  }
+
+  /**
+   * Splits the shard's next bucket (linear hashing, layout.ts SH_INDEX_SPLIT): bucket `split` of 2^bits
+   * becomes itself and bucket split + 2^bits, and each of its entries stays or moves there as its hash's
+   * next bit says, under the shard's lock. Eight slots at most: the index grows one bucket per link, never
+   * in one long rehash. The hash is the tag with bit 0 restored from the shard number (its low bits), so no
+   * item is read; with a single shard bit 0 is not known and the item's header gives it.
+   */
+  private splitBucket(shard: number): void {
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    const size = 1 << bits;
+    const nextBits = split + 1 === size ? bits + 1 : bits;
+    const nextSplit = split + 1 === size ? 0 : split + 1;
+    const index = this.index;
+    const region = shard * this.slotsPerShard;
+    const from = (region + split * SLOTS_PER_BUCKET) * 2;
+    let to = (region + (split + size) * SLOTS_PER_BUCKET) * 2;
+    const low = shard & 1;
+    for (let i = from; i < from + SLOTS_PER_BUCKET * 2; i += 2) {
+      const tag = index[i];
+      if (tag === 0) continue;
+      const loc = index[i + 1];
+      const hash = this.shardBits > 0 ? ((tag & ~1) | low) >>> 0 : this.u32[loc * 2 + H_HASH];
+      // The entry is here as its key's first or second bucket; that one is now `split` or split + size.
+      const first = firstBucket(hash, this.shardBits, nextBits, nextSplit);
+      const now = first === split || first === split + size ? first : secondBucket(hash, nextBits, nextSplit);
+      if (now === split) continue;
+      index[to] = tag;
+      index[to + 1] = loc;
+      to += 2;
+      index[i] = 0;
+      index[i + 1] = 0;
+    }
+    this.sh[sb + SH_INDEX_BITS] = nextBits;
+    this.sh[sb + SH_INDEX_SPLIT] = nextSplit;
   }
 
   /**
@@ -545,8 +570,10 @@ export class SegmentStore implements Store {
   private indexVictim(hash: number): number {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
-    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     let victim = -1;
     let victimRank = 0;
     for (let w = 0; w < 2; w++) {
@@ -558,7 +585,7 @@ export class SegmentStore implements Store {
           victimRank = rank;
         }
       }
-      bucket = altBucket(hash, bucket, bits);
+      bucket = secondBucket(hash, bits, split);
     }
     return victim;
   }
@@ -572,10 +599,12 @@ export class SegmentStore implements Store {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
     const index = this.index;
-    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    // A shard whose index would grow on this link has room.
-    if (bits < this.maxBucketBits && this.ctr[shard * SHARD_F64_STRIDE + C_CURR_ITEMS] >= (SLOTS_PER_BUCKET << bits) * INDEX_GROW_LOAD) return true;
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    // An index that may still grow makes room (link(): growForSlot).
+    if (bits < this.maxBucketBits) return true;
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
@@ -585,7 +614,7 @@ export class SegmentStore implements Store {
         if (t === tag && this.keyEquals(loc * 8, buf, start, end)) return true;
         if (this.isDead(shard, loc, now)) return true;
       }
-      bucket = altBucket(hash, bucket, bits);
+      bucket = secondBucket(hash, bits, split);
     }
     return false;
   }
@@ -594,14 +623,16 @@ export class SegmentStore implements Store {
   private deadSlot(hash: number, now: number): number {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
-    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (this.index[i] !== 0 && this.isDead(shard, this.index[i + 1], now)) return i;
       }
-      bucket = altBucket(hash, bucket, bits);
+      bucket = secondBucket(hash, bits, split);
     }
     return -1;
   }
@@ -637,14 +668,16 @@ export class SegmentStore implements Store {
     const shard = hash & this.shardMask;
     const region = shard * this.slotsPerShard;
     const index = this.index;
-    const bits = this.sh[shard * SHARD_I32_STRIDE + SH_INDEX_BITS];
-    let bucket = (hash >>> this.shardBits) & ((1 << bits) - 1);
+    const sb = shard * SHARD_I32_STRIDE;
+    const bits = this.sh[sb + SH_INDEX_BITS];
+    const split = this.sh[sb + SH_INDEX_SPLIT];
+    let bucket = firstBucket(hash, this.shardBits, bits, split);
     for (let w = 0; w < 2; w++) {
       const base = (region + bucket * SLOTS_PER_BUCKET) * 2;
       for (let i = base; i < base + SLOTS_PER_BUCKET * 2; i += 2) {
         if (index[i] === tag && index[i + 1] === loc) return i;
       }
-      bucket = altBucket(hash, bucket, bits);
+      bucket = secondBucket(hash, bits, split);
     }
     return -1;
   }

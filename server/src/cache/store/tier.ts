@@ -68,8 +68,6 @@ export class SweepCursor {
   done = false;
   visited = 0;
   dropped = 0;
-  /** The RAM shard's index generation `position` was taken under (SegmentStore.indexGeneration). */
-  generation = -1;
 
   reset(): this {
     this.shard = 0;
@@ -78,7 +76,6 @@ export class SweepCursor {
     this.done = false;
     this.visited = 0;
     this.dropped = 0;
-    this.generation = -1;
     return this;
   }
 }

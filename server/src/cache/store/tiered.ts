@@ -152,11 +152,6 @@ export class TieredSegmentStore extends SegmentStore implements TieredStore {
     let next: number;
     this.lock(shard);
     try {
-      // The shard's index grew since the last chunk: its entries moved, so the sweep starts it over
-      // (what it already dropped is gone; what it kept is decided again the same way).
-      const generation = this.indexGeneration(shard);
-      if (cursor.generation !== generation) cursor.position = 0;
-      cursor.generation = generation;
       next = this.scanItems(shard, cursor.position, now, (hash, ref) => {
         if (n === limit) return false;
         const key = this.keyView(ref);
