@@ -29,9 +29,10 @@
  *   size on the segment = roundUp8(ITEM_HEADER + klen + vlen)
  *
  * Index slot (2 x u32):  [ tag = hash | 1 (0 = empty) ][ location ]
- * A key has two buckets in its shard's region (two-choice hashing: the first from the hash bits above the
- * shard bits, the second by Fibonacci hashing of the whole hash). Lookup always scans all 16 slots of both,
- * so removal simply zeroes a slot: no tombstones. Insert goes to the emptier bucket.
+ * A key has two buckets among those its shard's index uses (two-choice hashing: the first from the hash
+ * bits above the shard bits, the second from a remix of the whole hash; see SH_INDEX_BITS for which bits).
+ * Lookup scans both (the second only on a miss in the first), so removal simply zeroes a slot: no
+ * tombstones. Insert goes to the emptier bucket.
  *
  * Segment metadata (Int32 x SEG_STRIDE):
  *   0 OWNER shard (-1 = free)   1 NEXT (chain or free list, -1 = end)   2 WRITE offset   3 LIVE_BYTES
