@@ -2,7 +2,7 @@ import type { StoreMemory, StoreOptions } from './types.js';
 import { StoreOptionsError } from './errors.js';
 import {
   G_ALLOWED_SEGMENTS, G_FREE_COUNT, G_FREE_HEAD, G_RESERVE_SEGMENTS, GLOBAL_WORDS, MAX_DATA_BYTES, NO_SEGMENT, SEG_NEXT, SEG_OWNER, SEG_STRIDE,
-  SH_ACTIVE, SH_HEAD, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, allowedSegments, geometry,
+  MIN_BUCKETS_PER_SHARD, SH_ACTIVE, SH_HEAD, SH_INDEX_BITS, SH_TAIL, SHARD_F64_STRIDE, SHARD_I32_STRIDE, TTL_CLASSES, allowedSegments, geometry,
 } from './layout.js';
 
 const MAX_SHARDS = 65536;
@@ -78,6 +78,7 @@ export function createStoreMemory(options: StoreOptions): StoreMemory {
       sh[s * SHARD_I32_STRIDE + SH_HEAD + c] = NO_SEGMENT;
       sh[s * SHARD_I32_STRIDE + SH_TAIL + c] = NO_SEGMENT;
     }
+    sh[s * SHARD_I32_STRIDE + SH_INDEX_BITS] = Math.min(g.bucketBits, Math.round(Math.log2(MIN_BUCKETS_PER_SHARD)));
   }
   const global = new Int32Array(buffers.global);
   global[G_FREE_HEAD] = 0;
