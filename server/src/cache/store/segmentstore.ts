@@ -492,13 +492,26 @@ export class SegmentStore implements Store {
     }
   }
 
+  /**
+   * Slots of the index the shards use now (read without their locks: a figure for stats). memcached's
+   * hash_bytes and hash_power_level report its table as it has grown, not the most it may grow to.
+   */
+  private indexSlotsInUse(): number {
+    let buckets = 0;
+    for (let shard = 0; shard < this.shards; shard++) {
+      const sb = shard * SHARD_I32_STRIDE;
+      buckets += (1 << this.sh[sb + SH_INDEX_BITS]) + this.sh[sb + SH_INDEX_SPLIT];
+    }
+    return buckets * SLOTS_PER_BUCKET;
+  }
+
   stats(): StoreStats {
     const s: StoreStats = {
       currItems: 0, totalItems: 0, bytes: 0, limitMaxbytes: this.limitBytes(), evictions: 0,
       evictedUnfetched: 0, evictedActive: 0, expiredUnfetched: 0, reclaimed: 0,
       segmentsTotal: this.allowedSegments(), segmentsFree: this.freeWithinLimit(),
       segmentsPinned: Atomics.load(this.global, G_READ_PINS),
-      segmentSize: this.segmentSize, indexSlots: this.slotsPerShard * this.shards,
+      segmentSize: this.segmentSize, indexSlots: this.indexSlotsInUse(),
       oldestLive: Atomics.load(this.global, G_OLDEST_REPORTED),
     };
     const ctr = this.ctr;
