@@ -259,6 +259,15 @@ function run(config: ServerConfig): void {
       case 'verbosity':
         broadcast({ type: 'verbosity', level: msg.level });
         break;
+      case 'certs-refreshed':
+        // The bytes refresh_certs loaded, to every thread and to workers started later: another thread
+        // reading the files at its next accept could find them changed again (a renewal half written).
+        if (msg.generation >= (securityBytes.certsGeneration ?? 0)) {
+          securityBytes.certs = msg.bytes;
+          securityBytes.certsGeneration = msg.generation;
+          broadcast({ type: 'certs', bytes: msg.bytes, generation: msg.generation });
+        }
+        break;
       case 'drained':
         drained++;
         if (shuttingDown && drained >= workers.length) finish(0);

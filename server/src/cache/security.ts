@@ -19,8 +19,11 @@ export interface WorkerSecurity {
   reloadAuth(bytes: Uint8Array): void;
   /** refresh_certs: undefined on success, else memcached's error text. */
   refreshCerts(): string | undefined;
-  /** Takes certificate bytes the main thread loaded after the files changed (-o ssl_refresh_on_change). */
-  installCerts(bytes: CertBytes): void;
+  /**
+   * Takes certificate bytes the main thread loaded after the files changed (-o ssl_refresh_on_change), or
+   * that refresh_certs loaded on another thread (`generation`).
+   */
+  installCerts(bytes: CertBytes, generation?: number): void;
   /** Serves `socket` now (plaintext) or after its handshake (TLS); `release` if it never gets served. */
   accept(socket: Socket, serve: (s: Socket | TLSSocket) => void, release: () => void): void;
   /** The TLS lines of `stats`, in memcached's place (after log_watchers). */
@@ -32,7 +35,8 @@ export interface SecurityLog {
 }
 
 export function openSecurity(sec: SecurityConfig, bytes: SecurityBytes, tlsCell: SharedArrayBuffer | undefined, counters: Counters,
-  reader: CounterReader, now: () => number, log: SecurityLog): WorkerSecurity {
+  reader: CounterReader, now: () => number, log: SecurityLog,
+  refreshed?: (bytes: CertBytes, generation: number) => void): WorkerSecurity {
   let auth: AsciiAuth | undefined;
   if (sec.authFile !== '') {
     const table = bytes.auth === undefined ? `the main thread sent no auth file` : AuthTable.parse(Buffer.from(bytes.auth));
@@ -59,6 +63,7 @@ export function openSecurity(sec: SecurityConfig, bytes: SecurityBytes, tlsCell:
         counters.row[C.ssl_handshake_errors]++;
       },
       reloadFailed: (message) => log.error({}, `refresh_certs on another thread: ${message}; this thread keeps the files it had`),
+      refreshed,
     }, bytes.certsGeneration ?? 0);
   }
   const serverTls = tls;
@@ -72,8 +77,8 @@ export function openSecurity(sec: SecurityConfig, bytes: SecurityBytes, tlsCell:
     refreshCerts() {
       return serverTls === undefined ? 'Error TLS not enabled' : serverTls.refresh();
     },
-    installCerts(bytes) {
-      const problem = serverTls?.install(bytes);
+    installCerts(bytes, generation) {
+      const problem = serverTls?.install(bytes, generation);
       if (problem !== undefined) log.error({}, `changed TLS files: ${problem}; this thread keeps the certificate it had`);
     },
     accept(socket, serve, release) {

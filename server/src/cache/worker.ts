@@ -51,10 +51,12 @@ export type WorkerMessage =
   | { type: 'listen-error'; code: string; message: string }
   | { type: 'shutdown-command'; graceful: boolean }
   | { type: 'verbosity'; level: number }
-  | { type: 'drained' };
+  | { type: 'drained' }
+  /** refresh_certs loaded these bytes on this thread: the main thread hands them to every thread. */
+  | { type: 'certs-refreshed'; bytes: CertBytes; generation: number };
 
 export type MainMessage = { type: 'shutdown'; quietMs: number } | { type: 'verbosity'; level: number }
-  | { type: 'auth'; bytes: Uint8Array } | { type: 'certs'; bytes: CertBytes };
+  | { type: 'auth'; bytes: Uint8Array } | { type: 'certs'; bytes: CertBytes; generation?: number };
 
 const REJECT_TEXT = 'ERROR Too many open connections\r\n';
 
@@ -75,7 +77,8 @@ function main(): void {
   const conns = new Set<Connection>();
   let verbosity = config.verbosity;
   let accepting = true;
-  const security = openSecurity(config.security, init.securityBytes, init.tlsCell, counters, reader, () => clock.now(), log);
+  const security = openSecurity(config.security, init.securityBytes, init.tlsCell, counters, reader, () => clock.now(), log,
+    (bytes, generation) => port.postMessage({ type: 'certs-refreshed', bytes, generation } satisfies WorkerMessage));
 
   const stats = new ServerStats({
     store,
@@ -184,7 +187,7 @@ function main(): void {
       return;
     }
     if (msg.type === 'certs') {
-      security.installCerts(msg.bytes);
+      security.installCerts(msg.bytes, msg.generation);
       return;
     }
     if (msg.type === 'shutdown') {

@@ -11,9 +11,11 @@
  * a user buffer as the TCP one does), and replies are written on the TLS layer's handle (net/directwrite.ts,
  * one write there at a time, the rest queued), skipping the Readable and Writable streams.
  *
- * `refresh_certs` on one thread reloads the files there and bumps a generation number in shared memory;
- * every other thread sees the new number at its next accept and loads the files before that handshake
- * (memcached's threads share one SSL_CTX; ours each hold one). Connections already open keep their session.
+ * `refresh_certs` on one thread reloads the files there, bumps a generation number in shared memory and
+ * hands the bytes it loaded to the other threads through the main thread (install), so that they serve
+ * what the refresh loaded even if the files change again. A thread whose next accept comes before those
+ * bytes sees the new number and loads the files itself before that handshake (memcached's threads share
+ * one SSL_CTX; ours each hold one). Connections already open keep their session.
  *
  *   TLS cell (Int32Array over a SharedArrayBuffer, Atomics)
  *   +------------+--------------+
@@ -146,6 +148,11 @@ export interface ServerTlsHooks {
   handshakeFailed(): void;
   /** Another thread's refresh could not be loaded here: the previous files stay in use on this thread. */
   reloadFailed(message: string): void;
+  /**
+   * refresh_certs loaded these bytes here as `generation`: for the other threads (install), which would
+   * otherwise read the files at their next accept, when they may have changed again.
+   */
+  refreshed?(bytes: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array }, generation: number): void;
 }
 
 /** One worker's TLS side: wraps accepted sockets, reloads on refresh_certs. */
@@ -231,14 +238,20 @@ export class ServerTls {
     this.server.setSecureContext(contextOptions(this.files, material));
     Atomics.store(this.cell, TLS_REFRESH_TIME, this.hooks.now());
     this.generation = Atomics.add(this.cell, TLS_GENERATION, 1) + 1;
+    this.hooks.refreshed?.({ cert: material.cert, key: material.key, ...(material.ca !== undefined ? { ca: material.ca } : {}) }, this.generation);
     return undefined;
   }
 
   /**
-   * Serves certificate bytes another thread has already loaded and checked (-o ssl_refresh_on_change) to
-   * new connections; that thread set the refresh time. Returns the error text if they do not load here.
+   * Serves certificate bytes another thread has already loaded and checked (-o ssl_refresh_on_change, or
+   * refresh_certs as `generation`) to new connections; that thread set the refresh time. Bytes of a
+   * generation older than this thread's are stale and skipped. Returns the error text if they do not load.
    */
-  install(bytes: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array }): string | undefined {
+  install(bytes: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array }, generation?: number): string | undefined {
+    if (generation !== undefined) {
+      if (generation < this.generation) return undefined;
+      this.generation = generation;
+    }
     const byPath = new Map<string, Buffer>([[this.files.sslChainCert, Buffer.from(bytes.cert)], [this.files.sslKey, Buffer.from(bytes.key)]]);
     if (bytes.ca !== undefined) byPath.set(this.files.sslCaCert, Buffer.from(bytes.ca));
     const material = loadServerMaterial(this.files, (path) => {
