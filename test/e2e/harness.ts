@@ -123,9 +123,10 @@ export async function startCluster(nodes: string[] = DEFAULT_NODES, options: Clu
       for (const [pod, exits] of byPod) {
         const want = declared.get(pod);
         const how = exits.map((e) => `code ${e.code}, signal ${e.signal}`).join('; ');
-        if (!want) problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}) and the test did not stop it`);
+        const log = `its log at the first exit:\n${exits[0]!.logTail}`;
+        if (!want) problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}) and the test did not stop it; ${log}`);
         else if (want.atLeast ? exits.length < want.count : exits.length !== want.count) {
-          problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}); the test expected ${want.atLeast ? 'at least ' : ''}${want.count}`);
+          problems.push(`${pod}: the server exited ${exits.length} time(s) on its own (${how}); the test expected ${want.atLeast ? 'at least ' : ''}${want.count}; ${log}`);
         }
       }
       for (const [pod, want] of declared) if (!byPod.has(pod)) problems.push(`${pod}: expected ${want.atLeast ? 'at least ' : ''}${want.count} exit(s) of its server, saw none`);

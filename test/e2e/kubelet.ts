@@ -32,7 +32,7 @@
  * (`<pod>.<service>.<ns>.svc.cluster.local:11211`) to the current pod's loopback address and port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,12 +278,24 @@ export const microTime = (d = new Date()): string => d.toISOString().replace(/Z$
 const stamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** A server process that exited on its own (not stopped by the kubelet). */
+/** The last lines of a container log (at most 1,500 bytes), for a failure message. */
+function logTail(file: string): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-1500).split('\n').slice(1).join('\n').trim();
+  } catch (e) {
+    return `(no log: ${(e as Error).message})`;
+  }
+}
+
 export interface ServerExit {
   namespace: string;
   pod: string;
   uid: string;
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** The end of the container's log when it exited: why, for the failure message. */
+  logTail: string;
 }
 
 export class Kubelet {
@@ -537,7 +549,7 @@ export class Kubelet {
         proc.restartCount++;
         proc.ready = false;
         this.events.push(`${proc.namespace}/${proc.name}: server exited on its own (code ${code}, signal ${signal}); restarting`);
-        this.unexpectedExits.push({ namespace: proc.namespace, pod: proc.name, uid: proc.uid, code, signal });
+        this.unexpectedExits.push({ namespace: proc.namespace, pod: proc.name, uid: proc.uid, code, signal, logTail: logTail(proc.logFile) });
         this.reportStatus(proc);
         setTimeout(() => {
           if (!proc.stopping && !this.stopped) {
