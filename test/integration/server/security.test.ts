@@ -256,14 +256,19 @@ gate.describe('-Z TLS, against memcached -Z', () => {
     expect(cachalot!.server.process.exitCode).toBeNull();
   }, 40_000);
 
-  it('after refresh_certs, a thread that has not accepted since serves what the refresh loaded, not files changed after it', async () => {
-    const c = certs!;
-    copyFileSync(c.serverCert, join(tlsDir, 'chain.pem'));
-    copyFileSync(c.serverKey, join(tlsDir, 'key.pem'));
-    const server = await startCachalotServer({
-      threads: 2, metrics: false,
+  /** A server with -Z on copies of the first certificate and key (tlsDir/chain.pem, key.pem). */
+  async function startWithFirstCert(threads: number): Promise<Cachalot> {
+    copyFileSync(certs!.serverCert, join(tlsDir, 'chain.pem'));
+    copyFileSync(certs!.serverKey, join(tlsDir, 'key.pem'));
+    return startCachalotServer({
+      threads, metrics: false,
       extra: ['-Z', '-o', `ssl_chain_cert=${join(tlsDir, 'chain.pem')},ssl_key=${join(tlsDir, 'key.pem')}`],
     });
+  }
+
+  it('after refresh_certs, a thread that has not accepted since serves what the refresh loaded, not files changed after it', async () => {
+    const c = certs!;
+    const server = await startWithFirstCert(2);
     try {
       const old = await connectTls(server.port, { ca: c.ca });
       copyFileSync(c.server2Cert, join(tlsDir, 'chain.pem'));
@@ -287,12 +292,7 @@ gate.describe('-Z TLS, against memcached -Z', () => {
 
   it('refresh_certs serves the new files to new connections while an old connection keeps working', async () => {
     const c = certs!;
-    copyFileSync(c.serverCert, join(tlsDir, 'chain.pem'));
-    copyFileSync(c.serverKey, join(tlsDir, 'key.pem'));
-    const server = await startCachalotServer({
-      threads: 2, metrics: false,
-      extra: ['-Z', '-o', `ssl_chain_cert=${join(tlsDir, 'chain.pem')},ssl_key=${join(tlsDir, 'key.pem')}`],
-    });
+    const server = await startWithFirstCert(2);
     try {
       const old = await connectTls(server.port, { ca: c.ca });
       expect(servedName(old.socket)).toBe('cachalot-a');
@@ -326,12 +326,7 @@ gate.describe('-Z TLS, against memcached -Z', () => {
 
   it('worker threads start from the files the server checked: a key replaced at start does not stop it', async () => {
     const c = certs!;
-    copyFileSync(c.serverCert, join(tlsDir, 'chain.pem'));
-    copyFileSync(c.serverKey, join(tlsDir, 'key.pem'));
-    const server = await startCachalotServer({
-      threads: 4, metrics: false,
-      extra: ['-Z', '-o', `ssl_chain_cert=${join(tlsDir, 'chain.pem')},ssl_key=${join(tlsDir, 'key.pem')}`],
-    });
+    const server = await startWithFirstCert(4);
     try {
       // The first worker listens; the others are still starting. A key that no longer fits the certificate
       // (a renewal half written) must not reach them: they serve what the main thread checked at start.
